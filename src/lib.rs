@@ -1,0 +1,23 @@
+//! flowsift: an sFlow v5 collector for large data-center fabrics.
+//!
+//! The module layout follows the pipeline a datagram travels:
+//!
+//! ```text
+//! rx (sockets, io_uring / recvmmsg)  ->  sflow (wire views)  ->  packet (sampled header keys)
+//!     -> record (compact SampleRecord)  ->  ring (SPSC, one per receive thread x worker)
+//!     -> flow (definitions, filters, sharded tables on pinned workers)  ->  FlowEvent queue
+//!     -> sink (syslog formats and transports)
+//! ```
+//!
+//! `cli` holds the subcommands (`run`, `decode`, `replay`, `blast`, `check-config`), `config`
+//! the TOML configuration. See ARCHITECTURE.md for who may block, allocate, and what is bounded.
+
+pub mod cli;
+pub mod config;
+pub mod flow;
+pub mod packet;
+pub mod record;
+pub mod ring;
+pub mod rx;
+pub mod sflow;
+pub mod sink;

@@ -1,0 +1,1 @@
+//! TODO(ring): filled in by its owner.

@@ -1,0 +1,1 @@
+//! TODO(rx): filled in by its owner.

@@ -1,0 +1,1 @@
+//! TODO(sflow): filled in by its owner.

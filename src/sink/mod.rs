@@ -1,0 +1,1 @@
+//! TODO(sink): filled in by its owner.
