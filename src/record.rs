@@ -66,7 +66,10 @@ fn interface_index(word: u32) -> Option<u32> {
 
 /// Nanoseconds of `CLOCK_MONOTONIC`, the clock every `received_ns` is taken on.
 pub fn monotonic_nanos() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always available on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
@@ -83,4 +86,20 @@ mod tests {
         assert_eq!(interface_index(0x4000_0001), None);
         assert_eq!(interface_index(0x8000_0007), None);
     }
+}
+
+/// What travels through a ring: a sample and the flow definitions (bit i = definition i)
+/// that the receiving worker must apply to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkItem {
+    pub record: SampleRecord,
+    pub definitions: u64,
+}
+
+/// Chooses which workers must see a sample. The flow engine implements it; each receive
+/// thread owns one and calls it for every flow sample, so it must not block or allocate.
+pub trait Route: Send {
+    /// Call `deliver(worker, definitions)` once for every worker that must see `record`,
+    /// with the set of definitions it must apply. Calling it never means "drop the sample".
+    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64));
 }

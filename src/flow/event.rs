@@ -58,7 +58,10 @@ mod tests {
             name: "uport".into(),
             keys: vec![
                 (Key::IpSource, KeyValue::Ip("10.0.0.5".parse().unwrap())),
-                (Key::IpDestination, KeyValue::Ip("10.0.0.9".parse().unwrap())),
+                (
+                    Key::IpDestination,
+                    KeyValue::Ip("10.0.0.9".parse().unwrap()),
+                ),
                 (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53)),
             ]
             .into(),

@@ -211,8 +211,14 @@ mod tests {
         assert_eq!(mac.to_string(), "001C2EAB0F80");
         assert_eq!(KeyValue::Port(L4::Udp, 53).to_string(), "udp_53");
         assert_eq!(KeyValue::Port(L4::Tcp, 22).to_string(), "tcp_22");
-        assert_eq!(KeyValue::Ip("10.0.0.5".parse().unwrap()).to_string(), "10.0.0.5");
-        assert_eq!(KeyValue::Ip("2001:db8::1".parse().unwrap()).to_string(), "2001:db8::1");
+        assert_eq!(
+            KeyValue::Ip("10.0.0.5".parse().unwrap()).to_string(),
+            "10.0.0.5"
+        );
+        assert_eq!(
+            KeyValue::Ip("2001:db8::1".parse().unwrap()).to_string(),
+            "2001:db8::1"
+        );
     }
 
     #[test]
