@@ -9,6 +9,8 @@
 
 use std::net::IpAddr;
 
+use crate::packet::HeaderProtocol;
+
 use super::datagram::Tag;
 use super::error::{DecodeError, Structure};
 use super::xdr::{u32_at, Reader};
@@ -50,55 +52,6 @@ pub fn is_known(tag: Tag) -> bool {
                 | EXTENDED_URL
                 | EGRESS_QUEUE..=EXTENDED_LINUX_DROP_REASON
         )
-}
-
-/// The sampled-header record's `header_protocol` values that have names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HeaderProtocol {
-    Ethernet,
-    Iso88024TokenBus,
-    Iso88025TokenRing,
-    Fddi,
-    FrameRelay,
-    X25,
-    Ppp,
-    Smds,
-    Aal5,
-    Aal5Ip,
-    Ipv4,
-    Ipv6,
-    Mpls,
-    Pos,
-    Ieee80211Mac,
-    Ieee80211Ampdu,
-    Ieee80211Amsdu,
-    Unknown(u32),
-}
-
-impl From<u32> for HeaderProtocol {
-    fn from(v: u32) -> Self {
-        use HeaderProtocol::*;
-        match v {
-            1 => Ethernet,
-            2 => Iso88024TokenBus,
-            3 => Iso88025TokenRing,
-            4 => Fddi,
-            5 => FrameRelay,
-            6 => X25,
-            7 => Ppp,
-            8 => Smds,
-            9 => Aal5,
-            10 => Aal5Ip,
-            11 => Ipv4,
-            12 => Ipv6,
-            13 => Mpls,
-            14 => Pos,
-            15 => Ieee80211Mac,
-            16 => Ieee80211Ampdu,
-            17 => Ieee80211Amsdu,
-            n => Unknown(n),
-        }
-    }
 }
 
 mod header_field {
@@ -514,7 +467,6 @@ mod tests {
             Err(DecodeError::LengthOverrun { declared: 100, .. })
         ));
         assert!(SampledHeader::new_checked(&b[..15]).is_err());
-        assert_eq!(HeaderProtocol::from(99), HeaderProtocol::Unknown(99));
     }
 
     #[test]

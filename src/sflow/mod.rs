@@ -69,8 +69,8 @@ pub use error::{DecodeError, SampleError, Structure};
 pub use fast::{decode_datagram, CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, Visitor};
 pub use flow::{
     format as flow_format, AsPath, AsPathSegment, ExtendedAcl, ExtendedGateway, ExtendedHwTrap,
-    ExtendedRouter, ExtendedSwitch, ExtendedUrl, ExtendedUser, FlowRecord, HeaderProtocol,
-    SampledEthernet, SampledHeader, SampledIp, Words,
+    ExtendedRouter, ExtendedSwitch, ExtendedUrl, ExtendedUser, FlowRecord, SampledEthernet,
+    SampledHeader, SampledIp, Words,
 };
 pub use sample::{
     fold_source_id, format as sample_format, CounterSample, DiscardSample, FlowSample, Interface,
