@@ -98,15 +98,23 @@ impl Interface {
         }
     }
 
-    /// The compact word (format in the top two bits). An expanded ifIndex of 2^30 or more
-    /// does not fit that form: its top bits are lost.
+    /// The compact word (format in the top two bits), as [`crate::record::SampleRecord`]
+    /// carries it. What that form cannot hold (an expanded value of 2^30 or more, or a
+    /// format above 3) becomes format 3, which the specification leaves reserved and which
+    /// no consumer reads as an ifIndex: such a sample then lacks the `inputifindex` /
+    /// `outputifindex` key instead of carrying a wrong one.
     pub fn word(self) -> u32 {
-        ((self.format() & 3) << 30) | (self.value() & 0x3FFF_FFFF)
+        let (format, value) = (self.format(), self.value());
+        if format > 3 || value > 0x3FFF_FFFF {
+            return 0xC000_0000 | (value & 0x3FFF_FFFF);
+        }
+        (format << 30) | value
     }
 }
 
 /// Fold a data source (type, index) into the compact word: type in the top 8 bits.
-/// Indexes of 2^24 or more (expanded form only) lose their top bits.
+/// Indexes of 2^24 or more exist only in the expanded form and lose their top bits here;
+/// the full values travel in the sample metadata ([`super::FlowSampleMeta`]).
 pub fn fold_source_id(source_type: u32, index: u32) -> u32 {
     (source_type << 24) | (index & 0x00FF_FFFF)
 }
@@ -421,6 +429,14 @@ mod tests {
     fn interface_words_round_trip() {
         for w in [0u32, 7, 0x3FFF_FFFF, 0x4000_0001, 0x8000_0007, 0xC000_0001] {
             assert_eq!(Interface::from_word(w).word(), w);
+        }
+        // Expanded values the compact word cannot hold are never read back as an ifIndex.
+        for i in [
+            Interface::from_parts(0, 1_285_816_721),
+            Interface::from_parts(4, 5),
+            Interface::from_parts(1, 0x4000_0000),
+        ] {
+            assert_eq!(i.word() >> 30, 3, "{i:?}");
         }
         assert_eq!(fold_source_id(1, 0x0100_0005), 0x0100_0005);
     }
