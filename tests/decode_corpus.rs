@@ -4,7 +4,10 @@
 //!   `--format line` output must equal the `FILE.sflowtool-l.txt` InMon's `sflowtool -l`
 //!   printed for it, byte for byte. Every file matches, including the damaged vectors: on
 //!   those sflowtool prints nothing (or stops) and flowsift drops exactly the samples that
-//!   cannot be decoded, so no file needs a documented exception today. The negative cases
+//!   cannot be decoded, so no file needs a documented exception today. (Where flowsift and
+//!   sflowtool would differ, on a bad sample followed by good ones in one datagram,
+//!   flowsift prints the good ones and sflowtool stops; no corpus file has that shape.)
+//!   The negative cases
 //!   additionally must be reported on stderr with file and packet number and a non-zero
 //!   exit code, and must never panic (exit code 101).
 //! - JSON output: discard samples, expanded samples, IPv6, QinQ, raw-IPv4 headers, ICMP.
