@@ -444,3 +444,32 @@ fn pcapng_input() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("two.pcapng: packet 3:"), "{stderr}");
 }
+
+#[test]
+fn a_bad_sample_does_not_hide_the_next_one() {
+    let words = |ws: &[u32]| -> Vec<u8> { ws.iter().flat_map(|w| w.to_be_bytes()).collect() };
+    // datagram header: agent 192.0.2.9, two samples
+    let mut d = words(&[5, 1, 0xC000_0209, 0, 1, 0, 2]);
+    // sample 0: a flow sample whose extended-switch record claims 64 bytes it lacks
+    let bad = words(&[1, 1, 1, 0, 0, 1, 2, 1, 1001, 64]);
+    d.extend(words(&[1, bad.len() as u32]));
+    d.extend(bad);
+    // sample 1: a counter sample with no records
+    let good = words(&[1, 5, 0]);
+    d.extend(words(&[2, good.len() as u32]));
+    d.extend(good);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad-then-good.bin");
+    std::fs::write(&file, &d).expect("write");
+    let out = decode(&["--raw", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "CNTR,192.0.2.9,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("packet 1: sample 0 (0:1): record length 64"),
+        "{stderr}"
+    );
+}
