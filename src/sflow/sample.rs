@@ -3,7 +3,7 @@
 //!
 //! The compact and expanded forms differ only in how the data source and the interfaces are
 //! encoded (one word with the type/format in the top bits, or two words), so one view serves
-//! both, with the offsets chosen by `expanded`. `new_checked` checks the fixed part; the
+//! both, reading through the field table of its form. `new_checked` checks the fixed part; the
 //! records that follow are walked with [`Elements`].
 
 use super::datagram::{Elements, Tag};
