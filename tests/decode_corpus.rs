@@ -473,3 +473,24 @@ fn a_bad_sample_does_not_hide_the_next_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn truncated_capture_keeps_what_it_has() {
+    let file = path("overflowd/sflow.pcap");
+    let bytes = std::fs::read(&file).expect("read");
+    let reference = std::fs::read_to_string(format!("{file}.sflowtool-l.txt")).expect("ref");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let out = decode(&[cut.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let got = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(got.lines().count() > 1000);
+    assert!(reference.starts_with(&got), "a prefix of the full output");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated block"));
+
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, b"").expect("write");
+    let out = decode(&[empty.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1), "an empty file is not a capture");
+}

@@ -70,7 +70,7 @@ pub fn for_each_datagram<R: Read>(
 ) -> Result<(), CaptureError> {
     let mut reader = match create_reader(1 << 16, input) {
         Ok(r) => r,
-        Err(PcapError::Eof) => return Ok(()),
+        // An empty input is no capture either (tcpdump always writes a file header).
         Err(PcapError::ReadError) => {
             return Err(CaptureError::Io(std::io::Error::other("read failed")))
         }
