@@ -494,3 +494,36 @@ fn truncated_capture_keeps_what_it_has() {
     let out = decode(&[empty.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(1), "an empty file is not a capture");
 }
+
+#[test]
+fn json_gateway_user_url_and_port_name() {
+    // gopacket's reference-agent datagram: the values its own test expects.
+    let v = json("gopacket/SFlowTestPacket2.payload.bin");
+    assert_eq!(v.len(), 3);
+    let records = v[0]["records"].as_array().expect("records");
+    let by_type = |t: &str| records.iter().find(|r| r["type"] == t).expect(t).clone();
+    let gw = by_type("extended_gateway");
+    assert_eq!(gw["as"], 65001);
+    assert_eq!(gw["next_hop"], "13.12.11.10");
+    assert_eq!(gw["as_path"][0]["type"], "as_sequence");
+    assert_eq!(gw["as_path"][0]["asns"], serde_json::json!([123, 456, 789]));
+    assert_eq!(gw["as_path"][1]["type"], "as_set");
+    assert_eq!(gw["dst_as"], 999);
+    assert_eq!(gw["communities"], serde_json::json!([12, 13]));
+    assert_eq!(gw["local_pref"], 432);
+    let user = by_type("extended_user");
+    assert_eq!(user["src_user"], "source user");
+    assert_eq!(user["dst_user"], "destination user");
+    let url = by_type("extended_url");
+    assert_eq!(url["url"], "http://www.sflow.org");
+    assert_eq!(url["host"], "host1.sflow.org");
+
+    let v = json("gopacket/SFlowTestPacket9.bin");
+    let records = v[0]["records"].as_array().expect("records");
+    assert!(records
+        .iter()
+        .any(|r| r["type"] == "port_name" && r["name"] == "tapd98154f2-00"));
+    assert!(records
+        .iter()
+        .any(|r| r["type"] == "openflow_port" && r["port_no"] == 3));
+}
