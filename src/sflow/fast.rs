@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use crate::packet::{decode_header_keys, PacketKeys};
+use crate::packet::{decode_header, PacketKeys};
 use crate::record::SampleRecord;
 
 use super::datagram::{Datagram, DatagramHeader, Tag};
@@ -134,8 +134,9 @@ pub fn decode_datagram<V: Visitor>(
         };
         match SampleKind::of(sample.tag) {
             Some((SampleKind::Flow, expanded)) => {
-                if let Err(e) = flow_sample(&header, &sample, expanded, received_ns, visitor) {
-                    fail(visitor, e);
+                match flow_sample(&header, &sample, expanded, received_ns, visitor) {
+                    Ok((meta, record)) => visitor.flow_sample(&meta, &record),
+                    Err(e) => fail(visitor, e),
                 }
             }
             Some((SampleKind::Counters, expanded)) => {
@@ -160,25 +161,11 @@ fn flow_sample<V: Visitor>(
     expanded: bool,
     received_ns: u64,
     visitor: &mut V,
-) -> Result<(), DecodeError> {
+) -> Result<(FlowSampleMeta, SampleRecord), DecodeError> {
     let fs = FlowSample::new_checked(sample.data, expanded)?;
+    let (keys, frame_length, header_protocol) =
+        sampled_keys(fs.records(), SampleKind::Flow, visitor)?;
     let (input, output) = (fs.input(), fs.output());
-    // The keys are decoded straight into the record: a `PacketKeys` moved by value costs a
-    // load and a store per field (see `crate::packet::decode_header_keys`).
-    let mut record = SampleRecord {
-        agent: header.agent,
-        sub_agent: header.sub_agent,
-        source_id: fold_source_id(fs.source_id_type(), fs.source_id_index()),
-        input: input.word(),
-        output: output.word(),
-        sampling_rate: fs.sampling_rate(),
-        frame_length: 0,
-        received_ns,
-        keys: PacketKeys::default(),
-    };
-    let (frame_length, header_protocol) =
-        sampled_keys(fs.records(), SampleKind::Flow, visitor, &mut record.keys)?;
-    record.frame_length = frame_length;
     let meta = FlowSampleMeta {
         index: sample.index,
         expanded,
@@ -192,10 +179,18 @@ fn flow_sample<V: Visitor>(
         output,
         header_protocol,
     };
-    // Delivered from here rather than returned: moving the 200-odd bytes of (meta, record)
-    // out through a `Result` cost two `memcpy` calls per sample.
-    visitor.flow_sample(&meta, &record);
-    Ok(())
+    let record = SampleRecord {
+        agent: header.agent,
+        sub_agent: header.sub_agent,
+        source_id: fold_source_id(meta.source_id_type, meta.source_id_index),
+        input: input.word(),
+        output: output.word(),
+        sampling_rate: meta.sampling_rate,
+        frame_length,
+        received_ns,
+        keys,
+    };
+    Ok((meta, record))
 }
 
 /// Walk a sample's flow records: keys and frame length from the first sampled header (or,
@@ -205,10 +200,9 @@ fn sampled_keys<V: Visitor>(
     records: super::Elements<'_>,
     kind: SampleKind,
     visitor: &mut V,
-    keys: &mut PacketKeys,
-) -> Result<(u32, Option<u32>), DecodeError> {
+) -> Result<(PacketKeys, u32, Option<u32>), DecodeError> {
+    let mut keys = PacketKeys::default();
     let mut frame_length = 0;
-    let mut filled = false;
     let mut header_protocol = None;
     for element in records {
         let element = element?;
@@ -222,11 +216,7 @@ fn sampled_keys<V: Visitor>(
         match element.tag.format() {
             flow::format::SAMPLED_HEADER => {
                 let h = flow::SampledHeader::new_checked(element.data)?;
-                if filled {
-                    // A sampled Ethernet/IP record came first: the header replaces it whole.
-                    *keys = PacketKeys::default();
-                }
-                decode_header_keys(h.header_protocol(), h.header(), keys);
+                keys = decode_header(h.header_protocol(), h.header()).keys;
                 frame_length = h.frame_length();
                 header_protocol = Some(h.header_protocol());
             }
@@ -234,15 +224,13 @@ fn sampled_keys<V: Visitor>(
             | flow::format::SAMPLED_IPV4
             | flow::format::SAMPLED_IPV6 => match FlowRecord::parse(element.tag, element.data)? {
                 FlowRecord::SampledEthernet(e) => {
-                    filled = true;
                     keys.mac_source = Some(e.src_mac);
                     keys.mac_destination = Some(e.dst_mac);
                     keys.ethernet_protocol = u16::try_from(e.eth_type).ok();
                     frame_length = e.length;
                 }
                 FlowRecord::SampledIpv4(ip) | FlowRecord::SampledIpv6(ip) => {
-                    filled = true;
-                    ip_keys(keys, &ip);
+                    ip_keys(&mut keys, &ip);
                     frame_length = ip.length;
                 }
                 _ => {}
@@ -250,7 +238,7 @@ fn sampled_keys<V: Visitor>(
             _ => {}
         }
     }
-    Ok((frame_length, header_protocol))
+    Ok((keys, frame_length, header_protocol))
 }
 
 /// Keys a sampled IPv4/IPv6 record carries (it has no MACs, TTL or ICMP fields).
@@ -308,8 +296,7 @@ fn discard_sample<V: Visitor>(
     visitor: &mut V,
 ) -> Result<DiscardSampleMeta, DecodeError> {
     let ds = DiscardSample::new_checked(sample.data)?;
-    let mut keys = PacketKeys::default();
-    let (_, header_protocol) = sampled_keys(ds.records(), SampleKind::Discard, visitor, &mut keys)?;
+    let (keys, _, header_protocol) = sampled_keys(ds.records(), SampleKind::Discard, visitor)?;
     Ok(DiscardSampleMeta {
         index: sample.index,
         sequence: ds.sequence_number(),
