@@ -217,9 +217,10 @@ fn keys_json(record: &SampleRecord, agent: IpAddr) -> Value {
 }
 
 fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
-        s.push_str(&format!("{x:02x}"));
+        let _ = write!(s, "{x:02x}");
     }
     s
 }

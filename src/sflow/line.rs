@@ -19,6 +19,12 @@
 //!
 //! The sampled header itself is decoded by [`crate::packet::decode_header`]; only the
 //! presentation rules above live here.
+//!
+//! Two deliberate differences, both on damaged or exotic input only (no corpus file hits
+//! them): sflowtool abandons the rest of a datagram at the first sample it cannot decode,
+//! where flowsift drops that sample and prints the ones after it; and sflowtool exits on a
+//! sampled-header protocol number it does not know, where flowsift prints the line without
+//! header fields.
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -325,6 +331,98 @@ mod tests {
         assert_eq!(
             Mac([0x24, 0x6e, 0x96, 0x90, 0x7a, 0x50]).to_string(),
             "246e96907a50"
+        );
+    }
+
+    fn words(ws: &[u32]) -> Vec<u8> {
+        ws.iter().flat_map(|w| w.to_be_bytes()).collect()
+    }
+
+    fn record(tag: u32, body: &[u8]) -> Vec<u8> {
+        let mut v = words(&[tag, body.len() as u32]);
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// An Ethernet / 802.1Q 7 / 802.1Q 9 / IPv4 / TCP header, 58 bytes.
+    fn qinq_tcp() -> Vec<u8> {
+        let mut h = vec![0xAA, 0, 0, 0, 0, 1, 0xBB, 0, 0, 0, 0, 2];
+        h.extend_from_slice(&[0x81, 0x00, 0x00, 0x07, 0x81, 0x00, 0x00, 0x09, 0x08, 0x00]);
+        h.extend_from_slice(&[0x45, 0x10, 0, 40, 0, 0, 0x40, 0, 61, 6, 0, 0]);
+        h.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        h.extend_from_slice(&[0x30, 0x39, 0, 22, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x12, 0, 0]);
+        h.extend_from_slice(&[0, 0, 0, 0]);
+        h
+    }
+
+    fn flow_sample(records: &[Vec<u8>]) -> Vec<u8> {
+        // seq 1, source 0:3, rate 512, pool 0, drops 0, in 3, out 0x3FFFFFFF
+        let mut s = words(&[1, 3, 512, 0, 0, 3, 0x3FFF_FFFF, records.len() as u32]);
+        for r in records {
+            s.extend_from_slice(r);
+        }
+        s
+    }
+
+    fn line(sample: &[u8]) -> String {
+        let mut out = String::new();
+        let fs = FlowSample::new_checked(sample, false).unwrap();
+        flow_line("192.0.2.1".parse().unwrap(), &fs, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn header_then_switch_record() {
+        let h = qinq_tcp();
+        let mut body = words(&[1, 64, 4, h.len() as u32]);
+        body.extend_from_slice(&h);
+        body.resize(body.len().next_multiple_of(4), 0);
+        let header = record(1, &body);
+        // The innermost tag (9) is sflowtool's VLAN; 64 - 4 - 22 = 38 is the IP size.
+        assert_eq!(
+            line(&flow_sample(std::slice::from_ref(&header))),
+            "FLOW,192.0.2.1,3,1073741823,bb0000000002,aa0000000001,0x0800,9,0,\
+             10.0.0.1,10.0.0.2,6,0x10,61,12345,22,0x12,64,38,512\n"
+        );
+        // An extended switch record after the header overrides both VLAN columns.
+        let switch = record(1001, &words(&[100, 0, 200, 0]));
+        assert!(line(&flow_sample(&[header, switch])).contains(",0x0800,100,200,"));
+    }
+
+    #[test]
+    fn sampled_ipv4_record_only() {
+        let ip = record(
+            3,
+            &words(&[40, 6, 0x0303_0303, 0x0404_0404, 53032, 25562, 0x10, 0x70]),
+        );
+        assert_eq!(
+            line(&flow_sample(&[ip])),
+            "FLOW,192.0.2.1,3,1073741823,000000000000,000000000000,0x0000,0,0,\
+             3.3.3.3,4.4.4.4,6,0x70,0,53032,25562,0x10,40,40,512\n"
+        );
+    }
+
+    #[test]
+    fn truncated_known_record_fails_the_sample() {
+        let switch = record(1001, &words(&[100, 0]));
+        let fs_bytes = flow_sample(&[switch]);
+        let fs = FlowSample::new_checked(&fs_bytes, false).unwrap();
+        let mut out = String::new();
+        assert!(flow_line("192.0.2.1".parse().unwrap(), &fs, &mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn counter_line_without_generic_record_is_zeros() {
+        let vlan = record(5, &words(&[7, 0, 1, 2, 3, 4, 5]));
+        let mut c = words(&[1, 9, 1]);
+        c.extend_from_slice(&vlan);
+        let cs = CounterSample::new_checked(&c, false).unwrap();
+        let mut out = String::new();
+        counter_line("192.0.2.1".parse().unwrap(), &cs, &mut out).unwrap();
+        assert_eq!(
+            out,
+            "CNTR,192.0.2.1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n"
         );
     }
 
