@@ -39,7 +39,12 @@ impl Visitor for Count {
 fuzz_target!(|data: &[u8]| {
     let mut count = Count::default();
     let _ = decode_datagram(data, 0, &mut count);
-    assert!(count.0 <= data.len() / 8 + 1, "{} reports for {} bytes", count.0, data.len());
+    assert!(
+        count.0 <= data.len() / 8 + 1,
+        "{} reports for {} bytes",
+        count.0,
+        data.len()
+    );
 
     if let Ok(d) = Datagram::new_checked(data) {
         let agent = d.header().agent;
