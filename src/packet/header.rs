@@ -6,6 +6,10 @@
 //! never reads past the bytes, never panics and never allocates; it runs once per flow
 //! sample on the receive threads, so it is written as straight-line code over the
 //! [`super::ethernet`], [`super::ipv4`], [`super::ipv6`] and [`super::transport`] views.
+//! Two entry points: [`decode_header`] returns everything by value (tools, tests);
+//! [`decode_header_keys`] writes the keys where the caller keeps them (the receive path,
+//! straight into the `SampleRecord`, because moving the keys by value costs more than
+//! decoding them).
 //!
 //! Layers: Ethernet (header protocol 1) with any depth of 802.1Q / 802.1ad tags and 802.2
 //! LLC/SNAP; raw IPv4 (11) and raw IPv6 (12); IPv4 options; IPv6 extension headers; TCP,
