@@ -166,7 +166,7 @@ fn udp_payload(link: i32, frame: &[u8]) -> Option<&[u8]> {
         ),
         // DLT_LINUX_SLL2: protocol at 0, 20-byte header.
         276 => (
-            u16::from_be_bytes([*frame.get(0)?, *frame.get(1)?]),
+            u16::from_be_bytes([*frame.first()?, *frame.get(1)?]),
             frame.get(20..)?,
         ),
         // DLT_RAW (12 and 101), DLT_IPV4 (228), DLT_IPV6 (229): the IP version says.
