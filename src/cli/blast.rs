@@ -38,7 +38,7 @@ pub struct BlastArgs {
     #[arg(long, default_value_t = 16)]
     pub agents: u32,
     /// Agent addresses (in the sFlow header) are taken in order from this prefix.
-    #[arg(long, default_value = "10.255.0.1/16")]
+    #[arg(long, default_value = "10.255.0.0/16")]
     pub agent_prefix: Cidr,
     /// Interfaces (data sources) per agent.
     #[arg(long, default_value_t = 48)]
@@ -432,7 +432,8 @@ fn blast_thread(
             sender.disable_gso();
         }
         agents.push(Agent {
-            addr: a.agent_prefix.nth(i as u64),
+            // Host addresses from .1 on: the prefix's own address is not a switch.
+            addr: a.agent_prefix.nth(i as u64 + 1),
             sender,
             sequence: 0,
             sample_seq: vec![0; interfaces as usize],
