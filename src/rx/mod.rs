@@ -513,3 +513,52 @@ fn receive_thread(
         eprintln!("flowsift: rx: receive loop failed: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_from_toml_with_defaults() {
+        let c: RxConfig = toml::from_str(
+            r#"
+            listen = ["127.0.0.1:6343"]
+            cores = [1]
+            io = "recvmmsg"
+            steering = "incoming-cpu"
+            allowlist = ["10.0.0.0/8", "2001:db8::/32"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.io, IoMode::Recvmmsg);
+        assert_eq!(c.steering, Steering::IncomingCpu);
+        assert_eq!(c.allowlist.len(), 2);
+        assert_eq!(c.batch, RxConfig::default().batch);
+        assert_eq!(c.thread_cores(), vec![Some(1)]);
+        let d: RxConfig = toml::from_str("").unwrap();
+        assert_eq!(d, RxConfig::default());
+        assert_eq!(d.listen.len(), 2);
+    }
+
+    #[test]
+    fn config_rejects_unknown_and_bad_values() {
+        assert!(toml::from_str::<RxConfig>("colour = 1").is_err());
+        assert!(toml::from_str::<RxConfig>("io = \"epoll\"").is_err());
+        assert!(toml::from_str::<RxConfig>("allowlist = [\"10.0.0.0/40\"]").is_err());
+        assert_eq!("uring".parse::<IoMode>(), Ok(IoMode::Uring));
+        assert!("x".parse::<IoMode>().is_err());
+    }
+
+    #[test]
+    fn start_checks_shape() {
+        let cfg = RxConfig {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            cores: vec![0, 0],
+            ..RxConfig::default()
+        };
+        match Receiver::start(cfg, Vec::new(), Vec::new()) {
+            Err(RxError::Shape { threads: 2, .. }) => {}
+            other => panic!("{:?}", other.err()),
+        }
+    }
+}
