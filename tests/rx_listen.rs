@@ -53,7 +53,9 @@ fn every_steering_mode_receives() {
         for _ in 0..4 {
             send_all("127.0.0.1:0", h.addr, &datagrams(25));
         }
-        let s = wait_for(&h.rx, Duration::from_secs(10), |s| s.totals.datagrams >= 100);
+        let s = wait_for(&h.rx, Duration::from_secs(10), |s| {
+            s.totals.datagrams >= 100
+        });
         let (stats, _) = h.finish();
         assert_eq!(s.totals.datagrams, 100, "{steering:?}");
         assert_eq!(stats.totals.datagrams, 100);
