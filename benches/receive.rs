@@ -331,6 +331,88 @@ fn cpu_delta(
         .collect()
 }
 
+/// Items/s through one ring from a producer pushing batches of `batch` to a consumer
+/// draining with `pop_into`, on two cores: `flowsift::ring` against crossbeam's
+/// `ArrayQueue` (the MPMC queue the ring started as), with the same `WorkItem`.
+fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
+    let item = WorkItem {
+        record: SampleRecord {
+            agent: std::net::Ipv4Addr::LOCALHOST.into(),
+            sub_agent: 0,
+            source_id: 1,
+            input: 1,
+            output: 2,
+            sampling_rate: 1,
+            frame_length: 64,
+            received_ns: 0,
+            keys: Default::default(),
+        },
+        definitions: 1,
+    };
+    let spsc = {
+        let (mut p, mut c) = ring::<WorkItem>(65536);
+        let start = Instant::now();
+        let prod = std::thread::spawn(move || {
+            core_affinity::set_for_current(core_affinity::CoreId { id: rx_core });
+            let mut sent = 0;
+            let mut b = Vec::with_capacity(batch);
+            while sent < items {
+                b.resize(batch, item);
+                if p.push_batch(&mut b).is_ok() {
+                    sent += batch as u64;
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        core_affinity::set_for_current(core_affinity::CoreId { id: GEN_CORE });
+        let mut got = 0;
+        let mut out = Vec::with_capacity(4096);
+        while got < items {
+            out.clear();
+            got += c.pop_into(&mut out, 4096) as u64;
+        }
+        let _ = prod.join();
+        items as f64 / start.elapsed().as_secs_f64()
+    };
+    let mpmc = {
+        let q = Arc::new(crossbeam::queue::ArrayQueue::<WorkItem>::new(65536));
+        let start = Instant::now();
+        let qp = Arc::clone(&q);
+        let prod = std::thread::spawn(move || {
+            core_affinity::set_for_current(core_affinity::CoreId { id: rx_core });
+            let mut sent = 0;
+            while sent < items {
+                // The old push_batch: check room, then one push per item.
+                if qp.capacity() - qp.len() >= batch {
+                    for _ in 0..batch {
+                        let _ = qp.push(item);
+                    }
+                    sent += batch as u64;
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        core_affinity::set_for_current(core_affinity::CoreId { id: GEN_CORE });
+        let mut got = 0u64;
+        let mut out = Vec::with_capacity(4096);
+        while got < items {
+            out.clear();
+            while out.len() < 4096 {
+                match q.pop() {
+                    Some(i) => out.push(i),
+                    None => break,
+                }
+            }
+            got += out.len() as u64;
+        }
+        let _ = prod.join();
+        items as f64 / start.elapsed().as_secs_f64()
+    };
+    (spsc, mpmc)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
     let secs: f64 = std::env::var("FLOWSIFT_BENCH_SECS")
@@ -348,6 +430,11 @@ fn main() {
         "receive bench: {secs} s per step, generator + worker on core {GEN_CORE}, receiver on core {rx_core}; WorkItem is {} bytes",
         std::mem::size_of::<WorkItem>()
     );
+    if std::env::var("FLOWSIFT_BENCH_RING").map_or(true, |v| v != "0") {
+        let (spsc, mpmc) = ring_bench(20_000_000, 64, rx_core);
+        println!("ring, {}-byte WorkItems in batches of 64 across two cores: flowsift::ring {:.1} M items/s, crossbeam ArrayQueue {:.1} M items/s\n",
+            std::mem::size_of::<WorkItem>(), spsc / 1e6, mpmc / 1e6);
+    }
     println!("| path | target/s | offered dgram/s | received dgram/s | flow samples/s | kernel drops | ring drops | CPU rx % | CPU worker % | CPU blast % |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for path in [
