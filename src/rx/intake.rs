@@ -245,3 +245,167 @@ impl Visitor for Intake {
         count_error(&error.error, &mut self.state.counters.sample_errors);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::ring;
+    use crate::synth::{
+        header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, Transport,
+    };
+    use std::sync::atomic::AtomicU8;
+    use std::sync::Mutex;
+
+    struct ToWorker(usize);
+    impl Route for ToWorker {
+        fn route(&mut self, _r: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
+            deliver(self.0, 3);
+        }
+    }
+
+    fn intake(
+        worker: usize,
+        cap: usize,
+    ) -> (
+        Intake,
+        crate::ring::Consumer<WorkItem>,
+        Arc<CachePadded<Slot>>,
+    ) {
+        let (p, c) = ring(cap);
+        let slot = Arc::new(CachePadded::new(Slot {
+            state: Mutex::new(ThreadState::default()),
+            io: AtomicU8::new(0),
+        }));
+        let limits = Limits {
+            agents: 16,
+            sources: 64,
+        };
+        let i = Intake::new(
+            Allowlist::default(),
+            Box::new(ToWorker(worker)),
+            vec![p],
+            4,
+            limits,
+            1,
+            Arc::clone(&slot),
+        );
+        (i, c, slot)
+    }
+
+    fn good(seq: u32) -> Vec<u8> {
+        let frame = Frame::new(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            Transport::Udp {
+                src_port: 1,
+                dst_port: 53,
+            },
+        )
+        .to_ethernet();
+        let mut b = DatagramBuilder::new("192.0.2.1".parse().unwrap(), 0, seq, seq);
+        for k in 0..3 {
+            b.flow_sample(
+                &FlowSampleHeader {
+                    sequence: seq * 3 + k,
+                    source_index: 1,
+                    sampling_rate: 10,
+                    ..Default::default()
+                },
+                &[FlowRecord::SampledHeader {
+                    protocol: header_protocol::ETHERNET,
+                    frame_length: 64,
+                    stripped: 0,
+                    header: &frame,
+                }],
+            );
+        }
+        b.finish()
+    }
+
+    fn feed(i: &mut Intake, bytes: &[u8]) {
+        Handler::datagram(
+            i,
+            &Received {
+                socket: 0,
+                payload: bytes,
+                from: Some("127.0.0.1:9".parse().unwrap()),
+                truncated: false,
+                drops: None,
+            },
+        );
+    }
+
+    #[test]
+    fn batches_flush_at_size_and_at_batch_end() {
+        let (mut i, mut c, _) = intake(0, 64);
+        feed(&mut i, &good(1));
+        // 3 samples, batch of 4: nothing pushed until the receive batch ends.
+        assert_eq!(c.len(), 0);
+        i.batch_done();
+        assert_eq!(c.len(), 3);
+        feed(&mut i, &good(2));
+        feed(&mut i, &good(3));
+        assert_eq!(c.len(), 3 + 4, "a full batch goes at once");
+        let w = c.pop().unwrap();
+        assert_eq!(w.definitions, 3);
+        assert_eq!(w.record.keys.udp_destination_port, Some(53));
+    }
+
+    #[test]
+    fn bad_worker_index_is_counted() {
+        let (mut i, _c, slot) = intake(5, 64);
+        feed(&mut i, &good(1));
+        drop(i);
+        let st = slot.state.lock().unwrap();
+        assert_eq!(st.counters.route_errors, 3);
+        assert_eq!(st.counters.routed, 0);
+    }
+
+    #[test]
+    fn random_and_mutated_datagrams_never_panic() {
+        let (mut i, mut c, slot) = intake(0, 1 << 12);
+        let base = good(7);
+        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let n = 20_000u64;
+        for round in 0..n {
+            let mut d = if round % 2 == 0 {
+                base.clone()
+            } else {
+                (0..(next() % 200) as usize).map(|_| next() as u8).collect()
+            };
+            if !d.is_empty() {
+                for _ in 0..(next() % 6) {
+                    let at = (next() as usize) % d.len();
+                    d[at] = next() as u8;
+                }
+                let cut = (next() as usize) % (d.len() + 1);
+                if round % 3 == 0 {
+                    d.truncate(cut);
+                }
+            }
+            feed(&mut i, &d);
+            if round % 64 == 0 {
+                i.batch_done();
+                let mut sink = Vec::new();
+                c.pop_into(&mut sink, usize::MAX);
+            }
+        }
+        drop(i);
+        let st = slot.state.lock().unwrap();
+        assert_eq!(st.counters.datagrams, n);
+        assert!(
+            st.agents.len() <= 16 && st.sources.len() <= 64,
+            "tables stay bounded"
+        );
+        assert_eq!(
+            st.counters.routed + st.counters.ring_drops,
+            st.counters.flow_samples
+        );
+    }
+}
