@@ -158,8 +158,9 @@ impl Default for RxConfig {
             cores: Vec::new(),
             io: IoMode::Uring,
             rcvbuf_bytes: 64 << 20,
-            // 32768 per thread plus the socket buffer hold a 100 ms stall at ~1 M
-            // datagrams/s spread over two threads (see README "Receive engine").
+            // The kernel's maximum per ring. A stall is carried by the socket buffer (64 MiB:
+            // ~110 ms at 1 M datagrams/s over two threads); the ring then reaps up to 30 ms
+            // of a thread's load per wake-up (see README "Receive engine").
             uring_buffers: uring::MAX_BUFFERS,
             buffer_size: 2048,
             recvmmsg_batch: 64,
