@@ -159,6 +159,33 @@ impl<T> Producer<T> {
         Ok(())
     }
 
+    /// Write one item into the ring without making it visible yet, or give it back when
+    /// the ring is full. Items become visible to the consumer, in order, at the next
+    /// [`Producer::commit`] (or `push`, `push_batch`, or when the producer is dropped). This
+    /// is how a receive thread fills a batch in place: one copy per item and one index store
+    /// per batch.
+    pub fn push_deferred(&mut self, item: T) -> Result<(), T> {
+        if self.room(1) == 0 {
+            return Err(item);
+        }
+        // SAFETY: the slot of `tail` is free (room >= 1); the consumer cannot see it before
+        // the next Release store of `tail`.
+        unsafe { (*self.shared.slot(self.tail)).write(item) };
+        self.tail = self.tail.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Make every item written with [`Producer::push_deferred`] visible to the consumer.
+    pub fn commit(&mut self) {
+        self.shared.tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Items written but not yet committed.
+    pub fn uncommitted(&self) -> usize {
+        self.tail
+            .wrapping_sub(self.shared.tail.load(Ordering::Relaxed))
+    }
+
     /// Items that fit right now.
     pub fn free(&self) -> usize {
         let head = self.shared.head.load(Ordering::Acquire);
@@ -172,6 +199,7 @@ impl<T> Producer<T> {
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
+        self.commit();
         self.shared.producer_gone.store(true, Ordering::Release);
     }
 }
@@ -274,6 +302,28 @@ mod tests {
             assert_eq!(c.pop(), None);
             assert!(c.is_empty());
         }
+    }
+
+    #[test]
+    fn deferred_items_appear_at_commit() {
+        let (mut p, mut c) = ring(2);
+        assert_eq!(p.push_deferred(1), Ok(()));
+        assert_eq!(p.push_deferred(2), Ok(()));
+        assert_eq!(
+            p.push_deferred(3),
+            Err(3),
+            "full counts written, uncommitted items"
+        );
+        assert_eq!(p.uncommitted(), 2);
+        assert_eq!(c.pop(), None);
+        p.commit();
+        assert_eq!(p.uncommitted(), 0);
+        assert_eq!(c.pop(), Some(1));
+        assert_eq!(p.push_deferred(4), Ok(()));
+        drop(p);
+        assert_eq!(c.pop(), Some(2));
+        assert_eq!(c.pop(), Some(4), "dropping the producer commits");
+        assert!(c.is_finished());
     }
 
     #[test]
