@@ -4,7 +4,10 @@
 //!   `--format line` output must equal the `FILE.sflowtool-l.txt` InMon's `sflowtool -l`
 //!   printed for it, byte for byte. Every file matches, including the damaged vectors: on
 //!   those sflowtool prints nothing (or stops) and flowsift drops exactly the samples that
-//!   cannot be decoded, so no file needs a documented exception today. The negative cases
+//!   cannot be decoded, so no file needs a documented exception today. (Where flowsift and
+//!   sflowtool would differ, on a bad sample followed by good ones in one datagram,
+//!   flowsift prints the good ones and sflowtool stops; no corpus file has that shape.)
+//!   The negative cases
 //!   additionally must be reported on stderr with file and packet number and a non-zero
 //!   exit code, and must never panic (exit code 101).
 //! - JSON output: discard samples, expanded samples, IPv6, QinQ, raw-IPv4 headers, ICMP.
@@ -184,6 +187,10 @@ fn json_expanded_samples() {
     // an output ifIndex beyond 2^30 survives the expanded form
     assert_eq!(s["output"]["value"], 1_285_816_721u64);
     assert_eq!(s["input"]["value"], 29001);
+    assert_eq!(key(&v[0], "inputifindex"), Some("29001"));
+    // ... but the compact interface word of the flow record cannot hold it: the key is
+    // left out rather than carrying the value's low 30 bits.
+    assert_eq!(key(&v[0], "outputifindex"), None);
     assert_eq!(key(&v[0], "tcpsourceport"), Some("22"));
 
     let v = json("logstash-codec-sflow/sflow_with_lag_counters.dat");
@@ -436,4 +443,87 @@ fn pcapng_input() {
     assert_eq!(out.status.code(), Some(1), "packet 3 is damaged");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("two.pcapng: packet 3:"), "{stderr}");
+}
+
+#[test]
+fn a_bad_sample_does_not_hide_the_next_one() {
+    let words = |ws: &[u32]| -> Vec<u8> { ws.iter().flat_map(|w| w.to_be_bytes()).collect() };
+    // datagram header: agent 192.0.2.9, two samples
+    let mut d = words(&[5, 1, 0xC000_0209, 0, 1, 0, 2]);
+    // sample 0: a flow sample whose extended-switch record claims 64 bytes it lacks
+    let bad = words(&[1, 1, 1, 0, 0, 1, 2, 1, 1001, 64]);
+    d.extend(words(&[1, bad.len() as u32]));
+    d.extend(bad);
+    // sample 1: a counter sample with no records
+    let good = words(&[1, 5, 0]);
+    d.extend(words(&[2, good.len() as u32]));
+    d.extend(good);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad-then-good.bin");
+    std::fs::write(&file, &d).expect("write");
+    let out = decode(&["--raw", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "CNTR,192.0.2.9,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("packet 1: sample 0 (0:1): record length 64"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn truncated_capture_keeps_what_it_has() {
+    let file = path("overflowd/sflow.pcap");
+    let bytes = std::fs::read(&file).expect("read");
+    let reference = std::fs::read_to_string(format!("{file}.sflowtool-l.txt")).expect("ref");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let out = decode(&[cut.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let got = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(got.lines().count() > 1000);
+    assert!(reference.starts_with(&got), "a prefix of the full output");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated block"));
+
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, b"").expect("write");
+    let out = decode(&[empty.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1), "an empty file is not a capture");
+}
+
+#[test]
+fn json_gateway_user_url_and_port_name() {
+    // gopacket's reference-agent datagram: the values its own test expects.
+    let v = json("gopacket/SFlowTestPacket2.payload.bin");
+    assert_eq!(v.len(), 3);
+    let records = v[0]["records"].as_array().expect("records");
+    let by_type = |t: &str| records.iter().find(|r| r["type"] == t).expect(t).clone();
+    let gw = by_type("extended_gateway");
+    assert_eq!(gw["as"], 65001);
+    assert_eq!(gw["next_hop"], "13.12.11.10");
+    assert_eq!(gw["as_path"][0]["type"], "as_sequence");
+    assert_eq!(gw["as_path"][0]["asns"], serde_json::json!([123, 456, 789]));
+    assert_eq!(gw["as_path"][1]["type"], "as_set");
+    assert_eq!(gw["dst_as"], 999);
+    assert_eq!(gw["communities"], serde_json::json!([12, 13]));
+    assert_eq!(gw["local_pref"], 432);
+    let user = by_type("extended_user");
+    assert_eq!(user["src_user"], "source user");
+    assert_eq!(user["dst_user"], "destination user");
+    let url = by_type("extended_url");
+    assert_eq!(url["url"], "http://www.sflow.org");
+    assert_eq!(url["host"], "host1.sflow.org");
+
+    let v = json("gopacket/SFlowTestPacket9.bin");
+    let records = v[0]["records"].as_array().expect("records");
+    assert!(records
+        .iter()
+        .any(|r| r["type"] == "port_name" && r["name"] == "tapd98154f2-00"));
+    assert!(records
+        .iter()
+        .any(|r| r["type"] == "openflow_port" && r["port_no"] == 3));
 }

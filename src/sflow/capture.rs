@@ -70,7 +70,7 @@ pub fn for_each_datagram<R: Read>(
 ) -> Result<(), CaptureError> {
     let mut reader = match create_reader(1 << 16, input) {
         Ok(r) => r,
-        Err(PcapError::Eof) => return Ok(()),
+        // An empty input is no capture either (tcpdump always writes a file header).
         Err(PcapError::ReadError) => {
             return Err(CaptureError::Io(std::io::Error::other("read failed")))
         }
@@ -303,6 +303,43 @@ mod tests {
         for n in 0..ip.len() {
             let _ = udp_payload(Linktype::RAW, &ip[..n], PortFilter::Any);
         }
+    }
+
+    #[test]
+    fn cooked_and_loopback_link_types() {
+        let ip = ipv4(&udp(6343, b"sll"));
+        // Linux cooked v1: 16-byte header, protocol in the last two bytes
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&ip);
+        assert_eq!(
+            udp_payload(Linktype::LINUX_SLL, &sll, PortFilter::Any),
+            Some(&b"sll"[..])
+        );
+        // Linux cooked v2: 20-byte header, protocol first
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
+        sll2.extend_from_slice(&ip);
+        assert_eq!(
+            udp_payload(Linktype::LINUX_SLL2, &sll2, PortFilter::Any),
+            Some(&b"sll"[..])
+        );
+        // BSD loopback: 4-byte address family
+        let mut null = vec![2, 0, 0, 0];
+        null.extend_from_slice(&ip);
+        assert_eq!(
+            udp_payload(Linktype::NULL, &null, PortFilter::Any),
+            Some(&b"sll"[..])
+        );
+        // ARP over cooked v1 is not IP
+        sll[14] = 0x08;
+        sll[15] = 0x06;
+        assert_eq!(
+            udp_payload(Linktype::LINUX_SLL, &sll, PortFilter::Any),
+            None
+        );
+        // an unsupported link type yields nothing
+        assert_eq!(udp_payload(Linktype(147), &ip, PortFilter::Any), None);
     }
 
     #[test]

@@ -249,6 +249,7 @@ impl Found<'_> {
 
 /// Walk a sample's flow records once: find what carries keys, and report every record type
 /// this decoder does not know.
+#[inline(always)]
 fn scan_records<'a, V: Visitor>(
     records: super::Elements<'a>,
     kind: SampleKind,

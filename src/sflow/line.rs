@@ -19,6 +19,12 @@
 //!
 //! The sampled header itself is decoded by [`crate::packet::decode_header`]; only the
 //! presentation rules above live here.
+//!
+//! Two deliberate differences, both on damaged or exotic input only (no corpus file hits
+//! them): sflowtool abandons the rest of a datagram at the first sample it cannot decode,
+//! where flowsift drops that sample and prints the ones after it; and sflowtool exits on a
+//! sampled-header protocol number it does not know, where flowsift prints the line without
+//! header fields.
 
 use std::fmt::Write;
 use std::net::IpAddr;
