@@ -29,6 +29,8 @@ pub(crate) fn run<H: Handler>(
     let mut buffers = MmsgBatch::new(batch, size);
     while !stop.load(Ordering::Relaxed) {
         let ready = wait_readable(fds, WAIT_MS)?;
+        let mut received = false;
+        let mut failed = false;
         for (i, &fd) in fds.iter().enumerate().take(64) {
             if ready & (1 << i) == 0 {
                 continue;
@@ -37,6 +39,7 @@ pub(crate) fn run<H: Handler>(
                 match buffers.recv(fd) {
                     Ok(0) => break,
                     Ok(n) => {
+                        received = true;
                         for j in 0..n {
                             if let Some(d) = buffers.get(j, i) {
                                 handler.datagram(&d);
@@ -49,12 +52,17 @@ pub(crate) fn run<H: Handler>(
                     }
                     Err(_) => {
                         handler.io_event(IoEvent::ReceiveError);
+                        failed = true;
                         break;
                     }
                 }
             }
         }
         handler.batch_done();
+        if failed && !received {
+            // A socket in a lasting error state stays "readable": do not spin on it.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
     Ok(())
 }

@@ -30,6 +30,9 @@ pub(crate) const MAX_BUFFERS: u32 = 1 << 15;
 /// The buffer group id of the thread's one buffer ring.
 const BGID: u16 = 0;
 
+/// Pause after a round that brought only receive errors.
+const ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// How long a wait for completions lasts before the stop flag is checked again.
 const WAIT: Timespec = Timespec::new().nsec(100_000_000);
 
@@ -266,6 +269,7 @@ impl UringRx {
                 },
             }
             let mut returned = false;
+            let mut failed = false;
             // Reap everything there is; the completion queue borrow ends before re-arming.
             let mut cq = self.ring.completion();
             cq.sync();
@@ -283,6 +287,7 @@ impl UringRx {
                         return Err(io::Error::from_raw_os_error(libc::EINVAL));
                     } else {
                         handler.io_event(IoEvent::ReceiveError);
+                        failed = true;
                     }
                 } else if let Some(bid) = cqueue::buffer_select(flags) {
                     self.worked[i] = true;
@@ -314,6 +319,10 @@ impl UringRx {
                 self.bufs.publish();
             }
             handler.batch_done();
+            if failed && !returned {
+                // A socket that fails at once on every re-arm would spin this loop: pace it.
+                std::thread::sleep(ERROR_PAUSE);
+            }
             for i in 0..self.fds.len() {
                 if !self.armed[i] {
                     handler.io_event(IoEvent::Rearm);
