@@ -6,7 +6,7 @@
 //! port, so captures of non-standard ports replay as they are.
 //!
 //! `--rewrite-agent PREFIX --agents N` makes one capture impersonate many switches: each
-//! datagram is sent once per impersonated agent (addresses taken in order from the prefix),
+//! datagram is sent once per impersonated agent (host addresses `.1`, `.2`, ... of the prefix),
 //! with sequence numbers renumbered per (agent, sub-agent) so that loss accounting at the
 //! collector sees clean streams. Without it the bytes go out untouched (so a second loop
 //! looks like duplicates or an agent restart to the collector).
@@ -310,7 +310,8 @@ impl Replay {
                     }
                     let bytes: &[u8] = match self.rewrite_agent {
                         Some(prefix) => {
-                            let agent = prefix.nth(a);
+                            // Host addresses from .1 on (a /32 stays itself).
+                            let agent = prefix.nth(a + 1);
                             let sub = sub_agent(d).unwrap_or(0);
                             // Bounded: at most `agents` × sub-agents in the capture entries.
                             let seq = seqs.entry((agent, sub)).or_insert(0);
