@@ -3,6 +3,11 @@
 //! Workers turn [`crate::record::SampleRecord`]s into [`FlowEvent`]s, the records sFlow-RT
 //! hands to its flow handlers.
 
+pub mod definition;
 pub mod event;
+pub mod filter;
+pub mod key;
 
+pub use definition::{FlowDefinition, FlowDefinitions, FlowSpec, Scope, ValueKind};
 pub use event::FlowEvent;
+pub use filter::{Filter, FilterError};
