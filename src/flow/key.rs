@@ -184,8 +184,8 @@ fn decode(kind: Kind, b: &[u8]) -> Option<KeyValue> {
 }
 
 /// The agent and data source as three words: the address (IPv4 in the low 4 bytes of the
-/// first word) and `data_source | family << 32`, so an IPv4 agent never equals an
-/// IPv4-mapped IPv6 one.
+/// first word) and `data_source | family << 24` (a data source index is 24 bits), so an
+/// IPv4 agent never equals an IPv4-mapped IPv6 one. The third word fits in 32 bits.
 pub fn scope_words(agent: IpAddr, data_source: u32) -> [u64; 3] {
     let (family, octets) = match agent {
         IpAddr::V4(a) => {
@@ -202,7 +202,7 @@ pub fn scope_words(agent: IpAddr, data_source: u32) -> [u64; 3] {
     [
         u64::from_le_bytes(hi),
         u64::from_le_bytes(lo),
-        u64::from(data_source) | family << 32,
+        u64::from(data_source & 0x00FF_FFFF) | family << 24,
     ]
 }
 
@@ -211,12 +211,54 @@ pub fn scope_from_words(w: [u64; 3]) -> (IpAddr, u32) {
     let mut octets = [0u8; 16];
     octets[..8].copy_from_slice(&w[0].to_le_bytes());
     octets[8..].copy_from_slice(&w[1].to_le_bytes());
-    let agent = if w[2] >> 32 == 6 {
+    let agent = if (w[2] >> 24) & 0xFF == 6 {
         IpAddr::V6(Ipv6Addr::from(octets))
     } else {
         IpAddr::V4(Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]))
     };
-    (agent, w[2] as u32)
+    (agent, (w[2] & 0x00FF_FFFF) as u32)
+}
+
+/// Hash a flow's identity: the definition's seed, the scope words (agent scope only) and
+/// the packed key. Routers and tables use the same function, the router the high bits
+/// (worker choice) and the table the low bits (slot), so a worker's shard still spreads
+/// over all its slots. Keyed by a per-process random seed ([`definition_seed`]) because
+/// sampled headers are attacker-controlled and fixed-seed collisions would lengthen probes.
+#[inline]
+pub fn flow_hash(seed: u64, scope: Option<&[u64; 3]>, key: &[u64]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = seed;
+    if let Some(s) = scope {
+        for &w in s {
+            h = (h ^ w).wrapping_mul(K).rotate_left(29);
+        }
+    }
+    for &w in key {
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    fmix64(h)
+}
+
+/// MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
+#[inline]
+fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+/// The hash seed of definition `index`: random per process, distinct per definition.
+pub fn definition_seed(index: usize) -> u64 {
+    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let base = *PROCESS.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x666c_6f77_7369_6674);
+        h.finish()
+    });
+    fmix64(base ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 #[cfg(test)]

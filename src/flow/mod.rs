@@ -7,6 +7,7 @@ pub mod definition;
 pub mod event;
 pub mod filter;
 pub mod key;
+pub mod table;
 
 pub use definition::{FlowDefinition, FlowDefinitions, FlowSpec, Scope, ValueKind};
 pub use event::FlowEvent;
