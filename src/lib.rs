@@ -21,3 +21,4 @@ pub mod ring;
 pub mod rx;
 pub mod sflow;
 pub mod sink;
+pub mod synth;

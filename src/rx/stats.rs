@@ -1,0 +1,583 @@
+//! Receive counters: what each receive thread saw, merged into one snapshot on demand.
+//!
+//! Each receive thread counts into plain integers it owns (no atomics, no locks on the hot
+//! path) and, every [`PUBLISH_EVERY_NS`] and when it exits, copies them into its own
+//! cache-padded slot with `try_lock`: a reader holding the slot makes the thread skip one
+//! publication, never wait. [`RxStats`] is the merge of every slot plus the sockets' kernel
+//! drop counters, so it is readable while running and exact after `stop`.
+//!
+//! Per-agent and per-data-source tables are bounded ([`Limits`]); keys beyond the bound are
+//! counted, not tracked.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, SocketAddr};
+
+use super::seq::{AgentSeq, LossCounts, SourceSeq};
+use super::IoMode;
+
+/// How often a receive thread publishes its counters.
+pub(crate) const PUBLISH_EVERY_NS: u64 = 50_000_000;
+
+/// Decode failures by kind (see [`crate::sflow::DecodeError`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    pub truncated: u64,
+    pub unsupported_version: u64,
+    pub unknown_address_type: u64,
+    pub length_overrun: u64,
+    pub count_overrun: u64,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u64 {
+        self.truncated
+            + self.unsupported_version
+            + self.unknown_address_type
+            + self.length_overrun
+            + self.count_overrun
+    }
+
+    fn add(&mut self, o: &ErrorCounts) {
+        self.truncated += o.truncated;
+        self.unsupported_version += o.unsupported_version;
+        self.unknown_address_type += o.unknown_address_type;
+        self.length_overrun += o.length_overrun;
+        self.count_overrun += o.count_overrun;
+    }
+}
+
+/// Scalar counters of one receive thread, or of all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Datagrams taken from the sockets (including those then denied or failing to decode).
+    pub datagrams: u64,
+    pub bytes: u64,
+    /// Datagrams longer than a receive buffer; dropped undecoded.
+    pub truncated: u64,
+    /// Datagrams from a source outside the allowlist; dropped undecoded.
+    pub denied: u64,
+    /// Datagrams whose header could not be decoded (nothing in them was used).
+    pub header_errors: ErrorCounts,
+    /// Samples that could not be decoded (the rest of their datagram was).
+    pub sample_errors: ErrorCounts,
+    pub flow_samples: u64,
+    pub counter_samples: u64,
+    pub discard_samples: u64,
+    /// Samples and records of a type the decoder does not know, skipped by length.
+    pub unknown_samples: u64,
+    pub unknown_records: u64,
+    /// Work items handed to worker rings.
+    pub routed: u64,
+    /// Work items dropped because a worker's ring was full.
+    pub ring_drops: u64,
+    /// Routing decisions naming a worker that does not exist (a router bug); dropped.
+    pub route_errors: u64,
+    /// Receive calls that failed (other than "nothing to read").
+    pub receive_errors: u64,
+    /// io_uring multishot receives re-armed, and how many of those ends were for lack of
+    /// buffers.
+    pub rearms: u64,
+    pub no_buffers: u64,
+    /// Agents and data sources seen after their table was full: not loss-tracked.
+    pub agents_untracked: u64,
+    pub sources_untracked: u64,
+}
+
+impl Counters {
+    pub fn decode_errors(&self) -> u64 {
+        self.header_errors.total() + self.sample_errors.total()
+    }
+
+    fn add(&mut self, o: &Counters) {
+        self.datagrams += o.datagrams;
+        self.bytes += o.bytes;
+        self.truncated += o.truncated;
+        self.denied += o.denied;
+        self.header_errors.add(&o.header_errors);
+        self.sample_errors.add(&o.sample_errors);
+        self.flow_samples += o.flow_samples;
+        self.counter_samples += o.counter_samples;
+        self.discard_samples += o.discard_samples;
+        self.unknown_samples += o.unknown_samples;
+        self.unknown_records += o.unknown_records;
+        self.routed += o.routed;
+        self.ring_drops += o.ring_drops;
+        self.route_errors += o.route_errors;
+        self.receive_errors += o.receive_errors;
+        self.rearms += o.rearms;
+        self.no_buffers += o.no_buffers;
+        self.agents_untracked += o.agents_untracked;
+        self.sources_untracked += o.sources_untracked;
+    }
+}
+
+/// Bounds on the loss-accounting tables of each receive thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub agents: usize,
+    pub sources: usize,
+}
+
+/// FxHash (rustc's): a multiply-rotate hash, fast for the small fixed keys used here. The
+/// tables are bounded, so hash flooding can cost CPU but never memory.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// One (agent, sub-agent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentKey {
+    pub agent: IpAddr,
+    pub sub_agent: u32,
+}
+
+/// One data source of one agent: the source-id type and the full index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceKey {
+    pub agent: IpAddr,
+    pub sub_agent: u32,
+    pub source_type: u32,
+    pub source_index: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AgentEntry {
+    pub seq: AgentSeq,
+    pub counts: LossCounts,
+    pub restarts: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SourceEntry {
+    pub seq: SourceSeq,
+    pub counts: LossCounts,
+    pub agent_drops: u64,
+}
+
+/// Everything one receive thread counts.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ThreadState {
+    pub counters: Counters,
+    pub agents: FxMap<AgentKey, AgentEntry>,
+    pub sources: FxMap<SourceKey, SourceEntry>,
+    /// Latest `SO_RXQ_OVFL` value per socket of the thread.
+    pub socket_drops: Vec<u32>,
+}
+
+impl ThreadState {
+    pub(crate) fn new(sockets: usize) -> ThreadState {
+        ThreadState {
+            socket_drops: vec![0; sockets],
+            ..ThreadState::default()
+        }
+    }
+
+    /// The agent's entry, created if the table has room.
+    pub(crate) fn agent(&mut self, key: AgentKey, limits: &Limits) -> Option<&mut AgentEntry> {
+        let full = self.agents.len() >= limits.agents;
+        if full && !self.agents.contains_key(&key) {
+            self.counters.agents_untracked += 1;
+            return None;
+        }
+        Some(self.agents.entry(key).or_default())
+    }
+
+    pub(crate) fn source(&mut self, key: SourceKey, limits: &Limits) -> Option<&mut SourceEntry> {
+        let full = self.sources.len() >= limits.sources;
+        if full && !self.sources.contains_key(&key) {
+            self.counters.sources_untracked += 1;
+            return None;
+        }
+        Some(self.sources.entry(key).or_default())
+    }
+}
+
+/// Loss accounting of one (agent, sub-agent), from datagram sequence numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    pub key: Option<AgentKey>,
+    pub datagrams: LossCounts,
+    /// Times the agent restarted (sequence and uptime went back); not counted as loss.
+    pub restarts: u64,
+}
+
+/// Loss accounting of one data source, from flow-sample sequence numbers and the samples
+/// the agent reports having dropped itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    pub key: Option<SourceKey>,
+    pub samples: LossCounts,
+    /// Increase of the samples' `drops` field: samples the agent could not send.
+    pub agent_drops: u64,
+}
+
+/// One receive socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketStats {
+    pub local: SocketAddr,
+    pub thread: usize,
+    /// Datagrams the kernel dropped on this socket (full receive buffer), from
+    /// `SO_RXQ_OVFL` and `SO_MEMINFO`.
+    pub kernel_drops: u64,
+}
+
+/// One receive thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadStats {
+    pub core: Option<usize>,
+    pub io: IoMode,
+    pub counters: Counters,
+}
+
+/// A snapshot of the receive engine's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RxStats {
+    pub totals: Counters,
+    /// Sum of the sockets' kernel drops.
+    pub kernel_drops: u64,
+    pub threads: Vec<ThreadStats>,
+    pub sockets: Vec<SocketStats>,
+    /// Sorted by key.
+    pub agents: Vec<AgentStats>,
+    /// Sorted by key.
+    pub sources: Vec<SourceStats>,
+}
+
+impl RxStats {
+    /// Merge the published per-thread states. `sockets` lists every socket with its thread
+    /// and its current `SO_MEMINFO` drop count, in the threads' socket order.
+    pub(crate) fn merge(
+        states: &[(Option<usize>, IoMode, ThreadState)],
+        sockets: &[(SocketAddr, usize, Option<u32>)],
+    ) -> RxStats {
+        let mut s = RxStats::default();
+        let mut agents: FxMap<AgentKey, AgentStats> = FxMap::default();
+        let mut sources: FxMap<SourceKey, SourceStats> = FxMap::default();
+        for (core, io, st) in states {
+            s.totals.add(&st.counters);
+            s.threads.push(ThreadStats {
+                core: *core,
+                io: *io,
+                counters: st.counters,
+            });
+            for (k, e) in &st.agents {
+                let a = agents.entry(*k).or_default();
+                a.key = Some(*k);
+                a.datagrams.add(&e.counts);
+                a.restarts += e.restarts;
+            }
+            for (k, e) in &st.sources {
+                let src = sources.entry(*k).or_default();
+                src.key = Some(*k);
+                src.samples.add(&e.counts);
+                src.agent_drops += e.agent_drops;
+            }
+        }
+        let mut per_thread_index = vec![0usize; states.len()];
+        for &(local, thread, meminfo) in sockets {
+            let i = per_thread_index.get(thread).copied().unwrap_or(0);
+            if let Some(n) = per_thread_index.get_mut(thread) {
+                *n += 1;
+            }
+            let ovfl = states
+                .get(thread)
+                .and_then(|(_, _, st)| st.socket_drops.get(i).copied())
+                .unwrap_or(0);
+            let drops = u64::from(meminfo.unwrap_or(0).max(ovfl));
+            s.kernel_drops += drops;
+            s.sockets.push(SocketStats {
+                local,
+                thread,
+                kernel_drops: drops,
+            });
+        }
+        s.agents = agents.into_values().collect();
+        s.agents.sort_by_key(|a| a.key);
+        s.sources = sources.into_values().collect();
+        s.sources.sort_by_key(|a| a.key);
+        s
+    }
+
+    /// Datagram loss summed over agents.
+    pub fn agent_totals(&self) -> LossCounts {
+        let mut t = LossCounts::default();
+        for a in &self.agents {
+            t.add(&a.datagrams);
+        }
+        t
+    }
+
+    /// Sample loss summed over data sources, and the agents' own drops.
+    pub fn source_totals(&self) -> (LossCounts, u64) {
+        let mut t = LossCounts::default();
+        let mut drops = 0;
+        for s in &self.sources {
+            t.add(&s.samples);
+            drops += s.agent_drops;
+        }
+        (t, drops)
+    }
+
+    /// The multi-line report printed at shutdown.
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+
+    /// One line with rates since `prev`, taken `secs` seconds earlier.
+    pub fn rate_line<'a>(&'a self, prev: &'a RxStats, secs: f64) -> RateLine<'a> {
+        RateLine {
+            now: self,
+            prev,
+            secs,
+        }
+    }
+}
+
+/// The one-line summary (totals since start).
+impl fmt::Display for RxStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.totals;
+        let a = self.agent_totals();
+        let (s, agent_drops) = self.source_totals();
+        write!(
+            f,
+            "rx: {} datagrams {} bytes, {} flow samples, {} counter samples; drops: kernel {} ring {} \
+             denied {} truncated {} decode-errors {}; agents {}: datagrams lost {} out-of-order {} \
+             duplicate {}; samples lost {} agent-dropped {}",
+            t.datagrams,
+            t.bytes,
+            t.flow_samples,
+            t.counter_samples,
+            self.kernel_drops,
+            t.ring_drops,
+            t.denied,
+            t.truncated,
+            t.decode_errors(),
+            self.agents.len(),
+            a.lost,
+            a.out_of_order,
+            a.duplicates,
+            s.lost,
+            agent_drops,
+        )
+    }
+}
+
+/// See [`RxStats::rate_line`].
+pub struct RateLine<'a> {
+    now: &'a RxStats,
+    prev: &'a RxStats,
+    secs: f64,
+}
+
+impl fmt::Display for RateLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.secs.max(1e-9);
+        let (n, p) = (&self.now.totals, &self.prev.totals);
+        let rate = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+        write!(
+            f,
+            "rx: {:.0} datagrams/s {:.1} Mbit/s {:.0} samples/s; new drops: kernel {} ring {} decode-errors {} denied {}",
+            rate(n.datagrams, p.datagrams),
+            rate(n.bytes, p.bytes) * 8.0 / 1e6,
+            rate(n.flow_samples, p.flow_samples),
+            self.now.kernel_drops.saturating_sub(self.prev.kernel_drops),
+            n.ring_drops.saturating_sub(p.ring_drops),
+            n.decode_errors().saturating_sub(p.decode_errors()),
+            n.denied.saturating_sub(p.denied),
+        )
+    }
+}
+
+/// See [`RxStats::report`].
+pub struct Report<'a>(&'a RxStats);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        let t = &s.totals;
+        writeln!(f, "receive engine report")?;
+        writeln!(f, "  datagrams received     {}", t.datagrams)?;
+        writeln!(f, "  bytes received         {}", t.bytes)?;
+        writeln!(f, "  kernel drops           {}", s.kernel_drops)?;
+        writeln!(f, "  denied (allowlist)     {}", t.denied)?;
+        writeln!(f, "  truncated              {}", t.truncated)?;
+        let h = &t.header_errors;
+        writeln!(
+            f,
+            "  header errors          {} (truncated {}, version {}, address type {}, length {}, count {})",
+            h.total(),
+            h.truncated,
+            h.unsupported_version,
+            h.unknown_address_type,
+            h.length_overrun,
+            h.count_overrun
+        )?;
+        let e = &t.sample_errors;
+        writeln!(
+            f,
+            "  sample errors          {} (truncated {}, length {}, count {})",
+            e.total(),
+            e.truncated,
+            e.length_overrun,
+            e.count_overrun
+        )?;
+        writeln!(f, "  flow samples           {}", t.flow_samples)?;
+        writeln!(f, "  counter samples        {}", t.counter_samples)?;
+        writeln!(f, "  discard samples        {}", t.discard_samples)?;
+        writeln!(
+            f,
+            "  unknown samples/records {} / {}",
+            t.unknown_samples, t.unknown_records
+        )?;
+        writeln!(f, "  routed to workers      {}", t.routed)?;
+        writeln!(f, "  ring drops             {}", t.ring_drops)?;
+        writeln!(f, "  route errors           {}", t.route_errors)?;
+        writeln!(
+            f,
+            "  receive errors {} rearms {} (no buffers {})",
+            t.receive_errors, t.rearms, t.no_buffers
+        )?;
+        for (i, th) in s.threads.iter().enumerate() {
+            writeln!(
+                f,
+                "  thread {i} core {:?} {:?}: {} datagrams, {} samples, {} ring drops",
+                th.core,
+                th.io,
+                th.counters.datagrams,
+                th.counters.flow_samples,
+                th.counters.ring_drops
+            )?;
+        }
+        for so in &s.sockets {
+            writeln!(
+                f,
+                "  socket {} thread {}: {} kernel drops",
+                so.local, so.thread, so.kernel_drops
+            )?;
+        }
+        writeln!(
+            f,
+            "  agents tracked {} (untracked {}), data sources {} (untracked {})",
+            s.agents.len(),
+            t.agents_untracked,
+            s.sources.len(),
+            t.sources_untracked
+        )?;
+        for a in &s.agents {
+            if let Some(k) = a.key {
+                let d = &a.datagrams;
+                writeln!(
+                    f,
+                    "  agent {} sub {}: {} datagrams, lost {}, out of order {}, duplicate {}, restarts {}",
+                    k.agent, k.sub_agent, d.received, d.lost, d.out_of_order, d.duplicates, a.restarts
+                )?;
+            }
+        }
+        let (st, drops) = s.source_totals();
+        write!(
+            f,
+            "  samples: {} received, lost {}, out of order {}, duplicate {}, dropped by agents {}",
+            st.received, st.lost, st.out_of_order, st.duplicates, drops
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_bounded() {
+        let limits = Limits {
+            agents: 2,
+            sources: 1,
+        };
+        let mut st = ThreadState::new(1);
+        for i in 0..5u8 {
+            let key = AgentKey {
+                agent: IpAddr::from([10, 0, 0, i]),
+                sub_agent: 0,
+            };
+            let _ = st.agent(key, &limits);
+        }
+        assert_eq!(st.agents.len(), 2);
+        assert_eq!(st.counters.agents_untracked, 3);
+        let known = AgentKey {
+            agent: IpAddr::from([10, 0, 0, 0]),
+            sub_agent: 0,
+        };
+        assert!(
+            st.agent(known, &limits).is_some(),
+            "known keys still update"
+        );
+    }
+
+    #[test]
+    fn merge_sums_threads_and_sockets() {
+        let key = AgentKey {
+            agent: IpAddr::from([10, 0, 0, 1]),
+            sub_agent: 0,
+        };
+        let mut a = ThreadState::new(1);
+        a.counters.datagrams = 3;
+        a.agents.entry(key).or_default().counts.received = 3;
+        a.socket_drops[0] = 5;
+        let mut b = ThreadState::new(1);
+        b.counters.datagrams = 4;
+        b.counters.ring_drops = 2;
+        b.agents.entry(key).or_default().counts.lost = 1;
+        let addr: SocketAddr = "127.0.0.1:6343".parse().unwrap();
+        let s = RxStats::merge(
+            &[(Some(0), IoMode::Uring, a), (Some(1), IoMode::Recvmmsg, b)],
+            &[(addr, 0, Some(4)), (addr, 1, Some(7))],
+        );
+        assert_eq!(s.totals.datagrams, 7);
+        assert_eq!(s.totals.ring_drops, 2);
+        assert_eq!(s.kernel_drops, 5 + 7);
+        assert_eq!(s.agents.len(), 1);
+        assert_eq!(s.agents[0].datagrams.received, 3);
+        assert_eq!(s.agents[0].datagrams.lost, 1);
+        let line = s.to_string();
+        assert!(line.contains("7 datagrams"), "{line}");
+        assert!(s.report().to_string().contains("agent 10.0.0.1 sub 0"));
+    }
+
+    #[test]
+    fn fx_hash_differs_by_key() {
+        let h = |v: u64| {
+            let mut x = FxHasher::default();
+            x.write_u64(v);
+            x.finish()
+        };
+        assert_ne!(h(1), h(2));
+    }
+}
