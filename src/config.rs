@@ -331,7 +331,7 @@ impl Config {
             let taken = self
                 .sinks
                 .iter()
-                .any(|s| s.flows.is_empty() || s.flows.iter().any(|n| *n == f.name));
+                .any(|s| s.flows.is_empty() || s.flows.contains(&f.name));
             if log && !taken {
                 out.push(format!("flow '{}' is taken by no [[sink]]", f.name));
             }

@@ -97,6 +97,8 @@ impl DestinationCounters {
 struct Shared {
     /// Set by shutdown: the dispatcher drains the rings once more and exits.
     stop: AtomicBool,
+    /// Set by the dispatcher once every ring is finished (all producers gone, all drained).
+    inputs_finished: AtomicBool,
     /// Monotonic nanoseconds after which destinations give up (0: no deadline yet).
     deadline_ns: AtomicU64,
     /// Events taken from the worker rings.
@@ -238,6 +240,7 @@ impl SyslogSink {
         }
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
+            inputs_finished: AtomicBool::new(false),
             deadline_ns: AtomicU64::new(0),
             events: CachePadded::new(AtomicU64::new(0)),
             unrouted: CachePadded::new(AtomicU64::new(0)),
@@ -288,6 +291,12 @@ impl SyslogSink {
             dispatcher: Some(dispatcher),
             senders,
         })
+    }
+
+    /// True once every input ring's producer is gone and the ring is drained: the flow
+    /// workers have exited and everything they emitted is in the destination queues.
+    pub fn inputs_finished(&self) -> bool {
+        self.shared.inputs_finished.load(Ordering::Acquire)
     }
 
     /// Current counters and latency percentiles.
@@ -378,7 +387,11 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
             idle = Duration::from_micros(10);
             continue;
         }
-        if stopping || (!rings.is_empty() && rings.iter().all(Consumer::is_finished)) {
+        if !rings.is_empty() && rings.iter().all(Consumer::is_finished) {
+            shared.inputs_finished.store(true, Ordering::Release);
+            break;
+        }
+        if stopping {
             break;
         }
         std::thread::sleep(idle);
