@@ -4,7 +4,7 @@
 //! configuration file deserializes into (sFlow-RT attribute spellings, every attribute
 //! optional), and [`FlowDefinition`] is the validated form the engine runs (keys resolved,
 //! filter compiled, defaults applied). A spec without `keys` names a built-in definition
-//! (`uport`, `unet`, `uhost`, `uproto`) and takes its attributes, overridden by any given.
+//! (`uport`, `unet`, `uhost`, `uproto`, `uport6`) and takes its attributes, overridden by any given.
 //!
 //! Defaults and why:
 //! - `scope = "agent"`: sFlow-RT keeps a flow per (definition, agent, data source), and
@@ -158,21 +158,24 @@ fn pick<T: Clone>(given: &Option<T>, base: &Option<T>) -> Option<T> {
 }
 
 /// Names of the built-in definitions.
-pub const BUILTIN_NAMES: [&str; 4] = ["uport", "unet", "uhost", "uproto"];
+pub const BUILTIN_NAMES: [&str; 5] = ["uport", "unet", "uhost", "uproto", "uport6"];
 
-/// A built-in definition's spec: the seed's `uport`, and its net, host and protocol
-/// unreachable variants (ICMP codes 0, 1 and 2).
+/// A built-in definition's spec: the seed's `uport`, its net, host and protocol
+/// unreachable variants (ICMP codes 0, 1 and 2), and `uport6`, the IPv6 port-unreachable
+/// equivalent (ICMPv6 type 1 code 4, over `ip6source`/`ip6destination`; `ipsource` and
+/// `ipdestination` are IPv4 only, so `uport` never matches IPv6 samples).
 pub fn builtin(name: &str) -> Option<FlowSpec> {
-    let last = match name {
-        "uport" => "icmpunreachableport",
-        "unet" => "icmpunreachablenet",
-        "uhost" => "icmpunreachablehost",
-        "uproto" => "icmpunreachableprotocol",
+    let keys = match name {
+        "uport" => "ipsource,ipdestination,icmpunreachableport",
+        "unet" => "ipsource,ipdestination,icmpunreachablenet",
+        "uhost" => "ipsource,ipdestination,icmpunreachablehost",
+        "uproto" => "ipsource,ipdestination,icmpunreachableprotocol",
+        "uport6" => "ip6source,ip6destination,icmpunreachableport",
         _ => return None,
     };
     Some(FlowSpec {
         name: name.to_owned(),
-        keys: Some(KeyList::Text(format!("ipsource,ipdestination,{last}"))),
+        keys: Some(KeyList::Text(keys.to_owned())),
         value: Some(ValueKind::Frames),
         log: Some(true),
         flow_start: Some(true),
@@ -546,7 +549,7 @@ mod tests {
         let e = err("name = \"x\"\nkeys = \"ipsource\"\nfilter = \"ipprotocol=6&\"");
         assert!(e.contains("flow 'x': filter at position 13"), "{e}");
         assert!(err("name = \"x\"\nkeys = \"ipsource\"\nmaxEntries = 0").contains("maxEntries"));
-        let nine = vec!["ipprotocol"; 9].join(",");
+        let nine = ["ipprotocol"; 9].join(",");
         assert!(err(&format!("name = \"x\"\nkeys = \"{nine}\"")).contains("at most 8"));
     }
 

@@ -4,7 +4,7 @@
 //! hands to its flow handlers. The pieces, in the order a sample meets them:
 //!
 //! - [`definition`]: the `[[flow]]` spec (sFlow-RT attribute names) and its validated
-//!   [`FlowDefinition`]; built-ins `uport` (on by default), `unet`, `uhost`, `uproto`.
+//!   [`FlowDefinition`]; built-ins `uport` (on by default), `unet`, `uhost`, `uproto`, `uport6`.
 //! - [`filter`]: sFlow-RT's filter language, compiled once.
 //! - [`router`]: on each receive thread, picks the worker owning each definition's flow
 //!   (and evaluates filters there, so rejected samples never cross a ring).
@@ -30,5 +30,5 @@ pub use filter::{Filter, FilterError};
 pub use router::Router;
 pub use table::FlowTable;
 pub use worker::{
-    Clock, DefinitionStats, FlowStats, ManualClock, WorkerConfig, WorkerError, Workers,
+    Clock, DefinitionStats, FlowStats, Joined, ManualClock, WorkerConfig, WorkerError, Workers,
 };

@@ -472,7 +472,7 @@ impl FlowTable {
     /// (the router uses the high 32 bits to pick the worker).
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        ((hash & 0xFFFF_FFFF) * self.slots as u64 >> 32) as usize
+        (((hash & 0xFFFF_FFFF) * self.slots as u64) >> 32) as usize
     }
 
     #[inline]

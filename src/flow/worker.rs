@@ -253,15 +253,34 @@ impl Workers {
         FlowStats { definitions: out }
     }
 
-    /// Wait for every worker to exit (they do once all their input rings are finished).
-    /// Returns how many workers panicked.
-    pub fn join(self) -> usize {
-        self.threads
+    /// Wait for every worker to exit (they do once all their input rings are finished),
+    /// and return the final counters.
+    pub fn join(self) -> Joined {
+        let stats_source = Workers {
+            threads: Vec::new(),
+            names: self.names,
+            counters: self.counters,
+        };
+        let panicked = self
+            .threads
             .into_iter()
             .map(JoinHandle::join)
             .filter(Result::is_err)
-            .count()
+            .count();
+        Joined {
+            stats: stats_source.stats(),
+            panicked,
+        }
     }
+}
+
+/// What [`Workers::join`] reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Joined {
+    /// Counters after every worker flushed and exited.
+    pub stats: FlowStats,
+    /// Workers that panicked (0 unless there is a bug).
+    pub panicked: usize,
 }
 
 struct Worker {
