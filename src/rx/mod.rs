@@ -28,6 +28,7 @@
 mod allow;
 mod intake;
 mod mmsg;
+pub mod send;
 mod seq;
 mod stats;
 mod sys;

@@ -1,0 +1,104 @@
+//! Every corpus datagram sent over loopback arrives, is decoded and counted exactly once,
+//! and every flow sample reaches exactly one worker: on both I/O paths.
+
+mod rx_support;
+
+use std::time::Duration;
+
+use flowsift::record::SampleRecord;
+use flowsift::rx::IoMode;
+use flowsift::sflow::{
+    decode_datagram, CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, SampleError, Visitor,
+};
+
+use rx_support::*;
+
+/// What decoding the corpus in-process yields, to compare with what the receiver counted.
+#[derive(Default)]
+struct Expect {
+    flows: Vec<SampleRecord>,
+    counters: u64,
+    discards: u64,
+    sample_errors: u64,
+    header_errors: u64,
+}
+
+impl Visitor for Expect {
+    fn flow_sample(&mut self, _m: &FlowSampleMeta, r: &SampleRecord) {
+        self.flows.push(SampleRecord {
+            received_ns: 0,
+            ..*r
+        });
+    }
+    fn counter_sample(&mut self, _m: &CounterSampleMeta) {
+        self.counters += 1;
+    }
+    fn discard_sample(&mut self, _m: &DiscardSampleMeta) {
+        self.discards += 1;
+    }
+    fn sample_error(&mut self, _e: &SampleError) {
+        self.sample_errors += 1;
+    }
+}
+
+fn sorted(mut v: Vec<SampleRecord>) -> Vec<String> {
+    let mut s: Vec<String> = v
+        .iter_mut()
+        .map(|r| {
+            r.received_ns = 0;
+            format!("{r:?}")
+        })
+        .collect();
+    s.sort();
+    s
+}
+
+fn corpus_once(io: IoMode, cores: Vec<usize>) {
+    let corpus = corpus();
+    assert!(corpus.len() > 1000, "corpus has {} datagrams", corpus.len());
+    let datagrams: Vec<Vec<u8>> = corpus.iter().map(|(_, d)| d.clone()).collect();
+    let mut expect = Expect::default();
+    for d in &datagrams {
+        if decode_datagram(d, 0, &mut expect).is_err() {
+            expect.header_errors += 1;
+        }
+    }
+    let (h, _) = start(config(io, cores), 3, true);
+    let bytes: u64 = datagrams.iter().map(|d| d.len() as u64).sum();
+    send_all("127.0.0.1:0", h.addr, &datagrams);
+    let n = datagrams.len() as u64;
+    wait_for(&h.rx, Duration::from_secs(10), |s| {
+        s.totals.datagrams + s.kernel_drops >= n
+    });
+    let (stats, items) = h.finish();
+    let t = &stats.totals;
+    assert_eq!(stats.kernel_drops, 0, "{}", stats.report());
+    assert_eq!(t.datagrams, n, "every datagram counted once");
+    assert_eq!(t.bytes, bytes);
+    assert_eq!(t.flow_samples, expect.flows.len() as u64);
+    assert_eq!(t.counter_samples, expect.counters);
+    assert_eq!(t.discard_samples, expect.discards);
+    assert_eq!(t.sample_errors.total(), expect.sample_errors);
+    assert_eq!(t.header_errors.total(), expect.header_errors);
+    assert_eq!(t.ring_drops, 0);
+    assert_eq!(t.routed, expect.flows.len() as u64);
+    assert!(stats.threads.iter().all(|th| th.io == io), "{stats:?}");
+    let got: Vec<SampleRecord> = items.iter().map(|w| w.record).collect();
+    assert!(items.iter().all(|w| w.definitions == 1));
+    assert_eq!(sorted(got), sorted(expect.flows), "same samples, each once");
+}
+
+#[test]
+fn corpus_over_uring() {
+    corpus_once(IoMode::Uring, vec![0]);
+}
+
+#[test]
+fn corpus_over_recvmmsg() {
+    corpus_once(IoMode::Recvmmsg, vec![0]);
+}
+
+#[test]
+fn corpus_over_two_threads() {
+    corpus_once(IoMode::Uring, vec![0, 1]);
+}

@@ -1,0 +1,176 @@
+//! Shared pieces of the receive-engine tests: a real router (by hash of the agent), worker
+//! threads that drain the rings, bounded waits, and the corpus as datagrams.
+
+#![allow(dead_code)]
+
+use std::hash::{Hash, Hasher};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use flowsift::record::{Route, SampleRecord, WorkItem};
+use flowsift::ring::{ring, Consumer};
+use flowsift::rx::{IoMode, Receiver, RxConfig, RxStats};
+
+pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/sflow");
+
+/// Sends each sample to one worker chosen by a hash of its agent and data source, with
+/// definition bit 0 set: every sample reaches exactly one worker.
+pub struct ByAgent {
+    pub workers: usize,
+}
+
+impl Route for ByAgent {
+    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        record.agent.hash(&mut h);
+        record.source_id.hash(&mut h);
+        deliver((h.finish() % self.workers as u64) as usize, 1);
+    }
+}
+
+/// A test config: loopback only, small buffers, the given cores and I/O mode.
+pub fn config(io: IoMode, cores: Vec<usize>) -> RxConfig {
+    RxConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        cores,
+        io,
+        rcvbuf_bytes: 8 << 20,
+        uring_buffers: 1024,
+        ring_capacity: 1 << 16,
+        ..RxConfig::default()
+    }
+}
+
+/// A running receiver and its workers.
+pub struct Harness {
+    pub rx: Receiver,
+    pub workers: Vec<JoinHandle<Vec<WorkItem>>>,
+    pub addr: SocketAddr,
+}
+
+/// Start a receiver with `workers` draining workers, or with consumers that are held but
+/// never drained when `drain` is false (to fill the rings).
+pub fn start(config: RxConfig, workers: usize, drain: bool) -> (Harness, Vec<Consumer<WorkItem>>) {
+    let threads = config.thread_cores().len();
+    let mut producers = Vec::new();
+    let mut consumers: Vec<Vec<Consumer<WorkItem>>> = (0..workers).map(|_| Vec::new()).collect();
+    for _ in 0..threads {
+        let mut row = Vec::new();
+        for c in consumers.iter_mut() {
+            let (p, q) = ring(config.ring_capacity);
+            row.push(p);
+            c.push(q);
+        }
+        producers.push(row);
+    }
+    let routers: Vec<Box<dyn Route>> = (0..threads)
+        .map(|_| Box::new(ByAgent { workers }) as Box<dyn Route>)
+        .collect();
+    let rx = Receiver::start(config, routers, producers).expect("receiver starts");
+    let addr = rx.local_addrs()[0];
+    let mut held = Vec::new();
+    let mut handles = Vec::new();
+    for cs in consumers {
+        if !drain {
+            held.extend(cs);
+            continue;
+        }
+        handles.push(std::thread::spawn(move || {
+            let mut cs = cs;
+            let mut got = Vec::new();
+            // Ends when every producer is gone (Receiver::stop) and the rings are empty.
+            loop {
+                let mut moved = 0;
+                for c in cs.iter_mut() {
+                    moved += c.pop_into(&mut got, 4096);
+                }
+                if moved == 0 {
+                    if cs.iter().all(|c| c.is_finished()) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        }));
+    }
+    (
+        Harness {
+            rx,
+            workers: handles,
+            addr,
+        },
+        held,
+    )
+}
+
+impl Harness {
+    /// Stop the receiver, collect what the workers got.
+    pub fn finish(self) -> (RxStats, Vec<WorkItem>) {
+        let stats = self.rx.stop();
+        let mut items = Vec::new();
+        for w in self.workers {
+            items.extend(w.join().expect("worker"));
+        }
+        (stats, items)
+    }
+}
+
+/// Poll `cond` on fresh stats every 10 ms for at most `limit`.
+pub fn wait_for(rx: &Receiver, limit: Duration, cond: impl Fn(&RxStats) -> bool) -> RxStats {
+    let start = Instant::now();
+    loop {
+        let s = rx.stats();
+        if cond(&s) || start.elapsed() > limit {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Send datagrams one by one from a new socket on `from`, pausing now and then so a
+/// loopback receiver with a default buffer keeps up.
+pub fn send_all(from: &str, to: SocketAddr, datagrams: &[Vec<u8>]) -> SocketAddr {
+    let tx = UdpSocket::bind(from).unwrap();
+    for (i, d) in datagrams.iter().enumerate() {
+        tx.send_to(d, to).unwrap();
+        if i % 64 == 63 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    tx.local_addr().unwrap()
+}
+
+/// Every datagram of the corpus, files in sorted order.
+pub fn corpus() -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    walk(Path::new(CORPUS), &mut files);
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !matches!(ext, "pcap" | "bin" | "dat" | "data") {
+            continue;
+        }
+        let name = f.display().to_string();
+        for d in flowsift::cli::replay::read_datagrams(&f).expect("corpus file reads") {
+            out.push((name.clone(), d));
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
