@@ -127,19 +127,13 @@ impl Pipeline {
         let begun = Instant::now();
         let uptime = self.started.elapsed();
         let rx = self.receiver.take().map(Receiver::stop).unwrap_or_default();
-        // Workers exit once their (now finished) input rings are empty; the sink sees that
-        // as its own input rings finishing. Wait for it (bounded) so the flow counters read
-        // below include the workers' last batch.
+        // Workers exit once their (now finished) input rings are empty, and join returns
+        // their final counters.
         let deadline = begun + self.shutdown_timeout;
-        if let Some(s) = &self.sink {
-            while !s.inputs_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
         let (flow, worker_panics) = match self.workers.take() {
             Some(w) => {
-                let stats = w.stats();
-                (stats, w.join())
+                let joined = w.join();
+                (joined.stats, joined.panicked)
             }
             None => (FlowStats::default(), 0),
         };
