@@ -156,23 +156,24 @@ fn field_value(event: &FlowEvent, field: Field) -> Option<FieldValue<'_>> {
 impl FieldValue<'_> {
     /// The value's text, appended to `out` (the text sFlow-RT would print).
     fn write_text(&self, out: &mut Vec<u8>) {
-        // Writing into a Vec<u8> cannot fail.
-        let _ = match self {
-            FieldValue::Key(v) => write!(out, "{v}"),
-            FieldValue::Ip(ip) => write!(out, "{ip}"),
-            FieldValue::Text(s) => out.write_all(s.as_bytes()),
+        match self {
+            FieldValue::Key(v) => push_key_value(v, out),
+            FieldValue::Ip(ip) => push_ip(*ip, out),
+            FieldValue::Text(s) => out.extend_from_slice(s.as_bytes()),
             FieldValue::Joined(e) => {
                 for (i, (_, v)) in e.keys.iter().enumerate() {
                     if i > 0 {
                         out.extend_from_slice(e.separator.as_bytes());
                     }
-                    let _ = write!(out, "{v}");
+                    push_key_value(v, out);
                 }
-                Ok(())
             }
-            FieldValue::Integer(n) => write!(out, "{n}"),
-            FieldValue::Float(x) => write!(out, "{x}"),
-        };
+            FieldValue::Integer(n) => push_u64(*n, out),
+            // Writing into a Vec<u8> cannot fail.
+            FieldValue::Float(x) => {
+                let _ = write!(out, "{x}");
+            }
+        }
     }
 
     fn is_number(&self) -> bool {
@@ -180,6 +181,62 @@ impl FieldValue<'_> {
             FieldValue::Key(KeyValue::Number(_)) | FieldValue::Integer(_) => true,
             FieldValue::Float(x) => x.is_finite(),
             _ => false,
+        }
+    }
+}
+
+/// Decimal digits of `n`, without the `core::fmt` machinery (this runs for every value
+/// of every event; `write!` costs several times more).
+fn push_u64(mut n: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// `KeyValue`'s `Display` text (the sFlow-RT form), written directly. IPv6 goes through
+/// `Display` (its zero compression is not worth re-implementing); the tests check that
+/// every other form equals `Display` byte for byte.
+fn push_key_value(v: &KeyValue, out: &mut Vec<u8>) {
+    match *v {
+        KeyValue::Ip(ip) => push_ip(ip, out),
+        KeyValue::Number(n) => push_u64(u64::from(n), out),
+        KeyValue::Port(l4, port) => {
+            out.extend_from_slice(match l4 {
+                crate::packet::L4::Tcp => b"tcp_",
+                crate::packet::L4::Udp => b"udp_",
+            });
+            push_u64(u64::from(port), out);
+        }
+        KeyValue::Mac(m) => {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            for b in m {
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+        }
+    }
+}
+
+fn push_ip(ip: IpAddr, out: &mut Vec<u8>) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(u64::from(o), out);
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
         }
     }
 }
@@ -453,24 +510,36 @@ impl Formatter {
     fn rfc5424(&mut self, event: &FlowEvent, local: &LocalTime, nanos: u32, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.pri);
         out.extend_from_slice(b"1 ");
-        // FULL-DATE "T" PARTIAL-TIME (milliseconds) TIME-OFFSET.
-        let _ = write!(
-            out,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}",
-            local.year.clamp(0, 9999),
-            local.month,
-            local.day,
-            local.hour,
-            local.minute,
-            local.second.min(59),
-            nanos / 1_000_000 % 1000
-        );
+        // FULL-DATE "T" PARTIAL-TIME (milliseconds) TIME-OFFSET, e.g.
+        // 2026-11-24T10:15:30.123+01:00.
+        let mut t = *b"0000-00-00T00:00:00.000";
+        let year = local.year.clamp(0, 9999) as u32;
+        t[0] = b'0' + (year / 1000) as u8;
+        t[1] = b'0' + (year / 100 % 10) as u8;
+        t[2] = b'0' + (year / 10 % 10) as u8;
+        t[3] = b'0' + (year % 10) as u8;
+        two_digits(&mut t[5..7], local.month);
+        two_digits(&mut t[8..10], local.day);
+        two_digits(&mut t[11..13], local.hour);
+        two_digits(&mut t[14..16], local.minute);
+        // RFC 5424 TIME-SECOND is 00..59: a leap second is folded into :59.
+        two_digits(&mut t[17..19], local.second.min(59));
+        let ms = nanos / 1_000_000 % 1000;
+        t[20] = b'0' + (ms / 100) as u8;
+        t[21] = b'0' + (ms / 10 % 10) as u8;
+        t[22] = b'0' + (ms % 10) as u8;
+        out.extend_from_slice(&t);
         if local.utc_offset == 0 {
             out.push(b'Z');
         } else {
-            let sign = if local.utc_offset < 0 { '-' } else { '+' };
-            let off = local.utc_offset.unsigned_abs() / 60;
-            let _ = write!(out, "{sign}{:02}:{:02}", off / 60, off % 60);
+            let mut o = *b"+00:00";
+            if local.utc_offset < 0 {
+                o[0] = b'-';
+            }
+            let minutes = local.utc_offset.unsigned_abs() / 60;
+            two_digits(&mut o[1..3], (minutes / 60 % 100) as u8);
+            two_digits(&mut o[4..6], (minutes % 60) as u8);
+            out.extend_from_slice(&o);
         }
         out.push(b' ');
         out.extend_from_slice(self.opts.hostname.as_bytes());
@@ -525,22 +594,29 @@ fn truncate_utf8(out: &mut Vec<u8>, max: usize) {
     out.truncate(end);
 }
 
-/// Append `s` as a JSON string literal (RFC 8259 escaping).
+/// Append `s` as a JSON string literal (RFC 8259 escaping), copying runs of plain bytes.
 fn json_string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
-    for &b in s {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b if b < 0x20 => {
-                let _ = write!(out, "\\u{b:04x}");
-            }
-            b => out.push(b),
+    let mut run = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            b if b < 0x20 => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s[run..i]);
+        run = i + 1;
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.extend_from_slice(esc);
         }
     }
+    out.extend_from_slice(&s[run..]);
     out.push(b'"');
 }
 
@@ -814,6 +890,46 @@ mod tests {
         assert_eq!(local.day, expected_day);
         assert_eq!(local.month, 11);
         assert_eq!(&local.rfc3164()[..4], b"Nov ");
+    }
+
+    #[test]
+    fn direct_writers_equal_display() {
+        let mut values = vec![
+            KeyValue::Number(0),
+            KeyValue::Number(u32::MAX),
+            KeyValue::Port(L4::Tcp, 0),
+            KeyValue::Port(L4::Udp, 65535),
+            KeyValue::Mac([0, 0x1c, 0x2e, 0xab, 0x0f, 0x80]),
+            KeyValue::Mac([0xff; 6]),
+            KeyValue::Ip("2001:db8::1".parse().unwrap()),
+            KeyValue::Ip("::ffff:10.0.0.1".parse().unwrap()),
+        ];
+        for i in 0..2000u32 {
+            let x = i.wrapping_mul(2_654_435_761);
+            values.push(KeyValue::Ip(std::net::Ipv4Addr::from(x).into()));
+            values.push(KeyValue::Number(x >> (i % 32)));
+            values.push(KeyValue::Port(L4::Udp, x as u16));
+        }
+        for v in values {
+            let mut out = Vec::new();
+            push_key_value(&v, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+        for n in [0u64, 9, 10, 99, 100, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(n, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn json_strings_match_serde_json() {
+        for s in ["", "plain", "q\"b\\s", "nl\n\r\t", "ctl\u{1}\u{1f}", "é ü"] {
+            let mut out = Vec::new();
+            json_string(s.as_bytes(), &mut out);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, s);
+        }
     }
 
     #[test]
