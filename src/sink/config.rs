@@ -223,6 +223,12 @@ impl SinkConfig {
                 ));
             }
         }
+        if self.flush_ms > 60_000 {
+            return Err(format!(
+                "sink '{}': flush_ms = {} is more than a minute; expected 0..=60000",
+                self.name, self.flush_ms
+            ));
+        }
         if self.reconnect_min_ms == 0 || self.reconnect_min_ms > self.reconnect_max_ms {
             return Err(format!(
                 "sink '{}': need 0 < reconnect_min_ms <= reconnect_max_ms",

@@ -12,7 +12,9 @@
 //! destination that is slow or disconnected fills its own queue and loses its own events,
 //! counted as overflow, without delaying the others. Each destination thread formats into
 //! recycled buffers (no allocation per event once warm) and sends when it has `batch`
-//! messages or the first of them has waited `flush_ms`, whichever comes first.
+//! messages or `flush_ms` after its previous send, whichever comes first: an event after
+//! a quiet spell leaves at once, a burst is gathered into batches, and no event waits in
+//! the sender longer than `flush_ms` (plus the time the receiver takes to accept).
 //!
 //! Stream destinations reconnect with exponential backoff (bounded by `reconnect_max_ms`);
 //! the unsent part of a batch and everything queued behind it wait for the new connection,
@@ -484,6 +486,9 @@ impl Destination {
         let mut latency = new_histogram();
         let mut published = Instant::now();
         let mut closed = false;
+        let mut last_send = Instant::now()
+            .checked_sub(flush)
+            .unwrap_or_else(Instant::now);
         loop {
             if published.elapsed() >= HISTOGRAM_PUBLISH {
                 self.publish(&mut latency);
@@ -504,15 +509,16 @@ impl Destination {
                     }
                 }
             }
-            let first = Instant::now();
+            // Sends are spaced at least `flush` apart unless a batch fills: after a quiet
+            // spell the first event goes out at once, under load events gather for at
+            // most `flush`. Either way no event waits longer than `flush` here.
+            let send_at = last_send.checked_add(flush).unwrap_or(last_send);
             while batch.msgs.len() < batch_max && !closed {
                 match self.queue.try_recv() {
                     Ok(ev) => self.push(&mut batch, &ev),
                     Err(TryRecvError::Disconnected) => closed = true,
                     Err(TryRecvError::Empty) => {
-                        let Some(wait) = flush.checked_sub(first.elapsed()) else {
-                            break;
-                        };
+                        let wait = send_at.saturating_duration_since(Instant::now());
                         if wait.is_zero() {
                             break;
                         }
@@ -524,7 +530,9 @@ impl Destination {
                     }
                 }
             }
-            if !self.deliver(&mut batch, &mut link, &mut latency) {
+            let delivered = self.deliver(&mut batch, &mut link, &mut latency);
+            last_send = Instant::now();
+            if !delivered {
                 // Shutdown deadline passed: count everything still held as dropped.
                 let mut left = batch.msgs.len() as u64;
                 while self.queue.try_recv().is_ok() {
