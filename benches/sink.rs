@@ -301,8 +301,10 @@ fn latency(transport: Transport, tls: &Tls, flush_ms: u64) {
         e.received_ns = monotonic_nanos();
         push_all(&mut p, std::iter::once(e));
     }
-    let (_, s) = wait_done(&sink, u64::from(total), Duration::from_secs(30));
-    let l = s.destinations[0].latency;
+    wait_done(&sink, u64::from(total), Duration::from_secs(30));
+    // Sender threads publish their histograms every 100 ms.
+    std::thread::sleep(Duration::from_millis(250));
+    let l = sink.stats().destinations[0].latency;
     println!(
         "| {} | {} | {} | {} | {} | {} | {} |",
         transport.name(),

@@ -278,6 +278,11 @@ mod tests {
     }
 
     #[test]
+    fn no_flags_is_the_embedded_seed() {
+        assert_eq!(RunArgs::default().resolve().unwrap(), Config::embedded());
+    }
+
+    #[test]
     fn bad_overrides_say_what_is_valid() {
         let e = RunArgs {
             syslog: vec!["http://x:1".into()],
