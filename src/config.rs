@@ -29,7 +29,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::flow::{default_specs, FlowDefinition, FlowDefinitions, FlowSpec};
+use crate::flow::{default_specs, DefinitionError, FlowDefinition, FlowDefinitions, FlowSpec};
+use crate::packet::Key;
 use crate::rx::RxConfig;
 use crate::sink::SinkConfig;
 
@@ -256,7 +257,12 @@ impl Config {
         // Check one by one first, so an error points at the table that caused it.
         for (i, spec) in flows.iter().enumerate() {
             if let Err(e) = FlowDefinition::from_spec(spec) {
-                return Err(at(flow_spans.get(i).cloned(), e.to_string()));
+                let mut message = e.to_string();
+                if matches!(e, DefinitionError::UnknownKey { .. }) {
+                    let keys: Vec<&str> = Key::ALL.iter().map(|k| k.name()).collect();
+                    message.push_str(&format!("; valid keys: {}", keys.join(", ")));
+                }
+                return Err(at(flow_spans.get(i).cloned(), message));
             }
             if flows[..i].iter().any(|o| o.name == spec.name) {
                 return Err(at(
@@ -424,6 +430,7 @@ ca_file = "/etc/ssl/ca.pem"
         // The span of an array-of-tables entry starts at its `[[flow]]` header.
         assert_eq!(e.line, 4, "{e}");
         assert!(e.message.contains("nosuchkey"), "{e}");
+        assert!(e.message.contains("valid keys: agent,"), "{e}");
 
         let e = err("[[sink]]\nname = \"a\"\n\n[[sink]]\nname = \"b\"\nflows = [\"nope\"]\n");
         assert_eq!(e.line, 4, "{e}");

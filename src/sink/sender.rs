@@ -757,7 +757,16 @@ mod tests {
                 "{s}"
             );
         }
+        assert!(!sink.inputs_finished());
         drop(p);
+        // Bounded wait: the dispatcher notices the producer is gone on its next idle pass.
+        for _ in 0..1000 {
+            if sink.inputs_finished() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(sink.inputs_finished());
         let stats = sink.shutdown(Duration::from_secs(5));
         assert_eq!(stats.events, 600);
         assert_eq!(stats.unrouted, 300);
