@@ -82,6 +82,15 @@ pub struct Probe {
     key: PackedKey,
 }
 
+impl Probe {
+    /// A blank probe to fill with [`FlowTable::probe_into`].
+    pub const EMPTY: Probe = Probe {
+        hash: 0,
+        scope: [0; 3],
+        key: PackedKey::EMPTY,
+    };
+}
+
 /// A bounded flow table: one worker's shard of one definition.
 pub struct FlowTable {
     name: Arc<str>,
@@ -174,16 +183,25 @@ impl FlowTable {
     }
 
     /// The sample's identity in this table, or `None` when it lacks one of the keys.
-    #[inline]
     pub fn probe(&self, record: &SampleRecord) -> Option<Probe> {
-        let key = PackedKey::pack(record, &self.keys)?;
-        let scope = scope_words(record.agent, record.data_source());
-        let hash = flow_hash(
+        let mut p = Probe::EMPTY;
+        self.probe_into(record, &mut p).then_some(p)
+    }
+
+    /// [`FlowTable::probe`] in place (the worker fills its batch's probes where they
+    /// stay); false when the record lacks one of the keys.
+    #[inline]
+    pub fn probe_into(&self, record: &SampleRecord, p: &mut Probe) -> bool {
+        if !p.key.pack_into(record, &self.keys) {
+            return false;
+        }
+        p.scope = scope_words(record.agent, record.data_source());
+        p.hash = flow_hash(
             self.seed,
-            (self.scope == Scope::Agent).then_some(&scope),
-            key.as_words(),
+            (self.scope == Scope::Agent).then_some(&p.scope),
+            p.key.as_words(),
         );
-        Some(Probe { hash, scope, key })
+        true
     }
 
     /// Ask the CPU to start loading the probe's home slot, so that a later
@@ -306,7 +324,9 @@ impl FlowTable {
                 }
                 Scope::Fabric => meta as u32 == want_tag as u32,
             };
-            if same && &e[field::KEYS..] == key {
+            // A word loop, not a slice compare: keys are two or three words, and the
+            // slice compare is a call to `memcmp`.
+            if same && e[field::KEYS..].iter().zip(key).all(|(a, b)| a == b) {
                 return Ok(i);
             }
             i = self.next(i);
