@@ -1,0 +1,281 @@
+//! Hand-built frames and sFlow v5 datagrams for the packet tests and the decoder bench.
+//!
+//! Shared by `tests/icmp_unreachable.rs`, `tests/decode_mutation.rs` and `benches/decode.rs`
+//! through `#[path]`, so the bytes under test are written once. The encoder writes exactly the
+//! sFlow v5 XDR layout (sflow_version_5.txt): big-endian words, opaque data padded to 4 bytes,
+//! every sample and record preceded by its tag and byte length.
+
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Ethernet II header with the given EtherType (and optional 802.1Q tag).
+pub fn ethernet(ethertype: u16, vlan: Option<u16>) -> Vec<u8> {
+    let mut b = vec![
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02,
+    ];
+    if let Some(vid) = vlan {
+        b.extend_from_slice(&[0x81, 0x00]);
+        b.extend_from_slice(&vid.to_be_bytes());
+    }
+    b.extend_from_slice(&ethertype.to_be_bytes());
+    b
+}
+
+/// A 20-byte IPv4 header (no options), checksum left zero.
+pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, ttl: u8, payload_len: u16) -> Vec<u8> {
+    let mut b = vec![0x45, 0x00];
+    b.extend_from_slice(&(20 + payload_len).to_be_bytes());
+    b.extend_from_slice(&[0x12, 0x34, 0x00, 0x00, ttl, protocol, 0, 0]);
+    b.extend_from_slice(&src.octets());
+    b.extend_from_slice(&dst.octets());
+    b
+}
+
+/// A 40-byte IPv6 header.
+pub fn ipv6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    hop_limit: u8,
+    payload_len: u16,
+) -> Vec<u8> {
+    let mut b = vec![0x60, 0x00, 0x00, 0x00];
+    b.extend_from_slice(&payload_len.to_be_bytes());
+    b.extend_from_slice(&[next_header, hop_limit]);
+    b.extend_from_slice(&src.octets());
+    b.extend_from_slice(&dst.octets());
+    b
+}
+
+/// A UDP header.
+pub fn udp(src: u16, dst: u16) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&src.to_be_bytes());
+    b.extend_from_slice(&dst.to_be_bytes());
+    b.extend_from_slice(&[0x00, 0x08, 0x00, 0x00]);
+    b
+}
+
+/// A 20-byte TCP header with the given flags.
+pub fn tcp(src: u16, dst: u16, flags: u8) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&src.to_be_bytes());
+    b.extend_from_slice(&dst.to_be_bytes());
+    b.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xFF, 0xFF, 0, 0, 0, 0]);
+    b
+}
+
+/// An ICMP or ICMPv6 message header (type, code, zero checksum, 4 unused bytes) + `quoted`.
+pub fn icmp(ty: u8, code: u8, quoted: &[u8]) -> Vec<u8> {
+    let mut b = vec![ty, code, 0, 0, 0, 0, 0, 0];
+    b.extend_from_slice(quoted);
+    b
+}
+
+/// The original probe an ICMPv4 unreachable quotes: IPv4 header + 8 bytes of `l4`.
+pub fn quoted_v4(scanner: Ipv4Addr, target: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
+    let mut b = ipv4(scanner, target, protocol, 57, l4.len() as u16);
+    b.extend_from_slice(&l4[..l4.len().min(8)]);
+    b
+}
+
+/// A whole Ethernet frame: `responder` answers `scanner` with ICMPv4 type 3 code `code`
+/// quoting `quoted` (from [`quoted_v4`]).
+pub fn unreachable_v4_frame(
+    responder: Ipv4Addr,
+    scanner: Ipv4Addr,
+    code: u8,
+    quoted: &[u8],
+) -> Vec<u8> {
+    let msg = icmp(3, code, quoted);
+    let mut b = ethernet(0x0800, None);
+    b.extend_from_slice(&ipv4(responder, scanner, 1, 64, msg.len() as u16));
+    b.extend_from_slice(&msg);
+    b
+}
+
+/// A whole Ethernet frame: `responder` answers `scanner` with ICMPv6 type 1 code `code`
+/// quoting `quoted` (an IPv6 header and what follows it).
+pub fn unreachable_v6_frame(
+    responder: Ipv6Addr,
+    scanner: Ipv6Addr,
+    code: u8,
+    quoted: &[u8],
+) -> Vec<u8> {
+    let msg = icmp(1, code, quoted);
+    let mut b = ethernet(0x86DD, None);
+    b.extend_from_slice(&ipv6(responder, scanner, 58, 64, msg.len() as u16));
+    b.extend_from_slice(&msg);
+    b
+}
+
+/// An sFlow flow record: `(enterprise << 12 | format, body)`.
+pub struct Record {
+    pub tag: u32,
+    pub body: Vec<u8>,
+}
+
+/// Flow record 1 (sampled header): the first `snap` bytes of `frame`, as an agent that cuts
+/// headers at `snap` bytes sends them.
+pub fn sampled_header(
+    header_protocol: u32,
+    frame: &[u8],
+    frame_length: u32,
+    snap: usize,
+) -> Record {
+    let header = &frame[..frame.len().min(snap)];
+    let mut body = Vec::with_capacity(16 + header.len() + 3);
+    body.extend_from_slice(&header_protocol.to_be_bytes());
+    body.extend_from_slice(&frame_length.to_be_bytes());
+    body.extend_from_slice(&4u32.to_be_bytes()); // stripped (the FCS)
+    body.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    body.extend_from_slice(header);
+    pad4(&mut body);
+    Record { tag: 1, body }
+}
+
+/// Flow record 1001 (extended switch): VLANs and priorities.
+pub fn extended_switch(src_vlan: u32, dst_vlan: u32) -> Record {
+    let mut body = Vec::new();
+    for v in [src_vlan, 0, dst_vlan, 0] {
+        body.extend_from_slice(&v.to_be_bytes());
+    }
+    Record { tag: 1001, body }
+}
+
+/// Fields of a flow sample (format 1, compact source id).
+#[derive(Clone, Copy)]
+pub struct FlowSample {
+    pub sequence: u32,
+    pub source_id: u32,
+    pub sampling_rate: u32,
+    pub sample_pool: u32,
+    pub drops: u32,
+    pub input: u32,
+    pub output: u32,
+}
+
+impl Default for FlowSample {
+    fn default() -> Self {
+        FlowSample {
+            sequence: 1,
+            source_id: 7,
+            sampling_rate: 1000,
+            sample_pool: 1000,
+            drops: 0,
+            input: 7,
+            output: 9,
+        }
+    }
+}
+
+/// An sFlow v5 datagram under construction (IPv4 agent).
+pub struct Datagram {
+    buf: Vec<u8>,
+    samples: u32,
+}
+
+/// Offset of the sample count in a datagram with an IPv4 agent.
+const SAMPLE_COUNT_AT: usize = 24;
+
+impl Datagram {
+    pub fn new(agent: Ipv4Addr, sub_agent: u32, sequence: u32, uptime_ms: u32) -> Self {
+        let mut buf = Vec::with_capacity(1500);
+        for w in [5u32, 1] {
+            buf.extend_from_slice(&w.to_be_bytes());
+        }
+        buf.extend_from_slice(&agent.octets());
+        for w in [sub_agent, sequence, uptime_ms, 0] {
+            buf.extend_from_slice(&w.to_be_bytes());
+        }
+        Datagram { buf, samples: 0 }
+    }
+
+    /// Append a flow sample (format 1) with these records.
+    pub fn flow_sample(&mut self, s: FlowSample, records: &[Record]) -> &mut Self {
+        let mut body = Vec::new();
+        for w in [
+            s.sequence,
+            s.source_id,
+            s.sampling_rate,
+            s.sample_pool,
+            s.drops,
+            s.input,
+            s.output,
+            records.len() as u32,
+        ] {
+            body.extend_from_slice(&w.to_be_bytes());
+        }
+        for r in records {
+            body.extend_from_slice(&r.tag.to_be_bytes());
+            body.extend_from_slice(&(r.body.len() as u32).to_be_bytes());
+            body.extend_from_slice(&r.body);
+        }
+        self.buf.extend_from_slice(&1u32.to_be_bytes());
+        self.buf
+            .extend_from_slice(&(body.len() as u32).to_be_bytes());
+        self.buf.extend_from_slice(&body);
+        self.samples += 1;
+        self
+    }
+
+    /// Bytes so far (for size budgeting).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf[SAMPLE_COUNT_AT..SAMPLE_COUNT_AT + 4].copy_from_slice(&self.samples.to_be_bytes());
+        self.buf
+    }
+}
+
+fn pad4(b: &mut Vec<u8>) {
+    while b.len() % 4 != 0 {
+        b.push(0);
+    }
+}
+
+/// The synthetic load of the decoder bench: a 1396-byte datagram holding 7 flow samples,
+/// each a 128-byte sampled Ethernet/IPv4/TCP-or-UDP header (the first also an
+/// extended-switch record), with varied addresses, ports and tagging so that no branch is
+/// trivially predicted.
+pub fn synthetic_1400(seed: u32) -> Vec<u8> {
+    let mut d = Datagram::new(Ipv4Addr::new(10, 0, 0, 1), 0, seed, 1000 + seed);
+    for i in 0..7u32 {
+        let n = seed.wrapping_mul(7).wrapping_add(i);
+        let src = Ipv4Addr::from(0x0A00_0000 | (n.wrapping_mul(2_654_435_761) & 0xFFFF));
+        let dst = Ipv4Addr::from(0xC0A8_0000 | (n & 0xFFFF));
+        let (proto, l4) = match n % 3 {
+            0 => (6, tcp(40_000 + (n % 1000) as u16, 443, 0x10)),
+            1 => (17, udp(53, 30_000 + (n % 5000) as u16)),
+            _ => (6, tcp(22, 50_000 + (n % 100) as u16, 0x18)),
+        };
+        let mut frame = ethernet(
+            0x0800,
+            if n % 2 == 0 {
+                Some(100 + (n % 50) as u16)
+            } else {
+                None
+            },
+        );
+        frame.extend_from_slice(&ipv4(src, dst, proto, 64, 1400));
+        frame.extend_from_slice(&l4);
+        frame.resize(1518, 0xA5);
+        let sample = FlowSample {
+            sequence: n,
+            source_id: 3 + i,
+            input: 3 + i,
+            output: 40 + i,
+            ..FlowSample::default()
+        };
+        let header = sampled_header(1, &frame, 1518, 128);
+        if i == 0 {
+            d.flow_sample(sample, &[header, extended_switch(100, 200)]);
+        } else {
+            d.flow_sample(sample, &[header]);
+        }
+    }
+    d.finish()
+}
