@@ -247,11 +247,11 @@ fn corpus_and_unreachable_samples_give_the_exact_flows() {
     let want_web: BTreeSet<String> = tool
         .iter()
         .filter(|f| {
-            // The filter's precedence: (tcp & dport in {80,443}) | sport in {80,443};
-            // the tcp*port keys exist only for TCP samples.
+            // The filter reads (tcp & dport in {80,443}) | sport in {80,443}; the
+            // tcp*port keys exist only for TCP samples, so this is tcp & (either port).
             let tcp = f[11] == "6";
             let web = |p: &String| p == "80" || p == "443";
-            (tcp && web(&f[15])) || (tcp && web(&f[14]))
+            tcp && (web(&f[15]) || web(&f[14]))
         })
         .map(|f| f[15].clone())
         .collect();
