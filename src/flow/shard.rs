@@ -51,7 +51,9 @@ impl Shard {
         now_ms: u64,
         emit: &mut dyn FnMut(usize, FlowEvent),
     ) {
-        self.probes.clear();
+        // Probe slots are reused from batch to batch (filled in place, never zeroed
+        // first); `n` counts the ones this batch filled.
+        let mut n = 0;
         let valid = if self.tables.len() >= 64 {
             u64::MAX
         } else {
@@ -62,24 +64,26 @@ impl Shard {
             while mask != 0 {
                 let d = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
-                self.probes.push((i as u32, d as u8, Probe::EMPTY));
-                let filled = match self.probes.last_mut() {
-                    Some((_, _, p)) => self.tables[d].probe_into(&item.record, p),
-                    None => false,
-                };
-                if !filled {
-                    self.probes.pop();
+                if n == self.probes.len() {
+                    self.probes.push((0, 0, Probe::EMPTY));
+                }
+                let slot = &mut self.probes[n];
+                if self.tables[d].probe_into(&item.record, &mut slot.2) {
+                    slot.0 = i as u32;
+                    slot.1 = d as u8;
+                    n += 1;
                 }
             }
         }
-        for (_, d, p) in self.probes.iter().take(PREFETCH_DISTANCE) {
+        let probes = &self.probes[..n];
+        for (_, d, p) in probes.iter().take(PREFETCH_DISTANCE) {
             self.tables[usize::from(*d)].prefetch(p);
         }
-        for k in 0..self.probes.len() {
-            if let Some((_, d, p)) = self.probes.get(k + PREFETCH_DISTANCE) {
+        for k in 0..n {
+            if let Some((_, d, p)) = probes.get(k + PREFETCH_DISTANCE) {
                 self.tables[usize::from(*d)].prefetch(p);
             }
-            let (i, d, p) = &self.probes[k];
+            let (i, d, p) = &probes[k];
             let d = usize::from(*d);
             self.tables[d].update(p, &items[*i as usize].record, now_ms, &mut |e| emit(d, e));
         }
