@@ -919,6 +919,68 @@ mod tests {
         assert!(run.table.is_empty());
     }
 
+    impl FlowTable {
+        /// Every stored flow is found from its home slot (no probe run is broken) and
+        /// `len` counts the occupied slots.
+        fn check_invariants(&self) {
+            let mut occupied = 0;
+            for i in 0..self.slots {
+                let at = i * self.stride;
+                if self.words[at + field::META] == 0 {
+                    continue;
+                }
+                occupied += 1;
+                let e = &self.words[at..at + self.stride];
+                let mut key = PackedKey::EMPTY;
+                key.words[..self.key_words].copy_from_slice(&e[field::KEYS..]);
+                key.len = self.key_words;
+                let probe = Probe {
+                    hash: self.entry_hash(i),
+                    scope: [e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32],
+                    key,
+                };
+                assert_eq!(self.find(&probe), Ok(i), "slot {i} unreachable");
+            }
+            assert_eq!(occupied, self.len);
+        }
+    }
+
+    #[test]
+    fn random_churn_keeps_the_table_consistent() {
+        // A small table (eviction), short idle timeout (expiry and backward shifts,
+        // including runs that wrap around the end), several agents (agent scope).
+        let d = def("name=\"r\"\nkeys=\"ipsource,icmpunreachableport\"\nlog=true\nidleTimeout=2");
+        let mut run = Run::new(&d, 48);
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut now = T0;
+        run.tick(now);
+        for step in 0..20_000 {
+            let r = rand();
+            // About 80 keys revisited every ~1.6 s against a 2 s idle timeout and room
+            // for 48: both evictions and expiries happen.
+            now += r % 40;
+            let agent = format!("192.0.2.{}", r % 2);
+            run.sample(&unreach(&agent, (r >> 8) as u32 % 40, 1, 7), now);
+            if step % 13 == 0 {
+                run.tick(now);
+            }
+            if step % 101 == 0 {
+                run.table.check_invariants();
+            }
+            assert!(run.table.len() <= 48);
+        }
+        run.table.check_invariants();
+        let c = run.table.counters();
+        assert!(c.evicted > 0 && c.expired > 0, "{c:?}");
+        assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
+    }
+
     #[test]
     fn entry_size() {
         let t = FlowTable::new(&uport(), 100_000, 1);
