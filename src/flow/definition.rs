@@ -24,7 +24,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::filter::{Filter, FilterError};
-use super::key::{packed_words, MAX_KEYS};
+use super::key::{packed_bytes, packed_words, MAX_KEYS, MAX_KEY_BYTES};
 use crate::packet::Key;
 
 /// Most definitions the engine runs at once: a work item carries them as a 64-bit mask.
@@ -203,6 +203,10 @@ pub enum DefinitionError {
         name: String,
         count: usize,
     },
+    KeysTooWide {
+        name: String,
+        bytes: usize,
+    },
     DuplicateKey {
         name: String,
         key: Key,
@@ -237,6 +241,10 @@ impl fmt::Display for DefinitionError {
             DefinitionError::TooManyKeys { name, count } => write!(
                 f,
                 "flow '{name}': {count} keys, at most {MAX_KEYS} are supported"
+            ),
+            DefinitionError::KeysTooWide { name, bytes } => write!(
+                f,
+                "flow '{name}': keys take {bytes} bytes packed, at most {MAX_KEY_BYTES} are supported"
             ),
             DefinitionError::DuplicateKey { name, key } => {
                 write!(f, "flow '{name}': key '{key}' given twice")
@@ -325,6 +333,13 @@ impl FlowDefinition {
                 });
             }
             keys.push(key);
+        }
+        let bytes = packed_bytes(&keys);
+        if bytes > MAX_KEY_BYTES {
+            return Err(DefinitionError::KeysTooWide {
+                name: name.to_owned(),
+                bytes,
+            });
         }
         let filter = match pick(&spec.filter, &base.filter) {
             Some(text) if !text.trim().is_empty() => Some(Filter::parse(&text).map_err(
@@ -549,6 +564,8 @@ mod tests {
         let e = err("name = \"x\"\nkeys = \"ipsource\"\nfilter = \"ipprotocol=6&\"");
         assert!(e.contains("flow 'x': filter at position 13"), "{e}");
         assert!(err("name = \"x\"\nkeys = \"ipsource\"\nmaxEntries = 0").contains("maxEntries"));
+        let wide = "agent,icmpunreachablenet,icmpunreachablehost,ip6source";
+        assert!(err(&format!("name = \"x\"\nkeys = \"{wide}\"")).contains("67 bytes"));
         let nine = ["ipprotocol"; 9].join(",");
         assert!(err(&format!("name = \"x\"\nkeys = \"{nine}\"")).contains("at most 8"));
     }

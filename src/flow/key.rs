@@ -8,13 +8,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::packet::{Key, KeyValue, L4};
+use crate::packet::{Key, KeyValue, Unreachable, L4};
 use crate::record::SampleRecord;
 
 /// Most keys one definition may have.
 pub const MAX_KEYS: usize = 8;
-/// Widest packed key: [`MAX_KEYS`] keys of the widest kind (17 bytes), in words.
-pub const MAX_KEY_WORDS: usize = (MAX_KEYS * 17).div_ceil(8);
+/// Widest packed key in bytes (four IPv6 addresses, or eight numbers). A bound keeps
+/// probes and entries small: every sample copies and compares one.
+pub const MAX_KEY_BYTES: usize = 64;
+/// Widest packed key in words.
+pub const MAX_KEY_WORDS: usize = MAX_KEY_BYTES / 8;
 
 /// The shape of a key's values, which fixes its packed width and how filters parse literals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,12 +62,14 @@ impl Kind {
     }
 }
 
+/// Bytes needed to pack `keys`.
+pub fn packed_bytes(keys: &[Key]) -> usize {
+    keys.iter().map(|&k| Kind::of(k).width()).sum()
+}
+
 /// Words needed to pack `keys`.
 pub fn packed_words(keys: &[Key]) -> usize {
-    keys.iter()
-        .map(|&k| Kind::of(k).width())
-        .sum::<usize>()
-        .div_ceil(8)
+    packed_bytes(keys).div_ceil(8)
 }
 
 /// A definition's key values packed into words; only the first `len` words are meaningful
@@ -75,31 +80,82 @@ pub struct PackedKey {
     pub len: usize,
 }
 
+/// Little-endian bit cursor over a [`PackedKey`]'s words: byte `i` of the packed key is
+/// bits `8i..8i+8`. Values are shifted straight into the words, in registers: writing
+/// bytes to a buffer and re-reading it as words stalls on store forwarding.
+struct Cursor {
+    bit: usize,
+}
+
+impl Cursor {
+    /// OR the low `bytes` bytes of `v` in at the cursor; `None` past the last word.
+    #[inline(always)]
+    fn put(&mut self, words: &mut [u64; MAX_KEY_WORDS], v: u64, bytes: usize) -> Option<()> {
+        let (w, off) = (self.bit / 64, (self.bit % 64) as u32);
+        let end = self.bit + bytes * 8;
+        if end > MAX_KEY_WORDS * 64 {
+            return None;
+        }
+        words[w] |= v << off;
+        // The spill into the next word; `(v >> 1) >> (63 - off)` is `v >> (64 - off)`
+        // without the undefined shift by 64 when `off` is 0.
+        if end > (w + 1) * 64 {
+            words[w + 1] |= (v >> 1) >> (63 - off);
+        }
+        self.bit = end;
+        Some(())
+    }
+
+    /// The next `bytes` (at most 8) bytes as the low bytes of a word.
+    #[inline]
+    fn take(&mut self, words: &[u64], bytes: usize) -> Option<u64> {
+        let (w, off) = (self.bit / 64, (self.bit % 64) as u32);
+        let end = self.bit + bytes * 8;
+        let mut v = *words.get(w)? >> off;
+        if end > (w + 1) * 64 {
+            v |= (*words.get(w + 1)? << 1) << (63 - off);
+        }
+        self.bit = end;
+        Some(if bytes >= 8 {
+            v
+        } else {
+            v & ((1u64 << (bytes * 8)) - 1)
+        })
+    }
+}
+
 impl PackedKey {
+    /// No key yet: all words zero.
+    pub const EMPTY: PackedKey = PackedKey {
+        words: [0; MAX_KEY_WORDS],
+        len: 0,
+    };
+
     /// Pack `record`'s values of `keys`, or `None` when the record lacks one of them
     /// (such a sample does not match the definition) or there are more than [`MAX_KEYS`].
     pub fn pack(record: &SampleRecord, keys: &[Key]) -> Option<PackedKey> {
+        let mut k = PackedKey::EMPTY;
+        k.pack_into(record, keys).then_some(k)
+    }
+
+    /// [`PackedKey::pack`] in place; false when the record lacks a key. Packing where
+    /// the key will be read avoids copying a freshly written key with wide loads, which
+    /// stalls on store forwarding.
+    #[inline]
+    pub fn pack_into(&mut self, record: &SampleRecord, keys: &[Key]) -> bool {
+        self.words = [0; MAX_KEY_WORDS];
+        self.len = 0;
         if keys.len() > MAX_KEYS {
-            return None;
+            return false;
         }
-        let mut bytes = [0u8; MAX_KEY_WORDS * 8];
-        let mut at = 0;
+        let mut c = Cursor { bit: 0 };
         for &key in keys {
-            let kind = Kind::of(key);
-            let out = bytes.get_mut(at..at + kind.width())?;
-            encode(kind, record.key(key)?, out)?;
-            at += kind.width();
+            if encode_key(record, key, &mut self.words, &mut c).is_none() {
+                return false;
+            }
         }
-        let mut words = [0u64; MAX_KEY_WORDS];
-        for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            *w = u64::from_le_bytes(b);
-        }
-        Some(PackedKey {
-            words,
-            len: at.div_ceil(8),
-        })
+        self.len = c.bit.div_ceil(64);
+        true
     }
 
     /// The meaningful words.
@@ -111,74 +167,168 @@ impl PackedKey {
 /// Turn packed words back into `(key, value)` pairs, in the definition's order.
 /// Returns `None` only if `words` is shorter than `keys` need (a table bug, not input).
 pub fn unpack(words: &[u64], keys: &[Key]) -> Option<Box<[(Key, KeyValue)]>> {
-    let mut bytes = [0u8; MAX_KEY_WORDS * 8];
-    for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    let mut at = 0;
+    let mut c = Cursor { bit: 0 };
     let mut out = Vec::with_capacity(keys.len());
     for &key in keys {
-        let kind = Kind::of(key);
-        let b = bytes.get(at..at + kind.width())?;
-        out.push((key, decode(kind, b)?));
-        at += kind.width();
+        out.push((key, decode(Kind::of(key), words, &mut c)?));
     }
     Some(out.into_boxed_slice())
 }
 
-/// Write one value into exactly `kind.width()` bytes. `None` when the value does not have
-/// the shape its key promises (the decoder never produces that; treated as a missing key).
-fn encode(kind: Kind, value: KeyValue, out: &mut [u8]) -> Option<()> {
-    match (kind, value) {
-        (Kind::Ip4, KeyValue::Ip(IpAddr::V4(a))) => out.copy_from_slice(&a.octets()),
-        (Kind::Ip6, KeyValue::Ip(IpAddr::V6(a))) => out.copy_from_slice(&a.octets()),
-        (Kind::Ip, KeyValue::Ip(ip)) => {
-            let (family, rest) = out.split_first_mut()?;
-            match ip {
-                IpAddr::V4(a) => {
-                    *family = 4;
-                    rest.get_mut(..4)?.copy_from_slice(&a.octets());
-                }
-                IpAddr::V6(a) => {
-                    *family = 6;
-                    rest.copy_from_slice(&a.octets());
-                }
-            }
+fn ip6_halves(a: Ipv6Addr) -> (u64, u64) {
+    let o = a.octets();
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&o[..8]);
+    hi.copy_from_slice(&o[8..]);
+    (u64::from_le_bytes(lo), u64::from_le_bytes(hi))
+}
+
+fn ip6_from_halves(lo: u64, hi: u64) -> Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[..8].copy_from_slice(&lo.to_le_bytes());
+    o[8..].copy_from_slice(&hi.to_le_bytes());
+    Ipv6Addr::from(o)
+}
+
+/// Append `record`'s value of `key`. The common header keys are read straight from
+/// their fields: going through a returned [`KeyValue`] (built byte by byte on the stack,
+/// then re-read as words) stalled on store forwarding and doubled the cost of a sample.
+/// `fast_path_matches_key_values` checks both paths agree on every key. Not inlined: in
+/// the key loop the compiler would hoist every field load of the match out of the loop.
+#[inline(never)]
+fn encode_key(
+    record: &SampleRecord,
+    key: Key,
+    w: &mut [u64; MAX_KEY_WORDS],
+    c: &mut Cursor,
+) -> Option<()> {
+    let k = &record.keys;
+    let v4 = |ip: Option<IpAddr>| match ip {
+        Some(IpAddr::V4(a)) => Some(u64::from(u32::from_le_bytes(a.octets()))),
+        _ => None,
+    };
+    let v6 = |ip: Option<IpAddr>| match ip {
+        Some(IpAddr::V6(a)) => Some(ip6_halves(a)),
+        _ => None,
+    };
+    let num = |v: Option<u8>| v.map(u64::from);
+    let num16 = |v: Option<u16>| v.map(u64::from);
+    match key {
+        Key::IpSource => c.put(w, v4(k.ip_source)?, 4),
+        Key::IpDestination => c.put(w, v4(k.ip_destination)?, 4),
+        Key::Ip6Source | Key::Ip6Destination => {
+            let ip = if key == Key::Ip6Source {
+                k.ip_source
+            } else {
+                k.ip_destination
+            };
+            let (lo, hi) = v6(ip)?;
+            c.put(w, lo, 8)?;
+            c.put(w, hi, 8)
         }
-        (Kind::Mac, KeyValue::Mac(m)) => out.copy_from_slice(&m),
-        (Kind::Number, KeyValue::Number(n)) => out.copy_from_slice(&n.to_le_bytes()),
+        Key::IpProtocol => c.put(w, num(k.ip_protocol)?, 4),
+        Key::TcpSourcePort => c.put(w, num16(k.tcp_source_port)?, 4),
+        Key::TcpDestinationPort => c.put(w, num16(k.tcp_destination_port)?, 4),
+        Key::UdpSourcePort => c.put(w, num16(k.udp_source_port)?, 4),
+        Key::UdpDestinationPort => c.put(w, num16(k.udp_destination_port)?, 4),
+        Key::IcmpType => c.put(w, num(k.icmp_type)?, 4),
+        Key::IcmpCode => c.put(w, num(k.icmp_code)?, 4),
+        Key::IcmpUnreachablePort => match k.unreachable {
+            Some(Unreachable::Port { protocol, port }) => {
+                encode(Kind::Port, KeyValue::Port(protocol, port), w, c)
+            }
+            _ => None,
+        },
+        Key::IcmpUnreachableProtocol => match k.unreachable {
+            Some(Unreachable::Protocol(p)) => c.put(w, u64::from(p), 4),
+            _ => None,
+        },
+        other => encode_other(record, other, w, c),
+    }
+}
+
+/// Every other key, through [`SampleRecord::key`]; out of line so the common keys'
+/// code above stays small.
+#[cold]
+#[inline(never)]
+fn encode_other(
+    record: &SampleRecord,
+    key: Key,
+    w: &mut [u64; MAX_KEY_WORDS],
+    c: &mut Cursor,
+) -> Option<()> {
+    encode(Kind::of(key), record.key(key)?, w, c)
+}
+
+/// Append one value, exactly `kind.width()` bytes. `None` when the value does not have
+/// the shape its key promises (the decoder never produces that; treated as a missing key).
+#[inline]
+fn encode(kind: Kind, value: KeyValue, w: &mut [u64; MAX_KEY_WORDS], c: &mut Cursor) -> Option<()> {
+    let v4 = |a: Ipv4Addr| u64::from(u32::from_le_bytes(a.octets()));
+    match (kind, value) {
+        (Kind::Ip4, KeyValue::Ip(IpAddr::V4(a))) => c.put(w, v4(a), 4),
+        (Kind::Ip6, KeyValue::Ip(IpAddr::V6(a))) => {
+            let (lo, hi) = ip6_halves(a);
+            c.put(w, lo, 8)?;
+            c.put(w, hi, 8)
+        }
+        (Kind::Ip, KeyValue::Ip(ip)) => {
+            let (family, lo, hi) = match ip {
+                IpAddr::V4(a) => (4, v4(a), 0),
+                IpAddr::V6(a) => {
+                    let (lo, hi) = ip6_halves(a);
+                    (6, lo, hi)
+                }
+            };
+            c.put(w, family, 1)?;
+            c.put(w, lo, 8)?;
+            c.put(w, hi, 8)
+        }
+        (Kind::Mac, KeyValue::Mac(m)) => {
+            let mut b = [0u8; 8];
+            b[..6].copy_from_slice(&m);
+            c.put(w, u64::from_le_bytes(b), 6)
+        }
+        (Kind::Number, KeyValue::Number(n)) => c.put(w, u64::from(n), 4),
         (Kind::Port, KeyValue::Port(l4, port)) => {
-            out[0] = match l4 {
+            let proto: u64 = match l4 {
                 L4::Tcp => 6,
                 L4::Udp => 17,
             };
-            out[1..3].copy_from_slice(&port.to_le_bytes());
+            c.put(w, proto | u64::from(port) << 8, 3)
         }
-        _ => return None,
+        _ => None,
     }
-    Some(())
 }
 
-fn decode(kind: Kind, b: &[u8]) -> Option<KeyValue> {
-    let arr = |b: &[u8]| -> Option<[u8; 16]> { b.try_into().ok() };
+fn decode(kind: Kind, w: &[u64], c: &mut Cursor) -> Option<KeyValue> {
+    let v4 = |v: u64| Ipv4Addr::from((v as u32).to_le_bytes());
     Some(match kind {
-        Kind::Ip4 => KeyValue::Ip(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(b).ok()?))),
-        Kind::Ip6 => KeyValue::Ip(IpAddr::V6(Ipv6Addr::from(arr(b)?))),
+        Kind::Ip4 => KeyValue::Ip(IpAddr::V4(v4(c.take(w, 4)?))),
+        Kind::Ip6 => {
+            let lo = c.take(w, 8)?;
+            KeyValue::Ip(IpAddr::V6(ip6_from_halves(lo, c.take(w, 8)?)))
+        }
         Kind::Ip => {
-            let (&family, rest) = b.split_first()?;
+            let family = c.take(w, 1)?;
+            let lo = c.take(w, 8)?;
+            let hi = c.take(w, 8)?;
             if family == 4 {
-                KeyValue::Ip(IpAddr::V4(Ipv4Addr::from(
-                    <[u8; 4]>::try_from(rest.get(..4)?).ok()?,
-                )))
+                KeyValue::Ip(IpAddr::V4(v4(lo)))
             } else {
-                KeyValue::Ip(IpAddr::V6(Ipv6Addr::from(arr(rest)?)))
+                KeyValue::Ip(IpAddr::V6(ip6_from_halves(lo, hi)))
             }
         }
-        Kind::Mac => KeyValue::Mac(b.try_into().ok()?),
-        Kind::Number => KeyValue::Number(u32::from_le_bytes(b.try_into().ok()?)),
+        Kind::Mac => {
+            let b = c.take(w, 6)?.to_le_bytes();
+            KeyValue::Mac([b[0], b[1], b[2], b[3], b[4], b[5]])
+        }
+        Kind::Number => KeyValue::Number(c.take(w, 4)? as u32),
         Kind::Port => {
-            let l4 = if *b.first()? == 6 { L4::Tcp } else { L4::Udp };
-            KeyValue::Port(l4, u16::from_le_bytes(b.get(1..3)?.try_into().ok()?))
+            let v = c.take(w, 3)?;
+            let l4 = if v & 0xFF == 6 { L4::Tcp } else { L4::Udp };
+            KeyValue::Port(l4, (v >> 8) as u16)
         }
     })
 }
@@ -264,7 +414,7 @@ pub fn definition_seed(index: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{PacketKeys, Unreachable};
+    use crate::packet::PacketKeys;
 
     fn record() -> SampleRecord {
         SampleRecord {
@@ -306,6 +456,69 @@ mod tests {
         let back = unpack(p.as_words(), &keys).unwrap();
         let want: Vec<_> = keys.iter().map(|&k| (k, r.key(k).unwrap())).collect();
         assert_eq!(&back[..], &want[..]);
+    }
+
+    #[test]
+    fn fast_path_matches_key_values() {
+        let mut records = vec![record()];
+        let mut v6 = record();
+        v6.keys = PacketKeys {
+            ip_source: Some("2001:db8::1".parse().unwrap()),
+            ip_destination: Some("2001:db8::2".parse().unwrap()),
+            ip_protocol: Some(58),
+            icmp_type: Some(1),
+            icmp_code: Some(4),
+            unreachable: Some(Unreachable::Port {
+                protocol: L4::Udp,
+                port: 161,
+            }),
+            ..Default::default()
+        };
+        records.push(v6);
+        let mut full = record();
+        full.keys = PacketKeys {
+            mac_source: Some([1, 2, 3, 4, 5, 6]),
+            mac_destination: Some([6, 5, 4, 3, 2, 1]),
+            vlan: Some(100),
+            ethernet_protocol: Some(0x0800),
+            ip_source: Some("10.0.0.1".parse().unwrap()),
+            ip_destination: Some("10.0.0.2".parse().unwrap()),
+            ip_protocol: Some(6),
+            ip_tos: Some(0x10),
+            ip_ttl: Some(64),
+            tcp_source_port: Some(40000),
+            tcp_destination_port: Some(22),
+            tcp_flags: Some(0x12),
+            udp_source_port: Some(5353),
+            udp_destination_port: Some(53),
+            icmp_type: Some(3),
+            icmp_code: Some(2),
+            unreachable: Some(Unreachable::Protocol(132)),
+        };
+        records.push(full);
+        let mut net = record();
+        net.keys.unreachable = Some(Unreachable::Net("10.9.0.0".parse().unwrap()));
+        records.push(net);
+        let mut host = record();
+        host.keys.unreachable = Some(Unreachable::Host("2001:db8::9".parse().unwrap()));
+        records.push(host);
+        records.push(SampleRecord {
+            keys: PacketKeys::default(),
+            input: 0x3FFF_FFFF,
+            ..record()
+        });
+        for r in &records {
+            for &k in Key::ALL {
+                let packed = PackedKey::pack(r, &[k]);
+                match r.key(k) {
+                    None => assert!(packed.is_none(), "{k}"),
+                    Some(v) => {
+                        let back = unpack(packed.unwrap().as_words(), &[k]).unwrap();
+                        assert_eq!(back[0], (k, v), "{k}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

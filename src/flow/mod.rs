@@ -11,6 +11,7 @@
 //! - [`key`]: definition keys packed into fixed-width words, and the flow hash.
 //! - [`table`]: one worker's bounded shard of one definition (flowStart, idle and active
 //!   timers, eviction).
+//! - [`shard`]: a worker's tables and its batched, prefetching update path.
 //! - [`worker`]: the pinned threads that own the tables and feed the event rings.
 
 pub mod definition;
@@ -18,6 +19,7 @@ pub mod event;
 pub mod filter;
 pub mod key;
 pub mod router;
+pub mod shard;
 pub mod table;
 pub mod worker;
 
@@ -28,6 +30,7 @@ pub use definition::{
 pub use event::FlowEvent;
 pub use filter::{Filter, FilterError};
 pub use router::Router;
+pub use shard::Shard;
 pub use table::FlowTable;
 pub use worker::{
     Clock, DefinitionStats, FlowStats, Joined, ManualClock, WorkerConfig, WorkerError, Workers,

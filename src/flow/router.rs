@@ -57,10 +57,11 @@ impl Route for Router {
     fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
         let workers = self.masks.len();
         let defs = self.defs.as_slice();
+        let mut key = PackedKey::EMPTY;
         for (i, def) in defs.iter().enumerate() {
-            let Some(key) = PackedKey::pack(record, &def.keys) else {
+            if !key.pack_into(record, &def.keys) {
                 continue;
-            };
+            }
             if let Some(Some(f)) = self.filters.get(i) {
                 if !f.matches(record) {
                     continue;

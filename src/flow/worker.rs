@@ -23,16 +23,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam::utils::CachePadded;
 
 use super::definition::FlowDefinitions;
-use super::key::definition_seed;
-use super::table::{FlowTable, Probe};
+use super::shard::Shard;
 use super::FlowEvent;
 use crate::record::WorkItem;
 use crate::ring::{Consumer, Producer};
 
 /// Samples a worker takes from one ring at a time.
 pub const DEFAULT_BATCH: usize = 256;
-/// How many probes ahead of the update the worker prefetches.
-pub const PREFETCH_DISTANCE: usize = 12;
 /// Longest a worker keeps retrying a full output ring while flushing at shutdown.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(2);
 
@@ -190,18 +187,13 @@ impl Workers {
             .collect();
         let mut threads = Vec::with_capacity(n);
         for (index, (rings, output)) in inputs.into_iter().zip(outputs).enumerate() {
-            let tables: Vec<FlowTable> = defs
-                .iter()
-                .enumerate()
-                .map(|(i, d)| FlowTable::new(d, d.max_entries.div_ceil(n), definition_seed(i)))
-                .collect();
             let worker = Worker {
                 index,
                 core: config.cores.get(index).copied().flatten(),
                 clock: config.clock.clone(),
                 batch: config.batch.max(1),
-                dropped: vec![0; tables.len()],
-                tables,
+                dropped: vec![0; defs.len()],
+                shard: Shard::new(definitions, n),
                 rings,
                 output,
                 counters: Arc::clone(&counters),
@@ -288,7 +280,7 @@ struct Worker {
     core: Option<usize>,
     clock: Clock,
     batch: usize,
-    tables: Vec<FlowTable>,
+    shard: Shard,
     dropped: Vec<u64>,
     rings: Vec<Consumer<WorkItem>>,
     output: Producer<FlowEvent>,
@@ -306,7 +298,6 @@ impl Worker {
             }
         }
         let mut items: Vec<WorkItem> = Vec::with_capacity(self.batch);
-        let mut probes: Vec<(u32, u8, Probe)> = Vec::with_capacity(self.batch * 2);
         let mut idle = Backoff::default();
         let mut last_tick = None;
         loop {
@@ -317,13 +308,25 @@ impl Worker {
                 if n > 0 {
                     got += n;
                     let now = self.clock.now_ms();
-                    self.apply(&items, &mut probes, now);
+                    let output = &mut self.output;
+                    let dropped = &mut self.dropped;
+                    self.shard.apply(&items, now, &mut |d, e| {
+                        if output.push(e).is_err() {
+                            dropped[d] += 1;
+                        }
+                    });
                 }
             }
             let now = self.clock.now_ms();
             if last_tick != Some(now) {
                 last_tick = Some(now);
-                self.tick(now);
+                let output = &mut self.output;
+                let dropped = &mut self.dropped;
+                self.shard.tick(now, &mut |d, e| {
+                    if output.push(e).is_err() {
+                        dropped[d] += 1;
+                    }
+                });
             }
             if got > 0 {
                 self.publish();
@@ -340,83 +343,33 @@ impl Worker {
         }
     }
 
-    /// Apply a batch: compute every probe, then update in order, prefetching ahead.
-    fn apply(&mut self, items: &[WorkItem], probes: &mut Vec<(u32, u8, Probe)>, now: u64) {
-        probes.clear();
-        let valid = if self.tables.len() >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.tables.len()) - 1
-        };
-        for (i, item) in items.iter().enumerate() {
-            let mut mask = item.definitions & valid;
-            while mask != 0 {
-                let d = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                if let Some(p) = self.tables[d].probe(&item.record) {
-                    probes.push((i as u32, d as u8, p));
-                }
-            }
-        }
-        for (_, d, p) in probes.iter().take(PREFETCH_DISTANCE) {
-            self.tables[usize::from(*d)].prefetch(p);
-        }
-        for k in 0..probes.len() {
-            if let Some((_, d, p)) = probes.get(k + PREFETCH_DISTANCE) {
-                self.tables[usize::from(*d)].prefetch(p);
-            }
-            let (i, d, p) = probes[k];
-            let d = usize::from(d);
-            let output = &mut self.output;
-            let dropped = &mut self.dropped[d];
-            self.tables[d].update(&p, &items[i as usize].record, now, &mut |e| {
-                if output.push(e).is_err() {
-                    *dropped += 1;
-                }
-            });
-        }
-    }
-
-    fn tick(&mut self, now: u64) {
-        for (d, table) in self.tables.iter_mut().enumerate() {
-            let output = &mut self.output;
-            let dropped = &mut self.dropped[d];
-            table.tick(now, &mut |e| {
-                if output.push(e).is_err() {
-                    *dropped += 1;
-                }
-            });
-        }
-    }
-
     /// End every open flow. Only here may the worker wait for room in its output ring,
     /// and only for a bounded time: nothing else is left for it to do.
     fn flush(&mut self, now: u64) {
         let deadline = Instant::now() + FLUSH_PATIENCE;
-        for (d, table) in self.tables.iter_mut().enumerate() {
-            let output = &mut self.output;
-            let dropped = &mut self.dropped[d];
-            table.flush(now, &mut |mut e| loop {
-                match output.push(e) {
-                    Ok(()) => return,
-                    Err(back) if Instant::now() < deadline => {
-                        e = back;
-                        std::thread::sleep(Duration::from_micros(100));
-                    }
-                    Err(_) => {
-                        *dropped += 1;
-                        return;
-                    }
+        let output = &mut self.output;
+        let dropped = &mut self.dropped;
+        self.shard.flush(now, &mut |d, mut e| loop {
+            match output.push(e) {
+                Ok(()) => return,
+                Err(back) if Instant::now() < deadline => {
+                    e = back;
+                    std::thread::sleep(Duration::from_micros(100));
                 }
-            });
-        }
+                Err(_) => {
+                    dropped[d] += 1;
+                    return;
+                }
+            }
+        });
     }
 
     fn publish(&self) {
         let Some(mine) = self.counters.get(self.index) else {
             return;
         };
-        for ((table, c), dropped) in self.tables.iter().zip(mine.iter()).zip(&self.dropped) {
+        let tables = self.shard.tables();
+        for ((table, c), dropped) in tables.iter().zip(mine.iter()).zip(&self.dropped) {
             let t = table.counters();
             c.samples.store(t.samples, Ordering::Relaxed);
             c.created.store(t.created, Ordering::Relaxed);

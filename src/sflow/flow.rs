@@ -9,6 +9,8 @@
 
 use std::net::IpAddr;
 
+use crate::packet::HeaderProtocol;
+
 use super::datagram::Tag;
 use super::error::{DecodeError, Structure};
 use super::xdr::{u32_at, Reader};
@@ -24,6 +26,16 @@ pub mod format {
     pub const EXTENDED_GATEWAY: u32 = 1003;
     pub const EXTENDED_USER: u32 = 1004;
     pub const EXTENDED_URL: u32 = 1005;
+    pub const EXTENDED_L2_TUNNEL_EGRESS: u32 = 1021;
+    pub const EXTENDED_L2_TUNNEL_INGRESS: u32 = 1022;
+    pub const EXTENDED_IPV4_TUNNEL_EGRESS: u32 = 1023;
+    pub const EXTENDED_IPV4_TUNNEL_INGRESS: u32 = 1024;
+    pub const EXTENDED_IPV6_TUNNEL_EGRESS: u32 = 1025;
+    pub const EXTENDED_IPV6_TUNNEL_INGRESS: u32 = 1026;
+    pub const EXTENDED_DECAP_EGRESS: u32 = 1027;
+    pub const EXTENDED_DECAP_INGRESS: u32 = 1028;
+    pub const EXTENDED_VNI_EGRESS: u32 = 1029;
+    pub const EXTENDED_VNI_INGRESS: u32 = 1030;
     pub const EGRESS_QUEUE: u32 = 1036;
     pub const EXTENDED_ACL: u32 = 1037;
     pub const EXTENDED_FUNCTION: u32 = 1038;
@@ -31,6 +43,8 @@ pub mod format {
     pub const EXTENDED_QUEUE: u32 = 1040;
     pub const EXTENDED_HW_TRAP: u32 = 1041;
     pub const EXTENDED_LINUX_DROP_REASON: u32 = 1042;
+    pub const EXTENDED_SOCKET_IPV4: u32 = 2100;
+    pub const EXTENDED_SOCKET_IPV6: u32 = 2101;
 }
 
 /// Whether this decoder has a typed view for a flow record tag.
@@ -48,57 +62,11 @@ pub fn is_known(tag: Tag) -> bool {
                 | EXTENDED_GATEWAY
                 | EXTENDED_USER
                 | EXTENDED_URL
+                | EXTENDED_L2_TUNNEL_EGRESS..=EXTENDED_VNI_INGRESS
                 | EGRESS_QUEUE..=EXTENDED_LINUX_DROP_REASON
+                | EXTENDED_SOCKET_IPV4
+                | EXTENDED_SOCKET_IPV6
         )
-}
-
-/// The sampled-header record's `header_protocol` values that have names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HeaderProtocol {
-    Ethernet,
-    Iso88024TokenBus,
-    Iso88025TokenRing,
-    Fddi,
-    FrameRelay,
-    X25,
-    Ppp,
-    Smds,
-    Aal5,
-    Aal5Ip,
-    Ipv4,
-    Ipv6,
-    Mpls,
-    Pos,
-    Ieee80211Mac,
-    Ieee80211Ampdu,
-    Ieee80211Amsdu,
-    Unknown(u32),
-}
-
-impl From<u32> for HeaderProtocol {
-    fn from(v: u32) -> Self {
-        use HeaderProtocol::*;
-        match v {
-            1 => Ethernet,
-            2 => Iso88024TokenBus,
-            3 => Iso88025TokenRing,
-            4 => Fddi,
-            5 => FrameRelay,
-            6 => X25,
-            7 => Ppp,
-            8 => Smds,
-            9 => Aal5,
-            10 => Aal5Ip,
-            11 => Ipv4,
-            12 => Ipv6,
-            13 => Mpls,
-            14 => Pos,
-            15 => Ieee80211Mac,
-            16 => Ieee80211Ampdu,
-            17 => Ieee80211Amsdu,
-            n => Unknown(n),
-        }
-    }
 }
 
 mod header_field {
@@ -322,6 +290,17 @@ pub struct ExtendedHwTrap<'a> {
     pub trap: &'a [u8],
 }
 
+/// Extended socket data (format 2100 IPv4, 2101 IPv6): the application socket a
+/// transaction record (HTTP, memcache, ...) belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtendedSocket {
+    pub protocol: u32,
+    pub local_ip: IpAddr,
+    pub remote_ip: IpAddr,
+    pub local_port: u32,
+    pub remote_port: u32,
+}
+
 /// A decoded flow record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowRecord<'a> {
@@ -334,6 +313,34 @@ pub enum FlowRecord<'a> {
     ExtendedGateway(ExtendedGateway<'a>),
     ExtendedUser(ExtendedUser<'a>),
     ExtendedUrl(ExtendedUrl<'a>),
+    /// Format 1021: the outer Ethernet header a tunnel egress adds.
+    ExtendedL2TunnelEgress(SampledEthernet),
+    /// Format 1022: the outer Ethernet header a tunnel ingress removed.
+    ExtendedL2TunnelIngress(SampledEthernet),
+    /// Format 1023: the outer IPv4 header a tunnel egress adds.
+    ExtendedIpv4TunnelEgress(SampledIp),
+    /// Format 1024: the outer IPv4 header a tunnel ingress removed.
+    ExtendedIpv4TunnelIngress(SampledIp),
+    /// Format 1025: the outer IPv6 header a tunnel egress adds.
+    ExtendedIpv6TunnelEgress(SampledIp),
+    /// Format 1026: the outer IPv6 header a tunnel ingress removed.
+    ExtendedIpv6TunnelIngress(SampledIp),
+    /// Format 1027: offset of the inner header after egress decapsulation.
+    ExtendedDecapEgress {
+        inner_header_offset: u32,
+    },
+    /// Format 1028: offset of the inner header after ingress decapsulation.
+    ExtendedDecapIngress {
+        inner_header_offset: u32,
+    },
+    /// Format 1029: VXLAN network identifier on egress.
+    ExtendedVniEgress {
+        vni: u32,
+    },
+    /// Format 1030: VXLAN network identifier on ingress.
+    ExtendedVniIngress {
+        vni: u32,
+    },
     /// Format 1036: the egress queue the packet was dropped from.
     EgressQueue {
         queue: u32,
@@ -356,6 +363,10 @@ pub enum FlowRecord<'a> {
     ExtendedLinuxDropReason {
         reason: &'a [u8],
     },
+    /// Format 2100.
+    ExtendedSocketIpv4(ExtendedSocket),
+    /// Format 2101.
+    ExtendedSocketIpv6(ExtendedSocket),
     /// A record type this decoder does not know.
     Unknown {
         tag: Tag,
@@ -374,32 +385,9 @@ impl<'a> FlowRecord<'a> {
         let mut r = Reader::new(data, Structure::Record);
         Ok(match tag.format() {
             SAMPLED_HEADER => FlowRecord::SampledHeader(SampledHeader::new_checked(data)?),
-            SAMPLED_ETHERNET => FlowRecord::SampledEthernet(SampledEthernet {
-                length: r.u32()?,
-                src_mac: r.mac()?,
-                dst_mac: r.mac()?,
-                eth_type: r.u32()?,
-            }),
-            SAMPLED_IPV4 => FlowRecord::SampledIpv4(SampledIp {
-                length: r.u32()?,
-                protocol: r.u32()?,
-                src: IpAddr::V4(r.ipv4()?),
-                dst: IpAddr::V4(r.ipv4()?),
-                src_port: r.u32()?,
-                dst_port: r.u32()?,
-                tcp_flags: r.u32()?,
-                tos: r.u32()?,
-            }),
-            SAMPLED_IPV6 => FlowRecord::SampledIpv6(SampledIp {
-                length: r.u32()?,
-                protocol: r.u32()?,
-                src: IpAddr::V6(r.ipv6()?),
-                dst: IpAddr::V6(r.ipv6()?),
-                src_port: r.u32()?,
-                dst_port: r.u32()?,
-                tcp_flags: r.u32()?,
-                tos: r.u32()?,
-            }),
+            SAMPLED_ETHERNET => FlowRecord::SampledEthernet(ethernet(&mut r)?),
+            SAMPLED_IPV4 => FlowRecord::SampledIpv4(sampled_ip(&mut r, false)?),
+            SAMPLED_IPV6 => FlowRecord::SampledIpv6(sampled_ip(&mut r, true)?),
             EXTENDED_SWITCH => FlowRecord::ExtendedSwitch(ExtendedSwitch {
                 src_vlan: r.u32()?,
                 src_priority: r.u32()?,
@@ -450,6 +438,30 @@ impl<'a> FlowRecord<'a> {
                     host,
                 })
             }
+            EXTENDED_L2_TUNNEL_EGRESS => FlowRecord::ExtendedL2TunnelEgress(ethernet(&mut r)?),
+            EXTENDED_L2_TUNNEL_INGRESS => FlowRecord::ExtendedL2TunnelIngress(ethernet(&mut r)?),
+            EXTENDED_IPV4_TUNNEL_EGRESS => {
+                FlowRecord::ExtendedIpv4TunnelEgress(sampled_ip(&mut r, false)?)
+            }
+            EXTENDED_IPV4_TUNNEL_INGRESS => {
+                FlowRecord::ExtendedIpv4TunnelIngress(sampled_ip(&mut r, false)?)
+            }
+            EXTENDED_IPV6_TUNNEL_EGRESS => {
+                FlowRecord::ExtendedIpv6TunnelEgress(sampled_ip(&mut r, true)?)
+            }
+            EXTENDED_IPV6_TUNNEL_INGRESS => {
+                FlowRecord::ExtendedIpv6TunnelIngress(sampled_ip(&mut r, true)?)
+            }
+            EXTENDED_DECAP_EGRESS => FlowRecord::ExtendedDecapEgress {
+                inner_header_offset: r.u32()?,
+            },
+            EXTENDED_DECAP_INGRESS => FlowRecord::ExtendedDecapIngress {
+                inner_header_offset: r.u32()?,
+            },
+            EXTENDED_VNI_EGRESS => FlowRecord::ExtendedVniEgress { vni: r.u32()? },
+            EXTENDED_VNI_INGRESS => FlowRecord::ExtendedVniIngress { vni: r.u32()? },
+            EXTENDED_SOCKET_IPV4 => FlowRecord::ExtendedSocketIpv4(socket(&mut r, false)?),
+            EXTENDED_SOCKET_IPV6 => FlowRecord::ExtendedSocketIpv6(socket(&mut r, true)?),
             EGRESS_QUEUE => FlowRecord::EgressQueue { queue: r.u32()? },
             EXTENDED_ACL => FlowRecord::ExtendedAcl(ExtendedAcl {
                 number: r.u32()?,
@@ -471,6 +483,46 @@ impl<'a> FlowRecord<'a> {
             _ => FlowRecord::Unknown { tag, data },
         })
     }
+}
+
+fn ethernet(r: &mut Reader<'_>) -> Result<SampledEthernet, DecodeError> {
+    Ok(SampledEthernet {
+        length: r.u32()?,
+        src_mac: r.mac()?,
+        dst_mac: r.mac()?,
+        eth_type: r.u32()?,
+    })
+}
+
+fn ip(r: &mut Reader<'_>, v6: bool) -> Result<IpAddr, DecodeError> {
+    Ok(if v6 {
+        IpAddr::V6(r.ipv6()?)
+    } else {
+        IpAddr::V4(r.ipv4()?)
+    })
+}
+
+fn sampled_ip(r: &mut Reader<'_>, v6: bool) -> Result<SampledIp, DecodeError> {
+    Ok(SampledIp {
+        length: r.u32()?,
+        protocol: r.u32()?,
+        src: ip(r, v6)?,
+        dst: ip(r, v6)?,
+        src_port: r.u32()?,
+        dst_port: r.u32()?,
+        tcp_flags: r.u32()?,
+        tos: r.u32()?,
+    })
+}
+
+fn socket(r: &mut Reader<'_>, v6: bool) -> Result<ExtendedSocket, DecodeError> {
+    Ok(ExtendedSocket {
+        protocol: r.u32()?,
+        local_ip: ip(r, v6)?,
+        remote_ip: ip(r, v6)?,
+        local_port: r.u32()?,
+        remote_port: r.u32()?,
+    })
 }
 
 /// Check the AS path segments once (each segment: type, count, count words) and keep their
@@ -514,7 +566,6 @@ mod tests {
             Err(DecodeError::LengthOverrun { declared: 100, .. })
         ));
         assert!(SampledHeader::new_checked(&b[..15]).is_err());
-        assert_eq!(HeaderProtocol::from(99), HeaderProtocol::Unknown(99));
     }
 
     #[test]
@@ -604,7 +655,7 @@ mod tests {
         assert!(!is_known(Tag::new(0, 1043)));
         assert!(!is_known(Tag::new(4413, 1)));
         assert!(matches!(
-            FlowRecord::parse(Tag::new(0, 2100), &[1]).unwrap(),
+            FlowRecord::parse(Tag::new(0, 2206), &[1]).unwrap(),
             FlowRecord::Unknown { .. }
         ));
     }

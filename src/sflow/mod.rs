@@ -37,7 +37,9 @@
 //! **Tools** (`flowsift decode`) use the typed views directly: [`Datagram`] (smoltcp-style
 //! `new_checked` + one accessor per field), [`Datagram::samples`] yielding tagged
 //! [`Element`]s, [`FlowSample`], [`CounterSample`], [`DiscardSample`], and the record
-//! parsers [`FlowRecord::parse`] and [`CounterRecord::parse`].
+//! parsers [`FlowRecord::parse`] and [`CounterRecord::parse`]. Around them: [`capture`]
+//! (sFlow datagrams out of pcap/pcapng files), [`line`] (`sflowtool -l` output) and [`json`]
+//! (JSON Lines output).
 //!
 //! # Guarantees
 //!
@@ -47,14 +49,18 @@
 //!   adapters) are walked lazily, and no declared count or length ever sizes a buffer.
 //! - Unknown values are carried, not rejected (`Unknown(n)` variants, unknown tags).
 //!
-//! What is decoded: samples 1-5; flow records 1-4, 1001-1005, 1036-1042; counter records
-//! 1, 2, 5, 7, 1001, 1004, 1005, 2000-2010. Everything else is reported as unknown.
+//! What is decoded: samples 1-5; flow records 1-4, 1001-1005, 1021-1030 (tunnels, decap,
+//! VNI), 1036-1042 (drop notification), 2100-2101 (sockets); counter records 1, 2, 5, 7,
+//! 1001, 1004, 1005, 2000-2010. Everything else is reported as unknown.
 
+pub mod capture;
 mod counter;
 mod datagram;
 mod error;
 mod fast;
 mod flow;
+pub mod json;
+pub mod line;
 mod sample;
 mod xdr;
 
@@ -69,7 +75,7 @@ pub use error::{DecodeError, SampleError, Structure};
 pub use fast::{decode_datagram, CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, Visitor};
 pub use flow::{
     format as flow_format, AsPath, AsPathSegment, ExtendedAcl, ExtendedGateway, ExtendedHwTrap,
-    ExtendedRouter, ExtendedSwitch, ExtendedUrl, ExtendedUser, FlowRecord, HeaderProtocol,
+    ExtendedRouter, ExtendedSocket, ExtendedSwitch, ExtendedUrl, ExtendedUser, FlowRecord,
     SampledEthernet, SampledHeader, SampledIp, Words,
 };
 pub use sample::{

@@ -3,7 +3,7 @@
 //!
 //! The compact and expanded forms differ only in how the data source and the interfaces are
 //! encoded (one word with the type/format in the top bits, or two words), so one view serves
-//! both, with the offsets chosen by `expanded`. `new_checked` checks the fixed part; the
+//! both, reading through the field table of its form. `new_checked` checks the fixed part; the
 //! records that follow are walked with [`Elements`].
 
 use super::datagram::{Elements, Tag};
@@ -98,57 +98,140 @@ impl Interface {
         }
     }
 
-    /// The compact word (format in the top two bits). An expanded ifIndex of 2^30 or more
-    /// does not fit that form: its top bits are lost.
+    /// The compact word (format in the top two bits), as [`crate::record::SampleRecord`]
+    /// carries it. What that form cannot hold (an expanded value of 2^30 or more, or a
+    /// format above 3) becomes format 3, which the specification leaves reserved and which
+    /// no consumer reads as an ifIndex: such a sample then lacks the `inputifindex` /
+    /// `outputifindex` key instead of carrying a wrong one.
     pub fn word(self) -> u32 {
-        ((self.format() & 3) << 30) | (self.value() & 0x3FFF_FFFF)
+        let (format, value) = (self.format(), self.value());
+        if format > 3 || value > 0x3FFF_FFFF {
+            return 0xC000_0000 | (value & 0x3FFF_FFFF);
+        }
+        (format << 30) | value
     }
 }
 
 /// Fold a data source (type, index) into the compact word: type in the top 8 bits.
-/// Indexes of 2^24 or more (expanded form only) lose their top bits.
+/// Indexes of 2^24 or more exist only in the expanded form and lose their top bits here;
+/// the full values travel in the sample metadata ([`super::FlowSampleMeta`]).
 pub fn fold_source_id(source_type: u32, index: u32) -> u32 {
     (source_type << 24) | (index & 0x00FF_FFFF)
+}
+
+/// Where each field of a flow sample sits. The compact and expanded forms differ only in
+/// their data-source and interface encodings (one word with the type or format in the top
+/// bits, or two words), so each form is one table and a view holds the right one.
+#[derive(Debug, PartialEq, Eq)]
+struct FlowLayout {
+    sequence: usize,
+    /// Compact: the one source-id word. Expanded: the type word (the index follows).
+    source_id: usize,
+    sampling_rate: usize,
+    sample_pool: usize,
+    drops: usize,
+    /// Compact: the interface word. Expanded: the format word (the value follows).
+    input: usize,
+    output: usize,
+    record_count: usize,
+    /// Where the records start: the length of the fixed part.
+    records: usize,
+}
+
+/// Flow sample, format 1.
+const FLOW: FlowLayout = FlowLayout {
+    sequence: 0,
+    source_id: 4,
+    sampling_rate: 8,
+    sample_pool: 12,
+    drops: 16,
+    input: 20,
+    output: 24,
+    record_count: 28,
+    records: 32,
+};
+
+/// Expanded flow sample, format 3.
+const EXPANDED_FLOW: FlowLayout = FlowLayout {
+    sequence: 0,
+    source_id: 4,
+    sampling_rate: 12,
+    sample_pool: 16,
+    drops: 20,
+    input: 24,
+    output: 32,
+    record_count: 40,
+    records: 44,
+};
+
+/// Where each field of a counter sample sits, per form.
+#[derive(Debug, PartialEq, Eq)]
+struct CounterLayout {
+    sequence: usize,
+    source_id: usize,
+    record_count: usize,
+    records: usize,
+}
+
+/// Counter sample, format 2.
+const COUNTERS: CounterLayout = CounterLayout {
+    sequence: 0,
+    source_id: 4,
+    record_count: 8,
+    records: 12,
+};
+
+/// Expanded counter sample, format 4.
+const EXPANDED_COUNTERS: CounterLayout = CounterLayout {
+    sequence: 0,
+    source_id: 4,
+    record_count: 12,
+    records: 16,
+};
+
+/// The data source at `at` in either form: (type, index).
+fn source_id(data: &[u8], at: usize, expanded: bool) -> (u32, u32) {
+    let word = u32_at(data, at);
+    if expanded {
+        (word, u32_at(data, at + 4))
+    } else {
+        (word >> 24, word & 0x00FF_FFFF)
+    }
+}
+
+/// An interface in either form.
+fn interface(data: &[u8], at: usize, expanded: bool) -> Interface {
+    if expanded {
+        Interface::from_parts(u32_at(data, at), u32_at(data, at + 4))
+    } else {
+        Interface::from_word(u32_at(data, at))
+    }
 }
 
 /// A flow sample (format 1) or expanded flow sample (format 3).
 #[derive(Clone, Copy, Debug)]
 pub struct FlowSample<'a> {
     data: &'a [u8],
+    layout: &'static FlowLayout,
     expanded: bool,
 }
 
 impl<'a> FlowSample<'a> {
     /// Check that the fixed part is present.
     pub fn new_checked(data: &'a [u8], expanded: bool) -> Result<FlowSample<'a>, DecodeError> {
-        let s = FlowSample { data, expanded };
-        if data.len() < s.records_offset() {
+        let layout = if expanded { &EXPANDED_FLOW } else { &FLOW };
+        if data.len() < layout.records {
             return Err(DecodeError::Truncated {
                 what: Structure::FlowSample,
-                needed: s.records_offset(),
+                needed: layout.records,
                 available: data.len(),
             });
         }
-        Ok(s)
-    }
-
-    /// Offset of a field given its compact offset; the expanded form adds one word after the
-    /// source id and one after each interface.
-    fn at(&self, compact: usize) -> usize {
-        if !self.expanded {
-            return compact;
-        }
-        match compact {
-            0 => 0,
-            4..=16 => compact + 4,
-            20 => 24,
-            24 => 32,
-            _ => compact + 12,
-        }
-    }
-
-    fn word(&self, compact: usize) -> u32 {
-        u32_at(self.data, self.at(compact))
+        Ok(FlowSample {
+            data,
+            layout,
+            expanded,
+        })
     }
 
     pub fn is_expanded(&self) -> bool {
@@ -156,68 +239,44 @@ impl<'a> FlowSample<'a> {
     }
 
     pub fn sequence_number(&self) -> u32 {
-        self.word(0)
+        u32_at(self.data, self.layout.sequence)
     }
 
     pub fn source_id_type(&self) -> u32 {
-        if self.expanded {
-            u32_at(self.data, 4)
-        } else {
-            u32_at(self.data, 4) >> 24
-        }
+        source_id(self.data, self.layout.source_id, self.expanded).0
     }
 
     pub fn source_id_index(&self) -> u32 {
-        if self.expanded {
-            u32_at(self.data, 8)
-        } else {
-            u32_at(self.data, 4) & 0x00FF_FFFF
-        }
+        source_id(self.data, self.layout.source_id, self.expanded).1
     }
 
     pub fn sampling_rate(&self) -> u32 {
-        self.word(8)
+        u32_at(self.data, self.layout.sampling_rate)
     }
 
     pub fn sample_pool(&self) -> u32 {
-        self.word(12)
+        u32_at(self.data, self.layout.sample_pool)
     }
 
     pub fn drops(&self) -> u32 {
-        self.word(16)
+        u32_at(self.data, self.layout.drops)
     }
 
     pub fn input(&self) -> Interface {
-        if self.expanded {
-            Interface::from_parts(u32_at(self.data, 24), u32_at(self.data, 28))
-        } else {
-            Interface::from_word(u32_at(self.data, 20))
-        }
+        interface(self.data, self.layout.input, self.expanded)
     }
 
     pub fn output(&self) -> Interface {
-        if self.expanded {
-            Interface::from_parts(u32_at(self.data, 32), u32_at(self.data, 36))
-        } else {
-            Interface::from_word(u32_at(self.data, 24))
-        }
+        interface(self.data, self.layout.output, self.expanded)
     }
 
     pub fn record_count(&self) -> u32 {
-        self.word(28)
-    }
-
-    fn records_offset(&self) -> usize {
-        if self.expanded {
-            44
-        } else {
-            32
-        }
+        u32_at(self.data, self.layout.record_count)
     }
 
     pub fn records(&self) -> Elements<'a> {
         Elements::new(
-            self.data.get(self.records_offset()..).unwrap_or(&[]),
+            self.data.get(self.layout.records..).unwrap_or(&[]),
             self.record_count(),
             Structure::Record,
         )
@@ -228,20 +287,30 @@ impl<'a> FlowSample<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct CounterSample<'a> {
     data: &'a [u8],
+    layout: &'static CounterLayout,
     expanded: bool,
 }
 
 impl<'a> CounterSample<'a> {
+    /// Check that the fixed part is present.
     pub fn new_checked(data: &'a [u8], expanded: bool) -> Result<CounterSample<'a>, DecodeError> {
-        let s = CounterSample { data, expanded };
-        if data.len() < s.records_offset() {
+        let layout = if expanded {
+            &EXPANDED_COUNTERS
+        } else {
+            &COUNTERS
+        };
+        if data.len() < layout.records {
             return Err(DecodeError::Truncated {
                 what: Structure::CounterSample,
-                needed: s.records_offset(),
+                needed: layout.records,
                 available: data.len(),
             });
         }
-        Ok(s)
+        Ok(CounterSample {
+            data,
+            layout,
+            expanded,
+        })
     }
 
     pub fn is_expanded(&self) -> bool {
@@ -249,40 +318,24 @@ impl<'a> CounterSample<'a> {
     }
 
     pub fn sequence_number(&self) -> u32 {
-        u32_at(self.data, 0)
+        u32_at(self.data, self.layout.sequence)
     }
 
     pub fn source_id_type(&self) -> u32 {
-        if self.expanded {
-            u32_at(self.data, 4)
-        } else {
-            u32_at(self.data, 4) >> 24
-        }
+        source_id(self.data, self.layout.source_id, self.expanded).0
     }
 
     pub fn source_id_index(&self) -> u32 {
-        if self.expanded {
-            u32_at(self.data, 8)
-        } else {
-            u32_at(self.data, 4) & 0x00FF_FFFF
-        }
+        source_id(self.data, self.layout.source_id, self.expanded).1
     }
 
     pub fn record_count(&self) -> u32 {
-        u32_at(self.data, self.records_offset() - 4)
-    }
-
-    fn records_offset(&self) -> usize {
-        if self.expanded {
-            16
-        } else {
-            12
-        }
+        u32_at(self.data, self.layout.record_count)
     }
 
     pub fn records(&self) -> Elements<'a> {
         Elements::new(
-            self.data.get(self.records_offset()..).unwrap_or(&[]),
+            self.data.get(self.layout.records..).unwrap_or(&[]),
             self.record_count(),
             Structure::Record,
         )
@@ -421,6 +474,14 @@ mod tests {
     fn interface_words_round_trip() {
         for w in [0u32, 7, 0x3FFF_FFFF, 0x4000_0001, 0x8000_0007, 0xC000_0001] {
             assert_eq!(Interface::from_word(w).word(), w);
+        }
+        // Expanded values the compact word cannot hold are never read back as an ifIndex.
+        for i in [
+            Interface::from_parts(0, 1_285_816_721),
+            Interface::from_parts(4, 5),
+            Interface::from_parts(1, 0x4000_0000),
+        ] {
+            assert_eq!(i.word() >> 30, 3, "{i:?}");
         }
         assert_eq!(fold_source_id(1, 0x0100_0005), 0x0100_0005);
     }

@@ -1,0 +1,364 @@
+//! sFlow datagrams out of capture files: classic pcap and pcapng (through `pcap-parser`), with
+//! the datagram taken as the UDP payload of IPv4 or IPv6.
+//!
+//! Link types: Ethernet (with 802.1Q/802.1ad tags), Linux cooked v1 and v2, raw IP (101,
+//! 228, 229) and BSD loopback (0, 108). IPv4 fragments after the first are skipped (they do
+//! not start with a UDP header); IPv6 hop-by-hop, routing, destination-options and fragment
+//! headers are walked. The UDP length bounds the payload, and so do the captured bytes: a
+//! frame cut short by the snap length yields a short datagram, which the decoder then
+//! reports. Every read is bounds-checked.
+
+use std::fmt;
+use std::io::Read;
+
+use pcap_parser::traits::PcapNGPacketBlock;
+use pcap_parser::{create_reader, Block, Linktype, PcapBlockOwned, PcapError};
+
+/// Which UDP datagrams of a capture are sFlow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortFilter {
+    /// Destination port equal to this one.
+    Destination(u16),
+    /// Every UDP datagram.
+    Any,
+}
+
+impl PortFilter {
+    fn accepts(self, dst_port: u16) -> bool {
+        match self {
+            PortFilter::Destination(p) => p == dst_port,
+            PortFilter::Any => true,
+        }
+    }
+}
+
+/// Why a capture could not be read (to its end).
+#[derive(Debug)]
+pub enum CaptureError {
+    /// Neither pcap nor pcapng.
+    NotACapture,
+    /// The file ends inside a block, or a block is malformed.
+    Corrupt(String),
+    Io(std::io::Error),
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::NotACapture => {
+                f.write_str("not a pcap or pcapng file (use --raw for raw datagrams)")
+            }
+            CaptureError::Corrupt(e) => write!(f, "corrupt capture: {e}"),
+            CaptureError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+/// The largest block the reader will grow its buffer for (pcapng allows huge blocks; a
+/// corrupt length must not make us allocate without bound).
+const MAX_BLOCK: usize = 16 << 20;
+
+/// Call `packet(number, payload)` for every sFlow datagram in a pcap or pcapng stream, where
+/// `number` counts every packet of the capture from 1 (as Wireshark numbers frames), so a
+/// report can point at the packet. Packets that are not UDP to the wanted port are skipped.
+pub fn for_each_datagram<R: Read>(
+    input: R,
+    filter: PortFilter,
+    mut packet: impl FnMut(u64, &[u8]),
+) -> Result<(), CaptureError> {
+    let mut reader = match create_reader(1 << 16, input) {
+        Ok(r) => r,
+        // An empty input is no capture either (tcpdump always writes a file header).
+        Err(PcapError::ReadError) => {
+            return Err(CaptureError::Io(std::io::Error::other("read failed")))
+        }
+        Err(_) => return Err(CaptureError::NotACapture),
+    };
+    let mut capacity = 1usize << 16;
+    let mut number = 0u64;
+    // Link type of the legacy file, or of each pcapng interface (reset per section).
+    let mut legacy = Linktype::ETHERNET;
+    let mut interfaces: Vec<Linktype> = Vec::new();
+    let mut stalled = 0;
+    loop {
+        match reader.next() {
+            Ok((offset, block)) => {
+                stalled = 0;
+                let frame = match block {
+                    PcapBlockOwned::LegacyHeader(h) => {
+                        legacy = h.network;
+                        None
+                    }
+                    PcapBlockOwned::Legacy(b) => Some((legacy, b.data)),
+                    PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                        interfaces.clear();
+                        None
+                    }
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                        interfaces.push(idb.linktype);
+                        None
+                    }
+                    PcapBlockOwned::NG(Block::EnhancedPacket(ref epb)) => {
+                        let lt = interfaces
+                            .get(epb.if_id as usize)
+                            .copied()
+                            .unwrap_or(Linktype::ETHERNET);
+                        Some((lt, epb.packet_data()))
+                    }
+                    PcapBlockOwned::NG(Block::SimplePacket(ref spb)) => {
+                        let lt = interfaces.first().copied().unwrap_or(Linktype::ETHERNET);
+                        Some((lt, spb.packet_data()))
+                    }
+                    PcapBlockOwned::NG(_) => None,
+                };
+                if let Some((linktype, data)) = frame {
+                    number += 1;
+                    if let Some(payload) = udp_payload(linktype, data, filter) {
+                        packet(number, payload);
+                    }
+                }
+                reader.consume(offset);
+            }
+            Err(PcapError::Eof) => return Ok(()),
+            Err(PcapError::Incomplete(_)) => {
+                // Two refills that bring nothing new mean the file ends inside a block.
+                stalled += 1;
+                if stalled > 2 {
+                    return Err(CaptureError::Corrupt(
+                        "truncated block at end of file".into(),
+                    ));
+                }
+                reader
+                    .refill()
+                    .map_err(|e| CaptureError::Corrupt(format!("{e:?}")))?;
+            }
+            Err(PcapError::BufferTooSmall) => {
+                if capacity >= MAX_BLOCK || !reader.grow(capacity * 2) {
+                    return Err(CaptureError::Corrupt("block larger than 16 MiB".into()));
+                }
+                capacity *= 2;
+                reader
+                    .refill()
+                    .map_err(|e| CaptureError::Corrupt(format!("{e:?}")))?;
+            }
+            Err(PcapError::UnexpectedEof) => {
+                return Err(CaptureError::Corrupt(
+                    "truncated block at end of file".into(),
+                ))
+            }
+            Err(e) => return Err(CaptureError::Corrupt(format!("{e:?}"))),
+        }
+    }
+}
+
+/// The UDP payload of one captured frame, when it is UDP to a port the filter accepts.
+pub fn udp_payload(linktype: Linktype, frame: &[u8], filter: PortFilter) -> Option<&[u8]> {
+    let ip = match linktype {
+        Linktype::ETHERNET => ethernet_payload(frame)?,
+        Linktype::LINUX_SLL => match be16(frame, 14)? {
+            0x0800 | 0x86DD => frame.get(16..)?,
+            _ => return None,
+        },
+        Linktype::LINUX_SLL2 => match be16(frame, 0)? {
+            0x0800 | 0x86DD => frame.get(20..)?,
+            _ => return None,
+        },
+        Linktype::RAW | Linktype::IPV4 | Linktype::IPV6 => frame,
+        Linktype::NULL | Linktype::LOOP => frame.get(4..)?,
+        _ => return None,
+    };
+    let udp = match ip.first()? >> 4 {
+        4 => ipv4_udp(ip)?,
+        6 => ipv6_udp(ip)?,
+        _ => return None,
+    };
+    if !filter.accepts(be16(udp, 2)?) {
+        return None;
+    }
+    let len = usize::from(be16(udp, 4)?);
+    if len < 8 {
+        return None;
+    }
+    udp.get(8..len.min(udp.len()))
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    let s = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_be_bytes([*s.first()?, *s.get(1)?]))
+}
+
+/// The IP packet of an Ethernet frame, past any VLAN tags.
+fn ethernet_payload(frame: &[u8]) -> Option<&[u8]> {
+    let mut at = 12;
+    let mut ethertype = be16(frame, at)?;
+    // 802.1Q, 802.1ad and the old QinQ TPIDs; bounded by the frame length.
+    while matches!(ethertype, 0x8100 | 0x88A8 | 0x9100 | 0x9200 | 0x9300) {
+        at += 4;
+        ethertype = be16(frame, at)?;
+    }
+    match ethertype {
+        0x0800 | 0x86DD => frame.get(at + 2..),
+        _ => None,
+    }
+}
+
+fn ipv4_udp(ip: &[u8]) -> Option<&[u8]> {
+    let ihl = usize::from(ip.first()? & 0x0F) * 4;
+    if ihl < 20 || *ip.get(9)? != 17 {
+        return None;
+    }
+    if be16(ip, 6)? & 0x1FFF != 0 {
+        return None; // a later fragment: no UDP header here
+    }
+    let total = usize::from(be16(ip, 2)?);
+    let end = if total >= ihl {
+        total.min(ip.len())
+    } else {
+        ip.len()
+    };
+    ip.get(ihl..end)
+}
+
+fn ipv6_udp(ip: &[u8]) -> Option<&[u8]> {
+    let mut next = *ip.get(6)?;
+    let mut at = 40;
+    // Extension headers are bounded by the packet: each step advances at least 8 bytes.
+    loop {
+        match next {
+            17 => return ip.get(at..),
+            0 | 43 | 60 => {
+                next = *ip.get(at)?;
+                at += (usize::from(*ip.get(at + 1)?) + 1) * 8;
+            }
+            44 => {
+                if be16(ip, at + 2)? & 0xFFF8 != 0 {
+                    return None; // a later fragment
+                }
+                next = *ip.get(at)?;
+                at += 8;
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn udp(dst: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x18, 0xC7];
+        v.extend_from_slice(&dst.to_be_bytes());
+        v.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn ipv4(l4: &[u8]) -> Vec<u8> {
+        let mut v = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let total = (20 + l4.len()) as u16;
+        v[2..4].copy_from_slice(&total.to_be_bytes());
+        v.extend_from_slice(l4);
+        v
+    }
+
+    #[test]
+    fn ethernet_vlan_ipv4_udp() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x81, 0x00, 0, 5, 0x08, 0x00]);
+        f.extend(ipv4(&udp(6343, b"sflow")));
+        f.extend_from_slice(&[0xEE; 4]); // Ethernet padding after the IP packet
+        let p = udp_payload(Linktype::ETHERNET, &f, PortFilter::Destination(6343));
+        assert_eq!(p, Some(&b"sflow"[..]));
+        assert_eq!(
+            udp_payload(Linktype::ETHERNET, &f, PortFilter::Destination(9)),
+            None
+        );
+        assert_eq!(
+            udp_payload(Linktype::ETHERNET, &f, PortFilter::Any),
+            Some(&b"sflow"[..])
+        );
+        for n in 0..f.len() {
+            let _ = udp_payload(Linktype::ETHERNET, &f[..n], PortFilter::Any);
+        }
+    }
+
+    #[test]
+    fn raw_ipv6_with_extension_header() {
+        let u = udp(6343, b"x");
+        let mut ip = vec![0x60, 0, 0, 0, 0, 0, 0, 64];
+        ip[4..6].copy_from_slice(&((8 + u.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0; 32]);
+        ip.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 0]); // hop-by-hop, 8 bytes
+        ip.extend(u);
+        assert_eq!(
+            udp_payload(Linktype::RAW, &ip, PortFilter::Destination(6343)),
+            Some(&b"x"[..])
+        );
+        for n in 0..ip.len() {
+            let _ = udp_payload(Linktype::RAW, &ip[..n], PortFilter::Any);
+        }
+    }
+
+    #[test]
+    fn cooked_and_loopback_link_types() {
+        let ip = ipv4(&udp(6343, b"sll"));
+        // Linux cooked v1: 16-byte header, protocol in the last two bytes
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&ip);
+        assert_eq!(
+            udp_payload(Linktype::LINUX_SLL, &sll, PortFilter::Any),
+            Some(&b"sll"[..])
+        );
+        // Linux cooked v2: 20-byte header, protocol first
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
+        sll2.extend_from_slice(&ip);
+        assert_eq!(
+            udp_payload(Linktype::LINUX_SLL2, &sll2, PortFilter::Any),
+            Some(&b"sll"[..])
+        );
+        // BSD loopback: 4-byte address family
+        let mut null = vec![2, 0, 0, 0];
+        null.extend_from_slice(&ip);
+        assert_eq!(
+            udp_payload(Linktype::NULL, &null, PortFilter::Any),
+            Some(&b"sll"[..])
+        );
+        // ARP over cooked v1 is not IP
+        sll[14] = 0x08;
+        sll[15] = 0x06;
+        assert_eq!(
+            udp_payload(Linktype::LINUX_SLL, &sll, PortFilter::Any),
+            None
+        );
+        // an unsupported link type yields nothing
+        assert_eq!(udp_payload(Linktype(147), &ip, PortFilter::Any), None);
+    }
+
+    #[test]
+    fn later_fragments_and_other_protocols_are_skipped() {
+        let mut ip = ipv4(&udp(6343, b"x"));
+        ip[7] = 8; // fragment offset 8
+        assert_eq!(udp_payload(Linktype::IPV4, &ip, PortFilter::Any), None);
+        let mut ip = ipv4(&udp(6343, b"x"));
+        ip[9] = 6;
+        assert_eq!(udp_payload(Linktype::IPV4, &ip, PortFilter::Any), None);
+    }
+
+    #[test]
+    fn not_a_capture() {
+        let r = for_each_datagram(
+            &b"hello, this is not a capture file"[..],
+            PortFilter::Any,
+            |_, _| {},
+        );
+        assert!(matches!(r, Err(CaptureError::NotACapture)));
+    }
+}

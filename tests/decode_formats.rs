@@ -1,0 +1,153 @@
+//! The `decode` output formats on damaged input: every truncation and a few thousand seeded
+//! byte flips of corpus datagrams go through the line and JSON formatters (the code
+//! `flowsift decode` runs), which must never panic and must agree with the receive path on
+//! which samples decode.
+//!
+//! The receive path's own mutation test and fuzz target belong to the decoder benchmark and
+//! robustness work (`tests/` of helper "packet"); this one covers what only the tool adds:
+//! the typed record parsers behind the two formats.
+
+#[path = "packet_support/corpus.rs"]
+mod corpus;
+
+use flowsift::record::SampleRecord;
+use flowsift::sflow::json::{datagram_lines, Origin};
+use flowsift::sflow::line::sample_line;
+use flowsift::sflow::{decode_datagram, Datagram, FlowSampleMeta, SampleError, Visitor};
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Datagrams to mutate: every corpus file once (the big capture contributes its first few).
+fn inputs() -> Vec<Vec<u8>> {
+    let mut seen_big = 0;
+    corpus::datagrams()
+        .into_iter()
+        .filter(|d| {
+            if d.file.contains("overflowd") {
+                seen_big += 1;
+                seen_big <= 3
+            } else {
+                true
+            }
+        })
+        .map(|d| d.bytes)
+        .collect()
+}
+
+#[derive(Default)]
+struct Flows(Vec<u32>);
+
+impl Visitor for Flows {
+    fn flow_sample(&mut self, meta: &FlowSampleMeta, _record: &SampleRecord) {
+        self.0.push(meta.index);
+    }
+}
+
+/// Run the line formatter (and the JSON one when `json`); return the sample indexes the line
+/// formatter printed a FLOW line for.
+fn format_both(bytes: &[u8], json: bool) -> Vec<u32> {
+    if json {
+        let mut text = String::new();
+        let _ = datagram_lines(
+            Origin {
+                file: "mutated",
+                packet: 1,
+            },
+            bytes,
+            &mut text,
+        );
+    }
+    let mut printed = Vec::new();
+    if let Ok(d) = Datagram::new_checked(bytes) {
+        let agent = d.agent_address();
+        for sample in d.samples().flatten() {
+            let mut line = String::new();
+            if sample_line(agent, &sample, &mut line).is_ok() && line.starts_with("FLOW,") {
+                printed.push(sample.index);
+            }
+        }
+    }
+    printed
+}
+
+/// Samples the receive path delivers are a superset of those the line format prints: the
+/// tool parses every record, the receive path only those it needs.
+fn check(bytes: &[u8], json: bool) {
+    let printed = format_both(bytes, json);
+    let mut flows = Flows::default();
+    let _ = decode_datagram(bytes, 0, &mut flows);
+    for i in &printed {
+        assert!(flows.0.contains(i), "sample {i} printed but not delivered");
+    }
+}
+
+#[test]
+fn every_truncation() {
+    for d in inputs() {
+        for len in 0..=d.len() {
+            // JSON building is the slow part; XDR fields end on 4-byte boundaries, so every
+            // other cut exercises the same reads.
+            check(&d[..len], len % 4 == 0 || len % 4 == 3);
+        }
+    }
+}
+
+#[test]
+fn seeded_byte_flips() {
+    let mut rng = Rng(0x5EED_F10F_5EED_F10F);
+    for d in inputs() {
+        if d.is_empty() {
+            continue;
+        }
+        for _ in 0..200 {
+            let mut m = d.clone();
+            for _ in 0..=(rng.next() % 4) {
+                let at = (rng.next() % m.len() as u64) as usize;
+                m[at] ^= 1 << (rng.next() % 8);
+            }
+            check(&m, true);
+        }
+    }
+}
+
+#[test]
+fn json_errors_name_the_sample() {
+    // A flow sample whose only record overruns it: reported as sample 0, nothing printed.
+    let mut d: Vec<u8> = [5u32, 1, 0x0A00_0001, 0, 1, 0, 1]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect();
+    let sample: Vec<u8> = [1u32, 1, 1, 0, 0, 1, 2, 1, 1001, 64]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect();
+    d.extend_from_slice(&1u32.to_be_bytes());
+    d.extend_from_slice(&(sample.len() as u32).to_be_bytes());
+    d.extend_from_slice(&sample);
+    let mut text = String::new();
+    let errors: Vec<SampleError> = datagram_lines(
+        Origin {
+            file: "x",
+            packet: 7,
+        },
+        &d,
+        &mut text,
+    )
+    .expect("header is fine");
+    assert!(text.is_empty());
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].index, 0);
+    assert!(errors[0]
+        .to_string()
+        .starts_with("sample 0 (0:1): record length 64"));
+}
