@@ -343,18 +343,97 @@ fn put(buf: &mut [u8], at: usize, v: u32) {
     }
 }
 
-/// One simulated switch.
-struct Agent {
+/// The numbering state of one simulated switch.
+struct Stream {
     addr: IpAddr,
-    sender: Sender,
     sequence: u32,
-    /// Per interface: next sample sequence number and sample pool.
+    /// Per interface: last sample sequence number and sample pool.
     sample_seq: Vec<u32>,
     pool: Vec<u32>,
     counter_seq: Vec<u32>,
     next_interface: u32,
-    next_counters: Instant,
     template: usize,
+}
+
+impl Stream {
+    fn new(addr: IpAddr, interfaces: u32, template: usize) -> Stream {
+        Stream {
+            addr,
+            sequence: 0,
+            sample_seq: vec![0; interfaces as usize],
+            pool: vec![0; interfaces as usize],
+            counter_seq: vec![0; interfaces as usize],
+            next_interface: 0,
+            template,
+        }
+    }
+
+    /// Write this switch's next flow datagram into `d` (exactly `layout.len` bytes).
+    fn next_flow_datagram(
+        &mut self,
+        a: &BlastArgs,
+        templates: &[Vec<u8>],
+        layout: &Layout,
+        uptime: u32,
+        d: &mut [u8],
+    ) {
+        let interfaces = self.sample_seq.len() as u32;
+        let tpl = &templates[self.template % templates.len()];
+        self.template = self.template.wrapping_add(1);
+        d.copy_from_slice(&tpl[..layout.len]);
+        self.sequence = self.sequence.wrapping_add(1);
+        match self.addr {
+            IpAddr::V4(x) if layout.agent_len == 4 => {
+                d[layout.agent_at..layout.agent_at + 4].copy_from_slice(&x.octets())
+            }
+            IpAddr::V6(x) if layout.agent_len == 16 => {
+                d[layout.agent_at..layout.agent_at + 16].copy_from_slice(&x.octets())
+            }
+            _ => {}
+        }
+        put(d, layout.seq_at, self.sequence);
+        put(d, layout.uptime_at, uptime);
+        for s in 0..a.samples as usize {
+            let i = self.next_interface as usize;
+            self.next_interface = (self.next_interface + 1) % interfaces;
+            self.sample_seq[i] = self.sample_seq[i].wrapping_add(1);
+            self.pool[i] = self.pool[i].wrapping_add(a.sampling_rate);
+            let base = layout.first_sample + s * layout.sample_len;
+            put(d, base + at::SEQUENCE, self.sample_seq[i]);
+            put(d, base + at::SOURCE, i as u32 + 1);
+            put(d, base + at::POOL, self.pool[i]);
+            put(d, base + at::DROPS, 0);
+            put(d, base + at::INPUT, i as u32 + 1);
+            put(d, base + at::OUTPUT, ((i as u32 + 1) % interfaces) + 1);
+        }
+    }
+}
+
+/// One simulated switch and its socket.
+struct Agent {
+    stream: Stream,
+    sender: Sender,
+    next_counters: Instant,
+}
+
+/// `n` flow datagrams exactly as `blast` would send them (agents in turn), for benches and
+/// tests that need the traffic without the sockets.
+pub fn sample_datagrams(a: &BlastArgs, n: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(a.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let frames: Vec<SampledFrame> = (0..256).map(|_| mix_frame(a, &mut rng)).collect();
+    let interfaces = a.interfaces.max(1);
+    let mut streams: Vec<Stream> = (0..u64::from(a.agents.max(1)))
+        .map(|i| Stream::new(a.agent_prefix.nth(i + 1), interfaces, i as usize))
+        .collect();
+    let (templates, layout) = templates(a, streams[0].addr, &frames, 64);
+    let count = streams.len();
+    (0..n)
+        .map(|k| {
+            let mut d = vec![0u8; layout.len];
+            streams[k % count].next_flow_datagram(a, &templates, &layout, k as u32, &mut d);
+            d
+        })
+        .collect()
 }
 
 /// Blast until `stop`, the duration or the count. `counters` are updated as it goes.
@@ -433,21 +512,15 @@ fn blast_thread(
         }
         agents.push(Agent {
             // Host addresses from .1 on: the prefix's own address is not a switch.
-            addr: a.agent_prefix.nth(i as u64 + 1),
+            stream: Stream::new(a.agent_prefix.nth(i as u64 + 1), interfaces, i),
             sender,
-            sequence: 0,
-            sample_seq: vec![0; interfaces as usize],
-            pool: vec![0; interfaces as usize],
-            counter_seq: vec![0; interfaces as usize],
-            next_interface: 0,
             next_counters: start,
-            template: i,
         });
     }
     if agents.is_empty() {
         return Ok(true);
     }
-    let family_agent = agents[0].addr;
+    let family_agent = agents[0].stream.addr;
     let (templates, layout) = templates(a, family_agent, &frames, 64);
     let segments = a.gso_segments.clamp(1, 64);
     let mut buf = vec![0u8; segments * layout.len];
@@ -480,34 +553,9 @@ fn blast_thread(
         let n = (segments as u64).min(left) as usize;
         for k in 0..n {
             let d = &mut buf[k * layout.len..(k + 1) * layout.len];
-            let tpl = &templates[agent.template % templates.len()];
-            agent.template = agent.template.wrapping_add(1);
-            d.copy_from_slice(&tpl[..layout.len]);
-            agent.sequence = agent.sequence.wrapping_add(1);
-            match agent.addr {
-                IpAddr::V4(x) if layout.agent_len == 4 => {
-                    d[layout.agent_at..layout.agent_at + 4].copy_from_slice(&x.octets())
-                }
-                IpAddr::V6(x) if layout.agent_len == 16 => {
-                    d[layout.agent_at..layout.agent_at + 16].copy_from_slice(&x.octets())
-                }
-                _ => {}
-            }
-            put(d, layout.seq_at, agent.sequence);
-            put(d, layout.uptime_at, uptime);
-            for s in 0..a.samples as usize {
-                let i = agent.next_interface as usize;
-                agent.next_interface = (agent.next_interface + 1) % interfaces;
-                agent.sample_seq[i] = agent.sample_seq[i].wrapping_add(1);
-                agent.pool[i] = agent.pool[i].wrapping_add(a.sampling_rate);
-                let base = layout.first_sample + s * layout.sample_len;
-                put(d, base + at::SEQUENCE, agent.sample_seq[i]);
-                put(d, base + at::SOURCE, i as u32 + 1);
-                put(d, base + at::POOL, agent.pool[i]);
-                put(d, base + at::DROPS, 0);
-                put(d, base + at::INPUT, i as u32 + 1);
-                put(d, base + at::OUTPUT, ((i as u32 + 1) % interfaces) + 1);
-            }
+            agent
+                .stream
+                .next_flow_datagram(a, &templates, &layout, uptime, d);
         }
         let done = agent
             .sender
@@ -538,22 +586,18 @@ fn send_counters(
     counters: &BlastCounters,
 ) -> io::Result<u64> {
     let per_datagram = 11usize;
-    let interfaces = agent.counter_seq.len();
+    let st = &mut agent.stream;
+    let interfaces = st.counter_seq.len();
     let mut sent = 0;
     let mut i = 0;
     while i < interfaces && sent < left {
-        agent.sequence = agent.sequence.wrapping_add(1);
-        let mut b = DatagramBuilder::with_buffer(
-            std::mem::take(buf),
-            agent.addr,
-            0,
-            agent.sequence,
-            uptime,
-        );
+        st.sequence = st.sequence.wrapping_add(1);
+        let mut b =
+            DatagramBuilder::with_buffer(std::mem::take(buf), st.addr, 0, st.sequence, uptime);
         let mut samples = 0;
         while i < interfaces && samples < per_datagram {
-            agent.counter_seq[i] = agent.counter_seq[i].wrapping_add(1);
-            let frames = u64::from(agent.pool[i]);
+            st.counter_seq[i] = st.counter_seq[i].wrapping_add(1);
+            let frames = u64::from(st.pool[i]);
             let c = GenericInterface {
                 if_index: i as u32 + 1,
                 if_type: 6,
@@ -566,7 +610,7 @@ fn send_counters(
                 out_ucast: frames as u32,
                 ..GenericInterface::default()
             };
-            b.counter_sample(agent.counter_seq[i], &c);
+            b.counter_sample(st.counter_seq[i], &c);
             samples += 1;
             i += 1;
         }

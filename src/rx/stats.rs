@@ -170,6 +170,9 @@ pub struct SourceKey {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct AgentEntry {
+    /// This agent's index in [`ThreadState::agent_keys`]: data sources are keyed by it, so
+    /// the per-sample lookup hashes three integers, not an address.
+    pub slot: u32,
     pub seq: AgentSeq,
     pub counts: LossCounts,
     pub restarts: u64,
@@ -182,12 +185,22 @@ pub(crate) struct SourceEntry {
     pub agent_drops: u64,
 }
 
+/// A data source of the agent in slot `agent` (see [`AgentEntry::slot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct SourceSlot {
+    pub agent: u32,
+    pub source_type: u32,
+    pub source_index: u32,
+}
+
 /// Everything one receive thread counts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ThreadState {
     pub counters: Counters,
     pub agents: FxMap<AgentKey, AgentEntry>,
-    pub sources: FxMap<SourceKey, SourceEntry>,
+    /// Slot → agent, for turning source keys back into addresses at merge time.
+    pub agent_keys: Vec<AgentKey>,
+    pub sources: FxMap<SourceSlot, SourceEntry>,
     /// Latest `SO_RXQ_OVFL` value per socket of the thread.
     pub socket_drops: Vec<u32>,
 }
@@ -207,10 +220,18 @@ impl ThreadState {
             self.counters.agents_untracked += 1;
             return None;
         }
-        Some(self.agents.entry(key).or_default())
+        let next_slot = self.agent_keys.len() as u32;
+        let entry = self.agents.entry(key).or_insert_with(|| AgentEntry {
+            slot: next_slot,
+            ..AgentEntry::default()
+        });
+        if entry.slot == next_slot {
+            self.agent_keys.push(key);
+        }
+        Some(entry)
     }
 
-    pub(crate) fn source(&mut self, key: SourceKey, limits: &Limits) -> Option<&mut SourceEntry> {
+    pub(crate) fn source(&mut self, key: SourceSlot, limits: &Limits) -> Option<&mut SourceEntry> {
         let full = self.sources.len() >= limits.sources;
         if full && !self.sources.contains_key(&key) {
             self.counters.sources_untracked += 1;
@@ -295,8 +316,17 @@ impl RxStats {
                 a.restarts += e.restarts;
             }
             for (k, e) in &st.sources {
-                let src = sources.entry(*k).or_default();
-                src.key = Some(*k);
+                let Some(agent) = st.agent_keys.get(k.agent as usize) else {
+                    continue;
+                };
+                let k = SourceKey {
+                    agent: agent.agent,
+                    sub_agent: agent.sub_agent,
+                    source_type: k.source_type,
+                    source_index: k.source_index,
+                };
+                let src = sources.entry(k).or_default();
+                src.key = Some(k);
                 src.samples.add(&e.counts);
                 src.agent_drops += e.agent_drops;
             }
