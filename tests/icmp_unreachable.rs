@@ -1,7 +1,8 @@
 //! ICMP destination-unreachable keys end to end: hand-built frames for every code, IPv4 and
 //! IPv6, cut at every length, checked through the public decoder and the sFlow-RT text forms
-//! (`icmpunreachableport` = `udp_53`, ...). The rules are in `src/packet/header.rs`'s module
-//! docs and REFERENCE.md section 2.
+//! (`icmpunreachableport` = `udp_53`, ...); then the same messages wrapped in whole sFlow v5
+//! datagrams and taken through the receive fast path (`decode_datagram`) to `SampleRecord`s.
+//! The rules are in `src/packet/header.rs`'s module docs and REFERENCE.md section 2.
 
 #[path = "packet_support/frames.rs"]
 mod frames;
@@ -9,6 +10,8 @@ mod frames;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use flowsift::packet::{decode_header, Key, PacketKeys, Unreachable, L4};
+use flowsift::record::SampleRecord;
+use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
 use frames::*;
 
 const RESPONDER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
@@ -214,4 +217,176 @@ fn icmpv6_type_1_inside_ipv4_is_not_unreachable() {
     let keys = decode_header(1, &frame).keys;
     assert_eq!(keys.icmp_type, None);
     assert_eq!(keys.unreachable, None);
+}
+
+// ---- The same messages inside whole sFlow datagrams, through the receive fast path. ----
+
+#[derive(Default)]
+struct Records(Vec<SampleRecord>);
+
+impl Visitor for Records {
+    fn flow_sample(&mut self, _meta: &FlowSampleMeta, record: &SampleRecord) {
+        self.0.push(*record);
+    }
+}
+
+const AGENT: Ipv4Addr = Ipv4Addr::new(10, 1, 2, 3);
+
+/// One datagram whose flow samples carry `headers` `(header_protocol, frame, snap length)`.
+fn datagram(headers: &[(u32, Vec<u8>, usize)]) -> Vec<SampleRecord> {
+    let mut d = Datagram::new(AGENT, 7, 42, 123_456);
+    for (i, (protocol, frame, snap)) in headers.iter().enumerate() {
+        let sample = FlowSample {
+            sequence: i as u32 + 1,
+            source_id: 12,
+            sampling_rate: 4096,
+            input: 12,
+            output: 0x3FFF_FFFF,
+            ..FlowSample::default()
+        };
+        d.flow_sample(
+            sample,
+            &[
+                extended_switch(30, 30),
+                sampled_header(*protocol, frame, frame.len() as u32 + 4, *snap),
+            ],
+        );
+    }
+    let bytes = d.finish();
+    let mut out = Records::default();
+    let header = decode_datagram(&bytes, 0, &mut out).expect("valid datagram");
+    assert_eq!(header.sample_count as usize, headers.len());
+    assert_eq!(out.0.len(), headers.len(), "every flow sample delivered");
+    out.0
+}
+
+fn rec_text(r: &SampleRecord, key: Key) -> Option<String> {
+    r.key(key).map(|v| v.to_string())
+}
+
+#[test]
+fn datagram_with_every_ipv4_code() {
+    let udp_probe = quoted_v4(SCANNER, RESPONDER, 17, &udp(41_000, 161));
+    let tcp_probe = quoted_v4(SCANNER, RESPONDER, 6, &tcp(41_000, 3389, 0x02));
+    let headers: Vec<(u32, Vec<u8>, usize)> = vec![
+        (
+            1,
+            unreachable_v4_frame(RESPONDER, SCANNER, 0, &udp_probe),
+            128,
+        ),
+        (
+            1,
+            unreachable_v4_frame(RESPONDER, SCANNER, 1, &udp_probe),
+            128,
+        ),
+        (
+            1,
+            unreachable_v4_frame(RESPONDER, SCANNER, 2, &tcp_probe),
+            128,
+        ),
+        (
+            1,
+            unreachable_v4_frame(RESPONDER, SCANNER, 3, &udp_probe),
+            128,
+        ),
+        (
+            1,
+            unreachable_v4_frame(RESPONDER, SCANNER, 3, &tcp_probe),
+            128,
+        ),
+        (
+            1,
+            unreachable_v4_frame(RESPONDER, SCANNER, 13, &udp_probe),
+            128,
+        ),
+        // Cut by the agent 1 byte before the end of the quoted destination port.
+        (
+            1,
+            unreachable_v4_frame(RESPONDER, SCANNER, 3, &udp_probe),
+            65,
+        ),
+        // Raw IPv4 (header protocol 11), as hsflowd sends it.
+        (
+            11,
+            unreachable_v4_frame(RESPONDER, SCANNER, 3, &udp_probe)[14..].to_vec(),
+            128,
+        ),
+    ];
+    let records = datagram(&headers);
+    let want: [[Option<&str>; 4]; 8] = [
+        [Some("192.0.2.10"), None, None, None],
+        [None, Some("192.0.2.10"), None, None],
+        [None, None, Some("6"), None],
+        [None, None, None, Some("udp_161")],
+        [None, None, None, Some("tcp_3389")],
+        [None, None, None, None],
+        [None, None, None, None],
+        [None, None, None, Some("udp_161")],
+    ];
+    for (i, (r, want)) in records.iter().zip(want).enumerate() {
+        assert_eq!(r.agent, std::net::IpAddr::V4(AGENT));
+        assert_eq!(r.sampling_rate, 4096);
+        assert_eq!(r.data_source(), 12);
+        assert_eq!(rec_text(r, Key::InputIfIndex), s("12"));
+        assert_eq!(rec_text(r, Key::OutputIfIndex), None, "internal interface");
+        assert_eq!(rec_text(r, Key::IpSource), s("192.0.2.10"), "sample {i}");
+        assert_eq!(rec_text(r, Key::IpDestination), s("198.51.100.66"));
+        assert_eq!(rec_text(r, Key::IcmpType), s("3"));
+        let got = [
+            rec_text(r, Key::IcmpUnreachableNet),
+            rec_text(r, Key::IcmpUnreachableHost),
+            rec_text(r, Key::IcmpUnreachableProtocol),
+            rec_text(r, Key::IcmpUnreachablePort),
+        ];
+        let want = want.map(|w| w.map(str::to_string));
+        assert_eq!(got, want, "sample {i}");
+    }
+    // The raw-IPv4 sample has no link layer.
+    assert_eq!(rec_text(&records[7], Key::MacSource), None);
+    assert!(rec_text(&records[0], Key::MacSource).is_some());
+}
+
+#[test]
+fn datagram_with_every_ipv6_code() {
+    let udp_probe = quoted_v6(17, &udp(41_000, 53));
+    let tcp_probe = quoted_v6(6, &tcp(41_000, 443, 0x02));
+    let frame = |code, probe: &[u8]| unreachable_v6_frame(RESPONDER6, SCANNER6, code, probe);
+    let headers: Vec<(u32, Vec<u8>, usize)> = vec![
+        (1, frame(0, &udp_probe), 128),
+        (1, frame(1, &udp_probe), 128),
+        (1, frame(3, &udp_probe), 128),
+        (1, frame(4, &udp_probe), 128),
+        (1, frame(4, &tcp_probe), 128),
+        // Cut inside the quoted destination-options header: the port is unknown.
+        (1, frame(4, &udp_probe), 108),
+        // Raw IPv6 (header protocol 12).
+        (12, frame(4, &tcp_probe)[14..].to_vec(), 128),
+    ];
+    let records = datagram(&headers);
+    let want: [[Option<&str>; 4]; 7] = [
+        [Some("2001:db8:1::10"), None, None, None],
+        [None, None, None, None],
+        [None, Some("2001:db8:1::10"), None, None],
+        [None, None, None, Some("udp_53")],
+        [None, None, None, Some("tcp_443")],
+        [None, None, None, None],
+        [None, None, None, Some("tcp_443")],
+    ];
+    for (i, (r, want)) in records.iter().zip(want).enumerate() {
+        assert_eq!(
+            rec_text(r, Key::Ip6Source),
+            s("2001:db8:1::10"),
+            "sample {i}"
+        );
+        assert_eq!(rec_text(r, Key::Ip6Destination), s("2001:db8:2::66"));
+        assert_eq!(rec_text(r, Key::IcmpType), s("1"));
+        let got = [
+            rec_text(r, Key::IcmpUnreachableNet),
+            rec_text(r, Key::IcmpUnreachableHost),
+            rec_text(r, Key::IcmpUnreachableProtocol),
+            rec_text(r, Key::IcmpUnreachablePort),
+        ];
+        let want = want.map(|w| w.map(str::to_string));
+        assert_eq!(got, want, "sample {i}");
+    }
 }

@@ -29,7 +29,9 @@ pub mod ethertype {
     /// IEEE 802.1ad service tag (QinQ outer tag).
     pub const QINQ: u16 = 0x88A8;
     /// Pre-standard QinQ TPIDs still sent by some switches (sflowtool accepts them too).
-    pub const QINQ_LEGACY: [u16; 3] = [0x9100, 0x9200, 0x9300];
+    pub const QINQ_9100: u16 = 0x9100;
+    pub const QINQ_9200: u16 = 0x9200;
+    pub const QINQ_9300: u16 = 0x9300;
     /// Type/length values up to this are 802.3 lengths, not EtherTypes (IEEE 802.3 clause 3.2.6).
     pub const MAX_8023_LENGTH: u16 = 1500;
 }
@@ -37,7 +39,10 @@ pub mod ethertype {
 /// True for a TPID that introduces a VLAN tag.
 #[inline(always)]
 pub fn is_vlan_tpid(t: u16) -> bool {
-    t == ethertype::VLAN || t == ethertype::QINQ || ethertype::QINQ_LEGACY.contains(&t)
+    matches!(
+        t,
+        ethertype::VLAN | ethertype::QINQ | 0x9100 | 0x9200 | 0x9300
+    )
 }
 
 /// A zero-copy view of an Ethernet frame's first bytes.
@@ -103,6 +108,11 @@ impl<'a> Frame<'a> {
         };
         let mut ty = self.ethertype();
         let mut at = HEADER_LEN;
+        // Most sampled frames are untagged IP: skip the tag and LLC checks for them.
+        if ty == ethertype::IPV4 || ty == ethertype::IPV6 {
+            out.ethertype = Some(ty);
+            return out;
+        }
         while is_vlan_tpid(ty) {
             let Some(tag) = array_at::<TAG_LEN>(self.buffer, at) else {
                 return out;

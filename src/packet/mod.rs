@@ -15,7 +15,7 @@ pub mod ipv6;
 pub mod keys;
 pub mod transport;
 
-pub use header::{decode_header, DecodedHeader, HeaderProtocol};
+pub use header::{decode_header, decode_header_keys, DecodedHeader, HeaderLayout, HeaderProtocol};
 pub use keys::{Key, KeyValue, PacketKeys, Unreachable, L4};
 
 /// Why a protocol view could not be built over some bytes.

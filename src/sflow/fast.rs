@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use crate::packet::{decode_header, PacketKeys};
+use crate::packet::{decode_header_keys, PacketKeys};
 use crate::record::SampleRecord;
 
 use super::datagram::{Datagram, DatagramHeader, Tag};
@@ -180,7 +180,7 @@ fn flow_sample<V: Visitor>(
     };
     // Built once, in place, with the header decoded straight into it: this runs for every
     // flow sample, and extra copies of the keys showed up as store-forwarding stalls.
-    let record = SampleRecord {
+    let mut record = SampleRecord {
         agent: header.agent,
         sub_agent: header.sub_agent,
         source_id: fold_source_id(meta.source_id_type, meta.source_id_index),
@@ -189,8 +189,9 @@ fn flow_sample<V: Visitor>(
         sampling_rate: meta.sampling_rate,
         frame_length: found.frame_length(),
         received_ns,
-        keys: found.keys(),
+        keys: PacketKeys::default(),
     };
+    found.fill_keys(&mut record.keys);
     visitor.flow_sample(&meta, &record);
     Ok(())
 }
@@ -223,10 +224,19 @@ impl Found<'_> {
 
     #[inline(always)]
     fn keys(&self) -> PacketKeys {
-        if let Some(h) = self.header {
-            return decode_header(h.header_protocol(), h.header()).keys;
-        }
         let mut keys = PacketKeys::default();
+        self.fill_keys(&mut keys);
+        keys
+    }
+
+    /// Write the keys into `keys` (which must be `PacketKeys::default()`), typically the
+    /// record's own field: the header is decoded where the keys will stay.
+    #[inline(always)]
+    fn fill_keys(&self, keys: &mut PacketKeys) {
+        if let Some(h) = self.header {
+            decode_header_keys(h.header_protocol(), h.header(), keys);
+            return;
+        }
         if let Some(data) = self.ethernet {
             if let Ok(FlowRecord::SampledEthernet(e)) =
                 FlowRecord::parse(Tag::new(0, flow::format::SAMPLED_ETHERNET), data)
@@ -240,10 +250,9 @@ impl Found<'_> {
             if let Ok(FlowRecord::SampledIpv4(ip) | FlowRecord::SampledIpv6(ip)) =
                 FlowRecord::parse(tag, data)
             {
-                ip_keys(&mut keys, &ip);
+                ip_keys(keys, &ip);
             }
         }
-        keys
     }
 }
 
