@@ -480,17 +480,71 @@ ca_file = "/etc/ssl/ca.pem"
     fn example_file_is_valid_and_equals_the_default() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tuning/flowsift.toml");
         let c = Config::load(Path::new(path)).unwrap();
-        // The receive table belongs to the receive engine and may gain options; everything
-        // else must match the embedded default exactly.
-        let d = Config::embedded();
         assert_eq!(
-            (&c.workers, &c.stats, &c.shutdown, &c.sinks),
-            (&d.workers, &d.stats, &d.shutdown, &d.sinks)
+            c,
+            Config::embedded(),
+            "every value in the example is the default"
         );
-        assert_eq!(c.flows.len(), 1);
-        assert_eq!(
-            FlowDefinitions::from_specs(&c.flows).unwrap().as_slice()[0].keys,
-            FlowDefinitions::from_specs(&d.flows).unwrap().as_slice()[0].keys
+        // ... and it mentions every option (set, or commented out for optional ones), so a
+        // new option without an example line fails here.
+        let text = std::fs::read_to_string(path).unwrap();
+        let mentions = |key: &str| {
+            text.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+            })
+        };
+        let mut every = Config::embedded();
+        every.sinks[0].hostname = Some(crate::sink::config::HostName("h".into()));
+        every.sinks[0].tls = Some(crate::sink::config::TlsConfig {
+            ca_file: Some("a".into()),
+            cert_file: Some("b".into()),
+            key_file: Some("c".into()),
+            server_name: Some("d".into()),
+        });
+        let table: toml::Table = toml::from_str(&every.to_toml()).unwrap();
+        let mut missing = Vec::new();
+        let mut flow_keys = vec![
+            "filter",
+            "fs",
+            "activeTimeout",
+            "idleTimeout",
+            "maxEntries",
+            "scope",
+            "n",
+            "t",
+        ];
+        flow_keys.retain(|k| !mentions(k));
+        missing.extend(flow_keys.iter().map(|k| format!("flow.{k}")));
+        fn walk(
+            prefix: &str,
+            v: &toml::Value,
+            mentions: &dyn Fn(&str) -> bool,
+            missing: &mut Vec<String>,
+        ) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        if !v.is_table() && !v.is_array()
+                            || v.as_array()
+                                .is_some_and(|a| !a.iter().any(toml::Value::is_table))
+                        {
+                            if !mentions(k) {
+                                missing.push(format!("{prefix}{k}"));
+                            }
+                        } else {
+                            walk(&format!("{prefix}{k}."), v, mentions, missing);
+                        }
+                    }
+                }
+                toml::Value::Array(a) => a.iter().for_each(|v| walk(prefix, v, mentions, missing)),
+                _ => {}
+            }
+        }
+        walk("", &toml::Value::Table(table), &mentions, &mut missing);
+        assert!(
+            missing.is_empty(),
+            "options without an example line: {missing:?}"
         );
     }
 }
