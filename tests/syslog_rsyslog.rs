@@ -279,3 +279,86 @@ fn tcp_receiver_restarted_mid_stream_loses_nothing_that_fit_in_the_queue() {
     assert_eq!((d.sent, d.overflow, d.dropped), (700, 0, 0), "{stats}");
     assert!(d.reconnects >= 1, "{stats}");
 }
+
+/// The other formats through rsyslog's own parsers: RFC 5424 structured data (rsyslog
+/// splits APP-NAME, MSGID and STRUCTURED-DATA) and the JSON body.
+#[test]
+fn rfc5424_and_json_formats_parse_in_rsyslog() {
+    let test = "rfc5424_and_json_formats_parse_in_rsyslog";
+    let Some(bin) = syslog_support::rsyslogd_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_tcp_port();
+    let rs = Rsyslog::start(
+        bin,
+        dir.path(),
+        Inputs {
+            udp: None,
+            tcp: Some(port),
+            tls: None,
+        },
+    );
+    let mut rfc = sink_config(Transport::Tcp, port);
+    rfc.name = "rfc5424".into();
+    rfc.format = flowsift::sink::format::Format::Rfc5424;
+    rfc.hostname = Some(HostName("h5424".into()));
+    let mut json = sink_config(Transport::Tcp, port);
+    json.name = "json".into();
+    json.format = flowsift::sink::format::Format::Json;
+    json.hostname = Some(HostName("hjson".into()));
+    json.fields = ["ipsource", "icmpunreachableport", "flowID", "value"]
+        .iter()
+        .map(|f| flowsift::sink::config::FieldName::parse(f).unwrap())
+        .collect();
+    let (mut p, c) = ring(1024);
+    let sink = SyslogSink::start(&[rfc, json], vec![c]).unwrap();
+    const N: u32 = 200;
+    push_range(&mut p, 0..N);
+    let msgs = rs.wait_messages(2 * N as usize, Duration::from_secs(20));
+    drop(p);
+    let stats = sink.shutdown(Duration::from_secs(5));
+    assert_eq!(msgs.len(), 2 * N as usize, "{stats}");
+
+    let mut seen = std::collections::BTreeSet::new();
+    for m in msgs.iter().filter(|m| m.host == "h5424") {
+        assert_eq!(m.app_name, "sflow-rt", "{m:?}");
+        assert_eq!(m.msgid, "uport", "{m:?}");
+        assert_eq!(m.pri, "133", "{m:?}");
+        assert!(
+            m.structured_data.starts_with("[sflow-rt@4300 ipsource=\""),
+            "{m:?}"
+        );
+        seen.insert(m.structured_data.clone());
+    }
+    let want: std::collections::BTreeSet<String> = (0..N)
+        .map(|i| {
+            let ip = std::net::Ipv4Addr::from(0x0A00_0000 + i);
+            let proto = if i % 2 == 0 { "udp" } else { "tcp" };
+            format!(
+                "[sflow-rt@4300 ipsource=\"{ip}\" ipdestination=\"192.0.2.9\" icmpunreachableport=\"{proto}_{}\"]",
+                i % 60_000 + 1
+            )
+        })
+        .collect();
+    assert_eq!(seen, want);
+
+    let mut ids = std::collections::BTreeSet::new();
+    for m in msgs.iter().filter(|m| m.host == "hjson") {
+        assert_eq!(m.tag, "sflow-rt:", "{m:?}");
+        let v: serde_json::Value =
+            serde_json::from_str(&m.msg).unwrap_or_else(|e| panic!("{e}: {m:?}"));
+        let i = v["flowID"].as_u64().unwrap() as u32;
+        assert_eq!(
+            v["ipsource"],
+            std::net::Ipv4Addr::from(0x0A00_0000 + i).to_string()
+        );
+        assert_eq!(v["value"], 1000);
+        assert!(v["icmpunreachableport"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("_{}", i % 60_000 + 1)));
+        ids.insert(i);
+    }
+    assert_eq!(ids, (0..N).collect());
+}

@@ -2,7 +2,7 @@
 //!
 //! Each instance has its own configuration, work directory, pid file and ports, so tests
 //! (and helpers building at the same time) never share a receiver. The template writes
-//! `HOST|TAG|MSG|PRI|RAWMSG` per message, so a test sees both what rsyslog parsed and the
+//! `HOST|TAG|MSG|PRI|APP-NAME|MSGID|SD|RAWMSG` per message, so a test sees both what rsyslog parsed and the
 //! bytes on the wire. The child is killed when the handle drops.
 #![allow(dead_code)]
 
@@ -107,6 +107,10 @@ pub struct Parsed {
     /// The MSG part, without the space rsyslog keeps after the tag.
     pub msg: String,
     pub pri: String,
+    /// RFC 5424 APP-NAME, MSGID and STRUCTURED-DATA as rsyslog parsed them.
+    pub app_name: String,
+    pub msgid: String,
+    pub structured_data: String,
     pub raw: String,
 }
 
@@ -144,7 +148,7 @@ impl Rsyslog {
         }
         c.push_str(")\n");
         c.push_str(
-            "template(name=\"t\" type=\"string\" string=\"%hostname%|%syslogtag%|%msg%|%pri%|%rawmsg%\\n\")\n",
+            "template(name=\"t\" type=\"string\" string=\"%hostname%|%syslogtag%|%msg%|%pri%|%app-name%|%msgid%|%structured-data%|%rawmsg%\\n\")\n",
         );
         c.push_str(&format!(
             "ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"t\" flushOnTXEnd=\"on\" asyncWriting=\"off\") }}\n",
@@ -274,18 +278,24 @@ impl Rsyslog {
             .iter()
             .filter(|l| !l.contains("probe:"))
             .map(|l| {
-                let mut it = l.splitn(5, '|');
+                let mut it = l.splitn(8, '|');
                 let mut next = || it.next().unwrap_or("").to_string();
                 let host = next();
                 let tag = next();
                 let msg = next();
                 let pri = next();
+                let app_name = next();
+                let msgid = next();
+                let structured_data = next();
                 let raw = next();
                 Parsed {
                     host,
                     tag,
                     msg: msg.strip_prefix(' ').unwrap_or(&msg).to_string(),
                     pri,
+                    app_name,
+                    msgid,
+                    structured_data,
                     raw,
                 }
             })
