@@ -142,3 +142,52 @@ fn receiver_that_never_comes_back_means_counted_drops_and_clean_exit() {
         "{report}"
     );
 }
+
+#[test]
+fn second_signal_while_flushing_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("slow.toml");
+    // A long shutdown timeout and a receiver that is never there: the first SIGTERM starts
+    // a flush that would take 60 s.
+    std::fs::write(
+        &config,
+        format!(
+            "[rx]\nlisten = [\"127.0.0.1:{listen}\"]\nuring_buffers = 256\nrcvbuf_bytes = 1048576\n\
+             [shutdown]\ntimeout_ms = 60000\n\
+             [[sink]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:{dead}\"\nreconnect_min_ms = 10\nreconnect_max_ms = 50\n"
+        ),
+    )
+    .unwrap();
+    let mut c = Collector::start(&config);
+    assert!(
+        c.wait_for("listening on", Duration::from_secs(20)),
+        "{:#?}",
+        c.lines
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let frames = vec![unreachable("10.0.0.5", "198.51.100.7", 17, 53)];
+    sock.send_to(&datagram("192.0.2.1", 1, 3, &frames), ("127.0.0.1", listen))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.signal_term();
+    assert!(
+        c.wait_for("stopping", Duration::from_secs(10)),
+        "{:#?}",
+        c.lines
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = c.terminate(Duration::from_secs(10));
+    assert_eq!(status.map(|s| s.code()), Some(Some(1)), "{:#?}", c.lines);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -169,9 +169,14 @@ pub fn run(args: RunArgs) -> ExitCode {
         eprintln!("flowsift: warning: {w}");
     }
     // Register before anything starts, so an early signal is a clean stop, not a kill.
+    // A second signal while stopping exits at once (status 1), for an operator who will not
+    // wait for the flush.
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)));
+        if let Err(e) = registered {
             eprintln!("flowsift: cannot handle signal {sig}: {e}");
             return ExitCode::FAILURE;
         }

@@ -69,6 +69,12 @@ impl Collector {
         false
     }
 
+    /// Send SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+
     /// SIGTERM, then wait (bounded) for the exit status and the rest of stderr.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         // SAFETY: kill(2) on our own child's pid.
