@@ -469,6 +469,45 @@ ca_file = "/etc/ssl/ca.pem"
     }
 
     #[test]
+    fn mangled_files_are_errors_never_panics() {
+        // Cut and corrupt the example file in many places: every outcome must be a value
+        // or a positioned error (parse runs on untrusted operator input).
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tuning/flowsift.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let bytes = text.as_bytes();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const NOISE: &[u8] = b"=[]\"'#\n ,.{}0-9azZ\\\t\x00\xff";
+        for round in 0..600 {
+            let mut m = bytes.to_vec();
+            match round % 3 {
+                0 => m.truncate(next() as usize % bytes.len()),
+                1 => {
+                    for _ in 0..(1 + next() % 4) {
+                        let at = next() as usize % m.len();
+                        m[at] = NOISE[next() as usize % NOISE.len()];
+                    }
+                }
+                _ => {
+                    let at = next() as usize % m.len();
+                    let len = (next() as usize % 40).min(m.len() - at);
+                    m.drain(at..at + len);
+                }
+            }
+            let src = String::from_utf8_lossy(&m);
+            if let Err(e) = Config::parse(&src, "mangled.toml") {
+                let lines = src.lines().count().max(1);
+                assert!(e.line <= lines + 1, "{e} (of {lines} lines)");
+            }
+        }
+    }
+
+    #[test]
     fn line_and_column_count_characters() {
         assert_eq!(line_col("ab\ncé\nx", 0), (1, 1));
         assert_eq!(line_col("ab\ncé\nx", 3), (2, 1));

@@ -80,7 +80,8 @@ pub struct SinkConfig {
     /// Messages per send call (`sendmmsg` or one vectored write).
     #[serde(default = "default_batch")]
     pub batch: NonZeroUsize,
-    /// Longest wait, in milliseconds, between the first event of a batch and its send.
+    /// Milliseconds between sends unless a batch fills: an event after a quiet spell goes
+    /// at once, and none waits in the sender longer than this.
     #[serde(default = "default_flush_ms")]
     pub flush_ms: u64,
     /// First reconnect delay in milliseconds; doubles after each failure.
