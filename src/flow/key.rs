@@ -149,10 +149,23 @@ impl PackedKey {
             return false;
         }
         let mut c = Cursor { bit: 0 };
-        for &key in keys {
-            if encode_key(record, key, &mut self.words, &mut c).is_none() {
-                return false;
+        let w = &mut self.words;
+        // Unrolled for the usual short key lists: in a loop the compiler hoists every
+        // field load of `encode_key`'s match out of it, which costs more than the keys.
+        let packed = match *keys {
+            [a] => encode_key(record, a, w, &mut c),
+            [a, b] => {
+                encode_key(record, a, w, &mut c).and_then(|()| encode_key(record, b, w, &mut c))
             }
+            [a, b, c3] => encode_key(record, a, w, &mut c)
+                .and_then(|()| encode_key(record, b, w, &mut c))
+                .and_then(|()| encode_key(record, c3, w, &mut c)),
+            _ => keys
+                .iter()
+                .try_for_each(|&k| encode_other(record, k, w, &mut c)),
+        };
+        if packed.is_none() {
+            return false;
         }
         self.len = c.bit.div_ceil(64);
         true
@@ -194,9 +207,8 @@ fn ip6_from_halves(lo: u64, hi: u64) -> Ipv6Addr {
 /// Append `record`'s value of `key`. The common header keys are read straight from
 /// their fields: going through a returned [`KeyValue`] (built byte by byte on the stack,
 /// then re-read as words) stalled on store forwarding and doubled the cost of a sample.
-/// `fast_path_matches_key_values` checks both paths agree on every key. Not inlined: in
-/// the key loop the compiler would hoist every field load of the match out of the loop.
-#[inline(never)]
+/// `fast_path_matches_key_values` checks both paths agree on every key.
+#[inline(always)]
 fn encode_key(
     record: &SampleRecord,
     key: Key,
@@ -248,9 +260,8 @@ fn encode_key(
     }
 }
 
-/// Every other key, through [`SampleRecord::key`]; out of line so the common keys'
-/// code above stays small.
-#[cold]
+/// Any key through [`SampleRecord::key`]: the rare keys, and long key lists. Out of line
+/// so the common keys' code above stays small.
 #[inline(never)]
 fn encode_other(
     record: &SampleRecord,
