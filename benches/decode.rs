@@ -7,8 +7,8 @@
 //! (they stop at the sFlow structures and copy the header bytes into a `Vec`), so flowsift
 //! does strictly more work per sample in this comparison.
 //!
-//! Plain `Instant` loops rather than criterion: see [`measure`] for why the fastest chunk is
-//! reported. Run with `cargo bench --bench decode`. For exact, noise-free numbers use the
+//! Plain `Instant` loops rather than criterion: see [`measure`] for why the decoders take
+//! turns and the fastest chunk of each is reported. Run with `cargo bench --bench decode`. For exact, noise-free numbers use the
 //! one-pass mode under callgrind (see [`instructions_mode`]).
 
 #[path = "../tests/packet_support/corpus.rs"]
@@ -47,44 +47,60 @@ fn flowsift_full(d: &[u8]) -> usize {
     sink.flow_samples
 }
 
-/// Seconds per pass over `set`: the fastest of many ~2 ms chunks of passes, within a budget
-/// of `FLOWSIFT_BENCH_MS` milliseconds (default 1000) after a warm-up. The minimum rather
-/// than the median because the machine is shared (five builds on two vCPUs): a chunk that ran
-/// undisturbed is the closest thing to the decoder's own speed, and other processes can only
-/// ever make a chunk slower.
-fn measure(set: &[Vec<u8>], mut pass: impl FnMut(&[u8]) -> usize) -> f64 {
+/// Seconds per pass for each contender (a closure making one full pass over its load).
+///
+/// The machine is shared (five builds on two vCPUs), so wall time is noisy in one direction
+/// only: other processes can make a run slower, never faster. Each contender therefore runs
+/// in chunks of about 2 ms, the contenders take turns chunk by chunk (so all of them see the
+/// same quiet and busy moments), and each one's fastest chunk is reported. The budget is
+/// `FLOWSIFT_BENCH_MS` milliseconds per load (default 3000) after a warm-up.
+fn measure(contenders: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     let budget = Duration::from_millis(
         std::env::var("FLOWSIFT_BENCH_MS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(1000),
+            .unwrap_or(3000),
     );
-    let one_pass = |pass: &mut dyn FnMut(&[u8]) -> usize| {
-        let mut work = 0usize;
-        for d in set {
-            work = work.wrapping_add(pass(black_box(d)));
-        }
-        black_box(work);
-    };
-    // Warm-up, and the number of passes that makes a chunk of about 2 ms.
-    let start = Instant::now();
-    let mut warm = 0u32;
-    while start.elapsed() < budget / 10 || warm == 0 {
-        one_pass(&mut pass);
-        warm += 1;
-    }
-    let per_pass = start.elapsed().as_secs_f64() / f64::from(warm);
-    let chunk = ((0.002 / per_pass) as u32).max(1);
-    let mut best = f64::INFINITY;
+    // Warm-up, and the number of passes that makes a chunk of about 2 ms for each.
+    let chunks: Vec<u32> = contenders
+        .iter_mut()
+        .map(|pass| {
+            let start = Instant::now();
+            let mut n = 0u32;
+            while start.elapsed() < budget / 20 || n == 0 {
+                pass();
+                n += 1;
+            }
+            let per_pass = start.elapsed().as_secs_f64() / f64::from(n);
+            ((0.002 / per_pass) as u32).max(1)
+        })
+        .collect();
+    let mut best = vec![f64::INFINITY; contenders.len()];
     let start = Instant::now();
     while start.elapsed() < budget {
-        let t = Instant::now();
-        for _ in 0..chunk {
-            one_pass(&mut pass);
+        for (i, pass) in contenders.iter_mut().enumerate() {
+            let t = Instant::now();
+            for _ in 0..chunks[i] {
+                pass();
+            }
+            best[i] = best[i].min(t.elapsed().as_secs_f64() / f64::from(chunks[i]));
         }
-        best = best.min(t.elapsed().as_secs_f64() / f64::from(chunk));
     }
     best
+}
+
+/// One pass of `decode` over every datagram of `set`, its results kept alive.
+fn pass_over<'a>(
+    set: &'a [Vec<u8>],
+    mut decode: impl FnMut(&[u8]) -> usize + 'a,
+) -> impl FnMut() + 'a {
+    move || {
+        let mut work = 0usize;
+        for d in set {
+            work = work.wrapping_add(decode(black_box(d)));
+        }
+        black_box(work);
+    }
 }
 
 /// Flow samples (formats 1 and 3) in a set, counted by sflow-parser outside the timing.
@@ -145,23 +161,30 @@ fn report(load: &str, set: &[Vec<u8>]) {
     );
     let rate = |secs: f64| samples as f64 / secs;
 
-    let t_fs = measure(set, flowsift_full);
     let fp = flowparser_sflow::SflowParser::default();
-    let t_fp = measure(set, |d| fp.parse_bytes(d).datagrams.len());
-    let t_sp = measure(set, |d| {
+    let headers = sampled_headers(set);
+    let mut full = pass_over(set, flowsift_full);
+    let mut flowparser = pass_over(set, |d| fp.parse_bytes(d).datagrams.len());
+    let mut sflowparser = pass_over(set, |d| {
         sflow_parser::parse_datagram(d).map_or(0, |d| d.samples.len())
     });
-
-    let headers = sampled_headers(set);
-    let header_set: Vec<Vec<u8>> = vec![Vec::new()];
-    let t_hdr = measure(&header_set, |_| {
+    let mut header_only = || {
         let mut n = 0usize;
         for (proto, h) in &headers {
+            // The whole result escapes, or the optimiser would decode only what is read.
             let d = decode_header(*proto, black_box(h));
-            n += usize::from(d.keys.ip_protocol.is_some());
+            black_box(&d);
+            n += 1;
         }
-        n
-    });
+        black_box(n);
+    };
+    let t = measure(&mut [
+        &mut full,
+        &mut header_only,
+        &mut flowparser,
+        &mut sflowparser,
+    ]);
+    let (t_fs, t_hdr, t_fp, t_sp) = (t[0], t[1], t[2], t[3]);
 
     println!(
         "{:<46} {:>14} {:>12}",

@@ -131,7 +131,7 @@ pub fn decode_header_keys(
     layout
 }
 
-#[inline]
+#[inline(always)]
 fn decode_ethernet(bytes: &[u8], keys: &mut PacketKeys, layout: &mut HeaderLayout) {
     let Ok(frame) = ethernet::Frame::new_checked(bytes) else {
         return;
@@ -149,7 +149,7 @@ fn decode_ethernet(bytes: &[u8], keys: &mut PacketKeys, layout: &mut HeaderLayou
     }
 }
 
-#[inline]
+#[inline(always)]
 fn decode_ipv4(bytes: &[u8], at: usize, keys: &mut PacketKeys, layout: &mut HeaderLayout) {
     let Some(Ok(ip)) = bytes.get(at..).map(ipv4::Packet::new_checked) else {
         return;
@@ -195,7 +195,7 @@ fn decode_ipv6(bytes: &[u8], at: usize, keys: &mut PacketKeys, layout: &mut Head
 }
 
 /// Transport keys; ICMP is only ICMP inside IPv4 and ICMPv6 only inside IPv6.
-#[inline]
+#[inline(always)]
 fn decode_transport(proto: u8, l4: &[u8], over_ipv6: bool, keys: &mut PacketKeys) {
     match proto {
         protocol::TCP => {

@@ -38,7 +38,15 @@ pub(crate) struct Intake {
     last_publish_ns: u64,
     /// The current datagram's agent slot and its restart epoch (None when untracked).
     current: Option<(u32, u32)>,
+    /// Per agent slot (below [`DENSE_AGENTS`]), per ifIndex (below [`DENSE_INDEX`]): the
+    /// position of the data source in `state.sources`, plus one (0: not cached yet). Spares
+    /// the per-sample hash lookup for the common case; filled when a source first appears,
+    /// so it allocates only then, and at most DENSE_AGENTS × DENSE_INDEX × 4 bytes (16 MiB).
+    dense: Vec<Vec<u32>>,
 }
+
+const DENSE_AGENTS: u32 = 4096;
+const DENSE_INDEX: u32 = 1024;
 
 impl Intake {
     pub(crate) fn new(
@@ -62,6 +70,7 @@ impl Intake {
             slot,
             last_publish_ns: 0,
             current: None,
+            dense: Vec::new(),
         }
     }
 
@@ -80,6 +89,40 @@ impl Intake {
             shared.clone_from(&self.state);
             self.last_publish_ns = now;
         }
+    }
+}
+
+impl Intake {
+    /// The position of a data source's entry: from the dense cache for ifIndex sources of
+    /// the first agents, else from the thread's table (then cached).
+    fn source_id(&mut self, key: SourceSlot) -> Option<u32> {
+        let dense =
+            key.source_type == 0 && key.agent < DENSE_AGENTS && key.source_index < DENSE_INDEX;
+        if dense {
+            if let Some(&n) = self
+                .dense
+                .get(key.agent as usize)
+                .and_then(|row| row.get(key.source_index as usize))
+            {
+                if n > 0 {
+                    return Some(n - 1);
+                }
+            }
+        }
+        let id = self.state.source_id(key, &self.limits)?;
+        if dense {
+            let a = key.agent as usize;
+            if self.dense.len() <= a {
+                self.dense.resize_with(a + 1, Vec::new);
+            }
+            let row = &mut self.dense[a];
+            let i = key.source_index as usize;
+            if row.len() <= i {
+                row.resize(i + 1, 0);
+            }
+            row[i] = id + 1;
+        }
+        Some(id)
     }
 }
 
@@ -177,10 +220,12 @@ impl Visitor for Intake {
                 source_type: meta.source_id_type,
                 source_index: meta.source_id_index,
             };
-            if let Some(entry) = self.state.source(key, &self.limits) {
-                let (seen, new_drops) = entry.seq.observe(epoch, meta.sequence, meta.drops);
-                entry.counts.count(seen);
-                entry.agent_drops += new_drops;
+            if let Some(id) = self.source_id(key) {
+                if let Some((_, entry)) = self.state.sources.get_mut(id as usize) {
+                    let (seen, new_drops) = entry.seq.observe(epoch, meta.sequence, meta.drops);
+                    entry.counts.count(seen);
+                    entry.agent_drops += new_drops;
+                }
             }
         }
         let Intake {

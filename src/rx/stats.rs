@@ -200,7 +200,10 @@ pub(crate) struct ThreadState {
     pub agents: FxMap<AgentKey, AgentEntry>,
     /// Slot → agent, for turning source keys back into addresses at merge time.
     pub agent_keys: Vec<AgentKey>,
-    pub sources: FxMap<SourceSlot, SourceEntry>,
+    /// Data sources in order of appearance (positions are stable, so the receive thread can
+    /// cache them), and their positions by key.
+    pub sources: Vec<(SourceSlot, SourceEntry)>,
+    pub source_ids: FxMap<SourceSlot, u32>,
     /// Latest `SO_RXQ_OVFL` value per socket of the thread.
     pub socket_drops: Vec<u32>,
 }
@@ -231,13 +234,19 @@ impl ThreadState {
         Some(entry)
     }
 
-    pub(crate) fn source(&mut self, key: SourceSlot, limits: &Limits) -> Option<&mut SourceEntry> {
-        let full = self.sources.len() >= limits.sources;
-        if full && !self.sources.contains_key(&key) {
+    /// The position of the source's entry in `sources`, created if the table has room.
+    pub(crate) fn source_id(&mut self, key: SourceSlot, limits: &Limits) -> Option<u32> {
+        if let Some(&id) = self.source_ids.get(&key) {
+            return Some(id);
+        }
+        if self.sources.len() >= limits.sources {
             self.counters.sources_untracked += 1;
             return None;
         }
-        Some(self.sources.entry(key).or_default())
+        let id = self.sources.len() as u32;
+        self.sources.push((key, SourceEntry::default()));
+        self.source_ids.insert(key, id);
+        Some(id)
     }
 }
 
@@ -315,7 +324,7 @@ impl RxStats {
                 a.datagrams.add(&e.counts);
                 a.restarts += e.restarts;
             }
-            for (k, e) in &st.sources {
+            for (k, e) in st.sources.iter() {
                 let Some(agent) = st.agent_keys.get(k.agent as usize) else {
                     continue;
                 };
