@@ -495,7 +495,7 @@ impl Destination {
                 published = Instant::now();
             }
             // Fill: block for the first event, then take more until the batch is full or
-            // the first one has waited `flush`.
+            // the send is due (below).
             if batch.msgs.is_empty() {
                 if closed {
                     break;
@@ -582,13 +582,20 @@ impl Destination {
             let Some(conn) = link.ready(&self.connector, self.counters(), &self.cfg.name) else {
                 continue;
             };
+            // Taken at the send call; recorded only for messages that went out, so a
+            // message retried after a reconnect counts once, with its full wait.
             let now = monotonic_nanos();
-            for &r in &batch.received_ns {
+            let result = conn.send(&batch.msgs);
+            let went = match &result {
+                Ok(()) => batch.msgs.len(),
+                Err(e) => e.sent,
+            };
+            for &r in &batch.received_ns[..went] {
                 if r != 0 && r <= now {
                     latency.saturating_record(((now - r) / 1000).max(1));
                 }
             }
-            match conn.send(&batch.msgs) {
+            match result {
                 Ok(()) => {
                     let n = batch.msgs.len();
                     self.counters().sent.fetch_add(n as u64, Ordering::Relaxed);
@@ -821,6 +828,8 @@ mod tests {
         let d = &stats.destinations[0];
         assert_eq!((d.sent, d.dropped, d.overflow), (200, 0, 0));
         assert!(d.reconnects >= 1);
+        // A message retried after the reconnect is in the histogram once.
+        assert_eq!(d.latency.count, 200);
     }
 
     #[test]
