@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod flow;
 pub mod packet;
+pub mod pipeline;
 pub mod record;
 pub mod ring;
 pub mod rx;

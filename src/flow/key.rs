@@ -1,0 +1,558 @@
+//! Packed flow keys: a definition's key values as a fixed run of machine words.
+//!
+//! A flow table compares and hashes keys on every sample, and keeps millions of them, so
+//! keys live in the table as plain `u64` words rather than as [`KeyValue`]s (an IPv4
+//! source takes 4 bytes packed, 20 as a `KeyValue`). Each [`Key`] has a fixed packed
+//! width decided by its [`Kind`], so a definition's packed key has one fixed length and
+//! equality is a word compare. Unpacking back to [`KeyValue`]s only happens for events.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::packet::{Key, KeyValue, Unreachable, L4};
+use crate::record::SampleRecord;
+
+/// Most keys one definition may have.
+pub const MAX_KEYS: usize = 8;
+/// Widest packed key in bytes (four IPv6 addresses, or eight numbers). A bound keeps
+/// probes and entries small: every sample copies and compares one.
+pub const MAX_KEY_BYTES: usize = 64;
+/// Widest packed key in words.
+pub const MAX_KEY_WORDS: usize = MAX_KEY_BYTES / 8;
+
+/// The shape of a key's values, which fixes its packed width and how filters parse literals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// IPv4 address only (`ipsource`, `ipdestination`).
+    Ip4,
+    /// IPv6 address only (`ip6source`, `ip6destination`).
+    Ip6,
+    /// Either family (`agent`, `icmpunreachablenet`, `icmpunreachablehost`).
+    Ip,
+    /// Six-byte MAC address.
+    Mac,
+    /// Unsigned decimal number.
+    Number,
+    /// `tcp_<port>` / `udp_<port>`.
+    Port,
+}
+
+impl Kind {
+    /// The kind of values a key takes.
+    pub fn of(key: Key) -> Kind {
+        match key {
+            Key::IpSource | Key::IpDestination => Kind::Ip4,
+            Key::Ip6Source | Key::Ip6Destination => Kind::Ip6,
+            Key::Agent | Key::IcmpUnreachableNet | Key::IcmpUnreachableHost => Kind::Ip,
+            Key::MacSource | Key::MacDestination => Kind::Mac,
+            Key::IcmpUnreachablePort => Kind::Port,
+            _ => Kind::Number,
+        }
+    }
+
+    /// Bytes a value of this kind takes packed.
+    pub const fn width(self) -> usize {
+        match self {
+            Kind::Ip4 | Kind::Number => 4,
+            Kind::Ip6 => 16,
+            // A family byte, then 16 address bytes (IPv4 in the first 4).
+            Kind::Ip => 17,
+            Kind::Mac => 6,
+            Kind::Port => 3,
+        }
+    }
+}
+
+/// Bytes needed to pack `keys`.
+pub fn packed_bytes(keys: &[Key]) -> usize {
+    keys.iter().map(|&k| Kind::of(k).width()).sum()
+}
+
+/// Words needed to pack `keys`.
+pub fn packed_words(keys: &[Key]) -> usize {
+    packed_bytes(keys).div_ceil(8)
+}
+
+/// A definition's key values packed into words; only the first `len` words are meaningful
+/// (the rest stay zero so whole-array copies are harmless).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedKey {
+    pub words: [u64; MAX_KEY_WORDS],
+    pub len: usize,
+}
+
+/// Little-endian bit cursor over a [`PackedKey`]'s words: byte `i` of the packed key is
+/// bits `8i..8i+8`. Values are shifted straight into the words, in registers: writing
+/// bytes to a buffer and re-reading it as words stalls on store forwarding.
+struct Cursor {
+    bit: usize,
+}
+
+impl Cursor {
+    /// OR the low `bytes` bytes of `v` in at the cursor; `None` past the last word.
+    #[inline(always)]
+    fn put(&mut self, words: &mut [u64; MAX_KEY_WORDS], v: u64, bytes: usize) -> Option<()> {
+        let (w, off) = (self.bit / 64, (self.bit % 64) as u32);
+        let end = self.bit + bytes * 8;
+        if end > MAX_KEY_WORDS * 64 {
+            return None;
+        }
+        words[w] |= v << off;
+        // The spill into the next word; `(v >> 1) >> (63 - off)` is `v >> (64 - off)`
+        // without the undefined shift by 64 when `off` is 0.
+        if end > (w + 1) * 64 {
+            words[w + 1] |= (v >> 1) >> (63 - off);
+        }
+        self.bit = end;
+        Some(())
+    }
+
+    /// The next `bytes` (at most 8) bytes as the low bytes of a word.
+    #[inline]
+    fn take(&mut self, words: &[u64], bytes: usize) -> Option<u64> {
+        let (w, off) = (self.bit / 64, (self.bit % 64) as u32);
+        let end = self.bit + bytes * 8;
+        let mut v = *words.get(w)? >> off;
+        if end > (w + 1) * 64 {
+            v |= (*words.get(w + 1)? << 1) << (63 - off);
+        }
+        self.bit = end;
+        Some(if bytes >= 8 {
+            v
+        } else {
+            v & ((1u64 << (bytes * 8)) - 1)
+        })
+    }
+}
+
+impl PackedKey {
+    /// No key yet: all words zero.
+    pub const EMPTY: PackedKey = PackedKey {
+        words: [0; MAX_KEY_WORDS],
+        len: 0,
+    };
+
+    /// Pack `record`'s values of `keys`, or `None` when the record lacks one of them
+    /// (such a sample does not match the definition) or there are more than [`MAX_KEYS`].
+    pub fn pack(record: &SampleRecord, keys: &[Key]) -> Option<PackedKey> {
+        let mut k = PackedKey::EMPTY;
+        k.pack_into(record, keys).then_some(k)
+    }
+
+    /// [`PackedKey::pack`] in place; false when the record lacks a key. Packing where
+    /// the key will be read avoids copying a freshly written key with wide loads, which
+    /// stalls on store forwarding.
+    #[inline]
+    pub fn pack_into(&mut self, record: &SampleRecord, keys: &[Key]) -> bool {
+        self.words = [0; MAX_KEY_WORDS];
+        self.len = 0;
+        if keys.len() > MAX_KEYS {
+            return false;
+        }
+        let mut c = Cursor { bit: 0 };
+        let w = &mut self.words;
+        // Unrolled for the usual short key lists: in a loop the compiler hoists every
+        // field load of `encode_key`'s match out of it, which costs more than the keys.
+        let packed = match *keys {
+            [a] => encode_key(record, a, w, &mut c),
+            [a, b] => {
+                encode_key(record, a, w, &mut c).and_then(|()| encode_key(record, b, w, &mut c))
+            }
+            [a, b, c3] => encode_key(record, a, w, &mut c)
+                .and_then(|()| encode_key(record, b, w, &mut c))
+                .and_then(|()| encode_key(record, c3, w, &mut c)),
+            _ => keys
+                .iter()
+                .try_for_each(|&k| encode_other(record, k, w, &mut c)),
+        };
+        if packed.is_none() {
+            return false;
+        }
+        self.len = c.bit.div_ceil(64);
+        true
+    }
+
+    /// The meaningful words.
+    pub fn as_words(&self) -> &[u64] {
+        &self.words[..self.len.min(MAX_KEY_WORDS)]
+    }
+}
+
+/// Turn packed words back into `(key, value)` pairs, in the definition's order.
+/// Returns `None` only if `words` is shorter than `keys` need (a table bug, not input).
+pub fn unpack(words: &[u64], keys: &[Key]) -> Option<Box<[(Key, KeyValue)]>> {
+    let mut c = Cursor { bit: 0 };
+    let mut out = Vec::with_capacity(keys.len());
+    for &key in keys {
+        out.push((key, decode(Kind::of(key), words, &mut c)?));
+    }
+    Some(out.into_boxed_slice())
+}
+
+fn ip6_halves(a: Ipv6Addr) -> (u64, u64) {
+    let o = a.octets();
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&o[..8]);
+    hi.copy_from_slice(&o[8..]);
+    (u64::from_le_bytes(lo), u64::from_le_bytes(hi))
+}
+
+fn ip6_from_halves(lo: u64, hi: u64) -> Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[..8].copy_from_slice(&lo.to_le_bytes());
+    o[8..].copy_from_slice(&hi.to_le_bytes());
+    Ipv6Addr::from(o)
+}
+
+/// Append `record`'s value of `key`. The common header keys are read straight from
+/// their fields: going through a returned [`KeyValue`] (built byte by byte on the stack,
+/// then re-read as words) stalled on store forwarding and doubled the cost of a sample.
+/// `fast_path_matches_key_values` checks both paths agree on every key.
+#[inline(always)]
+fn encode_key(
+    record: &SampleRecord,
+    key: Key,
+    w: &mut [u64; MAX_KEY_WORDS],
+    c: &mut Cursor,
+) -> Option<()> {
+    let k = &record.keys;
+    let v4 = |ip: Option<IpAddr>| match ip {
+        Some(IpAddr::V4(a)) => Some(u64::from(u32::from_le_bytes(a.octets()))),
+        _ => None,
+    };
+    let v6 = |ip: Option<IpAddr>| match ip {
+        Some(IpAddr::V6(a)) => Some(ip6_halves(a)),
+        _ => None,
+    };
+    let num = |v: Option<u8>| v.map(u64::from);
+    let num16 = |v: Option<u16>| v.map(u64::from);
+    match key {
+        Key::IpSource => c.put(w, v4(k.ip_source)?, 4),
+        Key::IpDestination => c.put(w, v4(k.ip_destination)?, 4),
+        Key::Ip6Source | Key::Ip6Destination => {
+            let ip = if key == Key::Ip6Source {
+                k.ip_source
+            } else {
+                k.ip_destination
+            };
+            let (lo, hi) = v6(ip)?;
+            c.put(w, lo, 8)?;
+            c.put(w, hi, 8)
+        }
+        Key::IpProtocol => c.put(w, num(k.ip_protocol)?, 4),
+        Key::TcpSourcePort => c.put(w, num16(k.tcp_source_port)?, 4),
+        Key::TcpDestinationPort => c.put(w, num16(k.tcp_destination_port)?, 4),
+        Key::UdpSourcePort => c.put(w, num16(k.udp_source_port)?, 4),
+        Key::UdpDestinationPort => c.put(w, num16(k.udp_destination_port)?, 4),
+        Key::IcmpType => c.put(w, num(k.icmp_type)?, 4),
+        Key::IcmpCode => c.put(w, num(k.icmp_code)?, 4),
+        Key::IcmpUnreachablePort => match k.unreachable {
+            Some(Unreachable::Port { protocol, port }) => {
+                encode(Kind::Port, KeyValue::Port(protocol, port), w, c)
+            }
+            _ => None,
+        },
+        Key::IcmpUnreachableProtocol => match k.unreachable {
+            Some(Unreachable::Protocol(p)) => c.put(w, u64::from(p), 4),
+            _ => None,
+        },
+        other => encode_other(record, other, w, c),
+    }
+}
+
+/// Any key through [`SampleRecord::key`]: the rare keys, and long key lists. Out of line
+/// so the common keys' code above stays small.
+#[inline(never)]
+fn encode_other(
+    record: &SampleRecord,
+    key: Key,
+    w: &mut [u64; MAX_KEY_WORDS],
+    c: &mut Cursor,
+) -> Option<()> {
+    encode(Kind::of(key), record.key(key)?, w, c)
+}
+
+/// Append one value, exactly `kind.width()` bytes. `None` when the value does not have
+/// the shape its key promises (the decoder never produces that; treated as a missing key).
+#[inline]
+fn encode(kind: Kind, value: KeyValue, w: &mut [u64; MAX_KEY_WORDS], c: &mut Cursor) -> Option<()> {
+    let v4 = |a: Ipv4Addr| u64::from(u32::from_le_bytes(a.octets()));
+    match (kind, value) {
+        (Kind::Ip4, KeyValue::Ip(IpAddr::V4(a))) => c.put(w, v4(a), 4),
+        (Kind::Ip6, KeyValue::Ip(IpAddr::V6(a))) => {
+            let (lo, hi) = ip6_halves(a);
+            c.put(w, lo, 8)?;
+            c.put(w, hi, 8)
+        }
+        (Kind::Ip, KeyValue::Ip(ip)) => {
+            let (family, lo, hi) = match ip {
+                IpAddr::V4(a) => (4, v4(a), 0),
+                IpAddr::V6(a) => {
+                    let (lo, hi) = ip6_halves(a);
+                    (6, lo, hi)
+                }
+            };
+            c.put(w, family, 1)?;
+            c.put(w, lo, 8)?;
+            c.put(w, hi, 8)
+        }
+        (Kind::Mac, KeyValue::Mac(m)) => {
+            let mut b = [0u8; 8];
+            b[..6].copy_from_slice(&m);
+            c.put(w, u64::from_le_bytes(b), 6)
+        }
+        (Kind::Number, KeyValue::Number(n)) => c.put(w, u64::from(n), 4),
+        (Kind::Port, KeyValue::Port(l4, port)) => {
+            let proto: u64 = match l4 {
+                L4::Tcp => 6,
+                L4::Udp => 17,
+            };
+            c.put(w, proto | u64::from(port) << 8, 3)
+        }
+        _ => None,
+    }
+}
+
+fn decode(kind: Kind, w: &[u64], c: &mut Cursor) -> Option<KeyValue> {
+    let v4 = |v: u64| Ipv4Addr::from((v as u32).to_le_bytes());
+    Some(match kind {
+        Kind::Ip4 => KeyValue::Ip(IpAddr::V4(v4(c.take(w, 4)?))),
+        Kind::Ip6 => {
+            let lo = c.take(w, 8)?;
+            KeyValue::Ip(IpAddr::V6(ip6_from_halves(lo, c.take(w, 8)?)))
+        }
+        Kind::Ip => {
+            let family = c.take(w, 1)?;
+            let lo = c.take(w, 8)?;
+            let hi = c.take(w, 8)?;
+            if family == 4 {
+                KeyValue::Ip(IpAddr::V4(v4(lo)))
+            } else {
+                KeyValue::Ip(IpAddr::V6(ip6_from_halves(lo, hi)))
+            }
+        }
+        Kind::Mac => {
+            let b = c.take(w, 6)?.to_le_bytes();
+            KeyValue::Mac([b[0], b[1], b[2], b[3], b[4], b[5]])
+        }
+        Kind::Number => KeyValue::Number(c.take(w, 4)? as u32),
+        Kind::Port => {
+            let v = c.take(w, 3)?;
+            let l4 = if v & 0xFF == 6 { L4::Tcp } else { L4::Udp };
+            KeyValue::Port(l4, (v >> 8) as u16)
+        }
+    })
+}
+
+/// The agent and data source as three words: the address (IPv4 in the low 4 bytes of the
+/// first word) and `data_source | family << 24` (a data source index is 24 bits), so an
+/// IPv4 agent never equals an IPv4-mapped IPv6 one. The third word fits in 32 bits.
+pub fn scope_words(agent: IpAddr, data_source: u32) -> [u64; 3] {
+    let (family, octets) = match agent {
+        IpAddr::V4(a) => {
+            let mut o = [0u8; 16];
+            o[..4].copy_from_slice(&a.octets());
+            (4u64, o)
+        }
+        IpAddr::V6(a) => (6u64, a.octets()),
+    };
+    let mut hi = [0u8; 8];
+    let mut lo = [0u8; 8];
+    hi.copy_from_slice(&octets[..8]);
+    lo.copy_from_slice(&octets[8..]);
+    [
+        u64::from_le_bytes(hi),
+        u64::from_le_bytes(lo),
+        u64::from(data_source & 0x00FF_FFFF) | family << 24,
+    ]
+}
+
+/// The agent and data source back from [`scope_words`].
+pub fn scope_from_words(w: [u64; 3]) -> (IpAddr, u32) {
+    let mut octets = [0u8; 16];
+    octets[..8].copy_from_slice(&w[0].to_le_bytes());
+    octets[8..].copy_from_slice(&w[1].to_le_bytes());
+    let agent = if (w[2] >> 24) & 0xFF == 6 {
+        IpAddr::V6(Ipv6Addr::from(octets))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]))
+    };
+    (agent, (w[2] & 0x00FF_FFFF) as u32)
+}
+
+/// Hash a flow's identity: the definition's seed, the scope words (agent scope only) and
+/// the packed key. Routers and tables use the same function, the router the high bits
+/// (worker choice) and the table the low bits (slot), so a worker's shard still spreads
+/// over all its slots. Keyed by a per-process random seed ([`definition_seed`]) because
+/// sampled headers are attacker-controlled and fixed-seed collisions would lengthen probes.
+#[inline]
+pub fn flow_hash(seed: u64, scope: Option<&[u64; 3]>, key: &[u64]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = seed;
+    if let Some(s) = scope {
+        for &w in s {
+            h = (h ^ w).wrapping_mul(K).rotate_left(29);
+        }
+    }
+    for &w in key {
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    fmix64(h)
+}
+
+/// MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
+#[inline]
+fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+/// The hash seed of definition `index`: random per process, distinct per definition.
+pub fn definition_seed(index: usize) -> u64 {
+    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let base = *PROCESS.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x666c_6f77_7369_6674);
+        h.finish()
+    });
+    fmix64(base ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::PacketKeys;
+
+    fn record() -> SampleRecord {
+        SampleRecord {
+            agent: "2001:db8::7".parse().unwrap(),
+            sub_agent: 0,
+            source_id: 5,
+            input: 5,
+            output: 9,
+            sampling_rate: 100,
+            frame_length: 70,
+            received_ns: 0,
+            keys: PacketKeys {
+                ip_source: Some("10.1.2.3".parse().unwrap()),
+                ip_destination: Some("10.9.8.7".parse().unwrap()),
+                mac_source: Some([1, 2, 3, 4, 5, 6]),
+                unreachable: Some(Unreachable::Port {
+                    protocol: L4::Tcp,
+                    port: 443,
+                }),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn pack_round_trips_every_kind() {
+        let keys = [
+            Key::IpSource,
+            Key::IpDestination,
+            Key::IcmpUnreachablePort,
+            Key::Agent,
+            Key::MacSource,
+            Key::InputIfIndex,
+        ];
+        let r = record();
+        let p = PackedKey::pack(&r, &keys).unwrap();
+        assert_eq!(p.len, packed_words(&keys));
+        assert_eq!(p.len, (4 + 4 + 3 + 17 + 6 + 4usize).div_ceil(8));
+        let back = unpack(p.as_words(), &keys).unwrap();
+        let want: Vec<_> = keys.iter().map(|&k| (k, r.key(k).unwrap())).collect();
+        assert_eq!(&back[..], &want[..]);
+    }
+
+    #[test]
+    fn fast_path_matches_key_values() {
+        let mut records = vec![record()];
+        let mut v6 = record();
+        v6.keys = PacketKeys {
+            ip_source: Some("2001:db8::1".parse().unwrap()),
+            ip_destination: Some("2001:db8::2".parse().unwrap()),
+            ip_protocol: Some(58),
+            icmp_type: Some(1),
+            icmp_code: Some(4),
+            unreachable: Some(Unreachable::Port {
+                protocol: L4::Udp,
+                port: 161,
+            }),
+            ..Default::default()
+        };
+        records.push(v6);
+        let mut full = record();
+        full.keys = PacketKeys {
+            mac_source: Some([1, 2, 3, 4, 5, 6]),
+            mac_destination: Some([6, 5, 4, 3, 2, 1]),
+            vlan: Some(100),
+            ethernet_protocol: Some(0x0800),
+            ip_source: Some("10.0.0.1".parse().unwrap()),
+            ip_destination: Some("10.0.0.2".parse().unwrap()),
+            ip_protocol: Some(6),
+            ip_tos: Some(0x10),
+            ip_ttl: Some(64),
+            tcp_source_port: Some(40000),
+            tcp_destination_port: Some(22),
+            tcp_flags: Some(0x12),
+            udp_source_port: Some(5353),
+            udp_destination_port: Some(53),
+            icmp_type: Some(3),
+            icmp_code: Some(2),
+            unreachable: Some(Unreachable::Protocol(132)),
+        };
+        records.push(full);
+        let mut net = record();
+        net.keys.unreachable = Some(Unreachable::Net("10.9.0.0".parse().unwrap()));
+        records.push(net);
+        let mut host = record();
+        host.keys.unreachable = Some(Unreachable::Host("2001:db8::9".parse().unwrap()));
+        records.push(host);
+        records.push(SampleRecord {
+            keys: PacketKeys::default(),
+            input: 0x3FFF_FFFF,
+            ..record()
+        });
+        for r in &records {
+            for &k in Key::ALL {
+                let packed = PackedKey::pack(r, &[k]);
+                match r.key(k) {
+                    None => assert!(packed.is_none(), "{k}"),
+                    Some(v) => {
+                        let back = unpack(packed.unwrap().as_words(), &[k]).unwrap();
+                        assert_eq!(back[0], (k, v), "{k}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uport_packs_into_two_words() {
+        let keys = [Key::IpSource, Key::IpDestination, Key::IcmpUnreachablePort];
+        assert_eq!(packed_words(&keys), 2);
+    }
+
+    #[test]
+    fn missing_key_does_not_pack() {
+        assert!(PackedKey::pack(&record(), &[Key::IpSource, Key::Ip6Source]).is_none());
+        assert!(PackedKey::pack(&record(), &[Key::IcmpUnreachableNet]).is_none());
+    }
+
+    #[test]
+    fn scope_distinguishes_families() {
+        let v4 = scope_words("1.2.3.4".parse().unwrap(), 7);
+        let mapped = scope_words("::ffff:1.2.3.4".parse().unwrap(), 7);
+        assert_ne!(v4, mapped);
+        assert_eq!(scope_from_words(v4), ("1.2.3.4".parse().unwrap(), 7));
+        assert_eq!(
+            scope_from_words(mapped),
+            ("::ffff:1.2.3.4".parse().unwrap(), 7)
+        );
+    }
+}

@@ -1,0 +1,990 @@
+//! One worker's shard of one definition's flows: a bounded open-addressing table.
+//!
+//! Layout. Entries live inline in one `Vec<u64>` (linear probing, slots chosen by the
+//! hash's low 32 bits scaled to the slot count, at most 3/4 full), `7 + key words` words each: 72 bytes for `uport`. Finding a
+//! flow costs one cache miss (two when the entry straddles a line), which the worker hides
+//! by prefetching a batch of samples' slots ([`FlowTable::prefetch`]) before updating them.
+//! A separate index, or an intrusive LRU list (whose unlinking touches two more random
+//! entries per sample), would triple the misses at a million flows; they are what decides
+//! the throughput there.
+//!
+//! Bounds. The table grows by doubling up to the size that holds its share of
+//! `maxEntries` (allocation only while warming up) and never beyond. When full, inserting
+//! a new flow first evicts the least recently seen of the next [`EVICT_SAMPLE`] entries
+//! after a rotating hand (sampled LRU, as Redis does: it needs no list, and the idle sweep
+//! keeps the table short of full in normal operation). Evictions are counted.
+//!
+//! Timers. `tick` sweeps the slots incrementally, a full pass every [`SWEEP_MS`]: an entry
+//! idle for `idleTimeout` is removed (its end record emitted when `flowStart` is false) and
+//! a long flow's record is emitted every `activeTimeout`; a flow that keeps receiving
+//! samples also reports its active timeout on the sample that crosses it. So timers fire
+//! at most one sweep late, with no thread or timer object per flow. Deletion is a
+//! backward shift, so the table never fills with tombstones.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::definition::{FlowDefinition, Scope, ValueKind};
+use super::key::{flow_hash, scope_from_words, scope_words, unpack, PackedKey};
+use super::FlowEvent;
+use crate::packet::Key;
+use crate::record::SampleRecord;
+
+/// Interval in which `tick` sweeps every slot once.
+pub const SWEEP_MS: u64 = 1000;
+/// Entries compared when choosing an eviction victim.
+pub const EVICT_SAMPLE: usize = 16;
+/// Slots a table starts with (fewer if its bound is smaller).
+const INITIAL_SLOTS: usize = 1024;
+
+/// Word offsets inside an entry.
+mod field {
+    /// `tag (32 bits, never 0) | scope word 3 << 32`; 0 marks an empty slot.
+    pub const META: usize = 0;
+    /// The opening sample's agent address, two words.
+    pub const AGENT: usize = 1;
+    /// Scaled value accumulated since the flow (or its active interval) started.
+    pub const VALUE: usize = 3;
+    /// Start of the flow or of its current active interval, ms since the epoch.
+    pub const START: usize = 4;
+    /// Last sample, ms since the epoch.
+    pub const LAST: usize = 5;
+    /// Monotonic receipt time of the last sample's datagram.
+    pub const RECEIVED: usize = 6;
+    /// Packed key words follow.
+    pub const KEYS: usize = 7;
+}
+
+/// Process-wide flow record identifiers (sFlow-RT `flowID`), increasing from 1.
+static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Counters of one table, plain integers: only the owning worker writes them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableCounters {
+    /// Samples applied to the table.
+    pub samples: u64,
+    /// Flows that entered the table.
+    pub created: u64,
+    /// Flows removed early because the table was full.
+    pub evicted: u64,
+    /// Flows removed after `idleTimeout` without samples.
+    pub expired: u64,
+    /// Records handed to the output (whether the queue then took them or not).
+    pub events: u64,
+}
+
+/// A sample's identity in one table, computed once and used to prefetch then update.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    hash: u64,
+    scope: [u64; 3],
+    key: PackedKey,
+}
+
+impl Probe {
+    /// A blank probe to fill with [`FlowTable::probe_into`].
+    pub const EMPTY: Probe = Probe {
+        hash: 0,
+        scope: [0; 3],
+        key: PackedKey::EMPTY,
+    };
+}
+
+/// A bounded flow table: one worker's shard of one definition.
+pub struct FlowTable {
+    name: Arc<str>,
+    separator: Arc<str>,
+    keys: Box<[Key]>,
+    value: ValueKind,
+    scope: Scope,
+    log: bool,
+    flow_start: bool,
+    active_ms: u64,
+    idle_ms: u64,
+    seed: u64,
+    stride: usize,
+    key_words: usize,
+    words: Vec<u64>,
+    slots: usize,
+    len: usize,
+    max_entries: usize,
+    max_slots: usize,
+    sweep_hand: usize,
+    last_sweep_ms: Option<u64>,
+    evict_hand: usize,
+    counters: TableCounters,
+}
+
+impl FlowTable {
+    /// A table for `def` holding at most `max_entries` flows (this shard's share), hashing
+    /// with `seed` (the definition's [`super::key::definition_seed`], as the router does).
+    pub fn new(def: &FlowDefinition, max_entries: usize, seed: u64) -> FlowTable {
+        let max_entries = max_entries.max(1);
+        let max_slots = max_entries.saturating_mul(4).div_ceil(3).max(2);
+        let slots = INITIAL_SLOTS.min(max_slots);
+        let stride = field::KEYS + def.key_words;
+        FlowTable {
+            name: def.name.clone(),
+            separator: def.separator.clone(),
+            keys: def.keys.clone(),
+            value: def.value,
+            scope: def.scope,
+            log: def.log,
+            flow_start: def.flow_start,
+            active_ms: def.active_timeout_ms,
+            idle_ms: def.idle_timeout_ms,
+            seed,
+            stride,
+            key_words: def.key_words,
+            words: allocate(slots * stride),
+            slots,
+            len: 0,
+            max_entries,
+            max_slots,
+            sweep_hand: 0,
+            last_sweep_ms: None,
+            evict_hand: 0,
+            counters: TableCounters::default(),
+        }
+    }
+
+    /// Flows in the table.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most flows the table holds.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// Bytes of one entry.
+    pub fn entry_bytes(&self) -> usize {
+        self.stride * 8
+    }
+
+    /// Bytes the table allocates once grown to hold `max_entries`, per entry.
+    pub fn bytes_per_entry_when_full(&self) -> f64 {
+        (self.max_slots * self.stride * 8) as f64 / self.max_entries as f64
+    }
+
+    /// Bytes allocated now.
+    pub fn allocated_bytes(&self) -> usize {
+        self.words.capacity() * 8
+    }
+
+    pub fn counters(&self) -> TableCounters {
+        self.counters
+    }
+
+    /// The sample's identity in this table, or `None` when it lacks one of the keys.
+    pub fn probe(&self, record: &SampleRecord) -> Option<Probe> {
+        let mut p = Probe::EMPTY;
+        self.probe_into(record, &mut p).then_some(p)
+    }
+
+    /// [`FlowTable::probe`] in place (the worker fills its batch's probes where they
+    /// stay); false when the record lacks one of the keys.
+    #[inline]
+    pub fn probe_into(&self, record: &SampleRecord, p: &mut Probe) -> bool {
+        if !p.key.pack_into(record, &self.keys) {
+            return false;
+        }
+        p.scope = scope_words(record.agent, record.data_source());
+        p.hash = flow_hash(
+            self.seed,
+            (self.scope == Scope::Agent).then_some(&p.scope),
+            p.key.as_words(),
+        );
+        true
+    }
+
+    /// Ask the CPU to start loading the probe's home slot, so that a later
+    /// [`FlowTable::update`] finds it in cache.
+    #[inline]
+    pub fn prefetch(&self, probe: &Probe) {
+        let at = self.home(probe.hash) * self.stride;
+        if let Some(slot) = self.words.get(at..at + self.stride) {
+            prefetch(slot.as_ptr());
+            if let Some(last) = slot.last() {
+                prefetch(last);
+            }
+        }
+    }
+
+    /// Apply one sample: `probe` must come from [`FlowTable::probe`] on this table and
+    /// `record`. Records go to `emit`.
+    pub fn sample(&mut self, record: &SampleRecord, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
+        if let Some(p) = self.probe(record) {
+            self.update(&p, record, now_ms, emit);
+        }
+    }
+
+    /// Apply one sample whose identity is `probe`.
+    pub fn update(
+        &mut self,
+        probe: &Probe,
+        record: &SampleRecord,
+        now_ms: u64,
+        emit: &mut dyn FnMut(FlowEvent),
+    ) {
+        let value = match self.value {
+            ValueKind::Frames => record.frames(),
+            ValueKind::Bytes => record.bytes(),
+        };
+        self.counters.samples += 1;
+        let slot = match self.find(probe) {
+            Ok(i) => {
+                let at = i * self.stride;
+                if now_ms.saturating_sub(self.words[at + field::LAST]) >= self.idle_ms {
+                    // Idle past its timeout but not swept yet: the old flow ends and this
+                    // sample opens a new one, exactly as if the sweep had been on time.
+                    self.end(i, now_ms, emit);
+                    self.counters.expired += 1;
+                    self.open(i, probe, record, value, now_ms, emit);
+                    return;
+                }
+                if !self.flow_start
+                    && now_ms.saturating_sub(self.words[at + field::START]) >= self.active_ms
+                {
+                    self.report(i, now_ms, emit);
+                }
+                let e = &mut self.words[at..at + self.stride];
+                e[field::VALUE] = e[field::VALUE].saturating_add(value);
+                e[field::LAST] = now_ms;
+                e[field::RECEIVED] = record.received_ns;
+                return;
+            }
+            Err(empty) => empty,
+        };
+        let slot = if self.len >= self.max_entries {
+            self.evict_one(now_ms, emit);
+            self.empty_slot(probe.hash)
+        } else if (self.len + 1) * 4 > self.slots * 3 && self.slots < self.max_slots {
+            self.grow();
+            self.empty_slot(probe.hash)
+        } else {
+            slot
+        };
+        self.len += 1;
+        self.open(slot, probe, record, value, now_ms, emit);
+    }
+
+    /// Start a flow in slot `i`.
+    fn open(
+        &mut self,
+        i: usize,
+        probe: &Probe,
+        record: &SampleRecord,
+        value: u64,
+        now_ms: u64,
+        emit: &mut dyn FnMut(FlowEvent),
+    ) {
+        let at = i * self.stride;
+        let e = &mut self.words[at..at + self.stride];
+        e[field::META] = tag(probe.hash) | probe.scope[2] << 32;
+        e[field::AGENT] = probe.scope[0];
+        e[field::AGENT + 1] = probe.scope[1];
+        e[field::VALUE] = value;
+        e[field::START] = now_ms;
+        e[field::LAST] = now_ms;
+        e[field::RECEIVED] = record.received_ns;
+        e[field::KEYS..].copy_from_slice(&probe.key.words[..self.key_words]);
+        self.counters.created += 1;
+        if self.flow_start {
+            self.emit_record(i, value, now_ms, now_ms, emit);
+        }
+    }
+
+    /// The slot holding the probe's flow, or the empty slot where it would go.
+    #[inline]
+    fn find(&self, probe: &Probe) -> Result<usize, usize> {
+        let want_tag = tag(probe.hash);
+        let want_meta = want_tag | probe.scope[2] << 32;
+        let key = &probe.key.words[..self.key_words];
+        let mut i = self.home(probe.hash);
+        // At most 3/4 of the slots are used, so an empty one ends every probe.
+        loop {
+            let at = i * self.stride;
+            let e = &self.words[at..at + self.stride];
+            let meta = e[field::META];
+            if meta == 0 {
+                return Err(i);
+            }
+            let same = match self.scope {
+                Scope::Agent => {
+                    meta == want_meta
+                        && e[field::AGENT] == probe.scope[0]
+                        && e[field::AGENT + 1] == probe.scope[1]
+                }
+                Scope::Fabric => meta as u32 == want_tag as u32,
+            };
+            // A word loop, not a slice compare: keys are two or three words, and the
+            // slice compare is a call to `memcmp`.
+            if same && e[field::KEYS..].iter().zip(key).all(|(a, b)| a == b) {
+                return Ok(i);
+            }
+            i = self.next(i);
+        }
+    }
+
+    fn empty_slot(&self, hash: u64) -> usize {
+        let mut i = self.home(hash);
+        while self.words[i * self.stride + field::META] != 0 {
+            i = self.next(i);
+        }
+        i
+    }
+
+    /// The hash an entry was stored under, recomputed from its words.
+    fn entry_hash(&self, i: usize) -> u64 {
+        let at = i * self.stride;
+        let e = &self.words[at..at + self.stride];
+        let scope = [e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32];
+        flow_hash(
+            self.seed,
+            (self.scope == Scope::Agent).then_some(&scope),
+            &e[field::KEYS..],
+        )
+    }
+
+    /// Double the slots (warm-up only) and re-place every entry.
+    fn grow(&mut self) {
+        let old = std::mem::take(&mut self.words);
+        self.slots = (self.slots * 2).min(self.max_slots);
+        self.words = allocate(self.slots * self.stride);
+        self.sweep_hand = 0;
+        self.evict_hand = 0;
+        for e in old.chunks_exact(self.stride) {
+            if e[field::META] == 0 {
+                continue;
+            }
+            let scope = [e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32];
+            let h = flow_hash(
+                self.seed,
+                (self.scope == Scope::Agent).then_some(&scope),
+                &e[field::KEYS..],
+            );
+            let i = self.empty_slot(h);
+            self.words[i * self.stride..(i + 1) * self.stride].copy_from_slice(e);
+        }
+    }
+
+    /// Remove the least recently seen of the next [`EVICT_SAMPLE`] entries after the hand.
+    fn evict_one(&mut self, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
+        let mut victim = None;
+        let mut oldest = u64::MAX;
+        let mut seen = 0;
+        let mut i = self.evict_hand % self.slots;
+        for _ in 0..self.slots {
+            let at = i * self.stride;
+            if self.words[at + field::META] != 0 {
+                let last = self.words[at + field::LAST];
+                if last < oldest {
+                    oldest = last;
+                    victim = Some(i);
+                }
+                seen += 1;
+                if seen == EVICT_SAMPLE {
+                    break;
+                }
+            }
+            i = self.next(i);
+        }
+        self.evict_hand = self.next(i);
+        if let Some(v) = victim {
+            if !self.flow_start {
+                self.report(v, now_ms, emit);
+            }
+            self.remove(v);
+            self.counters.evicted += 1;
+        }
+    }
+
+    /// Delete slot `i`, shifting later entries of its probe run back so that no probe
+    /// sequence is broken.
+    fn remove(&mut self, i: usize) {
+        let mut hole = i;
+        let mut j = self.next(i);
+        while self.words[j * self.stride + field::META] != 0 {
+            let home = self.home(self.entry_hash(j));
+            // Move j into the hole unless its home lies cyclically in (hole, j].
+            if self.distance(home, j) >= self.distance(hole, j) {
+                self.words
+                    .copy_within(j * self.stride..(j + 1) * self.stride, hole * self.stride);
+                hole = j;
+            }
+            j = self.next(j);
+        }
+        let at = hole * self.stride;
+        self.words[at..at + self.stride].fill(0);
+        self.len -= 1;
+    }
+
+    /// Run the timers: sweep the share of slots due since the last tick.
+    pub fn tick(&mut self, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
+        let Some(last) = self.last_sweep_ms else {
+            self.last_sweep_ms = Some(now_ms);
+            return;
+        };
+        let elapsed = now_ms.saturating_sub(last);
+        if elapsed == 0 {
+            return;
+        }
+        self.last_sweep_ms = Some(now_ms);
+        if self.len == 0 {
+            return;
+        }
+        let due = (self.slots as u64)
+            .saturating_mul(elapsed)
+            .div_ceil(SWEEP_MS)
+            .min(self.slots as u64) as usize;
+        let mut i = self.sweep_hand % self.slots;
+        let mut examined = 0;
+        // Removals do not advance the hand (a later entry may shift into the slot), but
+        // each one shrinks the table, so the loop is bounded by `due + len`.
+        while examined < due && self.len > 0 {
+            let at = i * self.stride;
+            if self.words[at + field::META] != 0 {
+                let last = self.words[at + field::LAST];
+                if now_ms.saturating_sub(last) >= self.idle_ms {
+                    self.end(i, now_ms, emit);
+                    self.remove(i);
+                    self.counters.expired += 1;
+                    continue;
+                }
+                if !self.flow_start
+                    && now_ms.saturating_sub(self.words[at + field::START]) >= self.active_ms
+                {
+                    self.report(i, now_ms, emit);
+                }
+            }
+            i = self.next(i);
+            examined += 1;
+        }
+        self.sweep_hand = i;
+    }
+
+    /// End every flow (shutdown): end records when `flowStart` is false, then empty.
+    pub fn flush(&mut self, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
+        for i in 0..self.slots {
+            if self.words[i * self.stride + field::META] != 0 {
+                self.end(i, now_ms, emit);
+            }
+        }
+        self.words.fill(0);
+        self.len = 0;
+    }
+
+    /// A flow ends: its last record when `flowStart` is false.
+    fn end(&mut self, i: usize, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
+        if !self.flow_start {
+            self.report(i, now_ms, emit);
+        }
+    }
+
+    /// Slot where a probe for `hash` starts: the low 32 bits scaled to the slot count
+    /// (the router uses the high 32 bits to pick the worker).
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        (((hash & 0xFFFF_FFFF) * self.slots as u64) >> 32) as usize
+    }
+
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    /// Steps from slot `from` forward to slot `to`, wrapping.
+    fn distance(&self, from: usize, to: usize) -> usize {
+        if to >= from {
+            to - from
+        } else {
+            to + self.slots - from
+        }
+    }
+
+    /// Emit the record of slot `i`'s current interval and start a new one at `now_ms`.
+    fn report(&mut self, i: usize, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
+        let at = i * self.stride;
+        let value = self.words[at + field::VALUE];
+        let start = self.words[at + field::START];
+        let last = self.words[at + field::LAST];
+        if value > 0 {
+            self.emit_record(i, value, start, last, emit);
+        }
+        self.words[at + field::VALUE] = 0;
+        self.words[at + field::START] = now_ms;
+    }
+
+    fn emit_record(
+        &mut self,
+        i: usize,
+        value: u64,
+        start_ms: u64,
+        end_ms: u64,
+        emit: &mut dyn FnMut(FlowEvent),
+    ) {
+        if !self.log {
+            return;
+        }
+        let at = i * self.stride;
+        let e = &self.words[at..at + self.stride];
+        let Some(keys) = unpack(&e[field::KEYS..], &self.keys) else {
+            return;
+        };
+        let (agent, data_source): (IpAddr, u32) =
+            scope_from_words([e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32]);
+        self.counters.events += 1;
+        emit(FlowEvent {
+            flow_id: NEXT_FLOW_ID.fetch_add(1, Ordering::Relaxed),
+            name: self.name.clone(),
+            keys,
+            separator: self.separator.clone(),
+            value: value as f64,
+            start_ms,
+            end_ms,
+            agent,
+            data_source,
+            received_ns: e[field::RECEIVED],
+        });
+    }
+}
+
+/// Allocate `words` zeroed words for a table. Large tables ask the kernel for transparent
+/// huge pages: at a million flows every update touches a random entry, and with 4 KiB pages
+/// each would also miss the TLB. The zeroed allocation is fresh, untouched memory, so the
+/// advice applies when the pages are first written. Advice only: refused, it changes nothing.
+fn allocate(words: usize) -> Vec<u64> {
+    let v = vec![0u64; words];
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        const HUGE: usize = 2 << 20;
+        let bytes = v.len() * 8;
+        if bytes >= 2 * HUGE {
+            let start = v.as_ptr() as usize;
+            let aligned = start.next_multiple_of(PAGE);
+            let len = (start + bytes - aligned) / PAGE * PAGE;
+            // SAFETY: [aligned, aligned + len) lies inside `v`'s live allocation, is
+            // page-aligned as madvise requires, and MADV_HUGEPAGE neither changes the
+            // contents nor unmaps anything; the return value is deliberately ignored.
+            unsafe {
+                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    v
+}
+
+/// The 32-bit tag kept in an entry's first word; never 0, which marks an empty slot.
+#[inline]
+fn tag(hash: u64) -> u64 {
+    ((hash >> 24) as u32 | 1) as u64
+}
+
+#[inline]
+fn prefetch(p: *const u64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults or reads into the program, and
+    // `p` points into a live allocation anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::definition::{builtin, FlowSpec};
+    use crate::flow::key::definition_seed;
+    use crate::packet::{KeyValue, PacketKeys, Unreachable, L4};
+
+    fn def(toml_text: &str) -> FlowDefinition {
+        let spec: FlowSpec = toml::from_str(toml_text).unwrap();
+        FlowDefinition::from_spec(&spec).unwrap()
+    }
+
+    fn uport() -> FlowDefinition {
+        FlowDefinition::from_spec(&builtin("uport").unwrap()).unwrap()
+    }
+
+    /// An ICMP port unreachable sample: `responder` answered `scanner` about `port`.
+    fn unreach(agent: &str, responder: u32, scanner: u32, port: u16) -> SampleRecord {
+        SampleRecord {
+            agent: agent.parse().unwrap(),
+            sub_agent: 0,
+            source_id: 7,
+            input: 7,
+            output: 8,
+            sampling_rate: 1000,
+            frame_length: 70,
+            received_ns: 42,
+            keys: PacketKeys {
+                ip_source: Some(IpAddr::V4(responder.into())),
+                ip_destination: Some(IpAddr::V4(scanner.into())),
+                ip_protocol: Some(1),
+                icmp_type: Some(3),
+                icmp_code: Some(3),
+                unreachable: Some(Unreachable::Port {
+                    protocol: L4::Udp,
+                    port,
+                }),
+                ..Default::default()
+            },
+        }
+    }
+
+    struct Run {
+        table: FlowTable,
+        events: Vec<FlowEvent>,
+    }
+
+    impl Run {
+        fn new(def: &FlowDefinition, max: usize) -> Run {
+            Run {
+                table: FlowTable::new(def, max, definition_seed(0)),
+                events: Vec::new(),
+            }
+        }
+        fn sample(&mut self, r: &SampleRecord, now: u64) -> usize {
+            let before = self.events.len();
+            let events = &mut self.events;
+            self.table.sample(r, now, &mut |e| events.push(e));
+            self.events.len() - before
+        }
+        fn tick(&mut self, now: u64) -> usize {
+            let before = self.events.len();
+            let events = &mut self.events;
+            self.table.tick(now, &mut |e| events.push(e));
+            self.events.len() - before
+        }
+    }
+
+    const T0: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn flow_start_emits_once_per_new_key() {
+        let mut run = Run::new(&uport(), 1000);
+        let r = unreach("192.0.2.1", 0x0a00_0005, 0x0a00_0009, 53);
+        assert_eq!(run.sample(&r, T0), 1);
+        assert_eq!(run.sample(&r, T0 + 10), 0);
+        assert_eq!(run.sample(&r, T0 + 20), 0);
+        let e = &run.events[0];
+        assert_eq!(&*e.name, "uport");
+        assert_eq!(e.flow_keys(), "10.0.0.5,10.0.0.9,udp_53");
+        assert_eq!(
+            e.keys[2],
+            (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53))
+        );
+        assert_eq!(e.value, 1000.0);
+        assert_eq!((e.start_ms, e.end_ms), (T0, T0));
+        assert_eq!(e.agent, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(e.data_source, 7);
+        assert_eq!(e.received_ns, 42);
+        assert!(e.flow_id > 0);
+        let other = unreach("192.0.2.1", 0x0a00_0005, 0x0a00_0009, 54);
+        assert_eq!(run.sample(&other, T0 + 30), 1);
+        assert!(run.events[1].flow_id > run.events[0].flow_id);
+        let c = run.table.counters();
+        assert_eq!((c.samples, c.created, c.events), (4, 2, 2));
+    }
+
+    #[test]
+    fn value_is_scaled_frames_or_bytes() {
+        let r = unreach("192.0.2.1", 1, 2, 3);
+        let mut frames = Run::new(
+            &def("name=\"f\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true"),
+            10,
+        );
+        frames.sample(&r, T0);
+        assert_eq!(frames.events[0].value, 1000.0);
+        let mut bytes = Run::new(
+            &def("name=\"b\"\nkeys=\"ipsource\"\nvalue=\"bytes\"\nlog=true\nflowStart=true"),
+            10,
+        );
+        bytes.sample(&r, T0);
+        assert_eq!(bytes.events[0].value, 70_000.0);
+    }
+
+    #[test]
+    fn end_of_flow_record_when_idle() {
+        let d = def("name=\"e\"\nkeys=\"ipsource\"\nlog=true\nidleTimeout=5\nvalue=\"bytes\"");
+        let mut run = Run::new(&d, 10);
+        let r = unreach("192.0.2.1", 1, 2, 3);
+        run.tick(T0);
+        assert_eq!(run.sample(&r, T0), 0);
+        assert_eq!(run.sample(&r, T0 + 1000), 0);
+        assert_eq!(run.sample(&r, T0 + 2000), 0);
+        assert_eq!(run.tick(T0 + 6999), 0, "idle for 4.999 s");
+        assert_eq!(run.tick(T0 + 7000 + SWEEP_MS), 1, "swept within a pass");
+        let e = &run.events[0];
+        assert_eq!(e.value, 3.0 * 70_000.0);
+        assert_eq!((e.start_ms, e.end_ms), (T0, T0 + 2000));
+        assert_eq!(run.table.len(), 0);
+        assert_eq!(run.table.counters().expired, 1);
+        assert_eq!(run.tick(T0 + 20_000), 0);
+    }
+
+    #[test]
+    fn active_timeout_reports_long_flows() {
+        let d = def("name=\"a\"\nkeys=\"ipsource\"\nlog=true\nactiveTimeout=10\nidleTimeout=5");
+        let mut run = Run::new(&d, 10);
+        let r = unreach("192.0.2.1", 1, 2, 3);
+        run.tick(T0);
+        // One sample a second for 25 s.
+        for s in 0..25u64 {
+            let now = T0 + s * 1000;
+            run.tick(now);
+            run.sample(&r, now);
+        }
+        // Reports at 10 s and 20 s, each covering ten samples.
+        assert_eq!(run.events.len(), 2, "{:?}", run.events);
+        assert_eq!(run.events[0].value, 10_000.0);
+        assert_eq!(
+            (run.events[0].start_ms, run.events[0].end_ms),
+            (T0, T0 + 9000)
+        );
+        assert_eq!(run.events[1].start_ms, T0 + 10_000);
+        // Then idle: the rest (samples 20..24) comes at the end.
+        assert_eq!(run.tick(T0 + 30_000), 1);
+        assert_eq!(run.events[2].value, 5000.0);
+        assert_eq!(run.events[2].end_ms, T0 + 24_000);
+    }
+
+    #[test]
+    fn active_timeout_fires_from_the_sweep_without_samples() {
+        let d = def("name=\"a\"\nkeys=\"ipsource\"\nlog=true\nactiveTimeout=10\nidleTimeout=60");
+        let mut run = Run::new(&d, 10);
+        run.tick(T0);
+        run.sample(&unreach("192.0.2.1", 1, 2, 3), T0);
+        run.sample(&unreach("192.0.2.1", 1, 2, 3), T0 + 5000);
+        assert_eq!(run.tick(T0 + 9000), 0);
+        assert_eq!(run.tick(T0 + 10_000), 1);
+        assert_eq!(run.events[0].value, 2000.0);
+    }
+
+    #[test]
+    fn flow_start_key_fires_again_after_idle_timeout() {
+        let d = def("name=\"u\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true\nidleTimeout=60");
+        let mut run = Run::new(&d, 10);
+        let r = unreach("192.0.2.1", 1, 2, 3);
+        run.tick(T0);
+        assert_eq!(run.sample(&r, T0), 1);
+        assert_eq!(run.tick(T0 + 59_000), 0);
+        assert_eq!(run.sample(&r, T0 + 59_000), 0, "still fresh");
+        assert_eq!(run.tick(T0 + 118_999), 0, "idle 59.999 s: kept");
+        assert_eq!(run.sample(&r, T0 + 119_000), 1, "idle 60 s: fires again");
+        assert_eq!(run.sample(&r, T0 + 119_001), 0);
+        assert_eq!(
+            run.tick(T0 + 180_000),
+            0,
+            "expiry of a flowStart flow is silent"
+        );
+        assert_eq!(run.table.len(), 0);
+        assert_eq!(run.table.counters().expired, 2);
+        assert_eq!(
+            run.sample(&r, T0 + 180_500),
+            1,
+            "fires again after the sweep too"
+        );
+    }
+
+    #[test]
+    fn full_table_evicts_least_recently_seen() {
+        let d = def("name=\"u\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true");
+        let mut run = Run::new(&d, 4);
+        for k in 0..4u32 {
+            assert_eq!(
+                run.sample(&unreach("192.0.2.1", k, 9, 1), T0 + u64::from(k)),
+                1
+            );
+        }
+        // Key 0 is seen again, so key 1 is now the least recently seen.
+        assert_eq!(run.sample(&unreach("192.0.2.1", 0, 9, 1), T0 + 10), 0);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 4, 9, 1), T0 + 11), 1);
+        assert_eq!(run.table.len(), 4);
+        assert_eq!(run.table.counters().evicted, 1);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 0, 9, 1), T0 + 12), 0);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 4, 9, 1), T0 + 12), 0);
+        // Key 1 was evicted: it is new again (and evicts key 2, now the oldest).
+        assert_eq!(run.sample(&unreach("192.0.2.1", 1, 9, 1), T0 + 13), 1);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 2, 9, 1), T0 + 14), 1);
+        assert_eq!(run.table.counters().evicted, 3);
+    }
+
+    #[test]
+    fn evicting_an_open_flow_reports_it() {
+        let d = def("name=\"e\"\nkeys=\"ipsource\"\nlog=true");
+        let mut run = Run::new(&d, 1);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 1, 9, 1), T0), 0);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 2, 9, 1), T0 + 1), 1);
+        assert_eq!(run.events[0].flow_keys(), "0.0.0.1");
+    }
+
+    #[test]
+    fn scopes() {
+        let a = unreach("192.0.2.1", 1, 2, 3);
+        let mut b = unreach("192.0.2.2", 1, 2, 3);
+        let mut agent = Run::new(&uport(), 100);
+        assert_eq!(agent.sample(&a, T0), 1);
+        assert_eq!(agent.sample(&b, T0), 1, "another agent is another flow");
+        b.source_id = 8;
+        assert_eq!(agent.sample(&b, T0), 1, "another data source too");
+        let mut v6 = a;
+        v6.agent = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(
+            agent.sample(&v6, T0),
+            1,
+            "IPv4-mapped agent is not the IPv4 one"
+        );
+        assert_eq!(agent.sample(&a, T0), 0);
+
+        let fabric_def = FlowDefinition::from_spec(&FlowSpec {
+            name: "uport".into(),
+            scope: Some(Scope::Fabric),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut fabric = Run::new(&fabric_def, 100);
+        assert_eq!(fabric.sample(&a, T0), 1);
+        assert_eq!(fabric.sample(&b, T0), 0, "one flow across the fabric");
+        assert_eq!(fabric.events[0].agent, a.agent, "the first agent opens it");
+    }
+
+    #[test]
+    fn sample_missing_a_key_does_not_match() {
+        let mut run = Run::new(&uport(), 100);
+        let mut r = unreach("192.0.2.1", 1, 2, 3);
+        r.keys.unreachable = None;
+        assert_eq!(run.sample(&r, T0), 0);
+        assert_eq!(run.table.counters().samples, 0);
+        assert!(run.table.is_empty());
+    }
+
+    #[test]
+    fn log_false_tracks_without_records() {
+        let d = def("name=\"q\"\nkeys=\"ipsource\"\nflowStart=true");
+        let mut run = Run::new(&d, 10);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 1, 2, 3), T0), 0);
+        assert_eq!(run.table.counters().created, 1);
+        assert_eq!(run.table.counters().events, 0);
+    }
+
+    #[test]
+    fn growth_and_deletion_keep_every_flow_findable() {
+        let d = def(
+            "name=\"u\"\nkeys=\"ipsource,ipdestination\"\nlog=true\nflowStart=true\nidleTimeout=10",
+        );
+        let mut run = Run::new(&d, 20_000);
+        run.tick(T0);
+        // 8000 keys: even ones seen at T0, odd ones 5 s later.
+        for k in 0..8000u32 {
+            let now = T0 + if k % 2 == 0 { 0 } else { 5000 };
+            assert_eq!(run.sample(&unreach("192.0.2.1", k, 7, 1), now), 1);
+        }
+        assert_eq!(run.table.len(), 8000);
+        assert!(run.table.allocated_bytes() >= 8000 * run.table.entry_bytes());
+        // At T0 + 10 s the even half expires (deletions shift runs back).
+        run.tick(T0 + 10_000);
+        assert_eq!(run.table.len(), 4000);
+        assert_eq!(run.table.counters().expired, 4000);
+        for k in 0..8000u32 {
+            let fired = run.sample(&unreach("192.0.2.1", k, 7, 1), T0 + 10_001);
+            assert_eq!(fired, (k % 2 == 0) as usize, "key {k}");
+        }
+        assert_eq!(run.table.len(), 8000);
+    }
+
+    #[test]
+    fn flush_ends_open_flows() {
+        let d = def("name=\"e\"\nkeys=\"ipsource\"\nlog=true");
+        let mut run = Run::new(&d, 10);
+        run.sample(&unreach("192.0.2.1", 1, 2, 3), T0);
+        run.sample(&unreach("192.0.2.1", 2, 2, 3), T0);
+        let events = &mut run.events;
+        run.table.flush(T0 + 1, &mut |e| events.push(e));
+        assert_eq!(run.events.len(), 2);
+        assert!(run.table.is_empty());
+    }
+
+    impl FlowTable {
+        /// Every stored flow is found from its home slot (no probe run is broken) and
+        /// `len` counts the occupied slots.
+        fn check_invariants(&self) {
+            let mut occupied = 0;
+            for i in 0..self.slots {
+                let at = i * self.stride;
+                if self.words[at + field::META] == 0 {
+                    continue;
+                }
+                occupied += 1;
+                let e = &self.words[at..at + self.stride];
+                let mut key = PackedKey::EMPTY;
+                key.words[..self.key_words].copy_from_slice(&e[field::KEYS..]);
+                key.len = self.key_words;
+                let probe = Probe {
+                    hash: self.entry_hash(i),
+                    scope: [e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32],
+                    key,
+                };
+                assert_eq!(self.find(&probe), Ok(i), "slot {i} unreachable");
+            }
+            assert_eq!(occupied, self.len);
+        }
+    }
+
+    #[test]
+    fn random_churn_keeps_the_table_consistent() {
+        // A small table (eviction), short idle timeout (expiry and backward shifts,
+        // including runs that wrap around the end), several agents (agent scope).
+        let d = def("name=\"r\"\nkeys=\"ipsource,icmpunreachableport\"\nlog=true\nidleTimeout=2");
+        let mut run = Run::new(&d, 48);
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut now = T0;
+        run.tick(now);
+        for step in 0..20_000 {
+            let r = rand();
+            // About 80 keys revisited every ~1.6 s against a 2 s idle timeout and room
+            // for 48: both evictions and expiries happen.
+            now += r % 40;
+            let agent = format!("192.0.2.{}", r % 2);
+            run.sample(&unreach(&agent, (r >> 8) as u32 % 40, 1, 7), now);
+            if step % 13 == 0 {
+                run.tick(now);
+            }
+            if step % 101 == 0 {
+                run.table.check_invariants();
+            }
+            assert!(run.table.len() <= 48);
+        }
+        run.table.check_invariants();
+        let c = run.table.counters();
+        assert!(c.evicted > 0 && c.expired > 0, "{c:?}");
+        assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
+    }
+
+    #[test]
+    fn entry_size() {
+        let t = FlowTable::new(&uport(), 100_000, 1);
+        assert_eq!(t.entry_bytes(), 72);
+        assert!((t.bytes_per_entry_when_full() - 96.0).abs() < 0.01);
+    }
+}

@@ -1,0 +1,413 @@
+//! Flow workers: pinned threads that each own one shard of every definition's table.
+//!
+//! A worker drains all of its input rings (one per receive thread) in batches, applies each
+//! sample to the tables its work item names, runs the tables' timers, and pushes records
+//! into its own bounded output ring towards the sinks. Nothing here blocks: a full output
+//! ring drops the record and counts it. When idle, a worker spins briefly, then yields,
+//! then sleeps 100 µs doubling to 1 ms, so an idle collector does not burn a core while a
+//! busy one never sleeps. When every input ring is finished (all producers gone and
+//! drained) the worker ends its open flows (`flush`), publishes its counters and exits.
+//!
+//! Per batch, the worker first computes every sample's table probe, then updates them in
+//! order while prefetching the slot of the probe [`PREFETCH_DISTANCE`] ahead: at a million
+//! flows each update is a cache miss, and overlapping them is what sets the throughput.
+//!
+//! Time comes from a [`Clock`], the system clock in production and a manual one in tests,
+//! so timers are tested without sleeping.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam::utils::CachePadded;
+
+use super::definition::FlowDefinitions;
+use super::shard::Shard;
+use super::FlowEvent;
+use crate::record::WorkItem;
+use crate::ring::{Consumer, Producer};
+
+/// Samples a worker takes from one ring at a time.
+pub const DEFAULT_BATCH: usize = 256;
+/// Longest a worker keeps retrying a full output ring while flushing at shutdown.
+const FLUSH_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Where a worker's time comes from.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    /// Wall-clock milliseconds since the Unix epoch.
+    #[default]
+    System,
+    /// A time that only moves when told to (tests).
+    Manual(ManualClock),
+}
+
+impl Clock {
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            Clock::Manual(m) => m.now_ms(),
+        }
+    }
+}
+
+/// A settable clock shared between a test and the workers.
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    pub fn new(ms: u64) -> ManualClock {
+        ManualClock(Arc::new(AtomicU64::new(ms)))
+    }
+    pub fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+    pub fn set_ms(&self, ms: u64) {
+        self.0.store(ms, Ordering::Release);
+    }
+    pub fn advance_ms(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::AcqRel);
+    }
+}
+
+/// How workers run.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Core to pin worker `i` to; `None` or a missing entry leaves it unpinned.
+    pub cores: Vec<Option<usize>>,
+    /// Source of time for timers and event timestamps.
+    pub clock: Clock,
+    /// Samples taken from one ring at a time (at least 1).
+    pub batch: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            cores: Vec::new(),
+            clock: Clock::System,
+            batch: DEFAULT_BATCH,
+        }
+    }
+}
+
+/// Why workers could not start.
+#[derive(Debug)]
+pub enum WorkerError {
+    /// Inputs and outputs must both have one entry per worker, and there must be one.
+    Shape {
+        inputs: usize,
+        outputs: usize,
+    },
+    Spawn(std::io::Error),
+}
+
+impl std::fmt::Display for WorkerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerError::Shape { inputs, outputs } => write!(
+                f,
+                "flow workers need one input set and one output per worker, got {inputs} and {outputs}"
+            ),
+            WorkerError::Spawn(e) => write!(f, "cannot start a flow worker: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WorkerError {}
+
+/// One definition's counters, summed over workers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DefinitionStats {
+    pub name: Arc<str>,
+    /// Samples applied to the definition's tables.
+    pub samples_matched: u64,
+    pub flows_created: u64,
+    /// Flows removed early because a table was full.
+    pub flows_evicted: u64,
+    /// Flows removed after `idleTimeout`.
+    pub flows_expired: u64,
+    /// Flows in the tables now.
+    pub flows_active: u64,
+    /// Records produced (delivered or dropped).
+    pub events_emitted: u64,
+    /// Records dropped because the output ring was full.
+    pub events_dropped: u64,
+}
+
+/// A snapshot of every definition's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlowStats {
+    pub definitions: Vec<DefinitionStats>,
+}
+
+/// Published counters of one definition in one worker; only that worker writes them.
+#[derive(Default)]
+struct SharedCounters {
+    samples: AtomicU64,
+    created: AtomicU64,
+    evicted: AtomicU64,
+    expired: AtomicU64,
+    active: AtomicU64,
+    events: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Running flow workers.
+pub struct Workers {
+    threads: Vec<JoinHandle<()>>,
+    names: Vec<Arc<str>>,
+    counters: Arc<[CachePadded<Box<[SharedCounters]>>]>,
+}
+
+impl Workers {
+    /// Start one worker per entry of `inputs` (its rings, one per receive thread) and
+    /// `outputs` (its event ring). Each worker holds `maxEntries / workers` flows per
+    /// definition (rounded up).
+    pub fn spawn(
+        definitions: &FlowDefinitions,
+        config: WorkerConfig,
+        inputs: Vec<Vec<Consumer<WorkItem>>>,
+        outputs: Vec<Producer<FlowEvent>>,
+    ) -> Result<Workers, WorkerError> {
+        let n = inputs.len();
+        if n == 0 || outputs.len() != n {
+            return Err(WorkerError::Shape {
+                inputs: n,
+                outputs: outputs.len(),
+            });
+        }
+        let defs = definitions.as_slice();
+        let counters: Arc<[CachePadded<Box<[SharedCounters]>>]> = (0..n)
+            .map(|_| CachePadded::new((0..defs.len()).map(|_| SharedCounters::default()).collect()))
+            .collect();
+        let mut threads = Vec::with_capacity(n);
+        for (index, (rings, output)) in inputs.into_iter().zip(outputs).enumerate() {
+            let worker = Worker {
+                index,
+                core: config.cores.get(index).copied().flatten(),
+                clock: config.clock.clone(),
+                batch: config.batch.max(1),
+                dropped: vec![0; defs.len()],
+                shard: Shard::new(definitions, n),
+                rings,
+                output,
+                counters: Arc::clone(&counters),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("flowsift-flow-{index}"))
+                .spawn(move || worker.run())
+                .map_err(WorkerError::Spawn)?;
+            threads.push(handle);
+        }
+        Ok(Workers {
+            threads,
+            names: defs.iter().map(|d| d.name.clone()).collect(),
+            counters,
+        })
+    }
+
+    /// Number of workers.
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+
+    /// Counters summed over workers (each worker publishes after every batch and tick).
+    pub fn stats(&self) -> FlowStats {
+        let mut out: Vec<DefinitionStats> = self
+            .names
+            .iter()
+            .map(|n| DefinitionStats {
+                name: n.clone(),
+                ..Default::default()
+            })
+            .collect();
+        for worker in self.counters.iter() {
+            for (s, c) in out.iter_mut().zip(worker.iter()) {
+                let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                s.samples_matched += get(&c.samples);
+                s.flows_created += get(&c.created);
+                s.flows_evicted += get(&c.evicted);
+                s.flows_expired += get(&c.expired);
+                s.flows_active += get(&c.active);
+                s.events_emitted += get(&c.events);
+                s.events_dropped += get(&c.dropped);
+            }
+        }
+        FlowStats { definitions: out }
+    }
+
+    /// Wait for every worker to exit (they do once all their input rings are finished),
+    /// and return the final counters.
+    pub fn join(self) -> Joined {
+        let stats_source = Workers {
+            threads: Vec::new(),
+            names: self.names,
+            counters: self.counters,
+        };
+        let panicked = self
+            .threads
+            .into_iter()
+            .map(JoinHandle::join)
+            .filter(Result::is_err)
+            .count();
+        Joined {
+            stats: stats_source.stats(),
+            panicked,
+        }
+    }
+}
+
+/// What [`Workers::join`] reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Joined {
+    /// Counters after every worker flushed and exited.
+    pub stats: FlowStats,
+    /// Workers that panicked (0 unless there is a bug).
+    pub panicked: usize,
+}
+
+struct Worker {
+    index: usize,
+    core: Option<usize>,
+    clock: Clock,
+    batch: usize,
+    shard: Shard,
+    dropped: Vec<u64>,
+    rings: Vec<Consumer<WorkItem>>,
+    output: Producer<FlowEvent>,
+    counters: Arc<[CachePadded<Box<[SharedCounters]>>]>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        if let Some(id) = self.core {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                eprintln!(
+                    "flowsift: flow worker {} could not be pinned to core {id}; running unpinned",
+                    self.index
+                );
+            }
+        }
+        let mut items: Vec<WorkItem> = Vec::with_capacity(self.batch);
+        let mut idle = Backoff::default();
+        let mut last_tick = None;
+        loop {
+            let mut got = 0;
+            for r in 0..self.rings.len() {
+                items.clear();
+                let n = self.rings[r].pop_into(&mut items, self.batch);
+                if n > 0 {
+                    got += n;
+                    let now = self.clock.now_ms();
+                    let output = &mut self.output;
+                    let dropped = &mut self.dropped;
+                    self.shard.apply(&items, now, &mut |d, e| {
+                        if output.push(e).is_err() {
+                            dropped[d] += 1;
+                        }
+                    });
+                }
+            }
+            let now = self.clock.now_ms();
+            if last_tick != Some(now) {
+                last_tick = Some(now);
+                let output = &mut self.output;
+                let dropped = &mut self.dropped;
+                self.shard.tick(now, &mut |d, e| {
+                    if output.push(e).is_err() {
+                        dropped[d] += 1;
+                    }
+                });
+            }
+            if got > 0 {
+                self.publish();
+                idle.reset();
+                continue;
+            }
+            if self.rings.iter().all(Consumer::is_finished) {
+                self.flush(self.clock.now_ms());
+                self.publish();
+                return;
+            }
+            self.publish();
+            idle.snooze();
+        }
+    }
+
+    /// End every open flow. Only here may the worker wait for room in its output ring,
+    /// and only for a bounded time: nothing else is left for it to do.
+    fn flush(&mut self, now: u64) {
+        let deadline = Instant::now() + FLUSH_PATIENCE;
+        let output = &mut self.output;
+        let dropped = &mut self.dropped;
+        self.shard.flush(now, &mut |d, mut e| loop {
+            match output.push(e) {
+                Ok(()) => return,
+                Err(back) if Instant::now() < deadline => {
+                    e = back;
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                Err(_) => {
+                    dropped[d] += 1;
+                    return;
+                }
+            }
+        });
+    }
+
+    fn publish(&self) {
+        let Some(mine) = self.counters.get(self.index) else {
+            return;
+        };
+        let tables = self.shard.tables();
+        for ((table, c), dropped) in tables.iter().zip(mine.iter()).zip(&self.dropped) {
+            let t = table.counters();
+            c.samples.store(t.samples, Ordering::Relaxed);
+            c.created.store(t.created, Ordering::Relaxed);
+            c.evicted.store(t.evicted, Ordering::Relaxed);
+            c.expired.store(t.expired, Ordering::Relaxed);
+            c.active.store(table.len() as u64, Ordering::Relaxed);
+            c.events.store(t.events, Ordering::Relaxed);
+            c.dropped.store(*dropped, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Idle back-off: spin, then yield, then sleep 100 µs doubling up to 1 ms.
+#[derive(Default)]
+struct Backoff {
+    idle: u32,
+}
+
+impl Backoff {
+    const SPINS: u32 = 32;
+    const YIELDS: u32 = 8;
+
+    fn reset(&mut self) {
+        self.idle = 0;
+    }
+
+    fn snooze(&mut self) {
+        if self.idle < Self::SPINS {
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+        } else if self.idle < Self::SPINS + Self::YIELDS {
+            std::thread::yield_now();
+        } else {
+            let doublings = (self.idle - Self::SPINS - Self::YIELDS).min(4);
+            let micros = (100u64 << doublings).min(1000);
+            std::thread::sleep(Duration::from_micros(micros));
+        }
+        self.idle = self.idle.saturating_add(1);
+    }
+}

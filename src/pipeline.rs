@@ -1,0 +1,246 @@
+//! Assembles a running collector from a [`Config`]: receive engine -> flow workers ->
+//! syslog sender, and takes it apart again in the order that loses nothing.
+//!
+//! ```text
+//! Receiver (T threads) --T x W WorkItem rings--> Workers (W) --W FlowEvent rings--> SyslogSink
+//! ```
+//!
+//! Start-up runs back to front (sink, workers, receivers) so that the first datagram
+//! already has somewhere to go; shutdown runs front to back: stop receiving (dropping the
+//! ring producers), let the workers drain their rings and exit (dropping theirs), then let
+//! the sink take the last events and flush every destination within the shutdown timeout.
+//! Each stage finishes on its own once its input rings report `is_finished`, so no event in
+//! flight is abandoned by the ordering.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::flow::{FlowDefinitions, FlowEvent, FlowStats, Router, WorkerConfig, Workers};
+use crate::record::{Route, WorkItem};
+use crate::ring::{ring, Consumer, Producer};
+use crate::rx::{Receiver, RxStats};
+use crate::sink::{SinkStats, SyslogSink};
+
+/// A snapshot of every stage.
+#[derive(Clone, Debug)]
+pub struct PipelineStats {
+    pub rx: RxStats,
+    pub flow: FlowStats,
+    pub sink: SinkStats,
+}
+
+/// The running collector.
+pub struct Pipeline {
+    receiver: Option<Receiver>,
+    workers: Option<Workers>,
+    sink: Option<SyslogSink>,
+    shutdown_timeout: Duration,
+    started: Instant,
+}
+
+/// What [`Pipeline::shutdown`] returns: final counters and how long the stop took.
+pub struct FinalReport {
+    pub stats: PipelineStats,
+    pub uptime: Duration,
+    pub shutdown: Duration,
+    /// Flow workers that panicked (0 in a healthy run).
+    pub worker_panics: usize,
+}
+
+impl Pipeline {
+    /// Build the rings and start sink, workers and receivers.
+    pub fn start(config: &Config) -> Result<Pipeline, String> {
+        let definitions = FlowDefinitions::from_specs(&config.flows).map_err(|e| e.to_string())?;
+        let workers_n = config.workers.count.get();
+        let threads = config.rx.thread_cores().len().max(1);
+
+        // One WorkItem ring per (receive thread, worker).
+        let mut producers: Vec<Vec<Producer<WorkItem>>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        let mut inputs: Vec<Vec<Consumer<WorkItem>>> = (0..workers_n).map(|_| Vec::new()).collect();
+        for thread in producers.iter_mut() {
+            for input in inputs.iter_mut() {
+                let (p, c) = ring(config.rx.ring_capacity.max(1));
+                thread.push(p);
+                input.push(c);
+            }
+        }
+        // One FlowEvent ring per worker, all drained by the sink.
+        let (outputs, events): (Vec<Producer<FlowEvent>>, Vec<Consumer<FlowEvent>>) = (0
+            ..workers_n)
+            .map(|_| ring(config.workers.event_queue.get()))
+            .unzip();
+
+        let sink = SyslogSink::start(&config.sinks, events)?;
+        let worker_config = WorkerConfig {
+            cores: config.workers.cores.iter().map(|&c| Some(c)).collect(),
+            ..WorkerConfig::default()
+        };
+        let workers = Workers::spawn(&definitions, worker_config, inputs, outputs)
+            .map_err(|e| e.to_string())?;
+        let routers: Vec<Box<dyn Route>> = (0..threads)
+            .map(|_| Box::new(Router::new(&definitions, workers_n)) as Box<dyn Route>)
+            .collect();
+        let receiver =
+            Receiver::start(config.rx.clone(), routers, producers).map_err(|e| e.to_string())?;
+        Ok(Pipeline {
+            receiver: Some(receiver),
+            workers: Some(workers),
+            sink: Some(sink),
+            shutdown_timeout: Duration::from_millis(config.shutdown.timeout_ms),
+            started: Instant::now(),
+        })
+    }
+
+    /// The addresses the receive sockets are bound to.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.receiver
+            .as_ref()
+            .map(Receiver::local_addrs)
+            .unwrap_or_default()
+    }
+
+    pub fn stats(&self) -> PipelineStats {
+        PipelineStats {
+            rx: self
+                .receiver
+                .as_ref()
+                .map(Receiver::stats)
+                .unwrap_or_default(),
+            flow: self
+                .workers
+                .as_ref()
+                .map(Workers::stats)
+                .unwrap_or_default(),
+            sink: self
+                .sink
+                .as_ref()
+                .map(SyslogSink::stats)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Stop receiving, drain the flow engine, flush the sinks (bounded), report.
+    pub fn shutdown(mut self) -> FinalReport {
+        let begun = Instant::now();
+        let uptime = self.started.elapsed();
+        let rx = self.receiver.take().map(Receiver::stop).unwrap_or_default();
+        // Workers exit once their (now finished) input rings are empty, and join returns
+        // their final counters.
+        let deadline = begun + self.shutdown_timeout;
+        let (flow, worker_panics) = match self.workers.take() {
+            Some(w) => {
+                let joined = w.join();
+                (joined.stats, joined.panicked)
+            }
+            None => (FlowStats::default(), 0),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let sink = self
+            .sink
+            .take()
+            .map(|s| s.shutdown(left))
+            .unwrap_or_default();
+        FinalReport {
+            stats: PipelineStats { rx, flow, sink },
+            uptime,
+            shutdown: begun.elapsed(),
+            worker_panics,
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // Same order as shutdown, without waiting for undeliverable events.
+        drop(self.receiver.take());
+        if let Some(w) = self.workers.take() {
+            w.join();
+        }
+        if let Some(s) = self.sink.take() {
+            s.shutdown(Duration::ZERO);
+        }
+    }
+}
+
+/// Flow engine counters on one line.
+pub struct FlowLine<'a>(pub &'a FlowStats);
+
+impl fmt::Display for FlowLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("flow:")?;
+        for d in &self.0.definitions {
+            write!(
+                f,
+                " {} matched={} flows={} created={} events={} dropped={}",
+                d.name,
+                d.samples_matched,
+                d.flows_active,
+                d.flows_created,
+                d.events_emitted,
+                d.events_dropped
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for FinalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "flowsift final report (uptime {:.1} s, shutdown {:.3} s)",
+            self.uptime.as_secs_f64(),
+            self.shutdown.as_secs_f64()
+        )?;
+        let rx = self.stats.rx.report().to_string();
+        f.write_str(&rx)?;
+        if !rx.ends_with('\n') {
+            writeln!(f)?;
+        }
+        writeln!(f, "flow engine report")?;
+        for d in &self.stats.flow.definitions {
+            writeln!(
+                f,
+                "  {}: samples matched {}, flows created {}, evicted {}, expired {}, active {}, events {}, events dropped {}",
+                d.name,
+                d.samples_matched,
+                d.flows_created,
+                d.flows_evicted,
+                d.flows_expired,
+                d.flows_active,
+                d.events_emitted,
+                d.events_dropped
+            )?;
+        }
+        if self.worker_panics > 0 {
+            writeln!(f, "  WORKER PANICS: {}", self.worker_panics)?;
+        }
+        let s = &self.stats.sink;
+        writeln!(f, "syslog sender report")?;
+        writeln!(
+            f,
+            "  events taken {}, taken by no sink {}",
+            s.events, s.unrouted
+        )?;
+        for d in &s.destinations {
+            writeln!(
+                f,
+                "  {} {}://{}: sent {}, overflow {}, dropped {}, still queued {}, errors {}, reconnects {}",
+                d.name,
+                d.transport.name(),
+                d.address,
+                d.sent,
+                d.overflow,
+                d.dropped,
+                d.queued,
+                d.errors,
+                d.reconnects
+            )?;
+            writeln!(f, "    receipt-to-send {}", d.latency)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Test support for whole-program tests: `flowsift run` as a child process, and sFlow
+//! datagrams carrying ICMP port-unreachable answers built with `flowsift::synth`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use flowsift::synth::{
+    header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, GenericInterface,
+    Original, Transport,
+};
+
+/// The collector as a child process, killed if the test fails before it exits.
+pub struct Collector {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    pub lines: Vec<String>,
+}
+
+impl Collector {
+    pub fn start(config: &std::path::Path) -> Collector {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flowsift"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flowsift");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Collector {
+            child,
+            stderr: rx,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Wait (bounded) for a stderr line containing `what`.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        if self.lines.iter().any(|l| l.contains(what)) {
+            return true;
+        }
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = l.contains(what);
+                    self.lines.push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Send SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit status and the rest of stderr.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
+                    self.lines.push(l);
+                }
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A port-unreachable answer from `responder` to `scanner`'s probe of `port`.
+pub fn unreachable(responder: &str, scanner: &str, protocol: u8, port: u16) -> Vec<u8> {
+    Frame::new(
+        ip(responder),
+        ip(scanner),
+        Transport::Unreachable {
+            code: 3,
+            original: Original {
+                src: ip(scanner),
+                dst: ip(responder),
+                protocol,
+                src_port: 40_000,
+                dst_port: port,
+            },
+        },
+    )
+    .to_ethernet()
+}
+
+pub fn datagram(agent: &str, seq: u32, if_index: u32, frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = DatagramBuilder::new(ip(agent), 0, seq, seq * 1000);
+    for (i, f) in frames.iter().enumerate() {
+        b.flow_sample(
+            &FlowSampleHeader {
+                sequence: seq * 16 + i as u32,
+                source_type: 0,
+                source_index: if_index,
+                sampling_rate: 1000,
+                sample_pool: 1000 * (seq * 16 + i as u32),
+                drops: 0,
+                input: if_index,
+                output: 7,
+            },
+            &[FlowRecord::SampledHeader {
+                protocol: header_protocol::ETHERNET,
+                frame_length: f.len() as u32 + 4,
+                stripped: 4,
+                header: f,
+            }],
+        );
+    }
+    b.counter_sample(
+        seq,
+        &GenericInterface {
+            if_index,
+            if_speed: 100_000_000_000,
+            ..GenericInterface::default()
+        },
+    );
+    b.finish()
+}
