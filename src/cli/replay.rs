@@ -18,10 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use pcap_parser::{PcapBlockOwned, PcapError};
-
 use crate::rx::send::Sender;
 use crate::rx::Cidr;
+use crate::sflow::capture::{for_each_datagram, CaptureError, PortFilter};
 
 /// Send the sFlow datagrams of capture files to a collector.
 #[derive(Debug, clap::Args)]
@@ -47,171 +46,45 @@ pub struct ReplayArgs {
     pub agents: u64,
 }
 
-/// Why a capture could not be read.
+/// Why an input file gave no datagrams.
 #[derive(Debug)]
-pub enum CaptureError {
+pub enum InputError {
     Io(PathBuf, io::Error),
-    Format(PathBuf, String),
+    Capture(PathBuf, CaptureError),
 }
 
-impl std::fmt::Display for CaptureError {
+impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CaptureError::Io(p, e) => write!(f, "{}: {e}", p.display()),
-            CaptureError::Format(p, e) => write!(f, "{}: {e}", p.display()),
+            InputError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            InputError::Capture(p, e) => write!(f, "{}: {e}", p.display()),
         }
     }
 }
 
-impl std::error::Error for CaptureError {}
+impl std::error::Error for InputError {}
 
 /// Every sFlow datagram in a file: the UDP payloads of a pcap/pcapng capture that start with
 /// version 5, or the whole file when it is not a capture.
-pub fn read_datagrams(path: &Path) -> Result<Vec<Vec<u8>>, CaptureError> {
-    let bytes = std::fs::read(path).map_err(|e| CaptureError::Io(path.to_path_buf(), e))?;
-    datagrams_in(&bytes).map_err(|e| CaptureError::Format(path.to_path_buf(), e))
+pub fn read_datagrams(path: &Path) -> Result<Vec<Vec<u8>>, InputError> {
+    let bytes = std::fs::read(path).map_err(|e| InputError::Io(path.to_path_buf(), e))?;
+    datagrams_in(&bytes).map_err(|e| InputError::Capture(path.to_path_buf(), e))
 }
 
-/// As [`read_datagrams`], from bytes in memory.
-pub fn datagrams_in(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let magic = bytes.get(..4).map(|m| [m[0], m[1], m[2], m[3]]);
-    let is_capture = matches!(
-        magic,
-        Some([0xa1, 0xb2, 0xc3, 0xd4])
-            | Some([0xd4, 0xc3, 0xb2, 0xa1])
-            | Some([0xa1, 0xb2, 0x3c, 0x4d])
-            | Some([0x4d, 0x3c, 0xb2, 0xa1])
-            | Some([0x0a, 0x0d, 0x0d, 0x0a])
-    );
-    if !is_capture {
-        return Ok(vec![bytes.to_vec()]);
-    }
-    read_capture(bytes)
-}
-
-fn read_capture(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut reader = pcap_parser::create_reader(1 << 16, bytes).map_err(|e| format!("{e:?}"))?;
+/// As [`read_datagrams`], from bytes in memory. The capture formats are those of the decoder
+/// ([`for_each_datagram`]); only the choice of datagrams is replay's: any port, so captures
+/// of non-standard ports replay as they are, but only payloads that start like sFlow v5.
+pub fn datagrams_in(bytes: &[u8]) -> Result<Vec<Vec<u8>>, CaptureError> {
     let mut out = Vec::new();
-    // Link type of the legacy file, or of each pcapng interface in order.
-    let mut legacy_link: i32 = 1;
-    let mut ng_links: Vec<i32> = Vec::new();
-    // Bounded: each step consumes input or ends.
-    loop {
-        match reader.next() {
-            Ok((offset, block)) => {
-                match block {
-                    PcapBlockOwned::LegacyHeader(h) => legacy_link = h.network.0,
-                    PcapBlockOwned::Legacy(b) => {
-                        push_payload(legacy_link, b.data, &mut out);
-                    }
-                    PcapBlockOwned::NG(pcap_parser::Block::InterfaceDescription(idb)) => {
-                        ng_links.push(idb.linktype.0);
-                    }
-                    PcapBlockOwned::NG(pcap_parser::Block::EnhancedPacket(epb)) => {
-                        let link = ng_links.get(epb.if_id as usize).copied().unwrap_or(1);
-                        push_payload(link, epb.data, &mut out);
-                    }
-                    PcapBlockOwned::NG(pcap_parser::Block::SimplePacket(spb)) => {
-                        let link = ng_links.first().copied().unwrap_or(1);
-                        push_payload(link, spb.data, &mut out);
-                    }
-                    PcapBlockOwned::NG(_) => {}
-                }
-                reader.consume(offset);
-            }
-            Err(PcapError::Eof) => break,
-            Err(PcapError::Incomplete(_)) => {
-                if reader.refill().is_err() {
-                    break;
-                }
-                if reader.reader_exhausted() && reader.data().is_empty() {
-                    break;
-                }
-                // A truncated last block can never complete: stop once no input is left.
-                if reader.reader_exhausted() {
-                    break;
-                }
-            }
-            Err(e) => return Err(format!("{e:?}")),
+    match for_each_datagram(bytes, PortFilter::Any, |_, payload| {
+        if payload.starts_with(&[0, 0, 0, 5]) {
+            out.push(payload.to_vec());
         }
+    }) {
+        Ok(()) => Ok(out),
+        Err(CaptureError::NotACapture) => Ok(vec![bytes.to_vec()]),
+        Err(e) => Err(e),
     }
-    Ok(out)
-}
-
-fn push_payload(link: i32, frame: &[u8], out: &mut Vec<Vec<u8>>) {
-    if let Some(p) = udp_payload(link, frame) {
-        if p.get(..4) == Some(&[0, 0, 0, 5]) {
-            out.push(p.to_vec());
-        }
-    }
-}
-
-/// The UDP payload of a captured frame, if it is one.
-fn udp_payload(link: i32, frame: &[u8]) -> Option<&[u8]> {
-    let (ethertype, ip) = match link {
-        // DLT_EN10MB: Ethernet, with any number of 802.1Q/802.1ad tags.
-        1 => {
-            let mut at = 12;
-            let mut et = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-            while et == 0x8100 || et == 0x88A8 {
-                at += 4;
-                et = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
-            }
-            (et, frame.get(at + 2..)?)
-        }
-        // DLT_LINUX_SLL: protocol at 14, 16-byte header.
-        113 => (
-            u16::from_be_bytes([*frame.get(14)?, *frame.get(15)?]),
-            frame.get(16..)?,
-        ),
-        // DLT_LINUX_SLL2: protocol at 0, 20-byte header.
-        276 => (
-            u16::from_be_bytes([*frame.first()?, *frame.get(1)?]),
-            frame.get(20..)?,
-        ),
-        // DLT_RAW (12 and 101), DLT_IPV4 (228), DLT_IPV6 (229): the IP version says.
-        12 | 101 | 228 | 229 => match frame.first()? >> 4 {
-            4 => (0x0800, frame),
-            6 => (0x86DD, frame),
-            _ => return None,
-        },
-        // DLT_NULL: 4-byte host-order address family.
-        0 => match frame.get(4)? >> 4 {
-            4 => (0x0800, frame.get(4..)?),
-            6 => (0x86DD, frame.get(4..)?),
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let (proto, l4) = match ethertype {
-        0x0800 => {
-            let ihl = usize::from(ip.first()? & 0x0F) * 4;
-            let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
-            // Fragments other than the first carry no UDP header.
-            let frag = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x1FFF;
-            if ihl < 20 || frag != 0 {
-                return None;
-            }
-            let end = total.min(ip.len());
-            (*ip.get(9)?, ip.get(ihl..end)?)
-        }
-        0x86DD => {
-            let plen = usize::from(u16::from_be_bytes([*ip.get(4)?, *ip.get(5)?]));
-            let end = (40 + plen).min(ip.len());
-            (*ip.get(6)?, ip.get(40..end)?)
-        }
-        _ => return None,
-    };
-    if proto != 17 {
-        return None;
-    }
-    let ulen = usize::from(u16::from_be_bytes([*l4.get(4)?, *l4.get(5)?]));
-    let end = if ulen >= 8 {
-        ulen.min(l4.len())
-    } else {
-        l4.len()
-    };
-    l4.get(8..end)
 }
 
 /// Rewrite a datagram's agent address and sequence number into `out`. `None` when the
@@ -356,7 +229,7 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             io::stdin()
                 .read_to_end(&mut b)
                 .map_err(|e| e.to_string())
-                .and_then(|_| datagrams_in(&b))
+                .and_then(|_| datagrams_in(&b).map_err(|e| format!("-: {e}")))
         } else {
             read_datagrams(f).map_err(|e| e.to_string())
         };
@@ -429,20 +302,6 @@ mod tests {
         );
         let ndpi = Path::new(CORPUS).join("ndpi/sflow.pcap");
         assert_eq!(read_datagrams(&ndpi).unwrap().len(), 9);
-    }
-
-    #[test]
-    fn udp_payload_handles_vlan_and_ipv6() {
-        // Ethernet + 802.1Q + IPv6 + UDP + "x".
-        let mut f = vec![0u8; 12];
-        f.extend([0x81, 0x00, 0x00, 0x0A, 0x86, 0xDD]);
-        let mut ip6 = vec![0x60, 0, 0, 0, 0, 9, 17, 64];
-        ip6.extend([0u8; 32]);
-        f.extend(ip6);
-        f.extend([0x18, 0xC7, 0x18, 0xC7, 0, 9, 0, 0, b'x']);
-        assert_eq!(udp_payload(1, &f), Some(&b"x"[..]));
-        assert_eq!(udp_payload(1, &f[..20]), None);
-        assert_eq!(udp_payload(999, &f), None);
     }
 
     #[test]

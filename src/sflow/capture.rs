@@ -1,8 +1,10 @@
 //! sFlow datagrams out of capture files: classic pcap and pcapng (through `pcap-parser`), with
 //! the datagram taken as the UDP payload of IPv4 or IPv6.
 //!
-//! Link types: Ethernet (with 802.1Q/802.1ad tags), Linux cooked v1 and v2, raw IP (101,
-//! 228, 229) and BSD loopback (0, 108). IPv4 fragments after the first are skipped (they do
+//! Shared by `flowsift decode` and `flowsift replay`, so both read the same captures.
+//!
+//! Link types: Ethernet (with 802.1Q/802.1ad tags), Linux cooked v1 and v2, raw IP (12 and
+//! 101, since DLT_RAW is 12 on some BSDs; 228, 229) and BSD loopback (0, 108). IPv4 fragments after the first are skipped (they do
 //! not start with a UDP header); IPv6 hop-by-hop, routing, destination-options and fragment
 //! headers are walked. The UDP length bounds the payload, and so do the captured bytes: a
 //! frame cut short by the snap length yields a short datagram, which the decoder then
@@ -165,7 +167,7 @@ pub fn udp_payload(linktype: Linktype, frame: &[u8], filter: PortFilter) -> Opti
             0x0800 | 0x86DD => frame.get(20..)?,
             _ => return None,
         },
-        Linktype::RAW | Linktype::IPV4 | Linktype::IPV6 => frame,
+        Linktype::RAW | DLT_RAW_BSD | Linktype::IPV4 | Linktype::IPV6 => frame,
         Linktype::NULL | Linktype::LOOP => frame.get(4..)?,
         _ => return None,
     };
@@ -183,6 +185,9 @@ pub fn udp_payload(linktype: Linktype, frame: &[u8], filter: PortFilter) -> Opti
     }
     udp.get(8..len.min(udp.len()))
 }
+
+/// DLT_RAW as OpenBSD and older BSDs write it (LINKTYPE_RAW is 101 elsewhere).
+const DLT_RAW_BSD: Linktype = Linktype(12);
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     let s = b.get(at..at.checked_add(2)?)?;
@@ -340,6 +345,31 @@ mod tests {
         );
         // an unsupported link type yields nothing
         assert_eq!(udp_payload(Linktype(147), &ip, PortFilter::Any), None);
+    }
+
+    #[test]
+    fn ethernet_vlan_ipv6_udp() {
+        // Ethernet + 802.1Q + IPv6 + UDP + "x".
+        let mut f = vec![0u8; 12];
+        f.extend([0x81, 0x00, 0x00, 0x0A, 0x86, 0xDD]);
+        let mut ip6 = vec![0x60, 0, 0, 0, 0, 9, 17, 64];
+        ip6.extend([0u8; 32]);
+        f.extend(ip6);
+        f.extend([0x18, 0xC7, 0x18, 0xC7, 0, 9, 0, 0, b'x']);
+        assert_eq!(
+            udp_payload(Linktype::ETHERNET, &f, PortFilter::Any),
+            Some(&b"x"[..])
+        );
+        assert_eq!(
+            udp_payload(Linktype::ETHERNET, &f[..20], PortFilter::Any),
+            None
+        );
+        assert_eq!(udp_payload(Linktype(999), &f, PortFilter::Any), None);
+        // The same IPv6 packet under the BSD number of DLT_RAW.
+        assert_eq!(
+            udp_payload(Linktype(12), &f[18..], PortFilter::Any),
+            Some(&b"x"[..])
+        );
     }
 
     #[test]
