@@ -90,8 +90,11 @@ pub struct TableCounters {
 pub struct Probe {
     hash: u64,
     scope: [u64; 3],
-    /// The identity words an entry for this sample holds (see [`field::IDENT`]).
-    ident: [u64; MAX_IDENT],
+    /// The identity words an entry for this sample holds (see [`field::IDENT`]): the
+    /// packed key's words with scope and marker OR-ed in, then `tail` (packed in place
+    /// rather than copied into one array: the copy cost a tenth of an update).
+    key: PackedKey,
+    tail: u64,
 }
 
 impl Probe {
@@ -99,8 +102,15 @@ impl Probe {
     pub const EMPTY: Probe = Probe {
         hash: 0,
         scope: [0; 3],
-        ident: [0; MAX_IDENT],
+        key: PackedKey::EMPTY,
+        tail: 0,
     };
+
+    /// Identity word `k`.
+    #[inline]
+    fn ident(&self, k: usize) -> u64 {
+        self.key.words.get(k).copied().unwrap_or(self.tail)
+    }
 }
 
 /// A bounded flow table: one worker's shard of one definition.
@@ -233,19 +243,30 @@ impl FlowTable {
     /// stay); false when the record lacks one of the keys.
     #[inline]
     pub fn probe_into(&self, record: &SampleRecord, p: &mut Probe) -> bool {
-        let mut key = PackedKey::EMPTY;
-        if !key.pack_into(record, &self.keys) {
+        if !p.key.pack_into(record, &self.keys) {
             return false;
         }
         p.scope = scope_words(record.agent, record.data_source());
         p.hash = flow_hash(
             self.seed,
             (self.scope == Scope::Agent).then_some(&p.scope),
-            key.as_words(),
+            p.key.as_words(),
         );
-        p.ident[..MAX_KEY_WORDS].copy_from_slice(&key.words);
-        p.ident[MAX_KEY_WORDS] = 0;
-        put_bits(&mut p.ident, self.key_bits, p.scope[2] | 1 << 32);
+        // Scope and marker after the key bits (after hashing: the hash is the router's,
+        // over the key alone).
+        let (w, off) = (self.key_bits / 64, self.key_bits % 64);
+        let extra = p.scope[2] | 1 << 32;
+        p.tail = 0;
+        match p.key.words.get_mut(w) {
+            Some(word) => *word |= extra << off,
+            None => p.tail = extra,
+        }
+        if off > 64 - EXTRA_BITS {
+            match p.key.words.get_mut(w + 1) {
+                Some(word) => *word |= extra >> (64 - off),
+                None => p.tail = extra >> (64 - off),
+            }
+        }
         true
     }
 
@@ -341,7 +362,9 @@ impl FlowTable {
         e[field::START] = now_ms;
         e[field::LAST] = now_ms;
         e[field::RECEIVED] = record.received_ns;
-        e[field::IDENT..].copy_from_slice(&probe.ident[..self.ident_words]);
+        for (k, word) in e[field::IDENT..].iter_mut().enumerate() {
+            *word = probe.ident(k);
+        }
         self.counters.created += 1;
         if self.flow_start {
             self.emit_record(i, value, now_ms, now_ms, emit);
@@ -351,7 +374,6 @@ impl FlowTable {
     /// The slot holding the probe's flow, or the empty slot where it would go.
     #[inline]
     fn find(&self, probe: &Probe) -> Result<usize, usize> {
-        let want = &probe.ident[..self.ident_words];
         let mask = &self.same_mask[..self.ident_words];
         let agent = self.scope == Scope::Agent;
         let mut i = self.home(probe.hash);
@@ -364,10 +386,17 @@ impl FlowTable {
             }
             // Differences OR-ed together, no early exit: the identity is two or three
             // words in one line, and branching per word costs more than comparing them.
-            let mut diff = 0;
-            for ((a, b), m) in e[field::IDENT..].iter().zip(want).zip(mask) {
-                diff |= (a ^ b) & m;
-            }
+            // Two words (`uport` and most definitions) get a straight-line compare.
+            let ident = &e[field::IDENT..];
+            let mut diff = if let ([a0, a1, ..], [m0, m1]) = (ident, mask) {
+                ((a0 ^ probe.key.words[0]) & m0) | ((a1 ^ probe.key.words[1]) & m1)
+            } else {
+                let mut d = 0;
+                for (k, (a, m)) in ident.iter().zip(mask).enumerate() {
+                    d |= (a ^ probe.ident(k)) & m;
+                }
+                d
+            };
             if agent {
                 diff |= (e[field::AGENT] ^ probe.scope[0]) | (e[field::AGENT + 1] ^ probe.scope[1]);
             }
@@ -1021,12 +1050,19 @@ mod tests {
                 }
                 occupied += 1;
                 let e = self.entry(i);
-                let mut ident = [0; MAX_IDENT];
-                ident[..self.ident_words].copy_from_slice(&e[field::IDENT..]);
+                let mut key = PackedKey::EMPTY;
+                let mut tail = 0;
+                for (k, &word) in e[field::IDENT..].iter().enumerate() {
+                    match key.words.get_mut(k) {
+                        Some(w) => *w = word,
+                        None => tail = word,
+                    }
+                }
                 let probe = Probe {
                     hash: self.hash_of(e),
                     scope: self.entry_scope(e),
-                    ident,
+                    key,
+                    tail,
                 };
                 assert_eq!(self.find(&probe), Ok(i), "slot {i} unreachable");
             }
