@@ -1,9 +1,14 @@
 //! One worker's shard of one definition's flows: a bounded open-addressing table.
 //!
 //! Layout. Entries live inline in one `Vec<u64>` (linear probing, slots chosen by the
-//! hash's low 32 bits scaled to the slot count, at most 3/4 full), `7 + key words` words each: 72 bytes for `uport`. Finding a
-//! flow costs one cache miss (two when the entry straddles a line), which the worker hides
-//! by prefetching a batch of samples' slots ([`FlowTable::prefetch`]) before updating them.
+//! hash's low 32 bits scaled to the slot count, at most 3/4 full), `6 + identity words`
+//! words each, the array aligned to 64 bytes: a `uport` entry is 64 bytes, exactly one
+//! cache line. The identity is the packed key followed by 5 bytes: the scope word (data
+//! source and agent family, 32 bits) and a marker byte whose low bit marks an occupied
+//! slot; `uport`'s 11 key bytes leave exactly that room in its two words. (With 72-byte
+//! entries every entry straddled two lines, so a hit cost two misses.) Finding a flow
+//! costs one cache miss, which the worker hides by prefetching a batch of samples' slots
+//! ([`FlowTable::prefetch`]) before updating them.
 //! A separate index, or an intrusive LRU list (whose unlinking touches two more random
 //! entries per sample), would triple the misses at a million flows; they are what decides
 //! the throughput there.
@@ -26,7 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::definition::{FlowDefinition, Scope, ValueKind};
-use super::key::{flow_hash, scope_from_words, scope_words, unpack, PackedKey};
+use super::key::{
+    flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackedKey, MAX_KEY_WORDS,
+};
 use super::FlowEvent;
 use crate::packet::Key;
 use crate::record::SampleRecord;
@@ -40,21 +47,25 @@ const INITIAL_SLOTS: usize = 1024;
 
 /// Word offsets inside an entry.
 mod field {
-    /// `tag (32 bits, never 0) | scope word 3 << 32`; 0 marks an empty slot.
-    pub const META: usize = 0;
     /// The opening sample's agent address, two words.
-    pub const AGENT: usize = 1;
+    pub const AGENT: usize = 0;
     /// Scaled value accumulated since the flow (or its active interval) started.
-    pub const VALUE: usize = 3;
+    pub const VALUE: usize = 2;
     /// Start of the flow or of its current active interval, ms since the epoch.
-    pub const START: usize = 4;
+    pub const START: usize = 3;
     /// Last sample, ms since the epoch.
-    pub const LAST: usize = 5;
+    pub const LAST: usize = 4;
     /// Monotonic receipt time of the last sample's datagram.
-    pub const RECEIVED: usize = 6;
-    /// Packed key words follow.
-    pub const KEYS: usize = 7;
+    pub const RECEIVED: usize = 5;
+    /// Identity words follow: packed key, then the scope word (32 bits) and the
+    /// occupied marker (one byte, value 1) at bit `key bits`. All zero in an empty slot.
+    pub const IDENT: usize = 6;
 }
+
+/// Most identity words: the widest packed key plus the 5 bytes of scope and marker.
+const MAX_IDENT: usize = MAX_KEY_WORDS + 1;
+/// Scope word and marker byte as they sit in the identity at bit `key bits`.
+const EXTRA_BITS: usize = 40;
 
 /// Process-wide flow record identifiers (sFlow-RT `flowID`), increasing from 1.
 static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
@@ -79,7 +90,11 @@ pub struct TableCounters {
 pub struct Probe {
     hash: u64,
     scope: [u64; 3],
+    /// The identity words an entry for this sample holds (see [`field::IDENT`]): the
+    /// packed key's words with scope and marker OR-ed in, then `tail` (packed in place
+    /// rather than copied into one array: the copy cost a tenth of an update).
     key: PackedKey,
+    tail: u64,
 }
 
 impl Probe {
@@ -88,7 +103,14 @@ impl Probe {
         hash: 0,
         scope: [0; 3],
         key: PackedKey::EMPTY,
+        tail: 0,
     };
+
+    /// Identity word `k`.
+    #[inline]
+    fn ident(&self, k: usize) -> u64 {
+        self.key.words.get(k).copied().unwrap_or(self.tail)
+    }
 }
 
 /// A bounded flow table: one worker's shard of one definition.
@@ -105,7 +127,18 @@ pub struct FlowTable {
     seed: u64,
     stride: usize,
     key_words: usize,
+    /// Bits of the packed key; the scope word and marker follow at this bit.
+    key_bits: usize,
+    ident_words: usize,
+    /// Entry word holding the occupied marker, and the marker's bit in it.
+    occupied_word: usize,
+    occupied_bit: u64,
+    /// Identity bits two entries must share to be the same flow: all of them in agent
+    /// scope; all but the scope word in fabric scope (the scope is not part of the flow).
+    same_mask: [u64; MAX_IDENT],
     words: Vec<u64>,
+    /// Index of slot 0's first word in `words` (the first 64-byte-aligned one).
+    base: usize,
     slots: usize,
     len: usize,
     max_entries: usize,
@@ -123,7 +156,19 @@ impl FlowTable {
         let max_entries = max_entries.max(1);
         let max_slots = max_entries.saturating_mul(4).div_ceil(3).max(2);
         let slots = INITIAL_SLOTS.min(max_slots);
-        let stride = field::KEYS + def.key_words;
+        let key_bits = packed_bytes(&def.keys) * 8;
+        let ident_words = (key_bits + EXTRA_BITS).div_ceil(64);
+        let stride = field::IDENT + ident_words;
+        let marker = key_bits + 32;
+        let mut same_mask = [u64::MAX; MAX_IDENT];
+        if def.scope == Scope::Fabric {
+            let mut clear = [0; MAX_IDENT];
+            put_bits(&mut clear, key_bits, 0xFFFF_FFFF);
+            for (m, c) in same_mask.iter_mut().zip(clear) {
+                *m &= !c;
+            }
+        }
+        let (words, base) = allocate(slots * stride);
         FlowTable {
             name: def.name.clone(),
             separator: def.separator.clone(),
@@ -137,7 +182,13 @@ impl FlowTable {
             seed,
             stride,
             key_words: def.key_words,
-            words: allocate(slots * stride),
+            key_bits,
+            ident_words,
+            occupied_word: field::IDENT + marker / 64,
+            occupied_bit: 1 << (marker % 64),
+            same_mask,
+            words,
+            base,
             slots,
             len: 0,
             max_entries,
@@ -201,6 +252,21 @@ impl FlowTable {
             (self.scope == Scope::Agent).then_some(&p.scope),
             p.key.as_words(),
         );
+        // Scope and marker after the key bits (after hashing: the hash is the router's,
+        // over the key alone).
+        let (w, off) = (self.key_bits / 64, self.key_bits % 64);
+        let extra = p.scope[2] | 1 << 32;
+        p.tail = 0;
+        match p.key.words.get_mut(w) {
+            Some(word) => *word |= extra << off,
+            None => p.tail = extra,
+        }
+        if off > 64 - EXTRA_BITS {
+            match p.key.words.get_mut(w + 1) {
+                Some(word) => *word |= extra >> (64 - off),
+                None => p.tail = extra >> (64 - off),
+            }
+        }
         true
     }
 
@@ -208,11 +274,14 @@ impl FlowTable {
     /// [`FlowTable::update`] finds it in cache.
     #[inline]
     pub fn prefetch(&self, probe: &Probe) {
-        let at = self.home(probe.hash) * self.stride;
+        let at = self.at(self.home(probe.hash));
         if let Some(slot) = self.words.get(at..at + self.stride) {
             prefetch(slot.as_ptr());
-            if let Some(last) = slot.last() {
-                prefetch(last);
+            // An 8-word entry is one aligned line; others may straddle two.
+            if self.stride != 8 {
+                if let Some(last) = slot.last() {
+                    prefetch(last);
+                }
             }
         }
     }
@@ -240,7 +309,7 @@ impl FlowTable {
         self.counters.samples += 1;
         let slot = match self.find(probe) {
             Ok(i) => {
-                let at = i * self.stride;
+                let at = self.at(i);
                 if now_ms.saturating_sub(self.words[at + field::LAST]) >= self.idle_ms {
                     // Idle past its timeout but not swept yet: the old flow ends and this
                     // sample opens a new one, exactly as if the sweep had been on time.
@@ -285,16 +354,17 @@ impl FlowTable {
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
-        let at = i * self.stride;
+        let at = self.at(i);
         let e = &mut self.words[at..at + self.stride];
-        e[field::META] = tag(probe.hash) | probe.scope[2] << 32;
         e[field::AGENT] = probe.scope[0];
         e[field::AGENT + 1] = probe.scope[1];
         e[field::VALUE] = value;
         e[field::START] = now_ms;
         e[field::LAST] = now_ms;
         e[field::RECEIVED] = record.received_ns;
-        e[field::KEYS..].copy_from_slice(&probe.key.words[..self.key_words]);
+        for (k, word) in e[field::IDENT..].iter_mut().enumerate() {
+            *word = probe.ident(k);
+        }
         self.counters.created += 1;
         if self.flow_start {
             self.emit_record(i, value, now_ms, now_ms, emit);
@@ -304,29 +374,33 @@ impl FlowTable {
     /// The slot holding the probe's flow, or the empty slot where it would go.
     #[inline]
     fn find(&self, probe: &Probe) -> Result<usize, usize> {
-        let want_tag = tag(probe.hash);
-        let want_meta = want_tag | probe.scope[2] << 32;
-        let key = &probe.key.words[..self.key_words];
+        let mask = &self.same_mask[..self.ident_words];
+        let agent = self.scope == Scope::Agent;
         let mut i = self.home(probe.hash);
         // At most 3/4 of the slots are used, so an empty one ends every probe.
         loop {
-            let at = i * self.stride;
+            let at = self.at(i);
             let e = &self.words[at..at + self.stride];
-            let meta = e[field::META];
-            if meta == 0 {
+            if e[self.occupied_word] & self.occupied_bit == 0 {
                 return Err(i);
             }
-            let same = match self.scope {
-                Scope::Agent => {
-                    meta == want_meta
-                        && e[field::AGENT] == probe.scope[0]
-                        && e[field::AGENT + 1] == probe.scope[1]
+            // Differences OR-ed together, no early exit: the identity is two or three
+            // words in one line, and branching per word costs more than comparing them.
+            // Two words (`uport` and most definitions) get a straight-line compare.
+            let ident = &e[field::IDENT..];
+            let mut diff = if let ([a0, a1, ..], [m0, m1]) = (ident, mask) {
+                ((a0 ^ probe.key.words[0]) & m0) | ((a1 ^ probe.key.words[1]) & m1)
+            } else {
+                let mut d = 0;
+                for (k, (a, m)) in ident.iter().zip(mask).enumerate() {
+                    d |= (a ^ probe.ident(k)) & m;
                 }
-                Scope::Fabric => meta as u32 == want_tag as u32,
+                d
             };
-            // A word loop, not a slice compare: keys are two or three words, and the
-            // slice compare is a call to `memcmp`.
-            if same && e[field::KEYS..].iter().zip(key).all(|(a, b)| a == b) {
+            if agent {
+                diff |= (e[field::AGENT] ^ probe.scope[0]) | (e[field::AGENT + 1] ^ probe.scope[1]);
+            }
+            if diff == 0 {
                 return Ok(i);
             }
             i = self.next(i);
@@ -335,43 +409,81 @@ impl FlowTable {
 
     fn empty_slot(&self, hash: u64) -> usize {
         let mut i = self.home(hash);
-        while self.words[i * self.stride + field::META] != 0 {
+        while self.occupied(self.at(i)) {
             i = self.next(i);
         }
         i
     }
 
-    /// The hash an entry was stored under, recomputed from its words.
-    fn entry_hash(&self, i: usize) -> u64 {
-        let at = i * self.stride;
-        let e = &self.words[at..at + self.stride];
-        let scope = [e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32];
+    /// First word of slot `i`.
+    #[inline]
+    fn at(&self, i: usize) -> usize {
+        self.base + i * self.stride
+    }
+
+    /// Whether the entry at word `at` holds a flow.
+    #[inline]
+    fn occupied(&self, at: usize) -> bool {
+        self.words[at + self.occupied_word] & self.occupied_bit != 0
+    }
+
+    /// The packed key of entry `e`, without the scope and marker bits.
+    fn entry_key(&self, e: &[u64]) -> [u64; MAX_KEY_WORDS] {
+        let mut key = [0; MAX_KEY_WORDS];
+        let kw = self.key_words;
+        key[..kw].copy_from_slice(&e[field::IDENT..field::IDENT + kw]);
+        if self.key_bits % 64 != 0 {
+            key[kw - 1] &= (1u64 << (self.key_bits % 64)) - 1;
+        }
+        key
+    }
+
+    /// The scope words (agent, data source and family) of entry `e`.
+    fn entry_scope(&self, e: &[u64]) -> [u64; 3] {
+        let ident = &e[field::IDENT..];
+        let (w, off) = (self.key_bits / 64, self.key_bits % 64);
+        let mut extra = ident[w] >> off;
+        if off > 64 - EXTRA_BITS {
+            extra |= ident[w + 1] << (64 - off);
+        }
+        [e[field::AGENT], e[field::AGENT + 1], extra & 0xFFFF_FFFF]
+    }
+
+    /// The hash entry `e` was stored under, recomputed from its words.
+    fn hash_of(&self, e: &[u64]) -> u64 {
+        let scope = self.entry_scope(e);
+        let key = self.entry_key(e);
         flow_hash(
             self.seed,
             (self.scope == Scope::Agent).then_some(&scope),
-            &e[field::KEYS..],
+            &key[..self.key_words],
         )
+    }
+
+    /// The words of slot `i`.
+    fn entry(&self, i: usize) -> &[u64] {
+        let at = self.at(i);
+        &self.words[at..at + self.stride]
     }
 
     /// Double the slots (warm-up only) and re-place every entry.
     fn grow(&mut self) {
-        let old = std::mem::take(&mut self.words);
+        let old_slots = self.slots;
         self.slots = (self.slots * 2).min(self.max_slots);
-        self.words = allocate(self.slots * self.stride);
+        let (words, base) = allocate(self.slots * self.stride);
+        let old = std::mem::replace(&mut self.words, words);
+        let old_base = std::mem::replace(&mut self.base, base);
         self.sweep_hand = 0;
         self.evict_hand = 0;
-        for e in old.chunks_exact(self.stride) {
-            if e[field::META] == 0 {
+        let stride = self.stride;
+        for i in 0..old_slots {
+            let from = old_base + i * stride;
+            let e = &old[from..from + stride];
+            if e[self.occupied_word] & self.occupied_bit == 0 {
                 continue;
             }
-            let scope = [e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32];
-            let h = flow_hash(
-                self.seed,
-                (self.scope == Scope::Agent).then_some(&scope),
-                &e[field::KEYS..],
-            );
-            let i = self.empty_slot(h);
-            self.words[i * self.stride..(i + 1) * self.stride].copy_from_slice(e);
+            let to = self.at(self.empty_slot(self.hash_of(e)));
+            self.words[to..to + stride].copy_from_slice(e);
         }
     }
 
@@ -382,8 +494,8 @@ impl FlowTable {
         let mut seen = 0;
         let mut i = self.evict_hand % self.slots;
         for _ in 0..self.slots {
-            let at = i * self.stride;
-            if self.words[at + field::META] != 0 {
+            let at = self.at(i);
+            if self.occupied(at) {
                 let last = self.words[at + field::LAST];
                 if last < oldest {
                     oldest = last;
@@ -411,17 +523,17 @@ impl FlowTable {
     fn remove(&mut self, i: usize) {
         let mut hole = i;
         let mut j = self.next(i);
-        while self.words[j * self.stride + field::META] != 0 {
-            let home = self.home(self.entry_hash(j));
+        while self.occupied(self.at(j)) {
+            let home = self.home(self.hash_of(self.entry(j)));
             // Move j into the hole unless its home lies cyclically in (hole, j].
             if self.distance(home, j) >= self.distance(hole, j) {
-                self.words
-                    .copy_within(j * self.stride..(j + 1) * self.stride, hole * self.stride);
+                let (from, to) = (self.at(j), self.at(hole));
+                self.words.copy_within(from..from + self.stride, to);
                 hole = j;
             }
             j = self.next(j);
         }
-        let at = hole * self.stride;
+        let at = self.at(hole);
         self.words[at..at + self.stride].fill(0);
         self.len -= 1;
     }
@@ -449,8 +561,8 @@ impl FlowTable {
         // Removals do not advance the hand (a later entry may shift into the slot), but
         // each one shrinks the table, so the loop is bounded by `due + len`.
         while examined < due && self.len > 0 {
-            let at = i * self.stride;
-            if self.words[at + field::META] != 0 {
+            let at = self.at(i);
+            if self.occupied(at) {
                 let last = self.words[at + field::LAST];
                 if now_ms.saturating_sub(last) >= self.idle_ms {
                     self.end(i, now_ms, emit);
@@ -473,7 +585,7 @@ impl FlowTable {
     /// End every flow (shutdown): end records when `flowStart` is false, then empty.
     pub fn flush(&mut self, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
         for i in 0..self.slots {
-            if self.words[i * self.stride + field::META] != 0 {
+            if self.occupied(self.at(i)) {
                 self.end(i, now_ms, emit);
             }
         }
@@ -515,7 +627,7 @@ impl FlowTable {
 
     /// Emit the record of slot `i`'s current interval and start a new one at `now_ms`.
     fn report(&mut self, i: usize, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
-        let at = i * self.stride;
+        let at = self.at(i);
         let value = self.words[at + field::VALUE];
         let start = self.words[at + field::START];
         let last = self.words[at + field::LAST];
@@ -537,13 +649,13 @@ impl FlowTable {
         if !self.log {
             return;
         }
-        let at = i * self.stride;
-        let e = &self.words[at..at + self.stride];
-        let Some(keys) = unpack(&e[field::KEYS..], &self.keys) else {
+        let e = self.entry(i);
+        let key = self.entry_key(e);
+        let Some(keys) = unpack(&key[..self.key_words], &self.keys) else {
             return;
         };
-        let (agent, data_source): (IpAddr, u32) =
-            scope_from_words([e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32]);
+        let (agent, data_source): (IpAddr, u32) = scope_from_words(self.entry_scope(e));
+        let received_ns = e[field::RECEIVED];
         self.counters.events += 1;
         emit(FlowEvent {
             flow_id: NEXT_FLOW_ID.fetch_add(1, Ordering::Relaxed),
@@ -555,17 +667,21 @@ impl FlowTable {
             end_ms,
             agent,
             data_source,
-            received_ns: e[field::RECEIVED],
+            received_ns,
         });
     }
 }
 
-/// Allocate `words` zeroed words for a table. Large tables ask the kernel for transparent
+/// Allocate `words` zeroed words for a table, starting at a 64-byte boundary: returns the
+/// vector and the index of its first aligned word (7 spare words make room to align, and
+/// the vector is never resized, so the index stays valid). Large tables ask the kernel for transparent
 /// huge pages: at a million flows every update touches a random entry, and with 4 KiB pages
 /// each would also miss the TLB. The zeroed allocation is fresh, untouched memory, so the
 /// advice applies when the pages are first written. Advice only: refused, it changes nothing.
-fn allocate(words: usize) -> Vec<u64> {
-    let v = vec![0u64; words];
+fn allocate(words: usize) -> (Vec<u64>, usize) {
+    let v = vec![0u64; words + 7];
+    let base = (v.as_ptr() as usize).next_multiple_of(64) - v.as_ptr() as usize;
+    let base = base / 8;
     #[cfg(target_os = "linux")]
     {
         const PAGE: usize = 4096;
@@ -583,13 +699,17 @@ fn allocate(words: usize) -> Vec<u64> {
             }
         }
     }
-    v
+    (v, base)
 }
 
-/// The 32-bit tag kept in an entry's first word; never 0, which marks an empty slot.
+/// OR the low [`EXTRA_BITS`] bits of `v` into `words` at bit `bit`.
 #[inline]
-fn tag(hash: u64) -> u64 {
-    ((hash >> 24) as u32 | 1) as u64
+fn put_bits(words: &mut [u64; MAX_IDENT], bit: usize, v: u64) {
+    let (w, off) = (bit / 64, bit % 64);
+    words[w] |= v << off;
+    if off > 64 - EXTRA_BITS {
+        words[w + 1] |= v >> (64 - off);
+    }
 }
 
 #[inline]
@@ -925,19 +1045,24 @@ mod tests {
         fn check_invariants(&self) {
             let mut occupied = 0;
             for i in 0..self.slots {
-                let at = i * self.stride;
-                if self.words[at + field::META] == 0 {
+                if !self.occupied(self.at(i)) {
                     continue;
                 }
                 occupied += 1;
-                let e = &self.words[at..at + self.stride];
+                let e = self.entry(i);
                 let mut key = PackedKey::EMPTY;
-                key.words[..self.key_words].copy_from_slice(&e[field::KEYS..]);
-                key.len = self.key_words;
+                let mut tail = 0;
+                for (k, &word) in e[field::IDENT..].iter().enumerate() {
+                    match key.words.get_mut(k) {
+                        Some(w) => *w = word,
+                        None => tail = word,
+                    }
+                }
                 let probe = Probe {
-                    hash: self.entry_hash(i),
-                    scope: [e[field::AGENT], e[field::AGENT + 1], e[field::META] >> 32],
+                    hash: self.hash_of(e),
+                    scope: self.entry_scope(e),
                     key,
+                    tail,
                 };
                 assert_eq!(self.find(&probe), Ok(i), "slot {i} unreachable");
             }
@@ -984,7 +1109,7 @@ mod tests {
     #[test]
     fn entry_size() {
         let t = FlowTable::new(&uport(), 100_000, 1);
-        assert_eq!(t.entry_bytes(), 72);
-        assert!((t.bytes_per_entry_when_full() - 96.0).abs() < 0.01);
+        assert_eq!(t.entry_bytes(), 64);
+        assert!((t.bytes_per_entry_when_full() - 85.34).abs() < 0.01);
     }
 }
