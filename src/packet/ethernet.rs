@@ -98,7 +98,7 @@ impl<'a> Frame<'a> {
 
     /// Walk the VLAN tags (any depth: each one consumes 4 bytes, so the walk is bounded by
     /// the sampled length) and an 802.2 LLC/SNAP header.
-    #[inline]
+    #[inline(always)]
     pub fn payload_type(&self) -> PayloadType {
         let mut out = PayloadType {
             outer_vlan: None,

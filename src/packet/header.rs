@@ -119,7 +119,7 @@ pub fn decode_header(header_protocol: u32, bytes: &[u8]) -> DecodedHeader {
 /// Why it exists: a 104-byte `PacketKeys` returned by value and then moved into a record is
 /// split by the optimiser into a load and a store per field at every move (about 55
 /// instructions each, measured with callgrind), more than the decoding itself.
-#[inline]
+#[inline(always)]
 pub fn decode_header_keys(
     header_protocol: u32,
     bytes: &[u8],
