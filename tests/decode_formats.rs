@@ -15,17 +15,7 @@ use flowsift::sflow::json::{datagram_lines, Origin};
 use flowsift::sflow::line::sample_line;
 use flowsift::sflow::{decode_datagram, Datagram, FlowSampleMeta, SampleError, Visitor};
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+use flowsift::synth::Rng;
 
 /// Datagrams to mutate: every corpus file once (the big capture contributes its first few).
 fn inputs() -> Vec<Vec<u8>> {
@@ -111,9 +101,9 @@ fn seeded_byte_flips() {
         }
         for _ in 0..200 {
             let mut m = d.clone();
-            for _ in 0..=(rng.next() % 4) {
-                let at = (rng.next() % m.len() as u64) as usize;
-                m[at] ^= 1 << (rng.next() % 8);
+            for _ in 0..=(rng.next_u64() % 4) {
+                let at = (rng.next_u64() % m.len() as u64) as usize;
+                m[at] ^= 1 << (rng.next_u64() % 8);
             }
             check(&m, true);
         }

@@ -114,19 +114,11 @@ fn exercise(bytes: &[u8], with_json: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// xorshift64*: tiny, deterministic, good enough to spread mutations.
-struct Rng(u64);
+use flowsift::synth::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// An index below `n` from the shared generator.
+fn below(rng: &mut Rng, n: usize) -> usize {
+    rng.below(n as u64) as usize
 }
 
 /// Values that stress length and count fields.
@@ -149,25 +141,25 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) -> String {
     if len == 0 {
         return "empty".into();
     }
-    match rng.below(5) {
+    match below(rng, 5) {
         0 => {
-            let at = rng.below(len);
-            let bit = rng.below(8);
+            let at = below(rng, len);
+            let bit = below(rng, 8);
             bytes[at] ^= 1 << bit;
             format!("flip bit {bit} of byte {at}")
         }
         1 => {
-            let n = 1 + rng.below(4);
+            let n = 1 + below(rng, 4);
             for _ in 0..n {
-                let at = rng.below(len);
-                bytes[at] = rng.next() as u8;
+                let at = below(rng, len);
+                bytes[at] = rng.next_u64() as u8;
             }
             format!("{n} random bytes")
         }
         2 | 3 => {
             // XDR fields are aligned words: hit a word with a hostile value.
-            let at = rng.below(len.div_ceil(4)) * 4;
-            let v = INTERESTING[rng.below(INTERESTING.len())].to_be_bytes();
+            let at = below(rng, len.div_ceil(4)) * 4;
+            let v = INTERESTING[below(rng, INTERESTING.len())].to_be_bytes();
             for (i, b) in v.iter().enumerate() {
                 if let Some(slot) = bytes.get_mut(at + i) {
                     *slot = *b;
@@ -177,11 +169,11 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) -> String {
         }
         _ => {
             // Cut and re-grow with garbage: lengths that point past a shorter end.
-            let keep = rng.below(len);
+            let keep = below(rng, len);
             bytes.truncate(keep);
-            let extra = rng.below(64);
+            let extra = below(rng, 64);
             for _ in 0..extra {
-                bytes.push(rng.next() as u8);
+                bytes.push(rng.next_u64() as u8);
             }
             format!("cut at {keep} + {extra} random bytes")
         }
@@ -276,7 +268,7 @@ fn seeded_mutations_of_every_datagram() {
             scratch.extend_from_slice(&d.bytes);
             // One to three stacked mutations.
             let mut how = Vec::new();
-            for _ in 0..1 + rng.below(3) {
+            for _ in 0..1 + below(&mut rng, 3) {
                 how.push(mutate(&mut rng, &mut scratch));
             }
             runs += 1;

@@ -25,7 +25,7 @@ use crate::rx::send::Sender;
 use crate::rx::Cidr;
 use crate::synth::{
     header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, GenericInterface,
-    Original, Transport,
+    Original, Rng, Transport,
 };
 
 /// Generate synthetic fabric sFlow traffic.
@@ -138,24 +138,6 @@ pub struct BlastSummary {
 impl BlastSummary {
     pub fn rate(&self) -> f64 {
         self.datagrams as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
-/// xorshift64*: a tiny deterministic generator for the flow mix.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 
