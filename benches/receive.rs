@@ -16,7 +16,9 @@
 //! (comma-separated datagrams/s; `max` for flat out; default
 //! `100000,250000,400000,550000,700000,850000,1000000,max`; empty: no rate steps),
 //! `FLOWSIFT_BENCH_RING=0` to skip the ring comparison printed first,
-//! `FLOWSIFT_BENCH_URING_BUFFERS` to override `uring_buffers`.
+//! `FLOWSIFT_BENCH_URING_BUFFERS` to override `uring_buffers`, `FLOWSIFT_BENCH_GRO=on|off`
+//! to run the engine only with UDP GRO on or off (default both; the bare sink never uses
+//! it: it is the plain one-datagram-per-receive ceiling).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,14 +49,21 @@ impl Route for BySource {
 #[derive(Clone, Copy, PartialEq)]
 enum Path {
     Bare,
-    Rx(IoMode),
+    /// The receive engine with this I/O path, UDP GRO on or off.
+    Rx(IoMode, bool),
 }
 
 impl std::fmt::Display for Path {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Path::Bare => f.write_str("bare recvmmsg sink"),
-            Path::Rx(io) => write!(f, "flowsift rx --io {io}"),
+            Path::Rx(io, gro) => {
+                write!(
+                    f,
+                    "flowsift rx --io {io} gro {}",
+                    if *gro { "on" } else { "off" }
+                )
+            }
         }
     }
 }
@@ -281,11 +290,12 @@ fn step(path: Path, rate: Option<f64>, secs: f64, rx_core: usize) -> Row {
                 cpu: cpu_delta(&before, &after, tck, el),
             }
         }
-        Path::Rx(io) => {
+        Path::Rx(io, gro) => {
             let cfg = RxConfig {
                 listen: vec!["127.0.0.1:0".parse().expect("addr")],
                 cores: vec![rx_core],
                 io,
+                gro,
                 uring_buffers: std::env::var("FLOWSIFT_BENCH_URING_BUFFERS")
                     .ok()
                     .and_then(|v| v.parse().ok())
@@ -498,11 +508,17 @@ fn main() {
     }
     println!("| path | target/s | offered dgram/s | received dgram/s | flow samples/s | kernel drops | ring drops | CPU rx % | CPU worker % | CPU blast % |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for path in [
-        Path::Bare,
-        Path::Rx(IoMode::Uring),
-        Path::Rx(IoMode::Recvmmsg),
-    ] {
+    let gro = std::env::var("FLOWSIFT_BENCH_GRO").unwrap_or_else(|_| "both".into());
+    let gro: &[bool] = match gro.as_str() {
+        "on" => &[true],
+        "off" => &[false],
+        _ => &[true, false],
+    };
+    let mut paths = vec![Path::Bare];
+    for io in [IoMode::Uring, IoMode::Recvmmsg] {
+        paths.extend(gro.iter().map(|&g| Path::Rx(io, g)));
+    }
+    for path in paths {
         for &rate in &rates {
             let r = step(path, rate, secs, rx_core);
             println!(
