@@ -42,7 +42,7 @@ struct BySource {
 
 impl Route for BySource {
     fn route(&mut self, r: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
-        deliver((r.source_id as usize) % self.workers, 1);
+        deliver((r.source_index as usize) % self.workers, 1);
     }
 }
 
@@ -396,9 +396,12 @@ fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
         record: SampleRecord {
             agent: std::net::Ipv4Addr::LOCALHOST.into(),
             sub_agent: 0,
-            source_id: 1,
+            source_type: 0,
+            source_index: 1,
             input: 1,
             output: 2,
+            input_format: 0,
+            output_format: 0,
             sampling_rate: 1,
             frame_length: 64,
             received_ns: 0,
