@@ -227,32 +227,32 @@ fn encode_key(
     let num = |v: Option<u8>| v.map(u64::from);
     let num16 = |v: Option<u16>| v.map(u64::from);
     match key {
-        Key::IpSource => c.put(w, v4(k.ip_source)?, 4),
-        Key::IpDestination => c.put(w, v4(k.ip_destination)?, 4),
+        Key::IpSource => c.put(w, v4(k.ip_source())?, 4),
+        Key::IpDestination => c.put(w, v4(k.ip_destination())?, 4),
         Key::Ip6Source | Key::Ip6Destination => {
             let ip = if key == Key::Ip6Source {
-                k.ip_source
+                k.ip_source()
             } else {
-                k.ip_destination
+                k.ip_destination()
             };
             let (lo, hi) = v6(ip)?;
             c.put(w, lo, 8)?;
             c.put(w, hi, 8)
         }
-        Key::IpProtocol => c.put(w, num(k.ip_protocol)?, 4),
-        Key::TcpSourcePort => c.put(w, num16(k.tcp_source_port)?, 4),
-        Key::TcpDestinationPort => c.put(w, num16(k.tcp_destination_port)?, 4),
-        Key::UdpSourcePort => c.put(w, num16(k.udp_source_port)?, 4),
-        Key::UdpDestinationPort => c.put(w, num16(k.udp_destination_port)?, 4),
-        Key::IcmpType => c.put(w, num(k.icmp_type)?, 4),
-        Key::IcmpCode => c.put(w, num(k.icmp_code)?, 4),
-        Key::IcmpUnreachablePort => match k.unreachable {
+        Key::IpProtocol => c.put(w, num(k.ip_protocol())?, 4),
+        Key::TcpSourcePort => c.put(w, num16(k.tcp_source_port())?, 4),
+        Key::TcpDestinationPort => c.put(w, num16(k.tcp_destination_port())?, 4),
+        Key::UdpSourcePort => c.put(w, num16(k.udp_source_port())?, 4),
+        Key::UdpDestinationPort => c.put(w, num16(k.udp_destination_port())?, 4),
+        Key::IcmpType => c.put(w, num(k.icmp_type())?, 4),
+        Key::IcmpCode => c.put(w, num(k.icmp_code())?, 4),
+        Key::IcmpUnreachablePort => match k.unreachable() {
             Some(Unreachable::Port { protocol, port }) => {
                 encode(Kind::Port, KeyValue::Port(protocol, port), w, c)
             }
             _ => None,
         },
-        Key::IcmpUnreachableProtocol => match k.unreachable {
+        Key::IcmpUnreachableProtocol => match k.unreachable() {
             Some(Unreachable::Protocol(p)) => c.put(w, u64::from(p), 4),
             _ => None,
         },
@@ -425,7 +425,7 @@ pub fn definition_seed(index: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::PacketKeys;
+    use crate::packet::{KeyFields, PacketKeys};
 
     fn record() -> SampleRecord {
         SampleRecord {
@@ -437,7 +437,7 @@ mod tests {
             sampling_rate: 100,
             frame_length: 70,
             received_ns: 0,
-            keys: PacketKeys {
+            keys: KeyFields {
                 ip_source: Some("10.1.2.3".parse().unwrap()),
                 ip_destination: Some("10.9.8.7".parse().unwrap()),
                 mac_source: Some([1, 2, 3, 4, 5, 6]),
@@ -446,7 +446,8 @@ mod tests {
                     port: 443,
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
         }
     }
 
@@ -473,7 +474,7 @@ mod tests {
     fn fast_path_matches_key_values() {
         let mut records = vec![record()];
         let mut v6 = record();
-        v6.keys = PacketKeys {
+        v6.keys = KeyFields {
             ip_source: Some("2001:db8::1".parse().unwrap()),
             ip_destination: Some("2001:db8::2".parse().unwrap()),
             ip_protocol: Some(58),
@@ -484,10 +485,11 @@ mod tests {
                 port: 161,
             }),
             ..Default::default()
-        };
+        }
+        .into();
         records.push(v6);
         let mut full = record();
-        full.keys = PacketKeys {
+        full.keys = KeyFields {
             mac_source: Some([1, 2, 3, 4, 5, 6]),
             mac_destination: Some([6, 5, 4, 3, 2, 1]),
             vlan: Some(100),
@@ -505,13 +507,16 @@ mod tests {
             icmp_type: Some(3),
             icmp_code: Some(2),
             unreachable: Some(Unreachable::Protocol(132)),
-        };
+        }
+        .into();
         records.push(full);
         let mut net = record();
-        net.keys.unreachable = Some(Unreachable::Net("10.9.0.0".parse().unwrap()));
+        net.keys
+            .set_unreachable(Some(Unreachable::Net("10.9.0.0".parse().unwrap())));
         records.push(net);
         let mut host = record();
-        host.keys.unreachable = Some(Unreachable::Host("2001:db8::9".parse().unwrap()));
+        host.keys
+            .set_unreachable(Some(Unreachable::Host("2001:db8::9".parse().unwrap())));
         records.push(host);
         records.push(SampleRecord {
             keys: PacketKeys::default(),
