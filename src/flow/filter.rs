@@ -424,7 +424,7 @@ fn literal(key: Key, v: &str) -> Result<Literal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{PacketKeys, Unreachable};
+    use crate::packet::{KeyFields, Unreachable};
 
     fn rec(src: &str, proto: u8, dport: Option<u16>) -> SampleRecord {
         SampleRecord {
@@ -439,7 +439,7 @@ mod tests {
             sampling_rate: 1000,
             frame_length: 100,
             received_ns: 0,
-            keys: PacketKeys {
+            keys: KeyFields {
                 ip_source: Some(src.parse().unwrap()),
                 ip_destination: Some("10.0.0.9".parse().unwrap()),
                 ip_protocol: Some(proto),
@@ -450,7 +450,8 @@ mod tests {
                     port: 53,
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
         }
     }
 

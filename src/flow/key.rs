@@ -195,26 +195,11 @@ pub fn required_keys(keys: &[Key]) -> u32 {
 /// `presence_matches_packing` checks this against [`PackedKey::pack`] for every key.
 #[inline]
 pub fn present_keys(record: &SampleRecord) -> u32 {
-    let k = &record.keys;
     let bit = |has: bool, key: Key| u32::from(has) << (key as u32);
-    let (v4_src, v6_src) = match k.ip_source {
-        Some(IpAddr::V4(_)) => (true, false),
-        Some(IpAddr::V6(_)) => (false, true),
-        None => (false, false),
-    };
-    let (v4_dst, v6_dst) = match k.ip_destination {
-        Some(IpAddr::V4(_)) => (true, false),
-        Some(IpAddr::V6(_)) => (false, true),
-        None => (false, false),
-    };
-    let unreachable = match k.unreachable {
-        Some(Unreachable::Net(_)) => key_bit(Key::IcmpUnreachableNet),
-        Some(Unreachable::Host(_)) => key_bit(Key::IcmpUnreachableHost),
-        Some(Unreachable::Protocol(_)) => key_bit(Key::IcmpUnreachableProtocol),
-        Some(Unreachable::Port { .. }) => key_bit(Key::IcmpUnreachablePort),
-        None => 0,
-    };
-    key_bit(Key::Agent)
+    // The decoder keeps the header keys' presence as the same bits (`Key::bit`), with the
+    // IPv4 and IPv6 address keys apart, so only the record's own keys are added here.
+    record.keys.present()
+        | key_bit(Key::Agent)
         | bit(
             interface_index(record.input_format, record.input).is_some(),
             Key::InputIfIndex,
@@ -223,25 +208,6 @@ pub fn present_keys(record: &SampleRecord) -> u32 {
             interface_index(record.output_format, record.output).is_some(),
             Key::OutputIfIndex,
         )
-        | bit(k.mac_source.is_some(), Key::MacSource)
-        | bit(k.mac_destination.is_some(), Key::MacDestination)
-        | bit(k.vlan.is_some(), Key::Vlan)
-        | bit(k.ethernet_protocol.is_some(), Key::EthernetProtocol)
-        | bit(v4_src, Key::IpSource)
-        | bit(v4_dst, Key::IpDestination)
-        | bit(v6_src, Key::Ip6Source)
-        | bit(v6_dst, Key::Ip6Destination)
-        | bit(k.ip_protocol.is_some(), Key::IpProtocol)
-        | bit(k.ip_tos.is_some(), Key::IpTos)
-        | bit(k.ip_ttl.is_some(), Key::IpTtl)
-        | bit(k.tcp_source_port.is_some(), Key::TcpSourcePort)
-        | bit(k.tcp_destination_port.is_some(), Key::TcpDestinationPort)
-        | bit(k.tcp_flags.is_some(), Key::TcpFlags)
-        | bit(k.udp_source_port.is_some(), Key::UdpSourcePort)
-        | bit(k.udp_destination_port.is_some(), Key::UdpDestinationPort)
-        | bit(k.icmp_type.is_some(), Key::IcmpType)
-        | bit(k.icmp_code.is_some(), Key::IcmpCode)
-        | unreachable
 }
 
 /// Turn packed words back into `(key, value)` pairs, in the definition's order.
@@ -294,32 +260,32 @@ fn encode_key(
     let num = |v: Option<u8>| v.map(u64::from);
     let num16 = |v: Option<u16>| v.map(u64::from);
     match key {
-        Key::IpSource => c.put(w, v4(k.ip_source)?, 4),
-        Key::IpDestination => c.put(w, v4(k.ip_destination)?, 4),
+        Key::IpSource => c.put(w, v4(k.ip_source())?, 4),
+        Key::IpDestination => c.put(w, v4(k.ip_destination())?, 4),
         Key::Ip6Source | Key::Ip6Destination => {
             let ip = if key == Key::Ip6Source {
-                k.ip_source
+                k.ip_source()
             } else {
-                k.ip_destination
+                k.ip_destination()
             };
             let (lo, hi) = v6(ip)?;
             c.put(w, lo, 8)?;
             c.put(w, hi, 8)
         }
-        Key::IpProtocol => c.put(w, num(k.ip_protocol)?, 4),
-        Key::TcpSourcePort => c.put(w, num16(k.tcp_source_port)?, 4),
-        Key::TcpDestinationPort => c.put(w, num16(k.tcp_destination_port)?, 4),
-        Key::UdpSourcePort => c.put(w, num16(k.udp_source_port)?, 4),
-        Key::UdpDestinationPort => c.put(w, num16(k.udp_destination_port)?, 4),
-        Key::IcmpType => c.put(w, num(k.icmp_type)?, 4),
-        Key::IcmpCode => c.put(w, num(k.icmp_code)?, 4),
-        Key::IcmpUnreachablePort => match k.unreachable {
+        Key::IpProtocol => c.put(w, num(k.ip_protocol())?, 4),
+        Key::TcpSourcePort => c.put(w, num16(k.tcp_source_port())?, 4),
+        Key::TcpDestinationPort => c.put(w, num16(k.tcp_destination_port())?, 4),
+        Key::UdpSourcePort => c.put(w, num16(k.udp_source_port())?, 4),
+        Key::UdpDestinationPort => c.put(w, num16(k.udp_destination_port())?, 4),
+        Key::IcmpType => c.put(w, num(k.icmp_type())?, 4),
+        Key::IcmpCode => c.put(w, num(k.icmp_code())?, 4),
+        Key::IcmpUnreachablePort => match k.unreachable() {
             Some(Unreachable::Port { protocol, port }) => {
                 encode(Kind::Port, KeyValue::Port(protocol, port), w, c)
             }
             _ => None,
         },
-        Key::IcmpUnreachableProtocol => match k.unreachable {
+        Key::IcmpUnreachableProtocol => match k.unreachable() {
             Some(Unreachable::Protocol(p)) => c.put(w, u64::from(p), 4),
             _ => None,
         },
@@ -499,7 +465,7 @@ pub fn definition_seed(index: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::PacketKeys;
+    use crate::packet::{KeyFields, PacketKeys};
 
     fn record() -> SampleRecord {
         SampleRecord {
@@ -514,7 +480,7 @@ mod tests {
             sampling_rate: 100,
             frame_length: 70,
             received_ns: 0,
-            keys: PacketKeys {
+            keys: KeyFields {
                 ip_source: Some("10.1.2.3".parse().unwrap()),
                 ip_destination: Some("10.9.8.7".parse().unwrap()),
                 mac_source: Some([1, 2, 3, 4, 5, 6]),
@@ -523,7 +489,8 @@ mod tests {
                     port: 443,
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
         }
     }
 
@@ -550,7 +517,7 @@ mod tests {
     fn fast_path_matches_key_values() {
         let mut records = vec![record()];
         let mut v6 = record();
-        v6.keys = PacketKeys {
+        v6.keys = KeyFields {
             ip_source: Some("2001:db8::1".parse().unwrap()),
             ip_destination: Some("2001:db8::2".parse().unwrap()),
             ip_protocol: Some(58),
@@ -561,10 +528,11 @@ mod tests {
                 port: 161,
             }),
             ..Default::default()
-        };
+        }
+        .into();
         records.push(v6);
         let mut full = record();
-        full.keys = PacketKeys {
+        full.keys = KeyFields {
             mac_source: Some([1, 2, 3, 4, 5, 6]),
             mac_destination: Some([6, 5, 4, 3, 2, 1]),
             vlan: Some(100),
@@ -582,13 +550,16 @@ mod tests {
             icmp_type: Some(3),
             icmp_code: Some(2),
             unreachable: Some(Unreachable::Protocol(132)),
-        };
+        }
+        .into();
         records.push(full);
         let mut net = record();
-        net.keys.unreachable = Some(Unreachable::Net("10.9.0.0".parse().unwrap()));
+        net.keys
+            .set_unreachable(Some(Unreachable::Net("10.9.0.0".parse().unwrap())));
         records.push(net);
         let mut host = record();
-        host.keys.unreachable = Some(Unreachable::Host("2001:db8::9".parse().unwrap()));
+        host.keys
+            .set_unreachable(Some(Unreachable::Host("2001:db8::9".parse().unwrap())));
         records.push(host);
         records.push(SampleRecord {
             keys: PacketKeys::default(),
@@ -614,20 +585,22 @@ mod tests {
         assert!(Key::ALL.len() <= 32, "a presence mask is a u32");
         let mut records = vec![record(), SampleRecord::default()];
         let mut v6 = record();
-        v6.keys.ip_source = Some("2001:db8::1".parse().unwrap());
-        v6.keys.unreachable = Some(Unreachable::Host("2001:db8::9".parse().unwrap()));
+        v6.keys.set_ip_source(Some("2001:db8::1".parse().unwrap()));
+        v6.keys
+            .set_unreachable(Some(Unreachable::Host("2001:db8::9".parse().unwrap())));
         v6.output_format = 2;
         records.push(v6);
         let mut wide = record();
-        wide.keys.unreachable = Some(Unreachable::Protocol(17));
-        wide.keys.tcp_flags = Some(2);
-        wide.keys.vlan = Some(3);
+        wide.keys.set_unreachable(Some(Unreachable::Protocol(17)));
+        wide.keys.set_tcp_flags(Some(2));
+        wide.keys.set_vlan(Some(3));
         wide.input = 0xFFFF_FFFF;
         wide.output = 0x3FFF_FFFF;
         records.push(wide);
         let mut net = record();
-        net.keys.unreachable = Some(Unreachable::Net("10.0.0.0".parse().unwrap()));
-        net.keys.ip_destination = None;
+        net.keys
+            .set_unreachable(Some(Unreachable::Net("10.0.0.0".parse().unwrap())));
+        net.keys.set_ip_destination(None);
         records.push(net);
         for r in &records {
             let present = present_keys(r);

@@ -114,7 +114,7 @@ impl Route for Router {
 mod tests {
     use super::*;
     use crate::flow::definition::{builtin, FlowDefinition, FlowSpec};
-    use crate::packet::{PacketKeys, Unreachable, L4};
+    use crate::packet::{KeyFields, Unreachable, L4};
     use std::net::IpAddr;
 
     fn rec(agent: &str, responder: u32, port: u16) -> SampleRecord {
@@ -130,7 +130,7 @@ mod tests {
             sampling_rate: 10,
             frame_length: 70,
             received_ns: 0,
-            keys: PacketKeys {
+            keys: KeyFields {
                 ip_source: Some(IpAddr::V4(responder.into())),
                 ip_destination: Some("10.9.9.9".parse().unwrap()),
                 ip_protocol: Some(1),
@@ -139,7 +139,8 @@ mod tests {
                     port,
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
         }
     }
 
@@ -181,7 +182,7 @@ mod tests {
         assert_eq!(routes(&mut r, &rec("192.0.2.1", 1, 53)), vec![(0, 0b11)]);
         assert_eq!(routes(&mut r, &rec("192.0.2.1", 1, 54)), vec![(0, 0b01)]);
         let mut no_port = rec("192.0.2.1", 1, 53);
-        no_port.keys.unreachable = None;
+        no_port.keys.set_unreachable(None);
         assert!(routes(&mut r, &no_port).is_empty());
     }
 

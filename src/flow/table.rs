@@ -729,7 +729,7 @@ mod tests {
     use super::*;
     use crate::flow::definition::{builtin, FlowSpec};
     use crate::flow::key::definition_seed;
-    use crate::packet::{KeyValue, PacketKeys, Unreachable, L4};
+    use crate::packet::{KeyFields, KeyValue, Unreachable, L4};
 
     fn def(toml_text: &str) -> FlowDefinition {
         let spec: FlowSpec = toml::from_str(toml_text).unwrap();
@@ -754,7 +754,7 @@ mod tests {
             sampling_rate: 1000,
             frame_length: 70,
             received_ns: 42,
-            keys: PacketKeys {
+            keys: KeyFields {
                 ip_source: Some(IpAddr::V4(responder.into())),
                 ip_destination: Some(IpAddr::V4(scanner.into())),
                 ip_protocol: Some(1),
@@ -765,7 +765,8 @@ mod tests {
                     port,
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
         }
     }
 
@@ -990,7 +991,7 @@ mod tests {
     fn sample_missing_a_key_does_not_match() {
         let mut run = Run::new(&uport(), 100);
         let mut r = unreach("192.0.2.1", 1, 2, 3);
-        r.keys.unreachable = None;
+        r.keys.set_unreachable(None);
         assert_eq!(run.sample(&r, T0), 0);
         assert_eq!(run.table.counters().samples, 0);
         assert!(run.table.is_empty());

@@ -426,7 +426,7 @@ mod tests {
         assert_eq!(c.len(), 3 + 4, "a full batch goes at once");
         let w = c.pop().unwrap();
         assert_eq!(w.definitions, 3);
-        assert_eq!(w.record.keys.udp_destination_port, Some(53));
+        assert_eq!(w.record.keys.udp_destination_port(), Some(53));
     }
 
     #[test]
