@@ -11,10 +11,16 @@
 //! The dispatcher only routes (a flow-name check and an `Arc` clone per destination), so a
 //! destination that is slow or disconnected fills its own queue and loses its own events,
 //! counted as overflow, without delaying the others. Each destination thread formats into
-//! recycled buffers (no allocation per event once warm) and sends when it has `batch`
-//! messages or `flush_ms` after its previous send, whichever comes first: an event after
-//! a quiet spell leaves at once, a burst is gathered into batches, and no event waits in
-//! the sender longer than `flush_ms` (plus the time the receiver takes to accept).
+//! recycled buffers (no allocation per event once warm).
+//!
+//! No hop polls. The dispatcher parks on a [`Doorbell`] attached to every worker ring (a
+//! worker's commit wakes it), and a destination blocks on its queue (the dispatcher's
+//! `try_send` wakes it). The flush policy (README, section syslog): a destination takes
+//! what is queued until the batch holds `batch` messages or the queue is empty, and then
+//! sends; with `flush_ms` > 0 it first waits for more, at most until `flush_ms` after the
+//! batch's first event. So a lone event leaves at once (default `flush_ms` = 0) or within
+//! `flush_ms`, and under load batches form by themselves: what arrives while one batch is
+//! being sent is the next batch.
 //!
 //! Stream destinations reconnect with exponential backoff (bounded by `reconnect_max_ms`);
 //! the unsent part of a batch and everything queued behind it wait for the new connection,
@@ -41,10 +47,12 @@ use super::transport::{Connection, Connector, SendError};
 use crate::flow::FlowEvent;
 use crate::record::monotonic_nanos;
 use crate::ring::Consumer;
+use crate::wake::{Doorbell, IdleSpin};
 
-/// Longest idle sleep of the dispatcher between polls of the worker rings; bounds the
-/// latency an event gains before it reaches a destination queue.
-const DISPATCH_MAX_IDLE: Duration = Duration::from_micros(200);
+/// Longest the idle dispatcher parks. Worker commits and shutdown wake it at once; this is
+/// only a safety net (a ring whose doorbell was attached elsewhere is still drained), long
+/// enough that a lost wake-up would show in the tests.
+const DISPATCH_PARK_MAX: Duration = Duration::from_secs(1);
 /// Events taken from one ring before looking at the next (fairness between workers).
 const DISPATCH_BURST: usize = 1024;
 /// How often a destination thread publishes its latency histogram.
@@ -69,6 +77,8 @@ struct DestinationCounters {
     accepted: AtomicU64,
     /// Messages handed to the kernel.
     sent: AtomicU64,
+    /// Send calls that handed over at least one message (`sent / batches`: batch size).
+    batches: AtomicU64,
     /// Events refused because the queue was full.
     overflow: AtomicU64,
     /// Events given up on: failed datagrams, and what remained at the shutdown deadline.
@@ -86,6 +96,7 @@ impl DestinationCounters {
         DestinationCounters {
             accepted: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
             overflow: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -99,6 +110,8 @@ impl DestinationCounters {
 struct Shared {
     /// Set by shutdown: the dispatcher drains the rings once more and exits.
     stop: AtomicBool,
+    /// The dispatcher's doorbell: rung by the worker rings' producers and by shutdown.
+    doorbell: Arc<Doorbell>,
     /// Set by the dispatcher once every ring is finished (all producers gone, all drained).
     inputs_finished: AtomicBool,
     /// Monotonic nanoseconds after which destinations give up (0: no deadline yet).
@@ -162,6 +175,8 @@ pub struct DestinationStats {
     pub address: String,
     pub accepted: u64,
     pub sent: u64,
+    /// Send calls that handed over at least one message.
+    pub batches: u64,
     /// Accepted and neither sent nor dropped yet.
     pub queued: u64,
     pub overflow: u64,
@@ -240,8 +255,14 @@ impl SyslogSink {
         for c in configs {
             connectors.push(Connector::new(c)?);
         }
+        let doorbell = Arc::new(Doorbell::new());
+        for r in &rings {
+            // A ring that already has a doorbell is still drained, within DISPATCH_PARK_MAX.
+            let _ = r.attach(Arc::clone(&doorbell));
+        }
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
+            doorbell,
             inputs_finished: AtomicBool::new(false),
             deadline_ns: AtomicU64::new(0),
             events: CachePadded::new(AtomicU64::new(0)),
@@ -324,6 +345,7 @@ impl SyslogSink {
                         address: cfg.address.to_string(),
                         accepted,
                         sent,
+                        batches: c.batches.load(Ordering::Relaxed),
                         queued: accepted.saturating_sub(sent + dropped),
                         overflow: c.overflow.load(Ordering::Relaxed),
                         dropped,
@@ -351,6 +373,7 @@ impl SyslogSink {
             .deadline_ns
             .store(deadline.max(1), Ordering::Release);
         self.shared.stop.store(true, Ordering::Release);
+        self.shared.doorbell.wake();
         if let Some(d) = self.dispatcher.take() {
             let _ = d.join();
         }
@@ -371,7 +394,7 @@ impl Drop for SyslogSink {
 /// Route events from the worker rings to the destination queues until the rings are
 /// finished (every producer gone and drained) or shutdown asks for a last pass.
 fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Shared) {
-    let mut idle = Duration::from_micros(10);
+    let mut idle = IdleSpin::default();
     loop {
         // Read `stop` before the pass: a pass that starts after it was set sees everything
         // the (already stopped) workers pushed.
@@ -386,7 +409,7 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
         }
         if moved > 0 {
             shared.events.fetch_add(moved as u64, Ordering::Relaxed);
-            idle = Duration::from_micros(10);
+            idle.reset();
             continue;
         }
         if !rings.is_empty() && rings.iter().all(Consumer::is_finished) {
@@ -396,8 +419,17 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
         if stopping {
             break;
         }
-        std::thread::sleep(idle);
-        idle = (idle * 2).min(DISPATCH_MAX_IDLE);
+        if idle.spin() {
+            continue;
+        }
+        let rings = &rings;
+        // Re-checked after the doorbell's flag is up (see `crate::wake`): a commit, a
+        // dropped producer or `stop` from here on shows up in this check or unparks us.
+        shared.doorbell.park_timeout(DISPATCH_PARK_MAX, || {
+            !shared.stop.load(Ordering::Acquire)
+                && rings.iter().all(Consumer::is_empty)
+                && (rings.is_empty() || !rings.iter().all(Consumer::is_finished))
+        });
     }
     // Dropping `routes` closes the queues: destinations finish what they hold and exit.
 }
@@ -486,16 +518,15 @@ impl Destination {
         let mut latency = new_histogram();
         let mut published = Instant::now();
         let mut closed = false;
-        let mut last_send = Instant::now()
-            .checked_sub(flush)
-            .unwrap_or_else(Instant::now);
+        // When the batch's first event was taken (None: the batch is empty).
+        let mut first: Option<Instant> = None;
         loop {
             if published.elapsed() >= HISTOGRAM_PUBLISH {
                 self.publish(&mut latency);
                 published = Instant::now();
             }
-            // Fill: block for the first event, then take more until the batch is full or
-            // the send is due (below).
+            // Fill: block for the first event (the dispatcher's send wakes us), then take
+            // what is queued until the batch is full or the queue is empty.
             if batch.msgs.is_empty() {
                 if closed {
                     break;
@@ -509,10 +540,11 @@ impl Destination {
                     }
                 }
             }
-            // Sends are spaced at least `flush` apart unless a batch fills: after a quiet
-            // spell the first event goes out at once, under load events gather for at
-            // most `flush`. Either way no event waits longer than `flush` here.
-            let send_at = last_send.checked_add(flush).unwrap_or(last_send);
+            // An empty queue means the input is idle: send now, or with `flush` > 0 wait
+            // for company until `flush` after the batch's first event. A batch left over
+            // from a failed send keeps its first event's time.
+            let started = *first.get_or_insert_with(Instant::now);
+            let send_at = started.checked_add(flush).unwrap_or(started);
             while batch.msgs.len() < batch_max && !closed {
                 match self.queue.try_recv() {
                     Ok(ev) => self.push(&mut batch, &ev),
@@ -531,7 +563,7 @@ impl Destination {
                 }
             }
             let delivered = self.deliver(&mut batch, &mut link, &mut latency);
-            last_send = Instant::now();
+            first = None;
             if !delivered {
                 // Shutdown deadline passed: count everything still held as dropped.
                 let mut left = batch.msgs.len() as u64;
@@ -599,11 +631,15 @@ impl Destination {
                 Ok(()) => {
                     let n = batch.msgs.len();
                     self.counters().sent.fetch_add(n as u64, Ordering::Relaxed);
+                    self.counters().batches.fetch_add(1, Ordering::Relaxed);
                     batch.consume(n);
                 }
                 Err(SendError { sent, error }) => {
                     let c = self.counters();
                     c.sent.fetch_add(sent as u64, Ordering::Relaxed);
+                    if sent > 0 {
+                        c.batches.fetch_add(1, Ordering::Relaxed);
+                    }
                     c.errors.fetch_add(1, Ordering::Relaxed);
                     batch.consume(sent);
                     if conn.is_datagram() {
@@ -739,10 +775,18 @@ mod tests {
         }
     }
 
+    /// A loopback receiver whose buffer holds a few full batches (the default ~200 KiB
+    /// drops part of a 256-datagram `sendmmsg` that arrives before the test reads).
+    fn udp_receiver() -> UdpSocket {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let _ = socket2::SockRef::from(&rx).set_recv_buffer_size(4 << 20);
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        rx
+    }
+
     #[test]
     fn udp_destination_gets_every_event_of_its_flows() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let rx = udp_receiver();
         let cfg = SinkConfig {
             address: Address::parse(&rx.local_addr().unwrap().to_string()).unwrap(),
             flows: vec!["uport".into()],
@@ -757,7 +801,9 @@ mod tests {
         }
         let mut buf = [0u8; 2048];
         for i in 0..300 {
-            let n = rx.recv(&mut buf).unwrap();
+            let n = rx
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("event {i}: {e}; {}", sink.stats()));
             let s = std::str::from_utf8(&buf[..n]).unwrap();
             assert!(
                 s.ends_with(&format!("icmpunreachableport=\"udp_{i}\"")),
@@ -870,5 +916,124 @@ mod tests {
         assert_eq!(d.overflow + d.dropped, 200, "{d:?}");
         assert_eq!(d.queued, 0);
         assert!(d.errors > 0 && !d.connected);
+    }
+
+    /// Events pushed one at a time, each only after the previous one arrived, with pauses
+    /// that let every thread park: each goes out alone and at once. A lost wake-up in the
+    /// dispatcher would hold an event for its whole park (1 s).
+    #[test]
+    fn lone_events_leave_at_once_in_their_own_send() {
+        let rx = udp_receiver();
+        let cfg = SinkConfig {
+            address: Address::parse(&rx.local_addr().unwrap().to_string()).unwrap(),
+            hostname: Some(HostName("h".into())),
+            ..SinkConfig::default()
+        };
+        assert_eq!(
+            cfg.flush_ms, 0,
+            "the default sends as soon as the queue is empty"
+        );
+        let (mut p, c) = ring(64);
+        let sink = SyslogSink::start(&[cfg], vec![c]).unwrap();
+        let mut buf = [0u8; 2048];
+        for i in 0..30u16 {
+            std::thread::sleep(Duration::from_millis(u64::from(2 + i * 7 % 15)));
+            p.push(event(i, "uport")).unwrap();
+            let n = rx
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("event {i}: {e}; {}", sink.stats()));
+            let s = std::str::from_utf8(&buf[..n]).unwrap();
+            assert!(s.ends_with(&format!("\"udp_{i}\"")), "{s}");
+        }
+        drop(p);
+        let stats = sink.shutdown(Duration::from_secs(5));
+        let d = &stats.destinations[0];
+        assert_eq!((d.sent, d.batches), (30, 30), "{d:?}");
+        // The histogram's maximum: event creation (its `received_ns`) to the send call.
+        let worst = Duration::from_micros(d.latency.max_us);
+        assert!(
+            worst < Duration::from_millis(500),
+            "an event waited {worst:?}"
+        );
+    }
+
+    /// With `flush_ms` > 0 a batch that is not full waits for company until `flush_ms`
+    /// after its first event, then goes, so nothing is stranded.
+    #[test]
+    fn flush_ms_gathers_company_then_sends() {
+        let rx = udp_receiver();
+        let cfg = SinkConfig {
+            address: Address::parse(&rx.local_addr().unwrap().to_string()).unwrap(),
+            hostname: Some(HostName("h".into())),
+            flush_ms: 300,
+            ..SinkConfig::default()
+        };
+        let (mut p, c) = ring(64);
+        let sink = SyslogSink::start(&[cfg], vec![c]).unwrap();
+        let pushed = Instant::now();
+        p.push(event(0, "uport")).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        p.push(event(1, "uport")).unwrap();
+        p.push(event(2, "uport")).unwrap();
+        let mut buf = [0u8; 2048];
+        for i in 0..3 {
+            let n = rx
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("event {i}: {e}"));
+            let s = std::str::from_utf8(&buf[..n]).unwrap();
+            assert!(s.ends_with(&format!("\"udp_{i}\"")), "{s}");
+        }
+        // Not before the delay (a sleep is never early), and all three in one send.
+        assert!(pushed.elapsed() >= Duration::from_millis(300));
+        drop(p);
+        let stats = sink.shutdown(Duration::from_secs(5));
+        let d = &stats.destinations[0];
+        assert_eq!((d.sent, d.batches), (3, 1), "{d:?}");
+    }
+
+    /// Under load the queue does not empty, so batches fill to `batch` by themselves: 1000
+    /// events queued behind a receiver that is not there yet go out in at most 1 + 4
+    /// sends of up to 256 (the first batch holds what was queued when it was started).
+    #[test]
+    fn batches_fill_under_load() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let cfg = SinkConfig {
+            transport: Transport::Tcp,
+            framing: crate::sink::format::Framing::Lf,
+            address: Address::parse(&addr.to_string()).unwrap(),
+            reconnect_min_ms: 10,
+            reconnect_max_ms: 20,
+            hostname: Some(HostName("h".into())),
+            ..SinkConfig::default()
+        };
+        let (mut p, c) = ring(2048);
+        let sink = SyslogSink::start(&[cfg], vec![c]).unwrap();
+        for i in 0..1000 {
+            p.push(event(i, "uport")).unwrap();
+        }
+        for _ in 0..1000 {
+            if sink.stats().events == 1000 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(sink.stats().events, 1000);
+        let l = TcpListener::bind(addr).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut r = BufReader::new(s);
+        for i in 0..1000 {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert!(line.ends_with(&format!("udp_{i}\"\n")), "{i}: {line}");
+        }
+        drop(p);
+        let stats = sink.shutdown(Duration::from_secs(5));
+        let d = &stats.destinations[0];
+        assert_eq!(d.sent, 1000);
+        assert!(d.batches <= 5, "{d:?}");
     }
 }
