@@ -211,11 +211,12 @@ impl fmt::Display for SinkStats {
         for d in &self.destinations {
             write!(
                 f,
-                "; {} {}://{} sent={} queued={} overflow={} dropped={} errors={} reconnects={} {} {}",
+                "; {} {}://{} sent={} sends={} queued={} overflow={} dropped={} errors={} reconnects={} {} {}",
                 d.name,
                 d.transport.name(),
                 d.address,
                 d.sent,
+                d.batches,
                 d.queued,
                 d.overflow,
                 d.dropped,
