@@ -3,9 +3,13 @@
 //! Threads and queues:
 //!
 //! ```text
+//! several destinations:
 //! worker rings (Consumer<FlowEvent>) --> dispatcher thread --> bounded queue per destination
 //!                                                          --> destination thread: format,
 //!                                                              batch, send, reconnect
+//! one destination:
+//! worker rings (Consumer<FlowEvent>) --> destination thread (its queue: a backlog while
+//!                                        reconnecting): format, batch, send, reconnect
 //! ```
 //!
 //! The dispatcher only routes (a flow-name check and an `Arc` clone per destination), so a
@@ -13,9 +17,14 @@
 //! counted as overflow, without delaying the others. Each destination thread formats into
 //! recycled buffers (no allocation per event once warm).
 //!
-//! No hop polls. The dispatcher parks on a [`Doorbell`] attached to every worker ring (a
-//! worker's commit wakes it), and a destination blocks on its queue (the dispatcher's
-//! `try_send` wakes it). The flush policy (README, section syslog): a destination takes
+//! With a single destination (the seed configuration, and the common one) there is no
+//! dispatcher: the destination thread takes events from the worker rings itself, one
+//! thread hop and one wake-up less per event; its bounded queue is then where it keeps
+//! what it takes from the rings while it cannot send (reconnecting).
+//!
+//! No hop polls. The dispatcher (or the single destination) parks on a [`Doorbell`]
+//! attached to every worker ring, so a worker's commit wakes it; a destination behind a
+//! dispatcher blocks on its queue, and the dispatcher's `try_send` wakes it. The flush policy (README, section syslog): a destination takes
 //! what is queued until the batch holds `batch` messages or the queue is empty, and then
 //! sends; with `flush_ms` > 0 it first waits for more, at most until `flush_ms` after the
 //! batch's first event. So a lone event leaves at once (default `flush_ms` = 0) or within
@@ -37,7 +46,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use crossbeam::utils::CachePadded;
 use hdrhistogram::Histogram;
 
@@ -276,12 +285,32 @@ impl SyslogSink {
         let system_host = HostName::system();
         let mut routes = Vec::with_capacity(configs.len());
         let mut senders = Vec::with_capacity(configs.len());
+        // One destination takes the rings itself; several share a dispatcher.
+        let single = configs.len() == 1;
+        let (mut direct, rings) = if single {
+            (Some(rings), Vec::new())
+        } else {
+            (None, rings)
+        };
         for (index, (cfg, connector)) in configs.iter().zip(connectors).enumerate() {
-            let (tx, rx) = channel::bounded(cfg.queue.get());
-            routes.push(Route {
-                flows: cfg.flows.clone(),
-                queue: tx,
-            });
+            let input = match direct.take() {
+                Some(r) => Input::Rings(Box::new(DirectInput {
+                    rings: r,
+                    flows: cfg.flows.clone(),
+                    backlog: std::collections::VecDeque::new(),
+                    capacity: cfg.queue.get(),
+                    next: 0,
+                    idle: IdleSpin::default(),
+                })),
+                None => {
+                    let (tx, rx) = channel::bounded(cfg.queue.get());
+                    routes.push(Route {
+                        flows: cfg.flows.clone(),
+                        queue: tx,
+                    });
+                    Input::Queue(rx)
+                }
+            };
             let formatter = Formatter::new(FormatOptions {
                 format: cfg.format,
                 facility: cfg.facility.0,
@@ -295,24 +324,28 @@ impl SyslogSink {
                 index,
                 connector,
                 formatter,
-                queue: rx,
                 shared: Arc::clone(&shared),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("sink-{}", cfg.name))
-                .spawn(move || worker.run())
+                .spawn(move || worker.run(input))
                 .map_err(|e| format!("cannot start sink thread: {e}"))?;
             senders.push(handle);
         }
-        let dispatch_shared = Arc::clone(&shared);
-        let dispatcher = std::thread::Builder::new()
-            .name("sink-dispatch".into())
-            .spawn(move || dispatch(rings, routes, &dispatch_shared))
-            .map_err(|e| format!("cannot start sink dispatcher: {e}"))?;
+        let dispatcher = if single {
+            None
+        } else {
+            let dispatch_shared = Arc::clone(&shared);
+            let handle = std::thread::Builder::new()
+                .name("sink-dispatch".into())
+                .spawn(move || dispatch(rings, routes, &dispatch_shared))
+                .map_err(|e| format!("cannot start sink dispatcher: {e}"))?;
+            Some(handle)
+        };
         Ok(SyslogSink {
             shared,
             configs: configs.to_vec(),
-            dispatcher: Some(dispatcher),
+            dispatcher,
             senders,
         })
     }
@@ -463,8 +496,197 @@ struct Destination {
     index: usize,
     connector: Connector,
     formatter: Formatter,
-    queue: Receiver<Arc<FlowEvent>>,
     shared: Arc<Shared>,
+}
+
+/// Where a destination takes its events from.
+enum Input {
+    /// Its bounded queue, filled by the dispatcher thread (two or more destinations).
+    Queue(Receiver<Arc<FlowEvent>>),
+    /// The worker rings themselves: with a single destination there is no dispatcher
+    /// thread, so an event costs one hop and one wake-up less.
+    Rings(Box<DirectInput>),
+}
+
+/// The worker rings as a single destination's input, and its bounded queue.
+struct DirectInput {
+    rings: Vec<Consumer<FlowEvent>>,
+    /// Flow names the destination takes (empty: all).
+    flows: Vec<String>,
+    /// The destination's queue: events taken from the rings while it could not send
+    /// (reconnecting), at most `capacity`; more are overflow, as with a dispatcher.
+    backlog: std::collections::VecDeque<FlowEvent>,
+    capacity: usize,
+    /// Ring to look at first (fairness between workers).
+    next: usize,
+    idle: IdleSpin,
+}
+
+/// What [`Input::take`] found.
+enum Taken {
+    Event,
+    /// Nothing within the wait.
+    Empty,
+    /// Nothing, and nothing more will come.
+    Closed,
+}
+
+impl Input {
+    /// True when an event can be taken without waiting (a cheap check; may say false).
+    fn is_ready(&self) -> bool {
+        match self {
+            Input::Queue(q) => !q.is_empty(),
+            Input::Rings(d) => !d.backlog.is_empty() || d.rings.iter().any(|r| !r.is_empty()),
+        }
+    }
+
+    /// Hand the next event to `f`, waiting at most `wait` for one.
+    fn take(
+        &mut self,
+        wait: Duration,
+        shared: &Shared,
+        index: usize,
+        f: &mut dyn FnMut(&FlowEvent),
+    ) -> Taken {
+        match self {
+            Input::Queue(q) => {
+                let got = if wait.is_zero() {
+                    q.try_recv().map_err(|e| e.is_disconnected())
+                } else {
+                    q.recv_timeout(wait).map_err(|e| e.is_disconnected())
+                };
+                match got {
+                    Ok(ev) => {
+                        f(&ev);
+                        Taken::Event
+                    }
+                    Err(true) => Taken::Closed,
+                    Err(false) => Taken::Empty,
+                }
+            }
+            Input::Rings(d) => d.take(wait, shared, index, f),
+        }
+    }
+
+    /// While the destination cannot send: move what the rings hold into its queue.
+    fn absorb(&mut self, shared: &Shared, index: usize) {
+        if let Input::Rings(d) = self {
+            d.absorb(shared, index);
+        }
+    }
+
+    /// Shutdown deadline passed: empty the input, returning how many events it held (each
+    /// counted as accepted, so the caller's `dropped` balances them).
+    fn drain(&mut self, shared: &Shared, index: usize) -> u64 {
+        let mut n = 0;
+        match self {
+            Input::Queue(q) => {
+                while q.try_recv().is_ok() {
+                    n += 1;
+                }
+            }
+            Input::Rings(d) => {
+                n += d.backlog.drain(..).count() as u64;
+                while d.pop(shared).is_some() {
+                    shared.destinations[index]
+                        .accepted
+                        .fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+impl DirectInput {
+    /// The next event this destination takes, round-robin over the rings; events of
+    /// flows it does not take are counted as unrouted and skipped.
+    fn pop(&mut self, shared: &Shared) -> Option<FlowEvent> {
+        let n = self.rings.len();
+        let mut empty = 0;
+        // Bounded: each turn either returns, skips one event (finite, the rings are
+        // bounded and only this thread pops), or counts an empty ring.
+        while empty < n {
+            let i = self.next % n;
+            let Some(e) = self.rings[i].pop() else {
+                empty += 1;
+                self.next = i + 1;
+                continue;
+            };
+            empty = 0;
+            shared.events.fetch_add(1, Ordering::Relaxed);
+            if !self.flows.is_empty() && !self.flows.iter().any(|f| **f == *e.name) {
+                shared.unrouted.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            return Some(e);
+        }
+        None
+    }
+
+    fn absorb(&mut self, shared: &Shared, index: usize) {
+        let c = &shared.destinations[index];
+        while let Some(e) = self.pop(shared) {
+            if self.backlog.len() < self.capacity {
+                c.accepted.fetch_add(1, Ordering::Relaxed);
+                self.backlog.push_back(e);
+            } else {
+                c.overflow.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn take(
+        &mut self,
+        wait: Duration,
+        shared: &Shared,
+        index: usize,
+        f: &mut dyn FnMut(&FlowEvent),
+    ) -> Taken {
+        let mut deadline = None;
+        // Bounded by `wait`: each turn takes an event, spends idle budget, or parks
+        // until the deadline at the latest.
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                f(&e);
+                return Taken::Event;
+            }
+            if let Some(e) = self.pop(shared) {
+                shared.destinations[index]
+                    .accepted
+                    .fetch_add(1, Ordering::Relaxed);
+                self.idle.reset();
+                f(&e);
+                return Taken::Event;
+            }
+            let rings = &self.rings;
+            if !rings.is_empty() && rings.iter().all(Consumer::is_finished) {
+                shared.inputs_finished.store(true, Ordering::Release);
+                return Taken::Closed;
+            }
+            if shared.stop.load(Ordering::Acquire) {
+                // Shutdown and nothing in the rings: what the workers pushed is taken.
+                return Taken::Closed;
+            }
+            let now = Instant::now();
+            let until = *deadline.get_or_insert(now + wait);
+            if now >= until {
+                return Taken::Empty;
+            }
+            if self.idle.spin() {
+                continue;
+            }
+            // See `dispatch` for the re-check; `stop` also wakes the doorbell.
+            shared
+                .doorbell
+                .park_timeout((until - now).min(DISPATCH_PARK_MAX), || {
+                    !shared.stop.load(Ordering::Acquire)
+                        && rings.iter().all(Consumer::is_empty)
+                        && (rings.is_empty() || !rings.iter().all(Consumer::is_finished))
+                });
+        }
+    }
 }
 
 /// Messages formatted and framed, waiting for the connection.
@@ -506,7 +728,9 @@ impl Destination {
         batch.received_ns.push(event.received_ns);
     }
 
-    fn run(mut self) {
+    fn run(mut self, mut input: Input) {
+        let shared = Arc::clone(&self.shared);
+        let index = self.index;
         let batch_max = self.cfg.batch.get();
         let flush = Duration::from_millis(self.cfg.flush_ms);
         let mut batch = Batch {
@@ -532,10 +756,12 @@ impl Destination {
                 if closed {
                     break;
                 }
-                match self.queue.recv_timeout(HISTOGRAM_PUBLISH) {
-                    Ok(ev) => self.push(&mut batch, &ev),
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => {
+                match input.take(HISTOGRAM_PUBLISH, &shared, index, &mut |e| {
+                    self.push(&mut batch, e)
+                }) {
+                    Taken::Event => {}
+                    Taken::Empty => continue,
+                    Taken::Closed => {
                         closed = true;
                         continue;
                     }
@@ -547,30 +773,24 @@ impl Destination {
             let started = *first.get_or_insert_with(Instant::now);
             let send_at = started.checked_add(flush).unwrap_or(started);
             while batch.msgs.len() < batch_max && !closed {
-                match self.queue.try_recv() {
-                    Ok(ev) => self.push(&mut batch, &ev),
-                    Err(TryRecvError::Disconnected) => closed = true,
-                    Err(TryRecvError::Empty) => {
-                        let wait = send_at.saturating_duration_since(Instant::now());
-                        if wait.is_zero() {
-                            break;
-                        }
-                        match self.queue.recv_timeout(wait) {
-                            Ok(ev) => self.push(&mut batch, &ev),
-                            Err(RecvTimeoutError::Timeout) => break,
-                            Err(RecvTimeoutError::Disconnected) => closed = true,
-                        }
-                    }
+                // Zero wait first: only an empty queue may be waited on, and only until
+                // `send_at`.
+                let wait = if input.is_ready() {
+                    Duration::ZERO
+                } else {
+                    send_at.saturating_duration_since(Instant::now())
+                };
+                match input.take(wait, &shared, index, &mut |e| self.push(&mut batch, e)) {
+                    Taken::Event => {}
+                    Taken::Empty => break,
+                    Taken::Closed => closed = true,
                 }
             }
-            let delivered = self.deliver(&mut batch, &mut link, &mut latency);
+            let delivered = self.deliver(&mut batch, &mut link, &mut latency, &mut input);
             first = None;
             if !delivered {
                 // Shutdown deadline passed: count everything still held as dropped.
-                let mut left = batch.msgs.len() as u64;
-                while self.queue.try_recv().is_ok() {
-                    left += 1;
-                }
+                let left = batch.msgs.len() as u64 + input.drain(&shared, index);
                 self.counters().dropped.fetch_add(left, Ordering::Relaxed);
                 batch.consume(batch.msgs.len());
                 if left > 0 {
@@ -605,6 +825,7 @@ impl Destination {
         batch: &mut Batch,
         link: &mut Link,
         latency: &mut Histogram<u64>,
+        input: &mut Input,
     ) -> bool {
         // Bounded by the deadline once shutdown starts; before that, retries forever while
         // the queue in front absorbs (and counts) what does not fit.
@@ -613,6 +834,9 @@ impl Destination {
                 return false;
             }
             let Some(conn) = link.ready(&self.connector, self.counters(), &self.cfg.name) else {
+                // Waiting to reconnect: keep the worker rings moving into the bounded queue
+                // (what does not fit is overflow), as the dispatcher would.
+                input.absorb(&self.shared, self.index);
                 continue;
             };
             // Taken at the send call; recorded only for messages that went out, so a
@@ -924,38 +1148,49 @@ mod tests {
     /// dispatcher would hold an event for its whole park (1 s).
     #[test]
     fn lone_events_leave_at_once_in_their_own_send() {
-        let rx = udp_receiver();
-        let cfg = SinkConfig {
-            address: Address::parse(&rx.local_addr().unwrap().to_string()).unwrap(),
-            hostname: Some(HostName("h".into())),
-            ..SinkConfig::default()
-        };
-        assert_eq!(
-            cfg.flush_ms, 0,
-            "the default sends as soon as the queue is empty"
-        );
-        let (mut p, c) = ring(64);
-        let sink = SyslogSink::start(&[cfg], vec![c]).unwrap();
-        let mut buf = [0u8; 2048];
-        for i in 0..30u16 {
-            std::thread::sleep(Duration::from_millis(u64::from(2 + i * 7 % 15)));
-            p.push(event(i, "uport")).unwrap();
-            let n = rx
-                .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("event {i}: {e}; {}", sink.stats()));
-            let s = std::str::from_utf8(&buf[..n]).unwrap();
-            assert!(s.ends_with(&format!("\"udp_{i}\"")), "{s}");
+        // One destination reads the rings itself; two go through the dispatcher.
+        for destinations in [1, 2] {
+            let receivers: Vec<UdpSocket> = (0..destinations).map(|_| udp_receiver()).collect();
+            let cfgs: Vec<SinkConfig> = receivers
+                .iter()
+                .enumerate()
+                .map(|(k, rx)| SinkConfig {
+                    name: format!("s{k}"),
+                    address: Address::parse(&rx.local_addr().unwrap().to_string()).unwrap(),
+                    hostname: Some(HostName("h".into())),
+                    ..SinkConfig::default()
+                })
+                .collect();
+            assert_eq!(
+                cfgs[0].flush_ms, 0,
+                "the default sends as soon as the queue is empty"
+            );
+            let (mut p, c) = ring(64);
+            let sink = SyslogSink::start(&cfgs, vec![c]).unwrap();
+            let mut buf = [0u8; 2048];
+            for i in 0..30u16 {
+                std::thread::sleep(Duration::from_millis(u64::from(2 + i * 7 % 15)));
+                p.push(event(i, "uport")).unwrap();
+                for rx in &receivers {
+                    let n = rx
+                        .recv(&mut buf)
+                        .unwrap_or_else(|e| panic!("event {i}: {e}; {}", sink.stats()));
+                    let s = std::str::from_utf8(&buf[..n]).unwrap();
+                    assert!(s.ends_with(&format!("\"udp_{i}\"")), "{s}");
+                }
+            }
+            drop(p);
+            let stats = sink.shutdown(Duration::from_secs(5));
+            for d in &stats.destinations {
+                assert_eq!((d.sent, d.batches), (30, 30), "{d:?}");
+                // The histogram's maximum: event creation (`received_ns`) to the send call.
+                let worst = Duration::from_micros(d.latency.max_us);
+                assert!(
+                    worst < Duration::from_millis(500),
+                    "{destinations} destinations: an event waited {worst:?}"
+                );
+            }
         }
-        drop(p);
-        let stats = sink.shutdown(Duration::from_secs(5));
-        let d = &stats.destinations[0];
-        assert_eq!((d.sent, d.batches), (30, 30), "{d:?}");
-        // The histogram's maximum: event creation (its `received_ns`) to the send call.
-        let worst = Duration::from_micros(d.latency.max_us);
-        assert!(
-            worst < Duration::from_millis(500),
-            "an event waited {worst:?}"
-        );
     }
 
     /// With `flush_ms` > 0 a batch that is not full waits for company until `flush_ms`
