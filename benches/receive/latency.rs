@@ -22,7 +22,8 @@
 //! - `FLOWSIFT_BENCH_RUNS`: runs per (transport, threads) (default 3);
 //! - `FLOWSIFT_BENCH_SECS`: seconds per run (default 5);
 //! - `FLOWSIFT_BENCH_LATENCY_RATE`: datagrams/s (default 143 000, i.e. 1 M samples/s);
-//! - `FLOWSIFT_BENCH_FLUSH_MS`: the sink's `flush_ms` (default: the configuration default).
+//! - `FLOWSIFT_BENCH_FLUSH_MS`: the sink's `flush_ms` (default: the configuration default);
+//! - `FLOWSIFT_BENCH_WORKER_CORE`: pin the flow worker to this core (default: unpinned).
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -302,6 +303,12 @@ fn one_run(transport: Transport, threads: usize, rate: f64, secs: f64, seed: u64
     let mut cfg = Config::default();
     cfg.rx.listen = vec!["127.0.0.1:0".parse().expect("addr")];
     cfg.rx.cores = (0..threads).collect();
+    if let Some(core) = std::env::var("FLOWSIFT_BENCH_WORKER_CORE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.workers.cores = vec![core];
+    }
     cfg.stats.interval_s = 0;
     let sink = &mut cfg.sinks[0];
     sink.transport = transport;
