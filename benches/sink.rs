@@ -272,11 +272,13 @@ fn throughput(transport: Transport, n: u32, tls: &Tls) {
         _ => format!("{} MB", receiver.count.load(Ordering::Relaxed) / 1_000_000),
     };
     println!(
-        "| {} | {} | {:.0} | {} | {} | {} |",
+        "| {} | {} | {:.0} | {} | {} | {:.0} | {} | {} |",
         transport.name(),
         n,
         rate,
         d.sent,
+        d.batches,
+        d.sent as f64 / d.batches.max(1) as f64,
         d.overflow + d.dropped,
         received
     );
@@ -334,7 +336,7 @@ fn main() {
         return;
     }
     let tls = tls_material();
-    println!("\n| transport | events | events/s sent | sent | lost | receiver got |\n|---|---|---|---|---|---|");
+    println!("\n| transport | events | events/s sent | sent | send calls | mean batch | lost | receiver got |\n|---|---|---|---|---|---|---|---|");
     for t in [Transport::Udp, Transport::Tcp, Transport::Tls] {
         throughput(t, n, &tls);
     }
