@@ -351,7 +351,8 @@ impl SyslogSink {
     }
 
     /// True once every input ring's producer is gone and the ring is drained: the flow
-    /// workers have exited and everything they emitted is in the destination queues.
+    /// workers have exited and everything they emitted is in the destination queues. (With
+    /// a single destination, noticed when that destination next looks at the rings.)
     pub fn inputs_finished(&self) -> bool {
         self.shared.inputs_finished.load(Ordering::Acquire)
     }
