@@ -24,6 +24,11 @@
 //! - `FLOWSIFT_BENCH_LATENCY_RATE`: datagrams/s (default 143 000, i.e. 1 M samples/s);
 //! - `FLOWSIFT_BENCH_FLUSH_MS`: the sink's `flush_ms` (default: the configuration default);
 //! - `FLOWSIFT_BENCH_WORKER_CORE`: pin the flow worker to this core (default: unpinned).
+//!
+//! The last column is a diagnostic: for the receive threads, the flow worker and the sink
+//! thread, the mean time a wake-up waited for a CPU during the run (`schedstat`'s run-queue
+//! wait over its timeslices), which is what the tail of the histogram is made of once no
+//! hand-off waits on a timer.
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -64,6 +69,40 @@ struct Run {
     batches: u64,
     received: u64,
     latency: flowsift::sink::LatencySummary,
+    /// Per thread class: (time waiting for a CPU after being runnable, ns; times scheduled).
+    waits: Vec<(&'static str, u64, u64)>,
+}
+
+/// The collector's thread classes, by thread name prefix.
+const CLASSES: [(&str, &str); 3] = [
+    ("flowsift-rx", "rx"),
+    ("flowsift-flow", "worker"),
+    ("sink-", "sink"),
+];
+
+/// Run-queue wait (ns) and timeslices per thread class, summed over the live threads, from
+/// `/proc/self/task/*/schedstat` (CPU time, run-queue wait, timeslices).
+fn sched_waits() -> Vec<(&'static str, u64, u64)> {
+    let mut out: Vec<(&'static str, u64, u64)> = CLASSES.iter().map(|c| (c.1, 0, 0)).collect();
+    let Ok(rd) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let Some(k) = CLASSES.iter().position(|c| comm.starts_with(c.0)) else {
+            continue;
+        };
+        let st = std::fs::read_to_string(e.path().join("schedstat")).unwrap_or_default();
+        let f: Vec<u64> = st
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if let (Some(w), Some(n)) = (f.get(1), f.get(2)) {
+            out[k].1 += w;
+            out[k].2 += n;
+        }
+    }
+    out
 }
 
 /// A syslog receiver thread on loopback that drains and counts what arrives.
@@ -323,6 +362,7 @@ fn one_run(transport: Transport, threads: usize, rate: f64, secs: f64, seed: u64
     let pipeline = Pipeline::start(&cfg).expect("pipeline");
     let to = pipeline.local_addrs()[0];
     let stop = AtomicBool::new(false);
+    let waits_before = sched_waits();
     let started = Instant::now();
     let offered = std::thread::scope(|s| {
         s.spawn(|| generate(to, rate, secs, seed, &stop))
@@ -330,6 +370,11 @@ fn one_run(transport: Transport, threads: usize, rate: f64, secs: f64, seed: u64
             .unwrap_or(0)
     });
     let elapsed = started.elapsed().as_secs_f64();
+    let waits: Vec<(&'static str, u64, u64)> = sched_waits()
+        .into_iter()
+        .zip(&waits_before)
+        .map(|(a, b)| (a.0, a.1.saturating_sub(b.1), a.2.saturating_sub(b.2)))
+        .collect();
     // Let what is in flight arrive (bounded), then stop in the collector's own order.
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
@@ -359,6 +404,7 @@ fn one_run(transport: Transport, threads: usize, rate: f64, secs: f64, seed: u64
         batches: d.batches,
         received,
         latency: d.latency,
+        waits,
     }
 }
 
@@ -399,8 +445,8 @@ pub fn main() -> bool {
     eprintln!(
         "pipeline latency: {rate} datagrams/s of {SAMPLES_PER_DATAGRAM} samples, 1 in {UNREACHABLE_EVERY} a new ICMP port unreachable, {secs} s per run"
     );
-    println!("| transport | rx threads | run | samples offered | samples received | kernel drops | ring drops | events | events dropped | events/s | sent | received | sends | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| transport | rx threads | run | samples offered | samples received | kernel drops | ring drops | events | events dropped | events/s | sent | received | send calls | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | run-queue wait µs per wake-up (rx / worker / sink) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut seed = 1u64;
     for &transport in &transports {
         for &t in &threads {
@@ -409,7 +455,7 @@ pub fn main() -> bool {
                 seed += 1;
                 let l = &r.latency;
                 println!(
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     transport.name(),
                     t,
                     run,
@@ -431,7 +477,12 @@ pub fn main() -> bool {
                     l.p90_us,
                     l.p99_us,
                     l.p999_us,
-                    l.max_us
+                    l.max_us,
+                    r.waits
+                        .iter()
+                        .map(|(_, w, n)| format!("{:.1}", *w as f64 / 1000.0 / (*n).max(1) as f64))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
                 );
             }
         }
