@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use flowsift::flow::{builtin, FlowDefinitions, Router, Shard};
-use flowsift::packet::{PacketKeys, Unreachable, L4};
+use flowsift::packet::{KeyFields, Unreachable, L4};
 use flowsift::record::{Route, SampleRecord, WorkItem};
 
 const BATCH: usize = 256;
@@ -42,13 +42,16 @@ fn record(key: u64) -> SampleRecord {
     SampleRecord {
         agent: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         sub_agent: 0,
-        source_id: 3,
+        source_type: 0,
+        source_index: 3,
         input: 3,
         output: 4,
+        input_format: 0,
+        output_format: 0,
         sampling_rate: 10_000,
         frame_length: 70,
         received_ns: 1,
-        keys: PacketKeys {
+        keys: KeyFields {
             ip_source: Some(IpAddr::V4(responder)),
             ip_destination: Some(IpAddr::V4(scanner)),
             ip_protocol: Some(1),
@@ -59,7 +62,8 @@ fn record(key: u64) -> SampleRecord {
                 port: 1 + (key >> 40) as u16,
             }),
             ..Default::default()
-        },
+        }
+        .into(),
     }
 }
 
@@ -154,7 +158,7 @@ fn bench_router() {
     let records: Vec<SampleRecord> = (0..4096).map(record).collect();
     let mut plain = records.clone();
     for r in plain.iter_mut() {
-        r.keys.unreachable = None;
+        r.keys.set_unreachable(None);
     }
     for (label, set) in [("unreachable", &records), ("other traffic", &plain)] {
         let rounds: usize = std::env::var("FLOW_BENCH_ROUTER_ROUNDS")

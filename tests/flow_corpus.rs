@@ -69,18 +69,18 @@ fn sflowtool_flows(file: &str) -> Vec<Vec<String>> {
 fn unreachable_port(agent: &str, responder: &str, scanner: &str, port: u16) -> SampleRecord {
     let mut r = corpus_records("overflowd/sflow.pcap")[0];
     r.agent = agent.parse().unwrap();
-    r.keys.ip_source = Some(responder.parse().unwrap());
-    r.keys.ip_destination = Some(scanner.parse().unwrap());
-    r.keys.ip_protocol = Some(1);
-    r.keys.tcp_source_port = None;
-    r.keys.tcp_destination_port = None;
-    r.keys.tcp_flags = None;
-    r.keys.icmp_type = Some(3);
-    r.keys.icmp_code = Some(3);
-    r.keys.unreachable = Some(Unreachable::Port {
+    r.keys.set_ip_source(Some(responder.parse().unwrap()));
+    r.keys.set_ip_destination(Some(scanner.parse().unwrap()));
+    r.keys.set_ip_protocol(Some(1));
+    r.keys.set_tcp_source_port(None);
+    r.keys.set_tcp_destination_port(None);
+    r.keys.set_tcp_flags(None);
+    r.keys.set_icmp_type(Some(3));
+    r.keys.set_icmp_code(Some(3));
+    r.keys.set_unreachable(Some(Unreachable::Port {
         protocol: L4::Udp,
         port,
-    });
+    }));
     r
 }
 

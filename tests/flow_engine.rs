@@ -9,7 +9,7 @@ use flowsift::flow::{
     builtin, Clock, FlowDefinitions, FlowEvent, FlowSpec, FlowStats, ManualClock, Router, Scope,
     WorkerConfig, Workers,
 };
-use flowsift::packet::{PacketKeys, Unreachable, L4};
+use flowsift::packet::{KeyFields, Unreachable, L4};
 use flowsift::record::{Route, SampleRecord, WorkItem};
 use flowsift::ring::{ring, Consumer, Producer};
 
@@ -158,13 +158,16 @@ fn unreachable(agent: &str, responder: &str, scanner: &str, u: Unreachable) -> S
     SampleRecord {
         agent: ip(agent),
         sub_agent: 0,
-        source_id: 12,
+        source_type: 0,
+        source_index: 12,
         input: 12,
         output: 30,
+        input_format: 0,
+        output_format: 0,
         sampling_rate: 4096,
         frame_length: 110,
         received_ns: 5,
-        keys: PacketKeys {
+        keys: KeyFields {
             ethernet_protocol: Some(if v6 { 0x86DD } else { 0x0800 }),
             ip_source: Some(ip(responder)),
             ip_destination: Some(ip(scanner)),
@@ -173,7 +176,8 @@ fn unreachable(agent: &str, responder: &str, scanner: &str, u: Unreachable) -> S
             icmp_code: Some(code),
             unreachable: Some(u),
             ..Default::default()
-        },
+        }
+        .into(),
     }
 }
 
@@ -248,7 +252,7 @@ fn icmp_unreachable_every_code_both_families_several_agents() {
     );
     // A sample that is not an unreachable message matches nothing.
     let mut plain = unreachable("192.0.2.1", "10.0.1.4", "10.0.0.66", port(L4::Udp, 53));
-    plain.keys.unreachable = None;
+    plain.keys.set_unreachable(None);
     assert_eq!(engine.send(0, plain), 0);
     engine.settle();
     let (events, stats) = engine.finish();

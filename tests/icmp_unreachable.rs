@@ -83,12 +83,12 @@ fn ipv4_every_truncation() {
         let frame = unreachable_v4_frame(RESPONDER, SCANNER, code, &probe);
         for n in 0..=frame.len() {
             let keys = decode_header(1, &frame[..n]).keys;
-            assert_eq!(keys.icmp_type.is_some(), n >= 36, "code {code} len {n}");
+            assert_eq!(keys.icmp_type().is_some(), n >= 36, "code {code} len {n}");
             assert_eq!(
-                keys.unreachable.is_some(),
+                keys.unreachable().is_some(),
                 n >= needed,
                 "code {code} len {n}: {:?}",
-                keys.unreachable
+                keys.unreachable()
             );
         }
     }
@@ -104,28 +104,28 @@ fn ipv4_quoted_header_with_options_and_fragments() {
     let frame = unreachable_v4_frame(RESPONDER, SCANNER, 3, &probe);
     let keys = decode_header(1, &frame).keys;
     assert_eq!(
-        keys.unreachable,
+        keys.unreachable(),
         Some(Unreachable::Port {
             protocol: L4::Udp,
             port: 161
         })
     );
-    assert_eq!(decode_header(1, &frame[..69]).keys.unreachable, None);
-    assert!(decode_header(1, &frame[..70]).keys.unreachable.is_some());
+    assert_eq!(decode_header(1, &frame[..69]).keys.unreachable(), None);
+    assert!(decode_header(1, &frame[..70]).keys.unreachable().is_some());
 
     // A quoted non-first fragment carries no port.
     let mut probe = quoted_v4(SCANNER, RESPONDER, 17, &udp(41_000, 53));
     probe[7] = 0x20;
     let frame = unreachable_v4_frame(RESPONDER, SCANNER, 3, &probe);
-    assert_eq!(decode_header(1, &frame).keys.unreachable, None);
+    assert_eq!(decode_header(1, &frame).keys.unreachable(), None);
 
     // A quoted packet that is not IPv4 sets nothing.
     let mut probe = quoted_v4(SCANNER, RESPONDER, 17, &udp(41_000, 53));
     probe[0] = 0x65;
     let frame = unreachable_v4_frame(RESPONDER, SCANNER, 1, &probe);
     let keys = decode_header(1, &frame).keys;
-    assert_eq!(keys.icmp_code, Some(1));
-    assert_eq!(keys.unreachable, None);
+    assert_eq!(keys.icmp_code(), Some(1));
+    assert_eq!(keys.unreachable(), None);
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn raw_ipv4_header_protocol() {
     let frame = unreachable_v4_frame(RESPONDER, SCANNER, 3, &probe);
     let keys = decode_header(11, &frame[14..]).keys;
     assert_eq!(text(&keys, Key::IcmpUnreachablePort), s("udp_514"));
-    assert_eq!(keys.mac_source, None);
+    assert_eq!(keys.mac_source(), None);
 }
 
 const RESPONDER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10);
@@ -188,9 +188,9 @@ fn ipv6_every_truncation() {
         let frame = unreachable_v6_frame(RESPONDER6, SCANNER6, code, &probe);
         for n in 0..=frame.len() {
             let keys = decode_header(1, &frame[..n]).keys;
-            assert_eq!(keys.icmp_type.is_some(), n >= 56, "code {code} len {n}");
+            assert_eq!(keys.icmp_type().is_some(), n >= 56, "code {code} len {n}");
             assert_eq!(
-                keys.unreachable.is_some(),
+                keys.unreachable().is_some(),
                 n >= needed,
                 "code {code} len {n}"
             );
@@ -207,16 +207,16 @@ fn icmpv6_type_1_inside_ipv4_is_not_unreachable() {
     frame.extend_from_slice(&ipv4(RESPONDER, SCANNER, 1, 64, msg.len() as u16));
     frame.extend_from_slice(&msg);
     let keys = decode_header(1, &frame).keys;
-    assert_eq!(keys.icmp_type, Some(1));
-    assert_eq!(keys.unreachable, None);
+    assert_eq!(keys.icmp_type(), Some(1));
+    assert_eq!(keys.unreachable(), None);
     // And ICMPv4 type 3 inside IPv6 (next header 1) is not decoded as ICMP at all.
     let msg = icmp(3, 3, &probe);
     let mut frame = ethernet(0x86DD, None);
     frame.extend_from_slice(&ipv6(RESPONDER6, SCANNER6, 1, 64, msg.len() as u16));
     frame.extend_from_slice(&msg);
     let keys = decode_header(1, &frame).keys;
-    assert_eq!(keys.icmp_type, None);
-    assert_eq!(keys.unreachable, None);
+    assert_eq!(keys.icmp_type(), None);
+    assert_eq!(keys.unreachable(), None);
 }
 
 // ---- The same messages inside whole sFlow datagrams, through the receive fast path. ----

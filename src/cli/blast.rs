@@ -683,7 +683,7 @@ mod tests {
     impl Visitor for Count {
         fn flow_sample(&mut self, _m: &FlowSampleMeta, r: &crate::record::SampleRecord) {
             self.flows += 1;
-            if r.keys.unreachable.is_some() {
+            if r.keys.unreachable().is_some() {
                 self.unreachable += 1;
             }
         }

@@ -424,19 +424,22 @@ fn literal(key: Key, v: &str) -> Result<Literal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{PacketKeys, Unreachable};
+    use crate::packet::{KeyFields, Unreachable};
 
     fn rec(src: &str, proto: u8, dport: Option<u16>) -> SampleRecord {
         SampleRecord {
             agent: "192.0.2.1".parse().unwrap(),
             sub_agent: 0,
-            source_id: 3,
+            source_type: 0,
+            source_index: 3,
             input: 3,
             output: 4,
+            input_format: 0,
+            output_format: 0,
             sampling_rate: 1000,
             frame_length: 100,
             received_ns: 0,
-            keys: PacketKeys {
+            keys: KeyFields {
                 ip_source: Some(src.parse().unwrap()),
                 ip_destination: Some("10.0.0.9".parse().unwrap()),
                 ip_protocol: Some(proto),
@@ -447,7 +450,8 @@ mod tests {
                     port: 53,
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
         }
     }
 

@@ -420,7 +420,7 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::flow::{builtin, Router};
-    use crate::packet::{PacketKeys, Unreachable, L4};
+    use crate::packet::{KeyFields, Unreachable, L4};
     use crate::record::{monotonic_nanos, Route, SampleRecord};
     use crate::ring::ring;
 
@@ -428,13 +428,16 @@ mod tests {
         SampleRecord {
             agent: "192.0.2.1".parse().unwrap(),
             sub_agent: 0,
-            source_id: 3,
+            source_type: 0,
+            source_index: 3,
             input: 3,
             output: 4,
+            input_format: 0,
+            output_format: 0,
             sampling_rate: 1000,
             frame_length: 110,
             received_ns: monotonic_nanos(),
-            keys: PacketKeys {
+            keys: KeyFields {
                 ethernet_protocol: Some(0x0800),
                 ip_source: Some("10.0.0.5".parse().unwrap()),
                 ip_destination: Some("198.51.100.7".parse().unwrap()),
@@ -446,7 +449,8 @@ mod tests {
                     port,
                 }),
                 ..Default::default()
-            },
+            }
+            .into(),
         }
     }
 

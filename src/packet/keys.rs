@@ -5,12 +5,59 @@
 //! goes through [`Key`] and [`KeyValue`], so a name or a text form can only differ in one place.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// What the sampled header revealed. A field is `None` when the header did not carry it
-/// (another protocol, or the header was truncated before it).
+/// What the sampled header revealed: every key the header carried, the others absent (a
+/// sample lacking a key does not match flows keyed on it).
+///
+/// Stored as a presence bitmask (one bit per [`Key`], see [`Key::bit`]) beside plain
+/// fields, not as one `Option` per key: the receive path fills one of these per flow sample,
+/// and with `Option`s that cost a tag store per key plus a copy of each payload, more than
+/// the decoding itself. Absent keys' fields are kept zero, so two values are equal exactly
+/// when they hold the same keys. Read a key with its accessor (`ip_source()`, ...) or
+/// [`PacketKeys::get`]; build one with the `set_*` / `with_*` methods or from [`KeyFields`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct PacketKeys {
+    /// [`Key::bit`] of each key present, plus [`UNREACHABLE_V6`].
+    present: u32,
+    // Destination then source, as in the frame, so the fast path copies both in one go.
+    mac_destination: [u8; 6],
+    mac_source: [u8; 6],
+    /// IPv4 addresses in the first four bytes (the rest zero); which version is told by the
+    /// `IpSource` / `Ip6Source` bits.
+    ip_source: [u8; 16],
+    ip_destination: [u8; 16],
+    /// The `Net`/`Host` address of an unreachable message (IPv6 when [`UNREACHABLE_V6`]).
+    unreachable_address: [u8; 16],
+    vlan: u16,
+    ethernet_protocol: u16,
+    /// TCP or UDP ports, which one told by the presence bits.
+    source_port: u16,
+    destination_port: u16,
+    tcp_flags: u16,
+    /// `Port`: the quoted destination port.
+    unreachable_port: u16,
+    ip_protocol: u8,
+    ip_tos: u8,
+    ip_ttl: u8,
+    icmp_type: u8,
+    icmp_code: u8,
+    /// `Protocol`: the quoted protocol; `Port`: 6 (TCP) or 17 (UDP).
+    unreachable_protocol: u8,
+}
+
+/// Presence flag beyond the [`Key`] bits: the unreachable address is IPv6.
+const UNREACHABLE_V6: u32 = 1 << 31;
+
+/// Every bit of a key the sampled header can carry (not `agent`/`inputifindex`/`outputifindex`).
+const HEADER_KEYS: u32 =
+    !(Key::Agent.bit() | Key::InputIfIndex.bit() | Key::OutputIfIndex.bit()) & !UNREACHABLE_V6;
+
+/// The keys one `Option` per key: the convenient form for building a [`PacketKeys`] by hand
+/// (tests, tools) with struct-update syntax, converted with `.into()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyFields {
     pub mac_source: Option<[u8; 6]>,
     pub mac_destination: Option<[u8; 6]>,
     /// VLAN id of the outermost 802.1Q/802.1ad tag.
@@ -35,6 +82,358 @@ pub struct PacketKeys {
     pub icmp_code: Option<u8>,
     /// Destination-unreachable details taken from the embedded original header.
     pub unreachable: Option<Unreachable>,
+}
+
+impl From<KeyFields> for PacketKeys {
+    fn from(f: KeyFields) -> Self {
+        let mut k = PacketKeys::default();
+        k.set_mac_source(f.mac_source);
+        k.set_mac_destination(f.mac_destination);
+        k.set_vlan(f.vlan);
+        k.set_ethernet_protocol(f.ethernet_protocol);
+        k.set_ip_source(f.ip_source);
+        k.set_ip_destination(f.ip_destination);
+        k.set_ip_protocol(f.ip_protocol);
+        k.set_ip_tos(f.ip_tos);
+        k.set_ip_ttl(f.ip_ttl);
+        k.set_tcp_source_port(f.tcp_source_port);
+        k.set_tcp_destination_port(f.tcp_destination_port);
+        k.set_tcp_flags(f.tcp_flags);
+        k.set_udp_source_port(f.udp_source_port);
+        k.set_udp_destination_port(f.udp_destination_port);
+        k.set_icmp_type(f.icmp_type);
+        k.set_icmp_code(f.icmp_code);
+        k.set_unreachable(f.unreachable);
+        k
+    }
+}
+
+impl From<PacketKeys> for KeyFields {
+    fn from(k: PacketKeys) -> Self {
+        KeyFields {
+            mac_source: k.mac_source(),
+            mac_destination: k.mac_destination(),
+            vlan: k.vlan(),
+            ethernet_protocol: k.ethernet_protocol(),
+            ip_source: k.ip_source(),
+            ip_destination: k.ip_destination(),
+            ip_protocol: k.ip_protocol(),
+            ip_tos: k.ip_tos(),
+            ip_ttl: k.ip_ttl(),
+            tcp_source_port: k.tcp_source_port(),
+            tcp_destination_port: k.tcp_destination_port(),
+            tcp_flags: k.tcp_flags(),
+            udp_source_port: k.udp_source_port(),
+            udp_destination_port: k.udp_destination_port(),
+            icmp_type: k.icmp_type(),
+            icmp_code: k.icmp_code(),
+            unreachable: k.unreachable(),
+        }
+    }
+}
+
+/// Accessors for the keys held in one field each: `name()` reads, `set_name` writes (or
+/// clears), `with_name` builds.
+macro_rules! plain_keys {
+    ($($key:ident: $field:ident: $ty:ty, $set:ident, $with:ident;)*) => {
+        impl PacketKeys {
+            $(
+                #[inline]
+                pub fn $field(&self) -> Option<$ty> {
+                    self.has(Key::$key).then_some(self.$field)
+                }
+
+                #[inline]
+                pub fn $set(&mut self, value: Option<$ty>) {
+                    self.$field = value.unwrap_or_default();
+                    self.mark(Key::$key.bit(), value.is_some());
+                }
+
+                #[inline]
+                #[must_use]
+                pub fn $with(mut self, value: $ty) -> Self {
+                    self.$set(Some(value));
+                    self
+                }
+            )*
+        }
+    };
+}
+
+plain_keys! {
+    MacSource: mac_source: [u8; 6], set_mac_source, with_mac_source;
+    MacDestination: mac_destination: [u8; 6], set_mac_destination, with_mac_destination;
+    Vlan: vlan: u16, set_vlan, with_vlan;
+    EthernetProtocol: ethernet_protocol: u16, set_ethernet_protocol, with_ethernet_protocol;
+    IpProtocol: ip_protocol: u8, set_ip_protocol, with_ip_protocol;
+    IpTos: ip_tos: u8, set_ip_tos, with_ip_tos;
+    IpTtl: ip_ttl: u8, set_ip_ttl, with_ip_ttl;
+    TcpFlags: tcp_flags: u16, set_tcp_flags, with_tcp_flags;
+    IcmpType: icmp_type: u8, set_icmp_type, with_icmp_type;
+    IcmpCode: icmp_code: u8, set_icmp_code, with_icmp_code;
+}
+
+/// Accessors for the TCP and UDP ports, which share a field (a header has one transport).
+macro_rules! port_keys {
+    ($($key:ident: $get:ident, $set:ident, $with:ident, $field:ident, $other:ident;)*) => {
+        impl PacketKeys {
+            $(
+                #[inline]
+                pub fn $get(&self) -> Option<u16> {
+                    self.has(Key::$key).then_some(self.$field)
+                }
+
+                /// Setting a value replaces the other transport's same port (they share
+                /// storage); clearing leaves the other transport's port alone.
+                #[inline]
+                pub fn $set(&mut self, value: Option<u16>) {
+                    match value {
+                        Some(port) => {
+                            self.$field = port;
+                            self.mark(Key::$key.bit(), true);
+                            self.mark(Key::$other.bit(), false);
+                        }
+                        None if self.has(Key::$key) => {
+                            self.$field = 0;
+                            self.mark(Key::$key.bit(), false);
+                        }
+                        None => {}
+                    }
+                }
+
+                #[inline]
+                #[must_use]
+                pub fn $with(mut self, value: u16) -> Self {
+                    self.$set(Some(value));
+                    self
+                }
+            )*
+        }
+    };
+}
+
+port_keys! {
+    TcpSourcePort: tcp_source_port, set_tcp_source_port, with_tcp_source_port, source_port, UdpSourcePort;
+    TcpDestinationPort: tcp_destination_port, set_tcp_destination_port, with_tcp_destination_port, destination_port, UdpDestinationPort;
+    UdpSourcePort: udp_source_port, set_udp_source_port, with_udp_source_port, source_port, TcpSourcePort;
+    UdpDestinationPort: udp_destination_port, set_udp_destination_port, with_udp_destination_port, destination_port, TcpDestinationPort;
+}
+
+/// 16 bytes holding an address: IPv4 in the first four (the rest zero).
+#[inline]
+fn address_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a.octets());
+            b
+        }
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+#[inline]
+fn address(bytes: [u8; 16], v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::from(bytes))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
+    }
+}
+
+impl PacketKeys {
+    /// The bits ([`Key::bit`]) of every key present.
+    #[inline]
+    pub fn present(&self) -> u32 {
+        self.present & HEADER_KEYS
+    }
+
+    /// Whether the header carried `key`.
+    #[inline]
+    pub fn has(&self, key: Key) -> bool {
+        self.present & key.bit() & HEADER_KEYS != 0
+    }
+
+    #[inline]
+    fn mark(&mut self, bits: u32, on: bool) {
+        if on {
+            self.present |= bits;
+        } else {
+            self.present &= !bits;
+        }
+    }
+
+    /// The IPv4 or IPv6 source address.
+    #[inline]
+    pub fn ip_source(&self) -> Option<IpAddr> {
+        match self.present & (Key::IpSource.bit() | Key::Ip6Source.bit()) {
+            0 => None,
+            bits => Some(address(self.ip_source, bits == Key::Ip6Source.bit())),
+        }
+    }
+
+    /// The IPv4 or IPv6 destination address.
+    #[inline]
+    pub fn ip_destination(&self) -> Option<IpAddr> {
+        match self.present & (Key::IpDestination.bit() | Key::Ip6Destination.bit()) {
+            0 => None,
+            bits => Some(address(
+                self.ip_destination,
+                bits == Key::Ip6Destination.bit(),
+            )),
+        }
+    }
+
+    #[inline]
+    pub fn set_ip_source(&mut self, ip: Option<IpAddr>) {
+        self.mark(Key::IpSource.bit() | Key::Ip6Source.bit(), false);
+        self.ip_source = ip.map_or([0; 16], address_bytes);
+        match ip {
+            Some(IpAddr::V4(_)) => self.mark(Key::IpSource.bit(), true),
+            Some(IpAddr::V6(_)) => self.mark(Key::Ip6Source.bit(), true),
+            None => {}
+        }
+    }
+
+    #[inline]
+    pub fn set_ip_destination(&mut self, ip: Option<IpAddr>) {
+        self.mark(Key::IpDestination.bit() | Key::Ip6Destination.bit(), false);
+        self.ip_destination = ip.map_or([0; 16], address_bytes);
+        match ip {
+            Some(IpAddr::V4(_)) => self.mark(Key::IpDestination.bit(), true),
+            Some(IpAddr::V6(_)) => self.mark(Key::Ip6Destination.bit(), true),
+            None => {}
+        }
+    }
+
+    #[inline]
+    #[must_use]
+    pub fn with_ip_source(mut self, ip: IpAddr) -> Self {
+        self.set_ip_source(Some(ip));
+        self
+    }
+
+    #[inline]
+    #[must_use]
+    pub fn with_ip_destination(mut self, ip: IpAddr) -> Self {
+        self.set_ip_destination(Some(ip));
+        self
+    }
+
+    /// The destination-unreachable key the message set, if any.
+    #[inline]
+    pub fn unreachable(&self) -> Option<Unreachable> {
+        let v6 = self.present & UNREACHABLE_V6 != 0;
+        if self.has(Key::IcmpUnreachablePort) {
+            let protocol = if self.unreachable_protocol == 6 {
+                L4::Tcp
+            } else {
+                L4::Udp
+            };
+            Some(Unreachable::Port {
+                protocol,
+                port: self.unreachable_port,
+            })
+        } else if self.has(Key::IcmpUnreachableProtocol) {
+            Some(Unreachable::Protocol(self.unreachable_protocol))
+        } else if self.has(Key::IcmpUnreachableNet) {
+            Some(Unreachable::Net(address(self.unreachable_address, v6)))
+        } else if self.has(Key::IcmpUnreachableHost) {
+            Some(Unreachable::Host(address(self.unreachable_address, v6)))
+        } else {
+            None
+        }
+    }
+
+    pub fn set_unreachable(&mut self, u: Option<Unreachable>) {
+        self.mark(
+            Key::IcmpUnreachableNet.bit()
+                | Key::IcmpUnreachableHost.bit()
+                | Key::IcmpUnreachableProtocol.bit()
+                | Key::IcmpUnreachablePort.bit()
+                | UNREACHABLE_V6,
+            false,
+        );
+        self.unreachable_address = [0; 16];
+        self.unreachable_port = 0;
+        self.unreachable_protocol = 0;
+        let (bit, ip) = match u {
+            None => return,
+            Some(Unreachable::Net(ip)) => (Key::IcmpUnreachableNet, Some(ip)),
+            Some(Unreachable::Host(ip)) => (Key::IcmpUnreachableHost, Some(ip)),
+            Some(Unreachable::Protocol(p)) => {
+                self.unreachable_protocol = p;
+                (Key::IcmpUnreachableProtocol, None)
+            }
+            Some(Unreachable::Port { protocol, port }) => {
+                self.unreachable_protocol = match protocol {
+                    L4::Tcp => 6,
+                    L4::Udp => 17,
+                };
+                self.unreachable_port = port;
+                (Key::IcmpUnreachablePort, None)
+            }
+        };
+        self.mark(bit.bit(), true);
+        if let Some(ip) = ip {
+            self.unreachable_address = address_bytes(ip);
+            self.mark(UNREACHABLE_V6, ip.is_ipv6());
+        }
+    }
+
+    #[must_use]
+    pub fn with_unreachable(mut self, u: Unreachable) -> Self {
+        self.set_unreachable(Some(u));
+        self
+    }
+
+    /// The keys of the common frame shape (Ethernet, IPv4, TCP/UDP/ICMP) in one value, for
+    /// [`super::fast`]: the fields it takes are exactly those that shape can carry, so the
+    /// value is written with a handful of stores. `present` must hold the [`Key::bit`]s of
+    /// the keys given (the others' fields must be zero, as the callers pass them).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn ethernet_ipv4(
+        present: u32,
+        macs: [u8; 12],
+        vlan: u16,
+        ip: [u8; 8],
+        ip_protocol: u8,
+        ip_tos: u8,
+        ip_ttl: u8,
+        ports: [u16; 2],
+        tcp_flags: u16,
+        icmp: [u8; 2],
+    ) -> PacketKeys {
+        let mut mac_destination = [0u8; 6];
+        let mut mac_source = [0u8; 6];
+        mac_destination.copy_from_slice(&macs[..6]);
+        mac_source.copy_from_slice(&macs[6..]);
+        let mut ip_source = [0u8; 16];
+        let mut ip_destination = [0u8; 16];
+        ip_source[..4].copy_from_slice(&ip[..4]);
+        ip_destination[..4].copy_from_slice(&ip[4..]);
+        PacketKeys {
+            present,
+            mac_destination,
+            mac_source,
+            ip_source,
+            ip_destination,
+            unreachable_address: [0; 16],
+            vlan,
+            ethernet_protocol: 0x0800,
+            source_port: ports[0],
+            destination_port: ports[1],
+            tcp_flags,
+            unreachable_port: 0,
+            ip_protocol,
+            ip_tos,
+            ip_ttl,
+            icmp_type: icmp[0],
+            icmp_code: icmp[1],
+            unreachable_protocol: 0,
+        }
+    }
 }
 
 /// The sFlow-RT `icmpunreachable*` key a destination-unreachable message sets.
@@ -67,6 +466,11 @@ macro_rules! keys {
         impl Key {
             /// Every key, in declaration order.
             pub const ALL: &'static [Key] = &[$(Key::$variant),*];
+
+            /// This key's bit in [`PacketKeys::present`] (`1 << ` its position in [`Key::ALL`]).
+            pub const fn bit(self) -> u32 {
+                1 << (self as u32)
+            }
 
             /// The sFlow-RT name (`ipsource`, `icmpunreachableport`, ...).
             pub const fn name(self) -> &'static str {
@@ -155,37 +559,37 @@ impl PacketKeys {
         let v6 = |ip: Option<IpAddr>| ip.filter(IpAddr::is_ipv6).map(KeyValue::Ip);
         match key {
             Key::Agent | Key::InputIfIndex | Key::OutputIfIndex => None,
-            Key::MacSource => self.mac_source.map(KeyValue::Mac),
-            Key::MacDestination => self.mac_destination.map(KeyValue::Mac),
-            Key::Vlan => num16(self.vlan),
-            Key::EthernetProtocol => num16(self.ethernet_protocol),
-            Key::IpSource => v4(self.ip_source),
-            Key::IpDestination => v4(self.ip_destination),
-            Key::Ip6Source => v6(self.ip_source),
-            Key::Ip6Destination => v6(self.ip_destination),
-            Key::IpProtocol => num(self.ip_protocol),
-            Key::IpTos => num(self.ip_tos),
-            Key::IpTtl => num(self.ip_ttl),
-            Key::TcpSourcePort => num16(self.tcp_source_port),
-            Key::TcpDestinationPort => num16(self.tcp_destination_port),
-            Key::TcpFlags => num16(self.tcp_flags),
-            Key::UdpSourcePort => num16(self.udp_source_port),
-            Key::UdpDestinationPort => num16(self.udp_destination_port),
-            Key::IcmpType => num(self.icmp_type),
-            Key::IcmpCode => num(self.icmp_code),
-            Key::IcmpUnreachableNet => match self.unreachable {
+            Key::MacSource => self.mac_source().map(KeyValue::Mac),
+            Key::MacDestination => self.mac_destination().map(KeyValue::Mac),
+            Key::Vlan => num16(self.vlan()),
+            Key::EthernetProtocol => num16(self.ethernet_protocol()),
+            Key::IpSource => v4(self.ip_source()),
+            Key::IpDestination => v4(self.ip_destination()),
+            Key::Ip6Source => v6(self.ip_source()),
+            Key::Ip6Destination => v6(self.ip_destination()),
+            Key::IpProtocol => num(self.ip_protocol()),
+            Key::IpTos => num(self.ip_tos()),
+            Key::IpTtl => num(self.ip_ttl()),
+            Key::TcpSourcePort => num16(self.tcp_source_port()),
+            Key::TcpDestinationPort => num16(self.tcp_destination_port()),
+            Key::TcpFlags => num16(self.tcp_flags()),
+            Key::UdpSourcePort => num16(self.udp_source_port()),
+            Key::UdpDestinationPort => num16(self.udp_destination_port()),
+            Key::IcmpType => num(self.icmp_type()),
+            Key::IcmpCode => num(self.icmp_code()),
+            Key::IcmpUnreachableNet => match self.unreachable() {
                 Some(Unreachable::Net(ip)) => Some(KeyValue::Ip(ip)),
                 _ => None,
             },
-            Key::IcmpUnreachableHost => match self.unreachable {
+            Key::IcmpUnreachableHost => match self.unreachable() {
                 Some(Unreachable::Host(ip)) => Some(KeyValue::Ip(ip)),
                 _ => None,
             },
-            Key::IcmpUnreachableProtocol => match self.unreachable {
+            Key::IcmpUnreachableProtocol => match self.unreachable() {
                 Some(Unreachable::Protocol(p)) => Some(KeyValue::Number(u32::from(p))),
                 _ => None,
             },
-            Key::IcmpUnreachablePort => match self.unreachable {
+            Key::IcmpUnreachablePort => match self.unreachable() {
                 Some(Unreachable::Port { protocol, port }) => Some(KeyValue::Port(protocol, port)),
                 _ => None,
             },
@@ -223,11 +627,80 @@ mod tests {
 
     #[test]
     fn ipv4_keys_do_not_answer_for_ipv6() {
-        let k = PacketKeys {
-            ip_source: Some("2001:db8::1".parse().unwrap()),
-            ..Default::default()
-        };
+        let k = PacketKeys::default().with_ip_source("2001:db8::1".parse().unwrap());
         assert_eq!(k.get(Key::IpSource), None);
         assert!(k.get(Key::Ip6Source).is_some());
+        assert_eq!(k.present(), Key::Ip6Source.bit());
+    }
+
+    /// Every key survives the round trip through the compact form, setting a key twice or
+    /// clearing it leaves no trace, and the two transports' shared port storage stays apart.
+    #[test]
+    fn compact_form_round_trips() {
+        let v4 = KeyFields {
+            mac_source: Some([1, 2, 3, 4, 5, 6]),
+            mac_destination: Some([6, 5, 4, 3, 2, 1]),
+            vlan: Some(4095),
+            ethernet_protocol: Some(0x0800),
+            ip_source: Some("10.0.0.1".parse().unwrap()),
+            ip_destination: Some("192.0.2.255".parse().unwrap()),
+            ip_protocol: Some(1),
+            ip_tos: Some(0xFF),
+            ip_ttl: Some(0),
+            tcp_flags: Some(0x1FF),
+            icmp_type: Some(3),
+            icmp_code: Some(0),
+            unreachable: Some(Unreachable::Net("203.0.113.9".parse().unwrap())),
+            ..Default::default()
+        };
+        let udp = KeyFields {
+            ip_source: Some("2001:db8::1".parse().unwrap()),
+            ip_destination: Some("2001:db8::2".parse().unwrap()),
+            udp_source_port: Some(0),
+            udp_destination_port: Some(65535),
+            unreachable: Some(Unreachable::Port {
+                protocol: L4::Tcp,
+                port: 0,
+            }),
+            ..Default::default()
+        };
+        let tcp = KeyFields {
+            tcp_source_port: Some(22),
+            tcp_destination_port: Some(40000),
+            unreachable: Some(Unreachable::Host("2001:db8::9".parse().unwrap())),
+            ..Default::default()
+        };
+        let proto = KeyFields {
+            unreachable: Some(Unreachable::Protocol(132)),
+            ..Default::default()
+        };
+        for fields in [v4, udp, tcp, proto, KeyFields::default()] {
+            let k = PacketKeys::from(fields);
+            assert_eq!(KeyFields::from(k), fields);
+            let mut cleared = k;
+            let empty = KeyFields::default();
+            cleared.set_unreachable(None);
+            cleared.set_ip_source(None);
+            cleared.set_ip_destination(None);
+            let back = KeyFields {
+                unreachable: None,
+                ip_source: None,
+                ip_destination: None,
+                ..fields
+            };
+            assert_eq!(KeyFields::from(cleared), back);
+            assert_eq!(cleared, PacketKeys::from(back), "absent fields stay zero");
+            assert_eq!(PacketKeys::from(empty), PacketKeys::default());
+        }
+        let mut k = PacketKeys::default().with_udp_destination_port(53);
+        assert_eq!(k.get(Key::UdpDestinationPort), Some(KeyValue::Number(53)));
+        k.set_tcp_destination_port(Some(80));
+        assert_eq!(k.udp_destination_port(), None);
+        assert_eq!(k.tcp_destination_port(), Some(80));
+        assert_eq!(k.present(), Key::TcpDestinationPort.bit());
+        k.set_udp_destination_port(None);
+        assert_eq!(k.tcp_destination_port(), Some(80));
+        k.set_tcp_destination_port(None);
+        assert_eq!(k, PacketKeys::default());
     }
 }

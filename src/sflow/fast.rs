@@ -11,17 +11,16 @@
 
 use std::net::IpAddr;
 
+use crate::packet::fast::{self, Ipv4Frame};
 use crate::packet::{decode_header_keys, PacketKeys};
-use crate::record::SampleRecord;
+use crate::record::{interface_format, SampleRecord};
 
 use super::datagram::{Datagram, DatagramHeader, Tag};
 use super::error::{DecodeError, SampleError, Structure};
 use super::flow::{self, FlowRecord};
 #[cfg(doc)]
 use super::sample::FlowSample;
-use super::sample::{
-    fold_source_id, format as sample_format, CounterSample, DiscardSample, Interface, SampleKind,
-};
+use super::sample::{format as sample_format, CounterSample, DiscardSample, Interface, SampleKind};
 use super::{counter, Element};
 
 /// The fixed fields of a flow sample that loss accounting and statistics need beyond the
@@ -35,7 +34,7 @@ pub struct FlowSampleMeta {
     /// The sample's own sequence number (per data source).
     pub sequence: u32,
     pub source_id_type: u32,
-    /// The full data-source index (the record's `source_id` keeps only 24 bits).
+    /// The data-source index (as the record's `source_index`).
     pub source_id_index: u32,
     pub sampling_rate: u32,
     /// Total packets that could have been sampled (the sample pool).
@@ -133,10 +132,9 @@ pub fn decode_datagram<V: Visitor>(
         };
         // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format).
         let result = match tag.0 {
-            sample_format::FLOW => compact_flow(data)
-                .and_then(|f| flow_sample(&header, index, f, received_ns, visitor)),
+            sample_format::FLOW => compact_flow_sample(&header, index, data, received_ns, visitor),
             sample_format::EXPANDED_FLOW => expanded_flow(data)
-                .and_then(|f| flow_sample(&header, index, f, received_ns, visitor)),
+                .and_then(|f| flow_sample(&header, index, data, f, received_ns, visitor)),
             sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => {
                 let element = Element { index, tag, data };
                 counter_sample(&element, tag.0 == sample_format::EXPANDED_COUNTERS, visitor)
@@ -259,9 +257,9 @@ struct FlowFixed<'a> {
     drops: u32,
     input: Interface,
     output: Interface,
-    /// The compact interface words the record carries.
-    input_word: u32,
-    output_word: u32,
+    /// The interface values the record carries, all 32 bits.
+    input_value: u32,
+    output_value: u32,
     record_count: u32,
     records: &'a [u8],
 }
@@ -272,24 +270,109 @@ fn compact_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
     let Some((f, records)) = data.split_first_chunk::<32>() else {
         return Err(truncated(Structure::FlowSample, 32, data.len()));
     };
-    let source = word::<4, 32>(f);
-    let (input_word, output_word) = (word::<20, 32>(f), word::<24, 32>(f));
-    Ok(FlowFixed {
+    Ok(compact_fixed(f, records))
+}
+
+/// The fixed part of a compact flow sample, from the first 32 bytes of `f`.
+#[inline(always)]
+fn compact_fixed<'a, const N: usize>(f: &[u8; N], records: &'a [u8]) -> FlowFixed<'a> {
+    let source = word::<4, N>(f);
+    let (input_word, output_word) = (word::<20, N>(f), word::<24, N>(f));
+    FlowFixed {
         expanded: false,
-        sequence: word::<0, 32>(f),
+        sequence: word::<0, N>(f),
         source_id_type: source >> 24,
         source_id_index: source & 0x00FF_FFFF,
-        sampling_rate: word::<8, 32>(f),
-        sample_pool: word::<12, 32>(f),
-        drops: word::<16, 32>(f),
+        sampling_rate: word::<8, N>(f),
+        sample_pool: word::<12, N>(f),
+        drops: word::<16, N>(f),
         input: Interface::from_word(input_word),
         output: Interface::from_word(output_word),
-        // The compact word is already the record's form (format in the top two bits).
-        input_word,
-        output_word,
-        record_count: word::<28, 32>(f),
+        input_value: input_word & 0x3FFF_FFFF,
+        output_value: output_word & 0x3FFF_FFFF,
+        record_count: word::<28, N>(f),
         records,
-    })
+    }
+}
+
+/// A compact flow sample (format 1), the most common sample by far. Its usual layout (the
+/// 32-byte fixed part, then a sampled-header record whose 16-byte fixed part follows at
+/// once) is read as one 56-byte array with one length check, and an Ethernet/IPv4 header
+/// goes to the straight-line decoder; any other layout takes the general path, which gives
+/// the same results (and the same errors) for every input.
+#[inline(always)]
+fn compact_flow_sample<V: Visitor>(
+    header: &DatagramHeader,
+    index: u32,
+    data: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
+    let Some((f, rest)) = data.split_first_chunk::<56>() else {
+        return general_compact_flow(header, index, data, received_ns, visitor);
+    };
+    let record_count = word::<28, 56>(f);
+    // The first record's envelope, then the sampled header's fixed part.
+    let first_length = word::<36, 56>(f) as usize;
+    let header_length = word::<52, 56>(f) as usize;
+    if record_count == 0 || word::<32, 56>(f) != flow::format::SAMPLED_HEADER || first_length < 16 {
+        return general_compact_flow(header, index, data, received_ns, visitor);
+    }
+    let Some((first_rest, after)) = rest.split_at_checked(first_length - 16) else {
+        return general_compact_flow(header, index, data, received_ns, visitor);
+    };
+    let Some(bytes) = first_rest.get(..header_length) else {
+        return general_compact_flow(header, index, data, received_ns, visitor);
+    };
+    // As in `next_element`: the padding, never past the list.
+    let mut list = after.get(first_length.wrapping_neg() & 3..).unwrap_or(&[]);
+    for i in 1..record_count {
+        let (tag, _) = next_element(&mut list, Structure::Record, record_count, i)?;
+        // Later sampled headers are not used (the first one wins) and known records carry
+        // nothing the record needs once there is a sampled header.
+        if tag.0 != flow::format::SAMPLED_HEADER && !flow::is_known(tag) {
+            unknown_record(visitor, SampleKind::Flow, tag);
+        }
+    }
+    let fs = compact_fixed(f, rest);
+    let sampled = Header {
+        protocol: word::<40, 56>(f),
+        frame_length: word::<44, 56>(f),
+        bytes,
+    };
+    if sampled.protocol == HEADER_PROTOCOL_ETHERNET {
+        if let Some(frame) = Ipv4Frame::parse(bytes) {
+            let mut record =
+                sample_record(header, &fs, received_ns, sampled.frame_length, frame.keys());
+            frame.finish(&mut record.keys);
+            visitor.flow_sample(&flow_meta(index, &fs, Some(sampled)), &record);
+            return Ok(());
+        }
+    }
+    general_flow_sample(
+        header,
+        index,
+        data,
+        false,
+        Some(sampled),
+        &Others::default(),
+        received_ns,
+        visitor,
+    );
+    Ok(())
+}
+
+/// A compact flow sample of another layout: the general walk.
+#[inline(never)]
+fn general_compact_flow<V: Visitor>(
+    header: &DatagramHeader,
+    index: u32,
+    data: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
+    let fs = compact_flow(data)?;
+    flow_sample(header, index, data, fs, received_ns, visitor)
 }
 
 /// Expanded flow sample, format 3 (same layout as [`FlowSample`]).
@@ -298,8 +381,9 @@ fn expanded_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
     let Some((f, records)) = data.split_first_chunk::<44>() else {
         return Err(truncated(Structure::FlowSample, 44, data.len()));
     };
-    let input = Interface::from_parts(word::<24, 44>(f), word::<28, 44>(f));
-    let output = Interface::from_parts(word::<32, 44>(f), word::<36, 44>(f));
+    let (input_value, output_value) = (word::<28, 44>(f), word::<36, 44>(f));
+    let input = Interface::from_parts(word::<24, 44>(f), input_value);
+    let output = Interface::from_parts(word::<32, 44>(f), output_value);
     Ok(FlowFixed {
         expanded: true,
         sequence: word::<0, 44>(f),
@@ -310,8 +394,8 @@ fn expanded_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
         drops: word::<20, 44>(f),
         input,
         output,
-        input_word: input.word(),
-        output_word: output.word(),
+        input_value,
+        output_value,
         record_count: word::<40, 44>(f),
         records,
     })
@@ -321,19 +405,50 @@ fn expanded_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
 fn flow_sample<V: Visitor>(
     header: &DatagramHeader,
     index: u32,
+    data: &[u8],
     fs: FlowFixed<'_>,
     received_ns: u64,
     visitor: &mut V,
 ) -> Result<(), DecodeError> {
-    let mut found = Found::default();
-    scan_records(
+    let mut others = Others::default();
+    let sampled = scan_records(
         fs.records,
         fs.record_count,
         SampleKind::Flow,
         visitor,
-        &mut found,
+        &mut others,
     )?;
-    let meta = FlowSampleMeta {
+    // The common case in straight-line code, the record built in place from the keys
+    // (one value, no default-then-overwrite): this runs for every flow sample.
+    if let Some(h) = sampled {
+        if h.protocol == HEADER_PROTOCOL_ETHERNET {
+            if let Some(frame) = Ipv4Frame::parse(h.bytes) {
+                let mut record =
+                    sample_record(header, &fs, received_ns, h.frame_length, frame.keys());
+                frame.finish(&mut record.keys);
+                visitor.flow_sample(&flow_meta(index, &fs, sampled), &record);
+                return Ok(());
+            }
+        }
+    }
+    // Only the sample's bytes go out of line, not the fixed part already read: handing over
+    // `fs` would make every sample compute all of its fields (interfaces included) first.
+    general_flow_sample(
+        header,
+        index,
+        data,
+        fs.expanded,
+        sampled,
+        &others,
+        received_ns,
+        visitor,
+    );
+    Ok(())
+}
+
+#[inline(always)]
+fn flow_meta(index: u32, fs: &FlowFixed<'_>, sampled: Option<Header<'_>>) -> FlowSampleMeta {
+    FlowSampleMeta {
         index,
         expanded: fs.expanded,
         sequence: fs.sequence,
@@ -344,24 +459,74 @@ fn flow_sample<V: Visitor>(
         drops: fs.drops,
         input: fs.input,
         output: fs.output,
-        header_protocol: found.header.map(|h| h.protocol),
-    };
-    // Built once, in place, with the header decoded straight into it: this runs for every
-    // flow sample, and extra copies of the keys showed up as store-forwarding stalls.
-    let mut record = SampleRecord {
+        header_protocol: sampled.map(|h| h.protocol),
+    }
+}
+
+/// sFlow `header_protocol` 1, ETHERNET-ISO88023.
+const HEADER_PROTOCOL_ETHERNET: u32 = 1;
+
+/// The record a flow sample becomes; the one place its fields are filled.
+#[inline(always)]
+fn sample_record(
+    header: &DatagramHeader,
+    fs: &FlowFixed<'_>,
+    received_ns: u64,
+    frame_length: u32,
+    keys: PacketKeys,
+) -> SampleRecord {
+    SampleRecord {
         agent: header.agent,
         sub_agent: header.sub_agent,
-        source_id: fold_source_id(fs.source_id_type, fs.source_id_index),
-        input: fs.input_word,
-        output: fs.output_word,
+        source_type: fs.source_id_type,
+        source_index: fs.source_id_index,
+        input: fs.input_value,
+        output: fs.output_value,
+        input_format: interface_format(fs.input.format()),
+        output_format: interface_format(fs.output.format()),
         sampling_rate: fs.sampling_rate,
-        frame_length: found.frame_length(),
+        frame_length,
         received_ns,
-        keys: PacketKeys::default(),
+        keys,
+    }
+}
+
+/// Every other flow sample: a header of another shape (the general layer walk), or no
+/// sampled header at all (keys from the sampled Ethernet/IPv4/IPv6 records).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn general_flow_sample<V: Visitor>(
+    header: &DatagramHeader,
+    index: u32,
+    data: &[u8],
+    expanded: bool,
+    sampled: Option<Header<'_>>,
+    others: &Others<'_>,
+    received_ns: u64,
+    visitor: &mut V,
+) {
+    // Read again, as the caller already did successfully.
+    let fixed = if expanded {
+        expanded_flow(data)
+    } else {
+        compact_flow(data)
     };
-    found.fill_keys(&mut record.keys);
-    visitor.flow_sample(&meta, &record);
-    Ok(())
+    let Ok(fs) = fixed else {
+        return;
+    };
+    let fs = &fs;
+    let frame_length = match sampled {
+        Some(h) => h.frame_length,
+        None => others.frame_length(),
+    };
+    let mut record = sample_record(header, fs, received_ns, frame_length, PacketKeys::default());
+    match sampled {
+        Some(h) => {
+            decode_header_keys(h.protocol, h.bytes, &mut record.keys);
+        }
+        None => others.fill_keys(&mut record.keys),
+    }
+    visitor.flow_sample(&flow_meta(index, fs, sampled), &record);
 }
 
 /// A sampled-header record (flow format 1), as [`flow::SampledHeader`] checks it.
@@ -388,25 +553,17 @@ fn sampled_header(data: &[u8]) -> Result<Header<'_>, DecodeError> {
     })
 }
 
-/// What a sample's flow records offer for the keys: the first sampled header, else the
-/// sampled Ethernet / IPv4 / IPv6 records (already checked to parse).
-///
-/// Filled through `&mut` and read field by field: returning it by value from the record
-/// walk made the copy read back memory just written in smaller pieces, a store-forwarding
-/// stall that cost a third of the per-sample time.
+/// The sampled Ethernet / IPv4 / IPv6 records of a sample (already checked to parse), kept
+/// in case the sample has no sampled header. Only the rare records other than the sampled
+/// header ever touch it, so it stays out of the per-sample path's registers.
 #[derive(Default)]
-struct Found<'a> {
-    header: Option<Header<'a>>,
+struct Others<'a> {
     ethernet: Option<&'a [u8]>,
     ip: Option<(Tag, &'a [u8])>,
 }
 
-impl Found<'_> {
-    #[inline(always)]
+impl Others<'_> {
     fn frame_length(&self) -> u32 {
-        if let Some(h) = self.header {
-            return h.frame_length;
-        }
         // The sampled IPv4/IPv6 and Ethernet records start with their packet length.
         match (self.ip, self.ethernet) {
             (Some((_, ip)), _) => super::xdr::u32_at(ip, 0),
@@ -415,35 +572,15 @@ impl Found<'_> {
         }
     }
 
-    #[inline(always)]
-    fn keys(&self) -> PacketKeys {
-        let mut keys = PacketKeys::default();
-        self.fill_keys(&mut keys);
-        keys
-    }
-
-    /// Write the keys into `keys` (which must be `PacketKeys::default()`), typically the
-    /// record's own field: the header is decoded where the keys will stay.
-    #[inline(always)]
+    /// Write the keys the records carry into `keys` (which start as `PacketKeys::default()`).
     fn fill_keys(&self, keys: &mut PacketKeys) {
-        if let Some(h) = self.header {
-            decode_header_keys(h.protocol, h.bytes, keys);
-            return;
-        }
-        self.fill_keys_without_header(keys);
-    }
-
-    /// The rare case of a flow sample with sampled Ethernet/IPv4/IPv6 records instead of a
-    /// sampled header: kept out of line so it does not bloat the per-sample path.
-    #[inline(never)]
-    fn fill_keys_without_header(&self, keys: &mut PacketKeys) {
         if let Some(data) = self.ethernet {
             if let Ok(FlowRecord::SampledEthernet(e)) =
                 FlowRecord::parse(Tag::new(0, flow::format::SAMPLED_ETHERNET), data)
             {
-                keys.mac_source = Some(e.src_mac);
-                keys.mac_destination = Some(e.dst_mac);
-                keys.ethernet_protocol = u16::try_from(e.eth_type).ok();
+                keys.set_mac_source(Some(e.src_mac));
+                keys.set_mac_destination(Some(e.dst_mac));
+                keys.set_ethernet_protocol(u16::try_from(e.eth_type).ok());
             }
         }
         if let Some((tag, data)) = self.ip {
@@ -456,41 +593,59 @@ impl Found<'_> {
     }
 }
 
-/// Walk a sample's `declared` flow records in `list` once: find what carries keys, and
-/// report every record type this decoder does not know.
+/// Keys of a sampled header, through whichever decoder fits: what discard samples carry.
+fn header_keys(h: Header<'_>) -> PacketKeys {
+    if h.protocol == HEADER_PROTOCOL_ETHERNET {
+        if let Some(keys) = fast::ethernet_ipv4(h.bytes) {
+            return keys;
+        }
+    }
+    let mut keys = PacketKeys::default();
+    decode_header_keys(h.protocol, h.bytes, &mut keys);
+    keys
+}
+
+/// Walk a sample's `declared` flow records in `list` once: return the first sampled
+/// header, keep the sampled Ethernet/IP records in `others` while there is none, and report
+/// every record type this decoder does not know.
 #[inline(always)]
 fn scan_records<'a, V: Visitor>(
     mut list: &'a [u8],
     declared: u32,
     kind: SampleKind,
     visitor: &mut V,
-    found: &mut Found<'a>,
-) -> Result<(), DecodeError> {
+    others: &mut Others<'a>,
+) -> Result<Option<Header<'a>>, DecodeError> {
+    let mut sampled = None;
     for index in 0..declared {
         let (tag, data) = next_element(&mut list, Structure::Record, declared, index)?;
         // Enterprise 0, format 1: the sampled header, nearly always the first record.
         if tag.0 == flow::format::SAMPLED_HEADER {
-            if found.header.is_none() {
-                found.header = Some(sampled_header(data)?);
+            if sampled.is_none() {
+                sampled = Some(sampled_header(data)?);
             }
             continue;
         }
         if !flow::is_known(tag) {
-            visitor.unknown_record(kind, tag);
+            unknown_record(visitor, kind, tag);
             continue;
         }
-        if found.header.is_some() {
-            continue;
+        if sampled.is_none() {
+            other_record(tag, data, others)?;
         }
-        other_record(tag, data, found)?;
     }
-    Ok(())
+    Ok(sampled)
+}
+
+#[inline(never)]
+fn unknown_record<V: Visitor>(visitor: &mut V, kind: SampleKind, tag: Tag) {
+    visitor.unknown_record(kind, tag);
 }
 
 /// Sampled Ethernet / IPv4 / IPv6 records, checked to parse and kept for the keys when the
 /// sample has no sampled header; other known records are skipped.
 #[inline(never)]
-fn other_record<'a>(tag: Tag, data: &'a [u8], found: &mut Found<'a>) -> Result<(), DecodeError> {
+fn other_record<'a>(tag: Tag, data: &'a [u8], found: &mut Others<'a>) -> Result<(), DecodeError> {
     match tag.format() {
         flow::format::SAMPLED_ETHERNET => {
             FlowRecord::parse(tag, data)?;
@@ -507,27 +662,27 @@ fn other_record<'a>(tag: Tag, data: &'a [u8], found: &mut Found<'a>) -> Result<(
 
 /// Keys a sampled IPv4/IPv6 record carries (it has no MACs, TTL or ICMP fields).
 fn ip_keys(keys: &mut PacketKeys, ip: &flow::SampledIp) {
-    keys.ip_source = Some(ip.src);
-    keys.ip_destination = Some(ip.dst);
-    keys.ethernet_protocol = Some(match ip.src {
+    keys.set_ip_source(Some(ip.src));
+    keys.set_ip_destination(Some(ip.dst));
+    keys.set_ethernet_protocol(Some(match ip.src {
         IpAddr::V4(_) => 0x0800,
         IpAddr::V6(_) => 0x86DD,
-    });
-    keys.ip_protocol = u8::try_from(ip.protocol).ok();
-    keys.ip_tos = u8::try_from(ip.tos).ok();
+    }));
+    keys.set_ip_protocol(u8::try_from(ip.protocol).ok());
+    keys.set_ip_tos(u8::try_from(ip.tos).ok());
     let (sport, dport) = (
         u16::try_from(ip.src_port).ok(),
         u16::try_from(ip.dst_port).ok(),
     );
     match ip.protocol {
         6 => {
-            keys.tcp_source_port = sport;
-            keys.tcp_destination_port = dport;
-            keys.tcp_flags = u16::try_from(ip.tcp_flags).ok();
+            keys.set_tcp_source_port(sport);
+            keys.set_tcp_destination_port(dport);
+            keys.set_tcp_flags(u16::try_from(ip.tcp_flags).ok());
         }
         17 => {
-            keys.udp_source_port = sport;
-            keys.udp_destination_port = dport;
+            keys.set_udp_source_port(sport);
+            keys.set_udp_destination_port(dport);
         }
         _ => {}
     }
@@ -562,13 +717,12 @@ fn discard_sample<V: Visitor>(
     visitor: &mut V,
 ) -> Result<DiscardSampleMeta, DecodeError> {
     let ds = DiscardSample::new_checked(sample.data)?;
-    let mut found = Found::default();
-    scan_records(
+    let sampled = scan_records(
         sample.data.get(32..).unwrap_or(&[]),
         ds.record_count(),
         SampleKind::Discard,
         visitor,
-        &mut found,
+        &mut Others::default(),
     )?;
     Ok(DiscardSampleMeta {
         index: sample.index,
@@ -579,7 +733,7 @@ fn discard_sample<V: Visitor>(
         input: ds.input(),
         output: ds.output(),
         reason: ds.reason(),
-        keys: found.header.map(|_| found.keys()),
+        keys: sampled.map(header_keys),
     })
 }
 
@@ -684,7 +838,7 @@ mod tests {
             (0, 10, 9000, 2)
         );
         assert_eq!(m.header_protocol, Some(1));
-        assert_eq!((r.source_id, r.input, r.output), (5, 5, 7));
+        assert_eq!((r.source_index, r.input, r.output), (5, 5, 7));
         assert_eq!(
             (r.sampling_rate, r.frame_length, r.received_ns),
             (1000, 1518, 42)
@@ -695,12 +849,12 @@ mod tests {
         let (m, r) = log.flows[1];
         assert!(m.expanded);
         assert_eq!((m.index, m.source_id_index), (4, 70_000));
-        assert_eq!(r.source_id, 70_000 & 0xFF_FFFF);
+        assert_eq!(r.source_index, 70_000);
         assert_eq!(m.output, Interface::Internal);
-        assert_eq!(r.output, 0x3FFF_FFFF);
+        assert_eq!((r.output_format, r.output), (0, 0x3FFF_FFFF));
         assert_eq!(r.frame_length, 60);
-        assert_eq!(r.keys.udp_destination_port, Some(53));
-        assert_eq!(r.keys.ip_source, Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(r.keys.udp_destination_port(), Some(53));
+        assert_eq!(r.keys.ip_source(), Some("10.0.0.1".parse().unwrap()));
         assert_eq!(m.header_protocol, None);
 
         assert_eq!(log.counters.len(), 1);

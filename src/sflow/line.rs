@@ -98,20 +98,20 @@ impl LineState {
             // Ethernet: sflowtool copies the MACs once 14 bytes are there, takes the VLAN of
             // each tag it walks (so the innermost wins), and records the EtherType only when
             // the whole header is at least as long as an IPv4 header.
-            if let (Some(src), Some(dst)) = (k.mac_source, k.mac_destination) {
+            if let (Some(src), Some(dst)) = (k.mac_source(), k.mac_destination()) {
                 self.eth_src = src;
                 self.eth_dst = dst;
             }
-            if let Some(vlan) = d.inner_vlan.or(k.vlan) {
+            if let Some(vlan) = d.inner_vlan.or(k.vlan()) {
                 self.in_vlan = u32::from(vlan);
             }
             if bytes.len() >= 20 {
-                if let Some(t) = k.ethernet_protocol {
+                if let Some(t) = k.ethernet_protocol() {
                     self.eth_type = u32::from(t);
                 }
             }
         }
-        let (Some(src), Some(dst)) = (k.ip_source, k.ip_destination) else {
+        let (Some(src), Some(dst)) = (k.ip_source(), k.ip_destination()) else {
             return;
         };
         self.ip_src = Some(src);
@@ -119,26 +119,26 @@ impl LineState {
         if src.is_ipv4() {
             self.offset_to_ipv4 = d.network_offset.map_or(0, u32::from);
         }
-        self.ip_protocol = k.ip_protocol.map_or(0, u32::from);
-        self.ip_tos = k.ip_tos.map_or(0, u32::from);
-        self.ip_ttl = k.ip_ttl.map_or(0, u32::from);
+        self.ip_protocol = k.ip_protocol().map_or(0, u32::from);
+        self.ip_tos = k.ip_tos().map_or(0, u32::from);
+        self.ip_ttl = k.ip_ttl().map_or(0, u32::from);
         match (self.ip_protocol, src) {
             (1, IpAddr::V4(_)) => {
-                if let (Some(t), Some(c)) = (k.icmp_type, k.icmp_code) {
+                if let (Some(t), Some(c)) = (k.icmp_type(), k.icmp_code()) {
                     self.src_port = u32::from(t);
                     self.dst_port = u32::from(c);
                 }
             }
             (6, _) => {
-                if let (Some(s), Some(d)) = (k.tcp_source_port, k.tcp_destination_port) {
+                if let (Some(s), Some(d)) = (k.tcp_source_port(), k.tcp_destination_port()) {
                     self.src_port = u32::from(s);
                     self.dst_port = u32::from(d);
                     // sflowtool reads the flags byte only, not the NS bit.
-                    self.tcp_flags = k.tcp_flags.map_or(0, |f| u32::from(f & 0xFF));
+                    self.tcp_flags = k.tcp_flags().map_or(0, |f| u32::from(f & 0xFF));
                 }
             }
             (17, _) => {
-                if let (Some(s), Some(d)) = (k.udp_source_port, k.udp_destination_port) {
+                if let (Some(s), Some(d)) = (k.udp_source_port(), k.udp_destination_port()) {
                     self.src_port = u32::from(s);
                     self.dst_port = u32::from(d);
                 }

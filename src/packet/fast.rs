@@ -1,0 +1,311 @@
+//! Straight-line decoding of the frame shape nearly every switch samples.
+//!
+//! The shape: Ethernet, untagged or with one 802.1Q tag, then IPv4 without options, then
+//! anything (TCP, UDP and ICMP give their keys, other protocols none), with at least
+//! [`IPV4_LEN`] bytes from the IPv4 header on. Two length checks up front let every field
+//! be read at a fixed offset of a fixed-size array (bounds checked at compile time), the
+//! shape is recognised with three compares, and the keys are computed without branches
+//! (except for the rare destination-unreachable quote) and returned as one value, so the
+//! caller can build its record in place. Anything else (QinQ, LLC/SNAP, IPv6, IPv4 options,
+//! raw-IP header protocols, headers cut shorter) gives `None` and goes to the general layer
+//! walk in [`super::header`].
+//!
+//! Why: the general walk handles every layer's truncation and every variant through a chain
+//! of dependent `Option` checks, ~100 instructions per sample, and the receive threads run
+//! it once per flow sample. The keys given here must be exactly those the general walk gives
+//! for the same bytes: the unit tests below and `tests/decode_fast_path.rs` compare both,
+//! over the corpus and over synthetic and mutated frames.
+
+use super::ethernet::ethertype;
+use super::header::icmpv4_unreachable;
+use super::transport::protocol;
+use super::{Key, PacketKeys};
+
+/// Bytes needed from the start of the IPv4 header: 20 for the header, 14 for the TCP header
+/// up to its flags byte. A minimum-size TCP frame (60 bytes without its FCS) qualifies.
+pub const IPV4_LEN: usize = 34;
+
+/// An Ethernet sampled header (header protocol 1) recognised as the common shape (see the
+/// module docs): what [`Ipv4Frame::keys`] needs, already bounds-checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Ipv4Frame<'a> {
+    eth: &'a [u8; 18],
+    ip: &'a [u8; IPV4_LEN],
+    /// The bytes from the IPv4 header on, for the rare destination-unreachable quote.
+    packet: &'a [u8],
+    /// The 802.1Q VID, and [`Key::Vlan`]'s bit when there is a tag.
+    vlan: u16,
+    vlan_bit: u32,
+}
+
+impl<'a> Ipv4Frame<'a> {
+    /// Recognise the shape, or `None` for any other (then use the general walk).
+    #[inline(always)]
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let eth = bytes.first_chunk::<18>()?;
+        let (at, vlan, vlan_bit) = match be16(eth, 12) {
+            ethertype::IPV4 => (14, 0, 0),
+            ethertype::VLAN if be16(eth, 16) == ethertype::IPV4 => {
+                (18, be16(eth, 14) & 0x0FFF, Key::Vlan.bit())
+            }
+            _ => return None,
+        };
+        let packet = bytes.get(at..)?;
+        let ip = packet.first_chunk::<IPV4_LEN>()?;
+        if ip[0] != 0x45 {
+            return None;
+        }
+        Some(Ipv4Frame {
+            eth,
+            ip,
+            packet,
+            vlan,
+            vlan_bit,
+        })
+    }
+
+    /// Every key but the destination-unreachable one, computed without branches, as one
+    /// value the caller can store where the keys stay; then [`Self::finish`].
+    #[inline(always)]
+    pub fn keys(&self) -> PacketKeys {
+        let ip = self.ip;
+        // A non-first fragment's payload is not a transport header.
+        let first_fragment = be16(ip, 6) & 0x1FFF == 0;
+        let proto = ip[9];
+        let tcp = first_fragment && proto == protocol::TCP;
+        let udp = first_fragment && proto == protocol::UDP;
+        let icmp = first_fragment && proto == protocol::ICMP;
+        let present = ALWAYS
+            | self.vlan_bit
+            | if tcp { TCP } else { 0 }
+            | if udp { UDP } else { 0 }
+            | if icmp { ICMP } else { 0 };
+        let mut macs = [0u8; 12];
+        macs.copy_from_slice(&self.eth[..12]);
+        let mut addresses = [0u8; 8];
+        addresses.copy_from_slice(&ip[12..20]);
+        let ports = if tcp || udp {
+            [be16(ip, 20), be16(ip, 22)]
+        } else {
+            [0, 0]
+        };
+        PacketKeys::ethernet_ipv4(
+            present,
+            macs,
+            self.vlan,
+            addresses,
+            proto,
+            ip[1],
+            ip[8],
+            ports,
+            if tcp { u16::from(ip[33]) } else { 0 },
+            if icmp { [ip[20], ip[21]] } else { [0, 0] },
+        )
+    }
+
+    /// Add the destination-unreachable key to `keys` (from [`Self::keys`]) when the frame is
+    /// an ICMP destination unreachable.
+    #[inline(always)]
+    pub fn finish(&self, keys: &mut PacketKeys) {
+        let ip = self.ip;
+        if ip[9] == protocol::ICMP
+            && ip[20] == ICMPV4_DESTINATION_UNREACHABLE
+            && be16(ip, 6) & 0x1FFF == 0
+        {
+            unreachable_v4(ip[21], self.packet.get(20..).unwrap_or(&[]), keys);
+        }
+    }
+}
+
+/// The keys of an Ethernet sampled header of the common shape, or `None` for any other
+/// shape. Every key is set: keys the frame lacks are absent, as [`super::decode_header`]
+/// leaves them.
+#[inline(always)]
+pub fn ethernet_ipv4(bytes: &[u8]) -> Option<PacketKeys> {
+    let frame = Ipv4Frame::parse(bytes)?;
+    let mut keys = frame.keys();
+    frame.finish(&mut keys);
+    Some(keys)
+}
+
+/// Keys every frame of the shape carries.
+const ALWAYS: u32 = Key::MacSource.bit()
+    | Key::MacDestination.bit()
+    | Key::EthernetProtocol.bit()
+    | Key::IpSource.bit()
+    | Key::IpDestination.bit()
+    | Key::IpProtocol.bit()
+    | Key::IpTos.bit()
+    | Key::IpTtl.bit();
+const TCP: u32 = Key::TcpSourcePort.bit() | Key::TcpDestinationPort.bit() | Key::TcpFlags.bit();
+const UDP: u32 = Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit();
+const ICMP: u32 = Key::IcmpType.bit() | Key::IcmpCode.bit();
+
+/// RFC 792.
+const ICMPV4_DESTINATION_UNREACHABLE: u8 = 3;
+
+#[inline(always)]
+fn be16<const N: usize>(b: &[u8; N], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// A destination-unreachable message is a small fraction of samples: its quote is decoded
+/// out of the straight line.
+#[inline(never)]
+fn unreachable_v4(code: u8, icmp: &[u8], keys: &mut PacketKeys) {
+    keys.set_unreachable(icmpv4_unreachable(code, icmp));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::decode_header;
+
+    /// Ethernet (optionally tagged VID 0x123, PCP 5) + IPv4 (TOS 0x28, TTL 61, protocol `p`,
+    /// flags/fragment word `frag`) + `l4`.
+    fn frame(tag: bool, p: u8, frag: u16, l4: &[u8]) -> Vec<u8> {
+        let mut b = vec![
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB,
+        ];
+        if tag {
+            b.extend_from_slice(&[0x81, 0x00, 0xA1, 0x23]);
+        }
+        b.extend_from_slice(&[0x08, 0x00]);
+        let [f0, f1] = frag.to_be_bytes();
+        b.extend_from_slice(&[
+            0x45, 0x28, 0x05, 0xDC, 0x00, 0x01, f0, f1, 61, p, 0, 0, 192, 0, 2, 1, 198, 51, 100, 7,
+        ]);
+        b.extend_from_slice(l4);
+        b
+    }
+
+    const TCP: [u8; 20] = [
+        0xC3, 0x50, 0x00, 0x16, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xFA, 0xF0, 0, 0, 0, 0,
+    ];
+    const UDP: [u8; 16] = [
+        0x00, 0x35, 0xD4, 0x31, 0x00, 0x10, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+    ];
+
+    /// Port unreachable quoting a UDP datagram to port 53.
+    fn unreachable() -> Vec<u8> {
+        let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&[
+            0x45, 0, 0, 0x1C, 0, 0, 0, 0, 64, 17, 0, 0, 198, 51, 100, 7, 203, 0, 113, 9,
+        ]);
+        icmp.extend_from_slice(&[0xD4, 0x31, 0x00, 0x35, 0, 8, 0, 0]);
+        icmp
+    }
+
+    #[test]
+    fn tcp_untagged_byte_literal() {
+        let k = ethernet_ipv4(&frame(false, 6, 0x4000, &TCP)).unwrap();
+        assert_eq!(
+            k.mac_destination(),
+            Some([0x00, 0x11, 0x22, 0x33, 0x44, 0x55])
+        );
+        assert_eq!(k.mac_source(), Some([0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB]));
+        assert_eq!((k.vlan(), k.ethernet_protocol()), (None, Some(0x0800)));
+        assert_eq!(k.ip_source(), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(k.ip_destination(), Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(
+            (k.ip_protocol(), k.ip_tos(), k.ip_ttl()),
+            (Some(6), Some(0x28), Some(61))
+        );
+        assert_eq!(
+            (k.tcp_source_port(), k.tcp_destination_port(), k.tcp_flags()),
+            (Some(50000), Some(22), Some(0x12))
+        );
+        assert_eq!(
+            (k.udp_source_port(), k.icmp_type(), k.unreachable()),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn tagged_udp_and_unreachable() {
+        let k = ethernet_ipv4(&frame(true, 17, 0, &UDP)).unwrap();
+        assert_eq!(k.vlan(), Some(0x123));
+        assert_eq!(
+            (k.udp_source_port(), k.udp_destination_port()),
+            (Some(53), Some(54321))
+        );
+        assert_eq!(k.tcp_flags(), None);
+        let k = ethernet_ipv4(&frame(true, 1, 0, &unreachable())).unwrap();
+        assert_eq!((k.icmp_type(), k.icmp_code()), (Some(3), Some(3)));
+        assert_eq!(
+            k.unreachable(),
+            Some(crate::packet::Unreachable::Port {
+                protocol: crate::packet::L4::Udp,
+                port: 53
+            })
+        );
+    }
+
+    #[test]
+    fn other_shapes_are_declined() {
+        let ok = frame(false, 6, 0, &TCP);
+        // Cut one byte before the TCP flags: the general walk's business.
+        assert!(ethernet_ipv4(&ok[..47]).is_none());
+        assert!(ethernet_ipv4(&ok[..48]).is_some());
+        let mut options = ok.clone();
+        options[14] = 0x46;
+        assert!(ethernet_ipv4(&options).is_none());
+        let mut v6 = ok.clone();
+        v6[12..14].copy_from_slice(&[0x86, 0xDD]);
+        assert!(ethernet_ipv4(&v6).is_none());
+        let mut qinq = frame(true, 6, 0, &TCP);
+        qinq[16..18].copy_from_slice(&[0x81, 0x00]);
+        assert!(ethernet_ipv4(&qinq).is_none());
+        assert!(ethernet_ipv4(&[]).is_none());
+    }
+
+    /// Every shape the fast path accepts gives exactly the general walk's keys, over all
+    /// protocols, fragment words, truncations and (steered) random bytes.
+    #[test]
+    fn same_keys_as_the_general_walk() {
+        let mut accepted = 0;
+        let mut check = |b: &[u8]| {
+            if let Some(k) = ethernet_ipv4(b) {
+                assert_eq!(k, decode_header(1, b).keys, "{b:02x?}");
+                accepted += 1;
+            }
+        };
+        for tag in [false, true] {
+            for (p, l4) in [
+                (6, &TCP[..]),
+                (17, &UDP[..]),
+                (1, &unreachable()[..]),
+                (47, &UDP),
+            ] {
+                for frag in [0, 0x4000, 0x2000, 0x0001, 0x20B9] {
+                    let b = frame(tag, p, frag, l4);
+                    for n in 0..=b.len() {
+                        check(&b[..n]);
+                    }
+                }
+            }
+        }
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut buf = frame(true, 1, 0, &unreachable());
+        for i in 0..50_000u32 {
+            for byte in buf.iter_mut().skip(12) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Mostly keep the byte, so that the shape usually survives.
+                if state % 8 == 0 {
+                    *byte = (state >> 32) as u8;
+                }
+            }
+            let tagged = i % 2 == 0;
+            buf[12..14].copy_from_slice(if tagged { &[0x81, 0x00] } else { &[0x08, 0x00] });
+            if tagged {
+                buf[16..18].copy_from_slice(&[0x08, 0x00]);
+            }
+            buf[if tagged { 18 } else { 14 }] = 0x45;
+            buf[if tagged { 27 } else { 23 }] = [1, 6, 17, 58][i as usize % 4];
+            check(&buf);
+        }
+        assert!(accepted > 50_000, "{accepted}");
+    }
+}
