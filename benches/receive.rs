@@ -19,6 +19,10 @@
 //! `FLOWSIFT_BENCH_URING_BUFFERS` to override `uring_buffers`, `FLOWSIFT_BENCH_GRO=on|off`
 //! to run the engine only with UDP GRO on or off (default both; the bare sink never uses
 //! it: it is the plain one-datagram-per-receive ceiling).
+//!
+//! `FLOWSIFT_BENCH_LATENCY=udp,tcp` runs the whole-pipeline latency mode instead (issue 5:
+//! receipt-to-send percentiles at 1 M flow samples/s with 1% ICMP port unreachable); see
+//! `receive/latency.rs` for what it does and its knobs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,6 +36,9 @@ use flowsift::cli::blast::{blast, BlastArgs, BlastCounters, BlastSummary};
 use flowsift::record::{Route, SampleRecord, WorkItem};
 use flowsift::ring::ring;
 use flowsift::rx::{IoMode, Receiver, RxConfig};
+
+#[path = "receive/latency.rs"]
+mod latency;
 
 const GEN_CORE: usize = 0;
 
@@ -485,6 +492,9 @@ fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
+    if latency::main() {
+        return;
+    }
     let secs: f64 = std::env::var("FLOWSIFT_BENCH_SECS")
         .ok()
         .and_then(|v| v.parse().ok())

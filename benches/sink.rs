@@ -7,7 +7,8 @@
 //!   draining the other end (for UDP its count is shown too: loopback UDP drops when the
 //!   reader falls behind, the sender's figure is what was handed to the kernel);
 //! - latency: receipt-to-send percentiles with events offered at a steady 10 000/s, for
-//!   several `flush_ms` (1 is the default).
+//!   several `flush_ms` (0, the default, sends as soon as the queue is empty; 1 and 5 let a
+//!   batch wait that long for company), with the number of send calls (batching).
 //!
 //! Environment: `FLOWSIFT_BENCH_EVENTS` (default 1 000 000) events per throughput run;
 //! `FLOWSIFT_BENCH_FORMAT_N` format iterations; `FLOWSIFT_BENCH_ONLY=format` stops after
@@ -271,11 +272,13 @@ fn throughput(transport: Transport, n: u32, tls: &Tls) {
         _ => format!("{} MB", receiver.count.load(Ordering::Relaxed) / 1_000_000),
     };
     println!(
-        "| {} | {} | {:.0} | {} | {} | {} |",
+        "| {} | {} | {:.0} | {} | {} | {:.0} | {} | {} |",
         transport.name(),
         n,
         rate,
         d.sent,
+        d.batches,
+        d.sent as f64 / d.batches.max(1) as f64,
         d.overflow + d.dropped,
         received
     );
@@ -304,12 +307,14 @@ fn latency(transport: Transport, tls: &Tls, flush_ms: u64) {
     wait_done(&sink, u64::from(total), Duration::from_secs(30));
     // Sender threads publish their histograms every 100 ms.
     std::thread::sleep(Duration::from_millis(250));
-    let l = sink.stats().destinations[0].latency;
+    let d = &sink.stats().destinations[0];
+    let l = d.latency;
     println!(
-        "| {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} |",
         transport.name(),
         flush_ms,
         l.count,
+        d.batches,
         l.p50_us,
         l.p99_us,
         l.p999_us,
@@ -331,11 +336,11 @@ fn main() {
         return;
     }
     let tls = tls_material();
-    println!("\n| transport | events | events/s sent | sent | lost | receiver got |\n|---|---|---|---|---|---|");
+    println!("\n| transport | events | events/s sent | sent | send calls | mean batch | lost | receiver got |\n|---|---|---|---|---|---|---|---|");
     for t in [Transport::Udp, Transport::Tcp, Transport::Tls] {
         throughput(t, n, &tls);
     }
-    println!("\n| transport | flush_ms | events | p50 µs | p99 µs | p99.9 µs | max µs |\n|---|---|---|---|---|---|---|");
+    println!("\n| transport | flush_ms | events | send calls | p50 µs | p99 µs | p99.9 µs | max µs |\n|---|---|---|---|---|---|---|---|");
     for t in [Transport::Udp, Transport::Tcp, Transport::Tls] {
         for flush in [0, 1, 5] {
             latency(t, &tls, flush);

@@ -23,3 +23,4 @@ pub mod rx;
 pub mod sflow;
 pub mod sink;
 pub mod synth;
+pub mod wake;

@@ -228,7 +228,7 @@ impl fmt::Display for FinalReport {
         for d in &s.destinations {
             writeln!(
                 f,
-                "  {} {}://{}: sent {}, overflow {}, dropped {}, still queued {}, errors {}, reconnects {}",
+                "  {} {}://{}: sent {}, overflow {}, dropped {}, still queued {}, errors {}, reconnects {}, send calls {}",
                 d.name,
                 d.transport.name(),
                 d.address,
@@ -237,7 +237,8 @@ impl fmt::Display for FinalReport {
                 d.dropped,
                 d.queued,
                 d.errors,
-                d.reconnects
+                d.reconnects,
+                d.batches
             )?;
             writeln!(f, "    receipt-to-send {}", d.latency)?;
         }

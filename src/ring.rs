@@ -15,15 +15,21 @@
 //! Indices grow without bound (wrapping `usize`); the slot of index `i` is `i % capacity`.
 //! Invariant: `head <= tail <= head + capacity`, and slots in `head..tail` hold initialised
 //! items owned by the ring.
+//!
+//! Waiting is the consumer's choice: it may [`Consumer::attach`] a [`Doorbell`], and from
+//! then on every publishing store of the producer (a `commit`, a `push`, dropping the
+//! producer) rings it, so a parked consumer wakes at once instead of polling.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crossbeam::utils::CachePadded;
+
+use crate::wake::Doorbell;
 
 struct Shared<T> {
     /// Next index to read; written only by the consumer.
@@ -36,6 +42,8 @@ struct Shared<T> {
     /// Items the ring holds at most; the producer never runs further ahead of `head`.
     capacity: usize,
     producer_gone: AtomicBool,
+    /// The consumer's doorbell, rung after every publishing store of `tail`.
+    doorbell: OnceLock<Arc<Doorbell>>,
 }
 
 // SAFETY: a slot is only ever accessed by one side at a time: the producer writes slots in
@@ -104,6 +112,7 @@ pub fn ring<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
         slots,
         capacity,
         producer_gone: AtomicBool::new(false),
+        doorbell: OnceLock::new(),
     });
     (
         Producer {
@@ -120,6 +129,14 @@ pub fn ring<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 }
 
 impl<T> Producer<T> {
+    /// Tell a parked consumer that items were published (see [`crate::wake`]).
+    #[inline]
+    fn notify(&self) {
+        if let Some(d) = self.shared.doorbell.get() {
+            d.ring();
+        }
+    }
+
     /// Free slots, reloading the consumer's index only when the cached one says fewer than
     /// `want` are free.
     fn room(&mut self, want: usize) -> usize {
@@ -142,6 +159,7 @@ impl<T> Producer<T> {
         unsafe { (*self.shared.slot(self.tail)).write(item) };
         self.tail = self.tail.wrapping_add(1);
         self.shared.tail.store(self.tail, Ordering::Release);
+        self.notify();
         Ok(())
     }
 
@@ -163,6 +181,7 @@ impl<T> Producer<T> {
         }
         self.tail = i;
         self.shared.tail.store(self.tail, Ordering::Release);
+        self.notify();
         Ok(())
     }
 
@@ -182,9 +201,11 @@ impl<T> Producer<T> {
         Ok(())
     }
 
-    /// Make every item written with [`Producer::push_deferred`] visible to the consumer.
+    /// Make every item written with [`Producer::push_deferred`] visible to the consumer, and
+    /// ring its doorbell.
     pub fn commit(&mut self) {
         self.shared.tail.store(self.tail, Ordering::Release);
+        self.notify();
     }
 
     /// Items written but not yet committed.
@@ -206,12 +227,20 @@ impl<T> Producer<T> {
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
-        self.commit();
+        self.shared.tail.store(self.tail, Ordering::Release);
         self.shared.producer_gone.store(true, Ordering::Release);
+        // After `producer_gone`: a consumer waiting for the ring to finish must see it.
+        self.notify();
     }
 }
 
 impl<T> Consumer<T> {
+    /// Have every later publishing store of the producer ring `doorbell`, so this side can
+    /// park when the ring is empty. A ring takes one doorbell; a second is given back.
+    pub fn attach(&self, doorbell: Arc<Doorbell>) -> Result<(), Arc<Doorbell>> {
+        self.shared.doorbell.set(doorbell)
+    }
+
     /// Items available, reloading the producer's index only when the cached one says none.
     fn available(&mut self) -> usize {
         let n = self.cached_tail.wrapping_sub(self.head);

@@ -1,12 +1,15 @@
 //! Flow workers: pinned threads that each own one shard of every definition's table.
 //!
 //! A worker drains all of its input rings (one per receive thread) in batches, applies each
-//! sample to the tables its work item names, runs the tables' timers, and pushes records
-//! into its own bounded output ring towards the sinks. Nothing here blocks: a full output
-//! ring drops the record and counts it. When idle, a worker spins briefly, then yields,
-//! then sleeps 100 µs, then 200 µs, so an idle collector does not burn a core while a
-//! busy one never sleeps. When every input ring is finished (all producers gone and
-//! drained) the worker ends its open flows (`flush`), publishes its counters and exits.
+//! sample to the tables its work item names, runs the tables' timers, and writes records
+//! into its own bounded output ring towards the sinks, published (and the sink's doorbell
+//! rung) once per pass over its inputs. Nothing here blocks: a full output ring drops the
+//! record and counts it. When idle, a worker spins briefly, yields, then parks on its
+//! [`Doorbell`] (attached to all of its input rings, so a receive thread's commit wakes it
+//! at once) for at most [`PARK_MAX`], which bounds how late the tables' timers run on an
+//! idle collector; an idle collector does not burn a core and a busy one never parks.
+//! When every input ring is finished (all producers gone and drained) the worker ends its
+//! open flows (`flush`), publishes its counters and exits.
 //!
 //! Per batch, the worker first computes every sample's table probe, then updates them in
 //! order while prefetching the slot of the probe [`PREFETCH_DISTANCE`] ahead: at a million
@@ -27,11 +30,16 @@ use super::shard::Shard;
 use super::FlowEvent;
 use crate::record::WorkItem;
 use crate::ring::{Consumer, Producer};
+use crate::wake::{Doorbell, IdleSpin};
 
 /// Samples a worker takes from one ring at a time.
 pub const DEFAULT_BATCH: usize = 256;
 /// Longest a worker keeps retrying a full output ring while flushing at shutdown.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(2);
+/// Longest an idle worker parks. Work wakes it at once; this only bounds how late the
+/// timers (idle and active timeouts, swept every millisecond while busy) run when no
+/// sample arrives, and the wake-up cost of an idle collector (100 per second).
+pub const PARK_MAX: Duration = Duration::from_millis(10);
 
 /// Where a worker's time comes from.
 #[derive(Clone, Debug, Default)]
@@ -83,6 +91,8 @@ pub struct WorkerConfig {
     pub clock: Clock,
     /// Samples taken from one ring at a time (at least 1).
     pub batch: usize,
+    /// Longest an idle worker parks before running its timers ([`PARK_MAX`]).
+    pub park_max: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -91,6 +101,7 @@ impl Default for WorkerConfig {
             cores: Vec::new(),
             clock: Clock::System,
             batch: DEFAULT_BATCH,
+            park_max: PARK_MAX,
         }
     }
 }
@@ -187,7 +198,15 @@ impl Workers {
             .collect();
         let mut threads = Vec::with_capacity(n);
         for (index, (rings, output)) in inputs.into_iter().zip(outputs).enumerate() {
+            let doorbell = Arc::new(Doorbell::new());
+            for r in &rings {
+                // A ring that already has a doorbell still works: the worker then notices
+                // its items within PARK_MAX instead of at once.
+                let _ = r.attach(Arc::clone(&doorbell));
+            }
             let worker = Worker {
+                doorbell,
+                park_max: config.park_max,
                 index,
                 core: config.cores.get(index).copied().flatten(),
                 clock: config.clock.clone(),
@@ -276,6 +295,9 @@ pub struct Joined {
 }
 
 struct Worker {
+    /// Rung by the input rings' producers; the worker parks on it when idle.
+    doorbell: Arc<Doorbell>,
+    park_max: Duration,
     index: usize,
     core: Option<usize>,
     clock: Clock,
@@ -298,7 +320,7 @@ impl Worker {
             }
         }
         let mut items: Vec<WorkItem> = Vec::with_capacity(self.batch);
-        let mut idle = Backoff::default();
+        let mut idle = IdleSpin::default();
         let mut last_tick = None;
         loop {
             let mut got = 0;
@@ -311,7 +333,7 @@ impl Worker {
                     let output = &mut self.output;
                     let dropped = &mut self.dropped;
                     self.shard.apply(&items, now, &mut |d, e| {
-                        if output.push(e).is_err() {
+                        if output.push_deferred(e).is_err() {
                             dropped[d] += 1;
                         }
                     });
@@ -323,10 +345,14 @@ impl Worker {
                 let output = &mut self.output;
                 let dropped = &mut self.dropped;
                 self.shard.tick(now, &mut |d, e| {
-                    if output.push(e).is_err() {
+                    if output.push_deferred(e).is_err() {
                         dropped[d] += 1;
                     }
                 });
+            }
+            // One publishing store (and doorbell ring) per pass, not per event.
+            if self.output.uncommitted() > 0 {
+                self.output.commit();
             }
             if got > 0 {
                 self.publish();
@@ -338,8 +364,16 @@ impl Worker {
                 self.publish();
                 return;
             }
+            if idle.spin() {
+                continue;
+            }
             self.publish();
-            idle.snooze();
+            let rings = &self.rings;
+            // Re-checked after the doorbell's flag is up: an item committed (or a producer
+            // dropped) from here on either shows up in this check or unparks us.
+            self.doorbell.park_timeout(self.park_max, || {
+                rings.iter().all(Consumer::is_empty) && !rings.iter().all(Consumer::is_finished)
+            });
         }
     }
 
@@ -382,37 +416,94 @@ impl Worker {
     }
 }
 
-/// Idle back-off: spin, then yield, then sleep 100 µs, then 200 µs at a time.
-///
-/// The 200 µs cap bounds what an idle worker adds to receipt-to-send latency (issue 5's
-/// p99 target is 2 ms end to end) at the cost of about 5 000 wake-ups per second, well
-/// under 1% of a core; the dispatcher in `sink::sender` uses the same cap.
-#[derive(Default)]
-struct Backoff {
-    idle: u32,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{builtin, Router};
+    use crate::packet::{KeyFields, Unreachable, L4};
+    use crate::record::{monotonic_nanos, Route, SampleRecord};
+    use crate::ring::ring;
 
-impl Backoff {
-    const SPINS: u32 = 32;
-    const YIELDS: u32 = 8;
-    const MAX_SLEEP_MICROS: u64 = 200;
-
-    fn reset(&mut self) {
-        self.idle = 0;
+    fn unreachable_port(port: u16) -> SampleRecord {
+        SampleRecord {
+            agent: "192.0.2.1".parse().unwrap(),
+            sub_agent: 0,
+            source_type: 0,
+            source_index: 3,
+            input: 3,
+            output: 4,
+            input_format: 0,
+            output_format: 0,
+            sampling_rate: 1000,
+            frame_length: 110,
+            received_ns: monotonic_nanos(),
+            keys: KeyFields {
+                ethernet_protocol: Some(0x0800),
+                ip_source: Some("10.0.0.5".parse().unwrap()),
+                ip_destination: Some("198.51.100.7".parse().unwrap()),
+                ip_protocol: Some(1),
+                icmp_type: Some(3),
+                icmp_code: Some(3),
+                unreachable: Some(Unreachable::Port {
+                    protocol: L4::Udp,
+                    port,
+                }),
+                ..Default::default()
+            }
+            .into(),
+        }
     }
 
-    fn snooze(&mut self) {
-        if self.idle < Self::SPINS {
-            for _ in 0..16 {
-                std::hint::spin_loop();
-            }
-        } else if self.idle < Self::SPINS + Self::YIELDS {
-            std::thread::yield_now();
-        } else {
-            let doublings = (self.idle - Self::SPINS - Self::YIELDS).min(1);
-            let micros = (100u64 << doublings).min(Self::MAX_SLEEP_MICROS);
-            std::thread::sleep(Duration::from_micros(micros));
+    /// A worker parked with a long bound must still turn each lone sample into its event
+    /// at once: the receive side's commit rings the doorbell. A lost wake-up would cost
+    /// the whole 5 s park.
+    #[test]
+    fn parked_worker_wakes_for_each_lone_sample() {
+        const PARK: Duration = Duration::from_secs(5);
+        let defs = FlowDefinitions::from_specs(&[builtin("uport").unwrap()]).unwrap();
+        let (mut input, c) = ring::<WorkItem>(64);
+        let (out, mut events) = ring::<FlowEvent>(64);
+        let config = WorkerConfig {
+            park_max: PARK,
+            ..WorkerConfig::default()
+        };
+        let workers = Workers::spawn(&defs, config, vec![vec![c]], vec![out]).unwrap();
+        let mut router = Router::new(&defs, 1);
+        let mut worst = Duration::ZERO;
+        for i in 0..40u16 {
+            // Pauses of 0..19 ms: long enough for the worker to spend its spin budget and
+            // park, varied so some samples land just as it is about to.
+            std::thread::sleep(Duration::from_millis(u64::from(i * 7 % 20)));
+            let record = unreachable_port(1 + i);
+            router.route(&record, &mut |_, definitions| {
+                assert!(input
+                    .push_deferred(WorkItem {
+                        record,
+                        definitions
+                    })
+                    .is_ok());
+            });
+            input.commit();
+            let deadline = Instant::now() + 2 * PARK;
+            let event = loop {
+                if let Some(e) = events.pop() {
+                    break e;
+                }
+                assert!(Instant::now() < deadline, "sample {i} produced no event");
+                std::thread::yield_now();
+            };
+            assert!(event.flow_keys().ends_with(&format!("udp_{}", 1 + i)));
+            worst = worst.max(Duration::from_nanos(
+                monotonic_nanos().saturating_sub(event.received_ns),
+            ));
         }
-        self.idle = self.idle.saturating_add(1);
+        assert!(worst < PARK / 5, "a sample waited {worst:?}");
+        drop(input);
+        // Dropping the producer wakes the worker too: it flushes and exits promptly.
+        let started = Instant::now();
+        let joined = workers.join();
+        assert_eq!(joined.panicked, 0);
+        assert!(started.elapsed() < PARK / 5, "{:?}", started.elapsed());
+        assert_eq!(joined.stats.definitions[0].events_emitted, 40);
     }
 }

@@ -3,18 +3,33 @@
 //! Threads and queues:
 //!
 //! ```text
+//! several destinations:
 //! worker rings (Consumer<FlowEvent>) --> dispatcher thread --> bounded queue per destination
 //!                                                          --> destination thread: format,
 //!                                                              batch, send, reconnect
+//! one destination:
+//! worker rings (Consumer<FlowEvent>) --> destination thread (its queue: a backlog while
+//!                                        reconnecting): format, batch, send, reconnect
 //! ```
 //!
 //! The dispatcher only routes (a flow-name check and an `Arc` clone per destination), so a
 //! destination that is slow or disconnected fills its own queue and loses its own events,
 //! counted as overflow, without delaying the others. Each destination thread formats into
-//! recycled buffers (no allocation per event once warm) and sends when it has `batch`
-//! messages or `flush_ms` after its previous send, whichever comes first: an event after
-//! a quiet spell leaves at once, a burst is gathered into batches, and no event waits in
-//! the sender longer than `flush_ms` (plus the time the receiver takes to accept).
+//! recycled buffers (no allocation per event once warm).
+//!
+//! With a single destination (the seed configuration, and the common one) there is no
+//! dispatcher: the destination thread takes events from the worker rings itself, one
+//! thread hop and one wake-up less per event; its bounded queue is then where it keeps
+//! what it takes from the rings while it cannot send (reconnecting).
+//!
+//! No hop polls. The dispatcher (or the single destination) parks on a [`Doorbell`]
+//! attached to every worker ring, so a worker's commit wakes it; a destination behind a
+//! dispatcher blocks on its queue, and the dispatcher's `try_send` wakes it. The flush policy (README, section syslog): a destination takes
+//! what is queued until the batch holds `batch` messages or the queue is empty, and then
+//! sends; with `flush_ms` > 0 it first waits for more, at most until `flush_ms` after the
+//! batch's first event. So a lone event leaves at once (default `flush_ms` = 0) or within
+//! `flush_ms`, and under load batches form by themselves: what arrives while one batch is
+//! being sent is the next batch.
 //!
 //! Stream destinations reconnect with exponential backoff (bounded by `reconnect_max_ms`);
 //! the unsent part of a batch and everything queued behind it wait for the new connection,
@@ -31,7 +46,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use crossbeam::utils::CachePadded;
 use hdrhistogram::Histogram;
 
@@ -41,10 +56,12 @@ use super::transport::{Connection, Connector, SendError};
 use crate::flow::FlowEvent;
 use crate::record::monotonic_nanos;
 use crate::ring::Consumer;
+use crate::wake::{Doorbell, IdleSpin};
 
-/// Longest idle sleep of the dispatcher between polls of the worker rings; bounds the
-/// latency an event gains before it reaches a destination queue.
-const DISPATCH_MAX_IDLE: Duration = Duration::from_micros(200);
+/// Longest the idle dispatcher parks. Worker commits and shutdown wake it at once; this is
+/// only a safety net (a ring whose doorbell was attached elsewhere is still drained), long
+/// enough that a lost wake-up would show in the tests.
+const DISPATCH_PARK_MAX: Duration = Duration::from_secs(1);
 /// Events taken from one ring before looking at the next (fairness between workers).
 const DISPATCH_BURST: usize = 1024;
 /// How often a destination thread publishes its latency histogram.
@@ -69,6 +86,8 @@ struct DestinationCounters {
     accepted: AtomicU64,
     /// Messages handed to the kernel.
     sent: AtomicU64,
+    /// Send calls that handed over at least one message (`sent / batches`: batch size).
+    batches: AtomicU64,
     /// Events refused because the queue was full.
     overflow: AtomicU64,
     /// Events given up on: failed datagrams, and what remained at the shutdown deadline.
@@ -86,6 +105,7 @@ impl DestinationCounters {
         DestinationCounters {
             accepted: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
             overflow: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -99,6 +119,8 @@ impl DestinationCounters {
 struct Shared {
     /// Set by shutdown: the dispatcher drains the rings once more and exits.
     stop: AtomicBool,
+    /// The dispatcher's doorbell: rung by the worker rings' producers and by shutdown.
+    doorbell: Arc<Doorbell>,
     /// Set by the dispatcher once every ring is finished (all producers gone, all drained).
     inputs_finished: AtomicBool,
     /// Monotonic nanoseconds after which destinations give up (0: no deadline yet).
@@ -162,6 +184,8 @@ pub struct DestinationStats {
     pub address: String,
     pub accepted: u64,
     pub sent: u64,
+    /// Send calls that handed over at least one message.
+    pub batches: u64,
     /// Accepted and neither sent nor dropped yet.
     pub queued: u64,
     pub overflow: u64,
@@ -196,11 +220,12 @@ impl fmt::Display for SinkStats {
         for d in &self.destinations {
             write!(
                 f,
-                "; {} {}://{} sent={} queued={} overflow={} dropped={} errors={} reconnects={} {} {}",
+                "; {} {}://{} sent={} sends={} queued={} overflow={} dropped={} errors={} reconnects={} {} {}",
                 d.name,
                 d.transport.name(),
                 d.address,
                 d.sent,
+                d.batches,
                 d.queued,
                 d.overflow,
                 d.dropped,
@@ -240,8 +265,14 @@ impl SyslogSink {
         for c in configs {
             connectors.push(Connector::new(c)?);
         }
+        let doorbell = Arc::new(Doorbell::new());
+        for r in &rings {
+            // A ring that already has a doorbell is still drained, within DISPATCH_PARK_MAX.
+            let _ = r.attach(Arc::clone(&doorbell));
+        }
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
+            doorbell,
             inputs_finished: AtomicBool::new(false),
             deadline_ns: AtomicU64::new(0),
             events: CachePadded::new(AtomicU64::new(0)),
@@ -254,12 +285,32 @@ impl SyslogSink {
         let system_host = HostName::system();
         let mut routes = Vec::with_capacity(configs.len());
         let mut senders = Vec::with_capacity(configs.len());
+        // One destination takes the rings itself; several share a dispatcher.
+        let single = configs.len() == 1;
+        let (mut direct, rings) = if single {
+            (Some(rings), Vec::new())
+        } else {
+            (None, rings)
+        };
         for (index, (cfg, connector)) in configs.iter().zip(connectors).enumerate() {
-            let (tx, rx) = channel::bounded(cfg.queue.get());
-            routes.push(Route {
-                flows: cfg.flows.clone(),
-                queue: tx,
-            });
+            let input = match direct.take() {
+                Some(r) => Input::Rings(Box::new(DirectInput {
+                    rings: r,
+                    flows: cfg.flows.clone(),
+                    backlog: std::collections::VecDeque::new(),
+                    capacity: cfg.queue.get(),
+                    next: 0,
+                    idle: IdleSpin::default(),
+                })),
+                None => {
+                    let (tx, rx) = channel::bounded(cfg.queue.get());
+                    routes.push(Route {
+                        flows: cfg.flows.clone(),
+                        queue: tx,
+                    });
+                    Input::Queue(rx)
+                }
+            };
             let formatter = Formatter::new(FormatOptions {
                 format: cfg.format,
                 facility: cfg.facility.0,
@@ -273,30 +324,35 @@ impl SyslogSink {
                 index,
                 connector,
                 formatter,
-                queue: rx,
                 shared: Arc::clone(&shared),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("sink-{}", cfg.name))
-                .spawn(move || worker.run())
+                .spawn(move || worker.run(input))
                 .map_err(|e| format!("cannot start sink thread: {e}"))?;
             senders.push(handle);
         }
-        let dispatch_shared = Arc::clone(&shared);
-        let dispatcher = std::thread::Builder::new()
-            .name("sink-dispatch".into())
-            .spawn(move || dispatch(rings, routes, &dispatch_shared))
-            .map_err(|e| format!("cannot start sink dispatcher: {e}"))?;
+        let dispatcher = if single {
+            None
+        } else {
+            let dispatch_shared = Arc::clone(&shared);
+            let handle = std::thread::Builder::new()
+                .name("sink-dispatch".into())
+                .spawn(move || dispatch(rings, routes, &dispatch_shared))
+                .map_err(|e| format!("cannot start sink dispatcher: {e}"))?;
+            Some(handle)
+        };
         Ok(SyslogSink {
             shared,
             configs: configs.to_vec(),
-            dispatcher: Some(dispatcher),
+            dispatcher,
             senders,
         })
     }
 
     /// True once every input ring's producer is gone and the ring is drained: the flow
-    /// workers have exited and everything they emitted is in the destination queues.
+    /// workers have exited and everything they emitted is in the destination queues. (With
+    /// a single destination, noticed when that destination next looks at the rings.)
     pub fn inputs_finished(&self) -> bool {
         self.shared.inputs_finished.load(Ordering::Acquire)
     }
@@ -324,6 +380,7 @@ impl SyslogSink {
                         address: cfg.address.to_string(),
                         accepted,
                         sent,
+                        batches: c.batches.load(Ordering::Relaxed),
                         queued: accepted.saturating_sub(sent + dropped),
                         overflow: c.overflow.load(Ordering::Relaxed),
                         dropped,
@@ -351,6 +408,7 @@ impl SyslogSink {
             .deadline_ns
             .store(deadline.max(1), Ordering::Release);
         self.shared.stop.store(true, Ordering::Release);
+        self.shared.doorbell.wake();
         if let Some(d) = self.dispatcher.take() {
             let _ = d.join();
         }
@@ -371,7 +429,7 @@ impl Drop for SyslogSink {
 /// Route events from the worker rings to the destination queues until the rings are
 /// finished (every producer gone and drained) or shutdown asks for a last pass.
 fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Shared) {
-    let mut idle = Duration::from_micros(10);
+    let mut idle = IdleSpin::default();
     loop {
         // Read `stop` before the pass: a pass that starts after it was set sees everything
         // the (already stopped) workers pushed.
@@ -386,7 +444,7 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
         }
         if moved > 0 {
             shared.events.fetch_add(moved as u64, Ordering::Relaxed);
-            idle = Duration::from_micros(10);
+            idle.reset();
             continue;
         }
         if !rings.is_empty() && rings.iter().all(Consumer::is_finished) {
@@ -396,8 +454,17 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
         if stopping {
             break;
         }
-        std::thread::sleep(idle);
-        idle = (idle * 2).min(DISPATCH_MAX_IDLE);
+        if idle.spin() {
+            continue;
+        }
+        let rings = &rings;
+        // Re-checked after the doorbell's flag is up (see `crate::wake`): a commit, a
+        // dropped producer or `stop` from here on shows up in this check or unparks us.
+        shared.doorbell.park_timeout(DISPATCH_PARK_MAX, || {
+            !shared.stop.load(Ordering::Acquire)
+                && rings.iter().all(Consumer::is_empty)
+                && (rings.is_empty() || !rings.iter().all(Consumer::is_finished))
+        });
     }
     // Dropping `routes` closes the queues: destinations finish what they hold and exit.
 }
@@ -430,8 +497,197 @@ struct Destination {
     index: usize,
     connector: Connector,
     formatter: Formatter,
-    queue: Receiver<Arc<FlowEvent>>,
     shared: Arc<Shared>,
+}
+
+/// Where a destination takes its events from.
+enum Input {
+    /// Its bounded queue, filled by the dispatcher thread (two or more destinations).
+    Queue(Receiver<Arc<FlowEvent>>),
+    /// The worker rings themselves: with a single destination there is no dispatcher
+    /// thread, so an event costs one hop and one wake-up less.
+    Rings(Box<DirectInput>),
+}
+
+/// The worker rings as a single destination's input, and its bounded queue.
+struct DirectInput {
+    rings: Vec<Consumer<FlowEvent>>,
+    /// Flow names the destination takes (empty: all).
+    flows: Vec<String>,
+    /// The destination's queue: events taken from the rings while it could not send
+    /// (reconnecting), at most `capacity`; more are overflow, as with a dispatcher.
+    backlog: std::collections::VecDeque<FlowEvent>,
+    capacity: usize,
+    /// Ring to look at first (fairness between workers).
+    next: usize,
+    idle: IdleSpin,
+}
+
+/// What [`Input::take`] found.
+enum Taken {
+    Event,
+    /// Nothing within the wait.
+    Empty,
+    /// Nothing, and nothing more will come.
+    Closed,
+}
+
+impl Input {
+    /// True when an event can be taken without waiting (a cheap check; may say false).
+    fn is_ready(&self) -> bool {
+        match self {
+            Input::Queue(q) => !q.is_empty(),
+            Input::Rings(d) => !d.backlog.is_empty() || d.rings.iter().any(|r| !r.is_empty()),
+        }
+    }
+
+    /// Hand the next event to `f`, waiting at most `wait` for one.
+    fn take(
+        &mut self,
+        wait: Duration,
+        shared: &Shared,
+        index: usize,
+        f: &mut dyn FnMut(&FlowEvent),
+    ) -> Taken {
+        match self {
+            Input::Queue(q) => {
+                let got = if wait.is_zero() {
+                    q.try_recv().map_err(|e| e.is_disconnected())
+                } else {
+                    q.recv_timeout(wait).map_err(|e| e.is_disconnected())
+                };
+                match got {
+                    Ok(ev) => {
+                        f(&ev);
+                        Taken::Event
+                    }
+                    Err(true) => Taken::Closed,
+                    Err(false) => Taken::Empty,
+                }
+            }
+            Input::Rings(d) => d.take(wait, shared, index, f),
+        }
+    }
+
+    /// While the destination cannot send: move what the rings hold into its queue.
+    fn absorb(&mut self, shared: &Shared, index: usize) {
+        if let Input::Rings(d) = self {
+            d.absorb(shared, index);
+        }
+    }
+
+    /// Shutdown deadline passed: empty the input, returning how many events it held (each
+    /// counted as accepted, so the caller's `dropped` balances them).
+    fn drain(&mut self, shared: &Shared, index: usize) -> u64 {
+        let mut n = 0;
+        match self {
+            Input::Queue(q) => {
+                while q.try_recv().is_ok() {
+                    n += 1;
+                }
+            }
+            Input::Rings(d) => {
+                n += d.backlog.drain(..).count() as u64;
+                while d.pop(shared).is_some() {
+                    shared.destinations[index]
+                        .accepted
+                        .fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+impl DirectInput {
+    /// The next event this destination takes, round-robin over the rings; events of
+    /// flows it does not take are counted as unrouted and skipped.
+    fn pop(&mut self, shared: &Shared) -> Option<FlowEvent> {
+        let n = self.rings.len();
+        let mut empty = 0;
+        // Bounded: each turn either returns, skips one event (finite, the rings are
+        // bounded and only this thread pops), or counts an empty ring.
+        while empty < n {
+            let i = self.next % n;
+            let Some(e) = self.rings[i].pop() else {
+                empty += 1;
+                self.next = i + 1;
+                continue;
+            };
+            empty = 0;
+            shared.events.fetch_add(1, Ordering::Relaxed);
+            if !self.flows.is_empty() && !self.flows.iter().any(|f| **f == *e.name) {
+                shared.unrouted.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            return Some(e);
+        }
+        None
+    }
+
+    fn absorb(&mut self, shared: &Shared, index: usize) {
+        let c = &shared.destinations[index];
+        while let Some(e) = self.pop(shared) {
+            if self.backlog.len() < self.capacity {
+                c.accepted.fetch_add(1, Ordering::Relaxed);
+                self.backlog.push_back(e);
+            } else {
+                c.overflow.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn take(
+        &mut self,
+        wait: Duration,
+        shared: &Shared,
+        index: usize,
+        f: &mut dyn FnMut(&FlowEvent),
+    ) -> Taken {
+        let mut deadline = None;
+        // Bounded by `wait`: each turn takes an event, spends idle budget, or parks
+        // until the deadline at the latest.
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                f(&e);
+                return Taken::Event;
+            }
+            if let Some(e) = self.pop(shared) {
+                shared.destinations[index]
+                    .accepted
+                    .fetch_add(1, Ordering::Relaxed);
+                self.idle.reset();
+                f(&e);
+                return Taken::Event;
+            }
+            let rings = &self.rings;
+            if !rings.is_empty() && rings.iter().all(Consumer::is_finished) {
+                shared.inputs_finished.store(true, Ordering::Release);
+                return Taken::Closed;
+            }
+            if shared.stop.load(Ordering::Acquire) {
+                // Shutdown and nothing in the rings: what the workers pushed is taken.
+                return Taken::Closed;
+            }
+            let now = Instant::now();
+            let until = *deadline.get_or_insert(now + wait);
+            if now >= until {
+                return Taken::Empty;
+            }
+            if self.idle.spin() {
+                continue;
+            }
+            // See `dispatch` for the re-check; `stop` also wakes the doorbell.
+            shared
+                .doorbell
+                .park_timeout((until - now).min(DISPATCH_PARK_MAX), || {
+                    !shared.stop.load(Ordering::Acquire)
+                        && rings.iter().all(Consumer::is_empty)
+                        && (rings.is_empty() || !rings.iter().all(Consumer::is_finished))
+                });
+        }
+    }
 }
 
 /// Messages formatted and framed, waiting for the connection.
@@ -473,7 +729,9 @@ impl Destination {
         batch.received_ns.push(event.received_ns);
     }
 
-    fn run(mut self) {
+    fn run(mut self, mut input: Input) {
+        let shared = Arc::clone(&self.shared);
+        let index = self.index;
         let batch_max = self.cfg.batch.get();
         let flush = Duration::from_millis(self.cfg.flush_ms);
         let mut batch = Batch {
@@ -486,58 +744,54 @@ impl Destination {
         let mut latency = new_histogram();
         let mut published = Instant::now();
         let mut closed = false;
-        let mut last_send = Instant::now()
-            .checked_sub(flush)
-            .unwrap_or_else(Instant::now);
+        // When the batch's first event was taken (None: the batch is empty).
+        let mut first: Option<Instant> = None;
         loop {
             if published.elapsed() >= HISTOGRAM_PUBLISH {
                 self.publish(&mut latency);
                 published = Instant::now();
             }
-            // Fill: block for the first event, then take more until the batch is full or
-            // the send is due (below).
+            // Fill: block for the first event (the dispatcher's send wakes us), then take
+            // what is queued until the batch is full or the queue is empty.
             if batch.msgs.is_empty() {
                 if closed {
                     break;
                 }
-                match self.queue.recv_timeout(HISTOGRAM_PUBLISH) {
-                    Ok(ev) => self.push(&mut batch, &ev),
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => {
+                match input.take(HISTOGRAM_PUBLISH, &shared, index, &mut |e| {
+                    self.push(&mut batch, e)
+                }) {
+                    Taken::Event => {}
+                    Taken::Empty => continue,
+                    Taken::Closed => {
                         closed = true;
                         continue;
                     }
                 }
             }
-            // Sends are spaced at least `flush` apart unless a batch fills: after a quiet
-            // spell the first event goes out at once, under load events gather for at
-            // most `flush`. Either way no event waits longer than `flush` here.
-            let send_at = last_send.checked_add(flush).unwrap_or(last_send);
+            // An empty queue means the input is idle: send now, or with `flush` > 0 wait
+            // for company until `flush` after the batch's first event. A batch left over
+            // from a failed send keeps its first event's time.
+            let started = *first.get_or_insert_with(Instant::now);
+            let send_at = started.checked_add(flush).unwrap_or(started);
             while batch.msgs.len() < batch_max && !closed {
-                match self.queue.try_recv() {
-                    Ok(ev) => self.push(&mut batch, &ev),
-                    Err(TryRecvError::Disconnected) => closed = true,
-                    Err(TryRecvError::Empty) => {
-                        let wait = send_at.saturating_duration_since(Instant::now());
-                        if wait.is_zero() {
-                            break;
-                        }
-                        match self.queue.recv_timeout(wait) {
-                            Ok(ev) => self.push(&mut batch, &ev),
-                            Err(RecvTimeoutError::Timeout) => break,
-                            Err(RecvTimeoutError::Disconnected) => closed = true,
-                        }
-                    }
+                // Zero wait first: only an empty queue may be waited on, and only until
+                // `send_at`.
+                let wait = if input.is_ready() {
+                    Duration::ZERO
+                } else {
+                    send_at.saturating_duration_since(Instant::now())
+                };
+                match input.take(wait, &shared, index, &mut |e| self.push(&mut batch, e)) {
+                    Taken::Event => {}
+                    Taken::Empty => break,
+                    Taken::Closed => closed = true,
                 }
             }
-            let delivered = self.deliver(&mut batch, &mut link, &mut latency);
-            last_send = Instant::now();
+            let delivered = self.deliver(&mut batch, &mut link, &mut latency, &mut input);
+            first = None;
             if !delivered {
                 // Shutdown deadline passed: count everything still held as dropped.
-                let mut left = batch.msgs.len() as u64;
-                while self.queue.try_recv().is_ok() {
-                    left += 1;
-                }
+                let left = batch.msgs.len() as u64 + input.drain(&shared, index);
                 self.counters().dropped.fetch_add(left, Ordering::Relaxed);
                 batch.consume(batch.msgs.len());
                 if left > 0 {
@@ -572,6 +826,7 @@ impl Destination {
         batch: &mut Batch,
         link: &mut Link,
         latency: &mut Histogram<u64>,
+        input: &mut Input,
     ) -> bool {
         // Bounded by the deadline once shutdown starts; before that, retries forever while
         // the queue in front absorbs (and counts) what does not fit.
@@ -580,6 +835,9 @@ impl Destination {
                 return false;
             }
             let Some(conn) = link.ready(&self.connector, self.counters(), &self.cfg.name) else {
+                // Waiting to reconnect: keep the worker rings moving into the bounded queue
+                // (what does not fit is overflow), as the dispatcher would.
+                input.absorb(&self.shared, self.index);
                 continue;
             };
             // Taken at the send call; recorded only for messages that went out, so a
@@ -599,11 +857,15 @@ impl Destination {
                 Ok(()) => {
                     let n = batch.msgs.len();
                     self.counters().sent.fetch_add(n as u64, Ordering::Relaxed);
+                    self.counters().batches.fetch_add(1, Ordering::Relaxed);
                     batch.consume(n);
                 }
                 Err(SendError { sent, error }) => {
                     let c = self.counters();
                     c.sent.fetch_add(sent as u64, Ordering::Relaxed);
+                    if sent > 0 {
+                        c.batches.fetch_add(1, Ordering::Relaxed);
+                    }
                     c.errors.fetch_add(1, Ordering::Relaxed);
                     batch.consume(sent);
                     if conn.is_datagram() {
@@ -739,10 +1001,18 @@ mod tests {
         }
     }
 
+    /// A loopback receiver whose buffer holds a few full batches (the default ~200 KiB
+    /// drops part of a 256-datagram `sendmmsg` that arrives before the test reads).
+    fn udp_receiver() -> UdpSocket {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let _ = socket2::SockRef::from(&rx).set_recv_buffer_size(4 << 20);
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        rx
+    }
+
     #[test]
     fn udp_destination_gets_every_event_of_its_flows() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let rx = udp_receiver();
         let cfg = SinkConfig {
             address: Address::parse(&rx.local_addr().unwrap().to_string()).unwrap(),
             flows: vec!["uport".into()],
@@ -757,7 +1027,9 @@ mod tests {
         }
         let mut buf = [0u8; 2048];
         for i in 0..300 {
-            let n = rx.recv(&mut buf).unwrap();
+            let n = rx
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("event {i}: {e}; {}", sink.stats()));
             let s = std::str::from_utf8(&buf[..n]).unwrap();
             assert!(
                 s.ends_with(&format!("icmpunreachableport=\"udp_{i}\"")),
@@ -870,5 +1142,135 @@ mod tests {
         assert_eq!(d.overflow + d.dropped, 200, "{d:?}");
         assert_eq!(d.queued, 0);
         assert!(d.errors > 0 && !d.connected);
+    }
+
+    /// Events pushed one at a time, each only after the previous one arrived, with pauses
+    /// that let every thread park: each goes out alone and at once. A lost wake-up in the
+    /// dispatcher would hold an event for its whole park (1 s).
+    #[test]
+    fn lone_events_leave_at_once_in_their_own_send() {
+        // One destination reads the rings itself; two go through the dispatcher.
+        for destinations in [1, 2] {
+            let receivers: Vec<UdpSocket> = (0..destinations).map(|_| udp_receiver()).collect();
+            let cfgs: Vec<SinkConfig> = receivers
+                .iter()
+                .enumerate()
+                .map(|(k, rx)| SinkConfig {
+                    name: format!("s{k}"),
+                    address: Address::parse(&rx.local_addr().unwrap().to_string()).unwrap(),
+                    hostname: Some(HostName("h".into())),
+                    ..SinkConfig::default()
+                })
+                .collect();
+            assert_eq!(
+                cfgs[0].flush_ms, 0,
+                "the default sends as soon as the queue is empty"
+            );
+            let (mut p, c) = ring(64);
+            let sink = SyslogSink::start(&cfgs, vec![c]).unwrap();
+            let mut buf = [0u8; 2048];
+            for i in 0..30u16 {
+                std::thread::sleep(Duration::from_millis(u64::from(2 + i * 7 % 15)));
+                p.push(event(i, "uport")).unwrap();
+                for rx in &receivers {
+                    let n = rx
+                        .recv(&mut buf)
+                        .unwrap_or_else(|e| panic!("event {i}: {e}; {}", sink.stats()));
+                    let s = std::str::from_utf8(&buf[..n]).unwrap();
+                    assert!(s.ends_with(&format!("\"udp_{i}\"")), "{s}");
+                }
+            }
+            drop(p);
+            let stats = sink.shutdown(Duration::from_secs(5));
+            for d in &stats.destinations {
+                assert_eq!((d.sent, d.batches), (30, 30), "{d:?}");
+                // The histogram's maximum: event creation (`received_ns`) to the send call.
+                let worst = Duration::from_micros(d.latency.max_us);
+                assert!(
+                    worst < Duration::from_millis(500),
+                    "{destinations} destinations: an event waited {worst:?}"
+                );
+            }
+        }
+    }
+
+    /// With `flush_ms` > 0 a batch that is not full waits for company until `flush_ms`
+    /// after its first event, then goes, so nothing is stranded.
+    #[test]
+    fn flush_ms_gathers_company_then_sends() {
+        let rx = udp_receiver();
+        let cfg = SinkConfig {
+            address: Address::parse(&rx.local_addr().unwrap().to_string()).unwrap(),
+            hostname: Some(HostName("h".into())),
+            flush_ms: 300,
+            ..SinkConfig::default()
+        };
+        let (mut p, c) = ring(64);
+        let sink = SyslogSink::start(&[cfg], vec![c]).unwrap();
+        let pushed = Instant::now();
+        p.push(event(0, "uport")).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        p.push(event(1, "uport")).unwrap();
+        p.push(event(2, "uport")).unwrap();
+        let mut buf = [0u8; 2048];
+        for i in 0..3 {
+            let n = rx
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("event {i}: {e}"));
+            let s = std::str::from_utf8(&buf[..n]).unwrap();
+            assert!(s.ends_with(&format!("\"udp_{i}\"")), "{s}");
+        }
+        // Not before the delay (a sleep is never early), and all three in one send.
+        assert!(pushed.elapsed() >= Duration::from_millis(300));
+        drop(p);
+        let stats = sink.shutdown(Duration::from_secs(5));
+        let d = &stats.destinations[0];
+        assert_eq!((d.sent, d.batches), (3, 1), "{d:?}");
+    }
+
+    /// Under load the queue does not empty, so batches fill to `batch` by themselves: 1000
+    /// events queued behind a receiver that is not there yet go out in at most 1 + 4
+    /// sends of up to 256 (the first batch holds what was queued when it was started).
+    #[test]
+    fn batches_fill_under_load() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let cfg = SinkConfig {
+            transport: Transport::Tcp,
+            framing: crate::sink::format::Framing::Lf,
+            address: Address::parse(&addr.to_string()).unwrap(),
+            reconnect_min_ms: 10,
+            reconnect_max_ms: 20,
+            hostname: Some(HostName("h".into())),
+            ..SinkConfig::default()
+        };
+        let (mut p, c) = ring(2048);
+        let sink = SyslogSink::start(&[cfg], vec![c]).unwrap();
+        for i in 0..1000 {
+            p.push(event(i, "uport")).unwrap();
+        }
+        for _ in 0..1000 {
+            if sink.stats().events == 1000 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(sink.stats().events, 1000);
+        let l = TcpListener::bind(addr).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut r = BufReader::new(s);
+        for i in 0..1000 {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert!(line.ends_with(&format!("udp_{i}\"\n")), "{i}: {line}");
+        }
+        drop(p);
+        let stats = sink.shutdown(Duration::from_secs(5));
+        let d = &stats.destinations[0];
+        assert_eq!(d.sent, 1000);
+        assert!(d.batches <= 5, "{d:?}");
     }
 }

@@ -1,0 +1,261 @@
+//! Wake-ups between pipeline stages: a consumer with nothing to do parks, and a producer that
+//! has just published work unparks it, but only when it is actually parked.
+//!
+//! Every hand-off in the pipeline (receive thread -> flow worker, flow worker -> sink
+//! dispatcher) used to be a poll with a sleeping back-off, so an idle stage added up to its
+//! sleep (200 µs, plus timer slack) to the latency of the first item after a quiet spell,
+//! once per hop. A [`Doorbell`] replaces the sleep: the consumer spins briefly, then parks
+//! (`thread::park_timeout`, bounded so timers still run), and the producer, once per
+//! published batch, pays one fence and one load of a mostly-shared cache line to learn
+//! whether anyone needs waking. The wake-up system call is paid only when the consumer is
+//! parked, so a busy pipeline makes none.
+//!
+//! The lost-wake-up race is the store-load (Dekker) pattern and is closed with a
+//! sequentially consistent fence on each side:
+//!
+//! ```text
+//! consumer                              producer
+//! sleeping = true                       publish work (ring tail, Release)
+//! fence(SeqCst)                         fence(SeqCst)
+//! re-check the work -> empty?           sleeping? -> unpark
+//!   park_timeout
+//! ```
+//!
+//! Of the two fences one comes first in the single total order of SeqCst operations: if the
+//! consumer's does, the producer sees `sleeping` and unparks (an unpark before the park makes
+//! the park return at once: the thread's token); if the producer's does, the consumer's
+//! re-check sees the work and does not park. Either way no item waits for the timeout.
+//!
+//! A doorbell belongs to one consumer thread (the first that parks on it); any number of
+//! producers may ring it. The rings carry one ([`crate::ring::Consumer::attach`]) so that
+//! a producer rings it on every commit without knowing who consumes.
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+use crossbeam::utils::CachePadded;
+
+/// One consumer's "I am parked" flag and the handle to unpark it.
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    /// True from just before the consumer's final re-check until it stops parking. On its
+    /// own cache line: producers read it on every commit, the consumer writes it rarely.
+    sleeping: CachePadded<AtomicBool>,
+    /// The consumer thread, registered at its first park.
+    thread: OnceLock<Thread>,
+    /// Unparks issued by producers (each one a futex wake): how often the fast path missed.
+    wakeups: AtomicU64,
+}
+
+impl Doorbell {
+    pub fn new() -> Doorbell {
+        Doorbell::default()
+    }
+
+    /// Producer side: call after publishing work with a Release store that the consumer's
+    /// re-check reads. Costs a fence and a load unless the consumer is parked.
+    #[inline]
+    pub fn ring(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) {
+            self.wake_parked();
+        }
+    }
+
+    #[cold]
+    fn wake_parked(&self) {
+        // The swap elects one producer to pay for the unpark when several see the flag.
+        if self.sleeping.swap(false, Ordering::AcqRel) {
+            self.wakeups.fetch_add(1, Ordering::Relaxed);
+            if let Some(t) = self.thread.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Unpark the consumer whether or not it is parked (shutdown, a stop flag was set).
+    pub fn wake(&self) {
+        fence(Ordering::SeqCst);
+        self.sleeping.store(false, Ordering::Relaxed);
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Consumer side: park for at most `timeout`, unless `idle()`, evaluated after the
+    /// "sleeping" flag is raised, says there is work after all. Returns whether it parked.
+    ///
+    /// `idle` must read the producers' published state (the ring's shared tail, not a
+    /// cached copy). The park may end early (a stale unpark token, a spurious wake-up), so
+    /// callers loop.
+    pub fn park_timeout(&self, timeout: Duration, idle: impl FnOnce() -> bool) -> bool {
+        let me = self.thread.get_or_init(thread::current);
+        debug_assert_eq!(
+            me.id(),
+            thread::current().id(),
+            "a doorbell has one consumer thread"
+        );
+        self.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let park = idle();
+        if park {
+            thread::park_timeout(timeout);
+        }
+        self.sleeping.store(false, Ordering::Relaxed);
+        park
+    }
+
+    /// Unparks producers have issued so far.
+    pub fn wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed)
+    }
+}
+
+/// A consumer's idle phases before it parks: a few rounds of spinning, then a few yields.
+///
+/// Spinning covers the gaps inside a burst (the next receive batch is microseconds away)
+/// without a wake-up's cost; the yields let a thread sharing the core run first; after
+/// that the consumer parks. Bounded: [`IdleSpin::spin`] returns false once the budget is
+/// spent, and [`IdleSpin::reset`] restores it when work arrives.
+#[derive(Debug, Default)]
+pub struct IdleSpin {
+    rounds: u32,
+}
+
+impl IdleSpin {
+    const SPINS: u32 = 64;
+    const YIELDS: u32 = 4;
+
+    /// Spend one round of the budget; false when it is spent and the caller should park.
+    pub fn spin(&mut self) -> bool {
+        if self.rounds < Self::SPINS {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        } else if self.rounds < Self::SPINS + Self::YIELDS {
+            thread::yield_now();
+        } else {
+            return false;
+        }
+        self.rounds += 1;
+        true
+    }
+
+    pub fn reset(&mut self) {
+        self.rounds = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::ring;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    /// The consumer parks with a long timeout; single items pushed with pauses must each be
+    /// taken well within it, which only a working wake-up can do.
+    #[test]
+    fn no_lost_wake_up_for_single_items_with_pauses() {
+        const ITEMS: u64 = 200;
+        const PARK: Duration = Duration::from_secs(2);
+        let bell = Arc::new(Doorbell::new());
+        let (mut p, mut c) = ring::<u64>(16);
+        assert!(c.attach(Arc::clone(&bell)).is_ok());
+        let consumer = std::thread::spawn(move || {
+            let mut worst = Duration::ZERO;
+            let mut parks = 0u32;
+            let mut got = 0u64;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while got < ITEMS && Instant::now() < deadline {
+                if let Some(sent_ns) = c.pop() {
+                    let lag = crate::record::monotonic_nanos().saturating_sub(sent_ns);
+                    worst = worst.max(Duration::from_nanos(lag));
+                    got += 1;
+                    continue;
+                }
+                if bell.park_timeout(PARK, || c.is_empty()) {
+                    parks += 1;
+                }
+            }
+            (got, worst, parks, bell.wakeups())
+        });
+        for i in 0..ITEMS {
+            // Pauses of 0..~1 ms, so the consumer is sometimes parked, sometimes about to.
+            std::thread::sleep(Duration::from_micros((i * 37) % 1000));
+            assert!(p.push(crate::record::monotonic_nanos()).is_ok());
+        }
+        let (got, worst, parks, wakeups) = consumer.join().unwrap();
+        assert_eq!(got, ITEMS);
+        assert!(
+            parks > 0 && wakeups > 0,
+            "the consumer did park: {parks} {wakeups}"
+        );
+        // A lost wake-up costs the full 2 s park; a working one a scheduler wake-up.
+        assert!(worst < PARK / 4, "an item waited {worst:?}");
+    }
+
+    #[test]
+    fn dropping_the_producer_wakes_the_consumer() {
+        let bell = Arc::new(Doorbell::new());
+        let (p, c) = ring::<u8>(4);
+        assert!(c.attach(Arc::clone(&bell)).is_ok());
+        let consumer = std::thread::spawn(move || {
+            let start = Instant::now();
+            while !c.is_finished() && start.elapsed() < Duration::from_secs(30) {
+                bell.park_timeout(Duration::from_secs(10), || !c.is_finished());
+            }
+            start.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        drop(p);
+        let took = consumer.join().unwrap();
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
+    fn ring_without_a_parked_consumer_makes_no_system_call() {
+        let bell = Doorbell::new();
+        for _ in 0..1000 {
+            bell.ring();
+        }
+        assert_eq!(bell.wakeups(), 0);
+        // Work present: the consumer does not park, and a later ring finds nobody asleep.
+        assert!(!bell.park_timeout(Duration::from_secs(10), || false));
+        bell.ring();
+        assert_eq!(bell.wakeups(), 0);
+    }
+
+    #[test]
+    fn wake_interrupts_a_park() {
+        let bell = Arc::new(Doorbell::new());
+        let b = Arc::clone(&bell);
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            b.park_timeout(Duration::from_secs(10), || true);
+            start.elapsed()
+        });
+        // Keep waking until the thread has registered and parked; bounded.
+        let start = Instant::now();
+        while !t.is_finished() && start.elapsed() < Duration::from_secs(5) {
+            bell.wake();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(t.join().unwrap() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn idle_spin_is_bounded_and_resets() {
+        let mut s = IdleSpin::default();
+        let mut rounds = 0;
+        while s.spin() {
+            rounds += 1;
+            assert!(rounds <= 1000);
+        }
+        assert_eq!(rounds, IdleSpin::SPINS + IdleSpin::YIELDS);
+        s.reset();
+        assert!(s.spin());
+    }
+}
