@@ -244,6 +244,146 @@ pub fn present_keys(record: &SampleRecord) -> u32 {
         | unreachable
 }
 
+/// A definition's keys laid out once: the word and bit where each value goes. Packing
+/// by plan reads each value and ORs it in at a fixed place, with no cursor arithmetic or
+/// bounds checks per key (they are done here, once); it applies when every key is at most
+/// 8 bytes wide (`uport`, `uproto` and most definitions), others pack through the cursor.
+/// `plan_matches_cursor` checks both give the same words.
+#[derive(Clone, Copy, Debug)]
+pub struct PackPlan {
+    steps: [Step; MAX_KEYS],
+    len: usize,
+    words: usize,
+    /// Every key fits one 8-byte value, so the plan applies.
+    simple: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    key: Key,
+    word: usize,
+    shift: u32,
+    /// The value runs on into the next word.
+    spill: bool,
+}
+
+impl PackPlan {
+    /// The plan for `keys` (a definition's key list).
+    pub fn new(keys: &[Key]) -> PackPlan {
+        let blank = Step {
+            key: Key::Agent,
+            word: 0,
+            shift: 0,
+            spill: false,
+        };
+        let mut plan = PackPlan {
+            steps: [blank; MAX_KEYS],
+            len: 0,
+            words: packed_words(keys),
+            simple: keys.len() <= MAX_KEYS && packed_bytes(keys) <= MAX_KEY_BYTES,
+        };
+        let mut bit = 0;
+        for (step, &key) in plan.steps.iter_mut().zip(keys) {
+            let width = Kind::of(key).width();
+            plan.simple &= width <= 8;
+            let shift = (bit % 64) as u32;
+            *step = Step {
+                key,
+                word: bit / 64,
+                shift,
+                spill: bit % 64 + width * 8 > 64,
+            };
+            bit += width * 8;
+        }
+        plan.len = keys.len().min(MAX_KEYS);
+        plan
+    }
+}
+
+/// The value of a key at most 8 bytes wide, as [`encode`] lays it out; `None` when the
+/// record lacks it (or the key is wider: never asked, [`PackPlan`] checks).
+#[inline(always)]
+fn small_value(record: &SampleRecord, key: Key) -> Option<u64> {
+    let k = &record.keys;
+    let v4 = |ip: Option<IpAddr>| match ip {
+        Some(IpAddr::V4(a)) => Some(u64::from(u32::from_le_bytes(a.octets()))),
+        _ => None,
+    };
+    let mac = |m: Option<[u8; 6]>| {
+        m.map(|m| u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0]))
+    };
+    let num = |v: Option<u8>| v.map(u64::from);
+    let num16 = |v: Option<u16>| v.map(u64::from);
+    match key {
+        Key::IpSource => v4(k.ip_source),
+        Key::IpDestination => v4(k.ip_destination),
+        Key::IcmpUnreachablePort => match k.unreachable {
+            Some(Unreachable::Port { protocol, port }) => {
+                let proto: u64 = match protocol {
+                    L4::Tcp => 6,
+                    L4::Udp => 17,
+                };
+                Some(proto | u64::from(port) << 8)
+            }
+            _ => None,
+        },
+        Key::IcmpUnreachableProtocol => match k.unreachable {
+            Some(Unreachable::Protocol(p)) => Some(u64::from(p)),
+            _ => None,
+        },
+        Key::IpProtocol => num(k.ip_protocol),
+        Key::IpTos => num(k.ip_tos),
+        Key::IpTtl => num(k.ip_ttl),
+        Key::IcmpType => num(k.icmp_type),
+        Key::IcmpCode => num(k.icmp_code),
+        Key::Vlan => num16(k.vlan),
+        Key::EthernetProtocol => num16(k.ethernet_protocol),
+        Key::TcpSourcePort => num16(k.tcp_source_port),
+        Key::TcpDestinationPort => num16(k.tcp_destination_port),
+        Key::TcpFlags => num16(k.tcp_flags),
+        Key::UdpSourcePort => num16(k.udp_source_port),
+        Key::UdpDestinationPort => num16(k.udp_destination_port),
+        Key::MacSource => mac(k.mac_source),
+        Key::MacDestination => mac(k.mac_destination),
+        Key::InputIfIndex => interface_index(record.input_format, record.input).map(u64::from),
+        Key::OutputIfIndex => interface_index(record.output_format, record.output).map(u64::from),
+        Key::Agent
+        | Key::Ip6Source
+        | Key::Ip6Destination
+        | Key::IcmpUnreachableNet
+        | Key::IcmpUnreachableHost => None,
+    }
+}
+
+impl PackedKey {
+    /// [`PackedKey::pack_into`] by `plan` (made from the same `keys`): false when the
+    /// record lacks a key.
+    #[inline]
+    pub fn pack_planned(&mut self, record: &SampleRecord, plan: &PackPlan, keys: &[Key]) -> bool {
+        if !plan.simple {
+            return self.pack_into(record, keys);
+        }
+        self.words = [0; MAX_KEY_WORDS];
+        self.len = 0;
+        for s in &plan.steps[..plan.len.min(MAX_KEYS)] {
+            let Some(v) = small_value(record, s.key) else {
+                return false;
+            };
+            if let Some(w) = self.words.get_mut(s.word) {
+                *w |= v << s.shift;
+            }
+            if s.spill {
+                // `spill` implies a shift above 0, so `64 - shift` is below 64.
+                if let Some(w) = self.words.get_mut(s.word + 1) {
+                    *w |= v >> (64 - s.shift);
+                }
+            }
+        }
+        self.len = plan.words;
+        true
+    }
+}
+
 /// Turn packed words back into `(key, value)` pairs, in the definition's order.
 /// Returns `None` only if `words` is shorter than `keys` need (a table bug, not input).
 pub fn unpack(words: &[u64], keys: &[Key]) -> Option<Box<[(Key, KeyValue)]>> {
@@ -641,6 +781,71 @@ mod tests {
         }
         let uport = [Key::IpSource, Key::IpDestination, Key::IcmpUnreachablePort];
         assert_eq!(required_keys(&uport).count_ones(), 3);
+    }
+
+    #[test]
+    fn plan_matches_cursor() {
+        let mut records = vec![record(), SampleRecord::default()];
+        let mut full = record();
+        full.keys = PacketKeys {
+            mac_source: Some([1, 2, 3, 4, 5, 6]),
+            mac_destination: Some([6, 5, 4, 3, 2, 0xFF]),
+            vlan: Some(4095),
+            ethernet_protocol: Some(0x86DD),
+            ip_source: Some("10.0.0.1".parse().unwrap()),
+            ip_destination: Some("255.0.0.2".parse().unwrap()),
+            ip_protocol: Some(255),
+            ip_tos: Some(0x10),
+            ip_ttl: Some(64),
+            tcp_source_port: Some(65535),
+            tcp_destination_port: Some(22),
+            tcp_flags: Some(0x1FF),
+            udp_source_port: Some(5353),
+            udp_destination_port: Some(53),
+            icmp_type: Some(3),
+            icmp_code: Some(2),
+            unreachable: Some(Unreachable::Protocol(132)),
+        };
+        full.input = u32::MAX;
+        full.output = 0x4000_0000;
+        records.push(full);
+        let mut port = full;
+        port.keys.unreachable = Some(Unreachable::Port {
+            protocol: L4::Tcp,
+            port: 65535,
+        });
+        records.push(port);
+        let small: Vec<Key> = Key::ALL
+            .iter()
+            .copied()
+            .filter(|&k| Kind::of(k).width() <= 8)
+            .collect();
+        // Every single key, every pair (so every value meets every offset a word
+        // boundary can give it), the built-ins, and long lists.
+        let mut lists: Vec<Vec<Key>> = small.iter().map(|&k| vec![k]).collect();
+        for &a in &small {
+            for &b in &small {
+                lists.push(vec![a, b]);
+                lists.push(vec![Key::MacSource, a, b]);
+                lists.push(vec![Key::IcmpUnreachablePort, Key::MacSource, a, b]);
+            }
+        }
+        lists.push(small[..8].to_vec());
+        lists.push(small[small.len() - 8..].to_vec());
+        lists.push(vec![Key::Ip6Source, Key::IpProtocol]);
+        lists.push(vec![Key::IpSource, Key::Agent]);
+        for keys in &lists {
+            let plan = PackPlan::new(keys);
+            for r in &records {
+                let mut planned = PackedKey::EMPTY;
+                let ok = planned.pack_planned(r, &plan, keys);
+                let cursor = PackedKey::pack(r, keys);
+                assert_eq!(ok, cursor.is_some(), "{keys:?}");
+                if let Some(c) = cursor {
+                    assert_eq!(planned, c, "{keys:?}");
+                }
+            }
+        }
     }
 
     #[test]

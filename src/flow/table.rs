@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use super::definition::{FlowDefinition, Scope, ValueKind};
 use super::key::{
-    flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackedKey, MAX_KEY_WORDS,
-    SCOPE_BITS,
+    flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackPlan, PackedKey,
+    MAX_KEY_WORDS, SCOPE_BITS,
 };
 use super::FlowEvent;
 use crate::packet::Key;
@@ -128,6 +128,7 @@ pub struct FlowTable {
     name: Arc<str>,
     separator: Arc<str>,
     keys: Box<[Key]>,
+    plan: PackPlan,
     value: ValueKind,
     scope: Scope,
     log: bool,
@@ -186,6 +187,7 @@ impl FlowTable {
             name: def.name.clone(),
             separator: def.separator.clone(),
             keys: def.keys.clone(),
+            plan: PackPlan::new(&def.keys),
             value: def.value,
             scope: def.scope,
             log: def.log,
@@ -256,7 +258,7 @@ impl FlowTable {
     /// stay); false when the record lacks one of the keys.
     #[inline]
     pub fn probe_into(&self, record: &SampleRecord, p: &mut Probe) -> bool {
-        if !p.key.pack_into(record, &self.keys) {
+        if !p.key.pack_planned(record, &self.plan, &self.keys) {
             return false;
         }
         p.scope = scope_words(record.agent, record.data_source());
