@@ -260,7 +260,7 @@ pub struct PackPlan {
 
 #[derive(Clone, Copy, Debug)]
 struct Step {
-    key: Key,
+    get: Getter,
     word: usize,
     shift: u32,
     /// The value runs on into the next word.
@@ -271,7 +271,7 @@ impl PackPlan {
     /// The plan for `keys` (a definition's key list).
     pub fn new(keys: &[Key]) -> PackPlan {
         let blank = Step {
-            key: Key::Agent,
+            get: |_| None,
             word: 0,
             shift: 0,
             spill: false,
@@ -285,10 +285,11 @@ impl PackPlan {
         let mut bit = 0;
         for (step, &key) in plan.steps.iter_mut().zip(keys) {
             let width = Kind::of(key).width();
-            plan.simple &= width <= 8;
+            let get = getter(key);
+            plan.simple &= width <= 8 && get.is_some();
             let shift = (bit % 64) as u32;
             *step = Step {
-                key,
+                get: get.unwrap_or(blank.get),
                 word: bit / 64,
                 shift,
                 spill: bit % 64 + width * 8 > 64,
@@ -300,24 +301,29 @@ impl PackPlan {
     }
 }
 
-/// The value of a key at most 8 bytes wide, as [`encode`] lays it out; `None` when the
-/// record lacks it (or the key is wider: never asked, [`PackPlan`] checks).
-#[inline(always)]
-fn small_value(record: &SampleRecord, key: Key) -> Option<u64> {
-    let k = &record.keys;
-    let v4 = |ip: Option<IpAddr>| match ip {
+/// Reads one key's value from a record.
+type Getter = fn(&SampleRecord) -> Option<u64>;
+
+fn v4(ip: Option<IpAddr>) -> Option<u64> {
+    match ip {
         Some(IpAddr::V4(a)) => Some(u64::from(u32::from_le_bytes(a.octets()))),
         _ => None,
-    };
-    let mac = |m: Option<[u8; 6]>| {
-        m.map(|m| u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0]))
-    };
-    let num = |v: Option<u8>| v.map(u64::from);
-    let num16 = |v: Option<u16>| v.map(u64::from);
-    match key {
-        Key::IpSource => v4(k.ip_source),
-        Key::IpDestination => v4(k.ip_destination),
-        Key::IcmpUnreachablePort => match k.unreachable {
+    }
+}
+
+fn mac(m: Option<[u8; 6]>) -> Option<u64> {
+    m.map(|m| u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0]))
+}
+
+/// The getter of a key at most 8 bytes wide, laying its value out as [`encode`] does;
+/// `None` for wider keys. One small function per key, called through a pointer: a
+/// `match` on the key inside the packing loop made the compiler load every field the
+/// match could want on every step, which cost more than the keys themselves.
+fn getter(key: Key) -> Option<Getter> {
+    let get: Getter = match key {
+        Key::IpSource => |r| v4(r.keys.ip_source),
+        Key::IpDestination => |r| v4(r.keys.ip_destination),
+        Key::IcmpUnreachablePort => |r| match r.keys.unreachable {
             Some(Unreachable::Port { protocol, port }) => {
                 let proto: u64 = match protocol {
                     L4::Tcp => 6,
@@ -327,32 +333,33 @@ fn small_value(record: &SampleRecord, key: Key) -> Option<u64> {
             }
             _ => None,
         },
-        Key::IcmpUnreachableProtocol => match k.unreachable {
+        Key::IcmpUnreachableProtocol => |r| match r.keys.unreachable {
             Some(Unreachable::Protocol(p)) => Some(u64::from(p)),
             _ => None,
         },
-        Key::IpProtocol => num(k.ip_protocol),
-        Key::IpTos => num(k.ip_tos),
-        Key::IpTtl => num(k.ip_ttl),
-        Key::IcmpType => num(k.icmp_type),
-        Key::IcmpCode => num(k.icmp_code),
-        Key::Vlan => num16(k.vlan),
-        Key::EthernetProtocol => num16(k.ethernet_protocol),
-        Key::TcpSourcePort => num16(k.tcp_source_port),
-        Key::TcpDestinationPort => num16(k.tcp_destination_port),
-        Key::TcpFlags => num16(k.tcp_flags),
-        Key::UdpSourcePort => num16(k.udp_source_port),
-        Key::UdpDestinationPort => num16(k.udp_destination_port),
-        Key::MacSource => mac(k.mac_source),
-        Key::MacDestination => mac(k.mac_destination),
-        Key::InputIfIndex => interface_index(record.input_format, record.input).map(u64::from),
-        Key::OutputIfIndex => interface_index(record.output_format, record.output).map(u64::from),
+        Key::IpProtocol => |r| r.keys.ip_protocol.map(u64::from),
+        Key::IpTos => |r| r.keys.ip_tos.map(u64::from),
+        Key::IpTtl => |r| r.keys.ip_ttl.map(u64::from),
+        Key::IcmpType => |r| r.keys.icmp_type.map(u64::from),
+        Key::IcmpCode => |r| r.keys.icmp_code.map(u64::from),
+        Key::Vlan => |r| r.keys.vlan.map(u64::from),
+        Key::EthernetProtocol => |r| r.keys.ethernet_protocol.map(u64::from),
+        Key::TcpSourcePort => |r| r.keys.tcp_source_port.map(u64::from),
+        Key::TcpDestinationPort => |r| r.keys.tcp_destination_port.map(u64::from),
+        Key::TcpFlags => |r| r.keys.tcp_flags.map(u64::from),
+        Key::UdpSourcePort => |r| r.keys.udp_source_port.map(u64::from),
+        Key::UdpDestinationPort => |r| r.keys.udp_destination_port.map(u64::from),
+        Key::MacSource => |r| mac(r.keys.mac_source),
+        Key::MacDestination => |r| mac(r.keys.mac_destination),
+        Key::InputIfIndex => |r| interface_index(r.input_format, r.input).map(u64::from),
+        Key::OutputIfIndex => |r| interface_index(r.output_format, r.output).map(u64::from),
         Key::Agent
         | Key::Ip6Source
         | Key::Ip6Destination
         | Key::IcmpUnreachableNet
-        | Key::IcmpUnreachableHost => None,
-    }
+        | Key::IcmpUnreachableHost => return None,
+    };
+    Some(get)
 }
 
 impl PackedKey {
@@ -366,7 +373,7 @@ impl PackedKey {
         self.words = [0; MAX_KEY_WORDS];
         self.len = 0;
         for s in &plan.steps[..plan.len.min(MAX_KEYS)] {
-            let Some(v) = small_value(record, s.key) else {
+            let Some(v) = (s.get)(record) else {
                 return false;
             };
             if let Some(w) = self.words.get_mut(s.word) {
