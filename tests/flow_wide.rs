@@ -9,7 +9,6 @@
 //! that differ only above bit 24 must stay two flows.
 
 #[path = "packet_support/frames.rs"]
-#[allow(dead_code)]
 mod frames;
 
 use std::net::{IpAddr, Ipv4Addr};
