@@ -3,10 +3,11 @@
 //! Each receive thread owns a [`Router`]. For every sample it first computes which keys
 //! the sample has (one presence mask) and drops the definitions whose keys it lacks (such a
 //! sample does not match them: nothing is delivered for that definition). For each
-//! remaining definition it packs the keys, evaluates the definition's filter, hashes (definition, key values, and the
-//! agent and data source in `agent` scope) and sets the definition's bit for the worker the
-//! hash's high 32 bits choose. The worker's table then uses the low 32 bits of the same
-//! hash for its slot, so the shard still spreads over all its slots.
+//! remaining definition it packs the keys, evaluates the definition's filter, hashes
+//! (definition, key values, and the agent and data source in `agent` scope) and sets the
+//! definition's bit for the worker the hash's high 32 bits choose. The worker's table then
+//! uses the low 32 bits of the same hash for its slot, so the shard still spreads over all
+//! its slots.
 //!
 //! The filter runs here, in the router, rather than in the worker: the record is already
 //! hot in the receive thread's cache right after decoding, and a sample that no definition

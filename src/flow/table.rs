@@ -4,7 +4,8 @@
 //! hash's low 32 bits scaled to the slot count, at most half full), `6 + identity words`
 //! words each, the array aligned to 64 bytes: a `uport` entry is 64 bytes, exactly one
 //! cache line. The identity is the packed key followed by 5 bytes: the data source (all
-//! 32 bits) and a marker byte whose bit 0 marks an occupied slot and bit 1 an IPv6 agent; `uport`'s 11 key bytes leave exactly that room in its two words. (With 72-byte
+//! 32 bits) and a marker byte whose bit 0 marks an occupied slot and bit 1 an IPv6 agent;
+//! `uport`'s 11 key bytes leave exactly that room in its two words. (With 72-byte
 //! entries every entry straddled two lines, so a hit cost two misses.) Finding a flow
 //! costs one cache miss, two when it lies past its home slot, which the worker hides by
 //! prefetching both lines for a batch of samples ([`FlowTable::prefetch`]) before
@@ -708,8 +709,8 @@ impl FlowTable {
 
 /// Allocate `words` zeroed words for a table, starting at a 64-byte boundary: returns the
 /// vector and the index of its first aligned word (7 spare words make room to align, and
-/// the vector is never resized, so the index stays valid). Large tables ask the kernel for transparent
-/// huge pages: at a million flows every update touches a random entry, and with 4 KiB pages
+/// the vector is never resized, so the index stays valid). Large tables ask the kernel for
+/// transparent huge pages: at a million flows every update touches a random entry, and with 4 KiB pages
 /// each would also miss the TLB. The zeroed allocation is fresh, untouched memory, so the
 /// advice applies when the pages are first written. Advice only: refused, it changes nothing.
 fn allocate(words: usize) -> (Vec<u64>, usize) {
