@@ -245,9 +245,10 @@ pub fn present_keys(record: &SampleRecord) -> u32 {
 }
 
 /// A definition's keys laid out once: the word and bit where each value goes. Packing
-/// by plan reads each value and ORs it in at a fixed place, with no cursor arithmetic or
-/// bounds checks per key (they are done here, once); it applies when every key is at most
-/// 8 bytes wide (`uport`, `uproto` and most definitions), others pack through the cursor.
+/// by plan reads each value (through a per-key getter) and ORs it in at a fixed place, with
+/// no cursor arithmetic or width checks per key (done here, once). It applies when every
+/// key is at most 8 bytes wide (`uport`, `uproto` and most definitions); others pack
+/// through the cursor.
 /// `plan_matches_cursor` checks both give the same words.
 #[derive(Clone, Copy, Debug)]
 pub struct PackPlan {
