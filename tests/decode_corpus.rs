@@ -188,7 +188,7 @@ fn json_expanded_samples() {
     assert_eq!(s["output"]["value"], 1_285_816_721u64);
     assert_eq!(s["input"]["value"], 29001);
     assert_eq!(key(&v[0], "inputifindex"), Some("29001"));
-    // ... and so does the record's key: it carries the interface's full 32 bits.
+    // ... and so does the flow key: the record keeps interfaces at full width.
     assert_eq!(key(&v[0], "outputifindex"), Some("1285816721"));
     assert_eq!(key(&v[0], "tcpsourceport"), Some("22"));
 

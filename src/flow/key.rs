@@ -210,6 +210,154 @@ pub fn present_keys(record: &SampleRecord) -> u32 {
         )
 }
 
+/// A definition's keys laid out once: the word and bit where each value goes. Packing
+/// by plan reads each value (through a per-key getter) and ORs it in at a fixed place, with
+/// no cursor arithmetic or width checks per key (done here, once). It applies when every
+/// key is at most 8 bytes wide (`uport`, `uproto` and most definitions); others pack
+/// through the cursor.
+/// `plan_matches_cursor` checks both give the same words.
+#[derive(Clone, Copy, Debug)]
+pub struct PackPlan {
+    steps: [Step; MAX_KEYS],
+    len: usize,
+    words: usize,
+    /// Every key fits one 8-byte value, so the plan applies.
+    simple: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    get: Getter,
+    word: usize,
+    shift: u32,
+    /// The value runs on into the next word.
+    spill: bool,
+}
+
+impl PackPlan {
+    /// The plan for `keys` (a definition's key list).
+    pub fn new(keys: &[Key]) -> PackPlan {
+        let blank = Step {
+            get: |_| None,
+            word: 0,
+            shift: 0,
+            spill: false,
+        };
+        let mut plan = PackPlan {
+            steps: [blank; MAX_KEYS],
+            len: 0,
+            words: packed_words(keys),
+            simple: keys.len() <= MAX_KEYS && packed_bytes(keys) <= MAX_KEY_BYTES,
+        };
+        let mut bit = 0;
+        for (step, &key) in plan.steps.iter_mut().zip(keys) {
+            let width = Kind::of(key).width();
+            let get = getter(key);
+            plan.simple &= width <= 8 && get.is_some();
+            let shift = (bit % 64) as u32;
+            *step = Step {
+                get: get.unwrap_or(blank.get),
+                word: bit / 64,
+                shift,
+                spill: bit % 64 + width * 8 > 64,
+            };
+            bit += width * 8;
+        }
+        plan.len = keys.len().min(MAX_KEYS);
+        plan
+    }
+}
+
+/// Reads one key's value from a record.
+type Getter = fn(&SampleRecord) -> Option<u64>;
+
+fn v4(ip: Option<IpAddr>) -> Option<u64> {
+    match ip {
+        Some(IpAddr::V4(a)) => Some(u64::from(u32::from_le_bytes(a.octets()))),
+        _ => None,
+    }
+}
+
+fn mac(m: Option<[u8; 6]>) -> Option<u64> {
+    m.map(|m| u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0]))
+}
+
+/// The getter of a key at most 8 bytes wide, laying its value out as [`encode`] does;
+/// `None` for wider keys. One small function per key, called through a pointer: a
+/// `match` on the key inside the packing loop made the compiler load every field the
+/// match could want on every step, which cost more than the keys themselves.
+fn getter(key: Key) -> Option<Getter> {
+    let get: Getter = match key {
+        Key::IpSource => |r| v4(r.keys.ip_source()),
+        Key::IpDestination => |r| v4(r.keys.ip_destination()),
+        Key::IcmpUnreachablePort => |r| match r.keys.unreachable() {
+            Some(Unreachable::Port { protocol, port }) => {
+                let proto: u64 = match protocol {
+                    L4::Tcp => 6,
+                    L4::Udp => 17,
+                };
+                Some(proto | u64::from(port) << 8)
+            }
+            _ => None,
+        },
+        Key::IcmpUnreachableProtocol => |r| match r.keys.unreachable() {
+            Some(Unreachable::Protocol(p)) => Some(u64::from(p)),
+            _ => None,
+        },
+        Key::IpProtocol => |r| r.keys.ip_protocol().map(u64::from),
+        Key::IpTos => |r| r.keys.ip_tos().map(u64::from),
+        Key::IpTtl => |r| r.keys.ip_ttl().map(u64::from),
+        Key::IcmpType => |r| r.keys.icmp_type().map(u64::from),
+        Key::IcmpCode => |r| r.keys.icmp_code().map(u64::from),
+        Key::Vlan => |r| r.keys.vlan().map(u64::from),
+        Key::EthernetProtocol => |r| r.keys.ethernet_protocol().map(u64::from),
+        Key::TcpSourcePort => |r| r.keys.tcp_source_port().map(u64::from),
+        Key::TcpDestinationPort => |r| r.keys.tcp_destination_port().map(u64::from),
+        Key::TcpFlags => |r| r.keys.tcp_flags().map(u64::from),
+        Key::UdpSourcePort => |r| r.keys.udp_source_port().map(u64::from),
+        Key::UdpDestinationPort => |r| r.keys.udp_destination_port().map(u64::from),
+        Key::MacSource => |r| mac(r.keys.mac_source()),
+        Key::MacDestination => |r| mac(r.keys.mac_destination()),
+        Key::InputIfIndex => |r| interface_index(r.input_format, r.input).map(u64::from),
+        Key::OutputIfIndex => |r| interface_index(r.output_format, r.output).map(u64::from),
+        Key::Agent
+        | Key::Ip6Source
+        | Key::Ip6Destination
+        | Key::IcmpUnreachableNet
+        | Key::IcmpUnreachableHost => return None,
+    };
+    Some(get)
+}
+
+impl PackedKey {
+    /// [`PackedKey::pack_into`] by `plan` (made from the same `keys`): false when the
+    /// record lacks a key.
+    #[inline]
+    pub fn pack_planned(&mut self, record: &SampleRecord, plan: &PackPlan, keys: &[Key]) -> bool {
+        if !plan.simple {
+            return self.pack_into(record, keys);
+        }
+        self.words = [0; MAX_KEY_WORDS];
+        self.len = 0;
+        for s in &plan.steps[..plan.len.min(MAX_KEYS)] {
+            let Some(v) = (s.get)(record) else {
+                return false;
+            };
+            if let Some(w) = self.words.get_mut(s.word) {
+                *w |= v << s.shift;
+            }
+            if s.spill {
+                // `spill` implies a shift above 0, so `64 - shift` is below 64.
+                if let Some(w) = self.words.get_mut(s.word + 1) {
+                    *w |= v >> (64 - s.shift);
+                }
+            }
+        }
+        self.len = plan.words;
+        true
+    }
+}
+
 /// Turn packed words back into `(key, value)` pairs, in the definition's order.
 /// Returns `None` only if `words` is shorter than `keys` need (a table bug, not input).
 pub fn unpack(words: &[u64], keys: &[Key]) -> Option<Box<[(Key, KeyValue)]>> {
@@ -614,6 +762,77 @@ mod tests {
         }
         let uport = [Key::IpSource, Key::IpDestination, Key::IcmpUnreachablePort];
         assert_eq!(required_keys(&uport).count_ones(), 3);
+    }
+
+    #[test]
+    fn plan_matches_cursor() {
+        let mut records = vec![record(), SampleRecord::default()];
+        let mut full = record();
+        // TCP and UDP ports share their storage in `PacketKeys` (a frame has one
+        // transport), so the full record has TCP ports and a copy of it UDP ports.
+        full.keys = KeyFields {
+            mac_source: Some([1, 2, 3, 4, 5, 6]),
+            mac_destination: Some([6, 5, 4, 3, 2, 0xFF]),
+            vlan: Some(4095),
+            ethernet_protocol: Some(0x86DD),
+            ip_source: Some("10.0.0.1".parse().unwrap()),
+            ip_destination: Some("255.0.0.2".parse().unwrap()),
+            ip_protocol: Some(255),
+            ip_tos: Some(0x10),
+            ip_ttl: Some(64),
+            tcp_source_port: Some(65535),
+            tcp_destination_port: Some(22),
+            tcp_flags: Some(0x1FF),
+            icmp_type: Some(3),
+            icmp_code: Some(2),
+            unreachable: Some(Unreachable::Protocol(132)),
+            ..Default::default()
+        }
+        .into();
+        full.input = u32::MAX;
+        full.output = 0x4000_0000;
+        records.push(full);
+        let mut udp = full;
+        udp.keys.set_udp_source_port(Some(5353));
+        udp.keys.set_udp_destination_port(Some(53));
+        records.push(udp);
+        let mut port = full;
+        port.keys.set_unreachable(Some(Unreachable::Port {
+            protocol: L4::Tcp,
+            port: 65535,
+        }));
+        records.push(port);
+        let small: Vec<Key> = Key::ALL
+            .iter()
+            .copied()
+            .filter(|&k| Kind::of(k).width() <= 8)
+            .collect();
+        // Every single key, every pair (so every value meets every offset a word
+        // boundary can give it), the built-ins, and long lists.
+        let mut lists: Vec<Vec<Key>> = small.iter().map(|&k| vec![k]).collect();
+        for &a in &small {
+            for &b in &small {
+                lists.push(vec![a, b]);
+                lists.push(vec![Key::MacSource, a, b]);
+                lists.push(vec![Key::IcmpUnreachablePort, Key::MacSource, a, b]);
+            }
+        }
+        lists.push(small[..8].to_vec());
+        lists.push(small[small.len() - 8..].to_vec());
+        lists.push(vec![Key::Ip6Source, Key::IpProtocol]);
+        lists.push(vec![Key::IpSource, Key::Agent]);
+        for keys in &lists {
+            let plan = PackPlan::new(keys);
+            for r in &records {
+                let mut planned = PackedKey::EMPTY;
+                let ok = planned.pack_planned(r, &plan, keys);
+                let cursor = PackedKey::pack(r, keys);
+                assert_eq!(ok, cursor.is_some(), "{keys:?}");
+                if let Some(c) = cursor {
+                    assert_eq!(planned, c, "{keys:?}");
+                }
+            }
+        }
     }
 
     #[test]

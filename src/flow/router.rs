@@ -3,10 +3,11 @@
 //! Each receive thread owns a [`Router`]. For every sample it first computes which keys
 //! the sample has (one presence mask) and drops the definitions whose keys it lacks (such a
 //! sample does not match them: nothing is delivered for that definition). For each
-//! remaining definition it packs the keys, evaluates the definition's filter, hashes (definition, key values, and the
-//! agent and data source in `agent` scope) and sets the definition's bit for the worker the
-//! hash's high 32 bits choose. The worker's table then uses the low 32 bits of the same
-//! hash for its slot, so the shard still spreads over all its slots.
+//! remaining definition it packs the keys, evaluates the definition's filter, hashes
+//! (definition, key values, and the agent and data source in `agent` scope) and sets the
+//! definition's bit for the worker the hash's high 32 bits choose. The worker's table then
+//! uses the low 32 bits of the same hash for its slot, so the shard still spreads over all
+//! its slots.
 //!
 //! The filter runs here, in the router, rather than in the worker: the record is already
 //! hot in the receive thread's cache right after decoding, and a sample that no definition
@@ -20,7 +21,9 @@ use crate::record::{Route, SampleRecord};
 
 use super::definition::{FlowDefinitions, Scope};
 use super::filter::Filter;
-use super::key::{definition_seed, flow_hash, present_keys, required_keys, scope_words, PackedKey};
+use super::key::{
+    definition_seed, flow_hash, present_keys, required_keys, scope_words, PackPlan, PackedKey,
+};
 
 /// The worker that owns hash `hash` among `workers` (its high 32 bits, scaled).
 #[inline]
@@ -33,6 +36,8 @@ pub struct Router {
     defs: FlowDefinitions,
     filters: Box<[Option<Filter>]>,
     seeds: Box<[u64]>,
+    /// Each definition's packing plan.
+    plans: Box<[PackPlan]>,
     /// Each definition's keys as a presence mask ([`required_keys`]).
     required: Box<[u32]>,
     /// Per worker, the definitions of the sample being routed (zero between samples).
@@ -47,6 +52,11 @@ impl Router {
             defs: defs.clone(),
             filters: defs.as_slice().iter().map(|d| d.filter.clone()).collect(),
             seeds: (0..n).map(definition_seed).collect(),
+            plans: defs
+                .as_slice()
+                .iter()
+                .map(|d| PackPlan::new(&d.keys))
+                .collect(),
             required: defs
                 .as_slice()
                 .iter()
@@ -82,8 +92,10 @@ impl Route for Router {
         while candidates != 0 {
             let i = candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
-            let Some(def) = defs.get(i) else { break };
-            if !key.pack_into(record, &def.keys) {
+            let (Some(def), Some(plan)) = (defs.get(i), self.plans.get(i)) else {
+                break;
+            };
+            if !key.pack_planned(record, plan, &def.keys) {
                 continue;
             }
             if let Some(Some(f)) = self.filters.get(i) {

@@ -1,13 +1,16 @@
 //! One worker's shard of one definition's flows: a bounded open-addressing table.
 //!
 //! Layout. Entries live inline in one `Vec<u64>` (linear probing, slots chosen by the
-//! hash's low 32 bits scaled to the slot count, at most 3/4 full), `6 + identity words`
+//! hash's low 32 bits scaled to the slot count, at most half full), `6 + identity words`
 //! words each, the array aligned to 64 bytes: a `uport` entry is 64 bytes, exactly one
 //! cache line. The identity is the packed key followed by 5 bytes: the data source (all
-//! 32 bits) and a marker byte whose bit 0 marks an occupied slot and bit 1 an IPv6 agent; `uport`'s 11 key bytes leave exactly that room in its two words. (With 72-byte
+//! 32 bits) and a marker byte whose bit 0 marks an occupied slot and bit 1 an IPv6 agent;
+//! `uport`'s 11 key bytes leave exactly that room in its two words. (With 72-byte
 //! entries every entry straddled two lines, so a hit cost two misses.) Finding a flow
-//! costs one cache miss, which the worker hides by prefetching a batch of samples' slots
-//! ([`FlowTable::prefetch`]) before updating them.
+//! costs one cache miss, two when it lies past its home slot, which the worker hides by
+//! prefetching both lines for a batch of samples ([`FlowTable::prefetch`]) before
+//! updating them; the table is kept at most half full so that the flow is nearly always
+//! in one of those two ([`MAX_LOAD_PERCENT`]).
 //! A separate index, or an intrusive LRU list (whose unlinking touches two more random
 //! entries per sample), would triple the misses at a million flows; they are what decides
 //! the throughput there.
@@ -31,12 +34,20 @@ use std::sync::Arc;
 
 use super::definition::{FlowDefinition, Scope, ValueKind};
 use super::key::{
-    flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackedKey, MAX_KEY_WORDS,
-    SCOPE_BITS,
+    flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackPlan, PackedKey,
+    MAX_KEY_WORDS, SCOPE_BITS,
 };
 use super::FlowEvent;
 use crate::packet::Key;
 use crate::record::SampleRecord;
+
+/// Most slots in use, in percent: the table grows (or, at its bound, evicts) beyond it.
+/// Half full, a flow lies in its home slot or the next (both prefetched) nine times in
+/// ten; at 3/4, 37 % of flows lie past their home slot and 22 % past the next one (linear
+/// probing, simulated), and each further line is a DRAM miss no prefetch covers (README
+/// perf-flow: 1 M keys, 6-9 M updates/s at 75 %, 11-14 M at 50 %). The price is memory:
+/// 128 bytes per flow instead of 85.
+pub const MAX_LOAD_PERCENT: usize = 50;
 
 /// Interval in which `tick` sweeps every slot once.
 pub const SWEEP_MS: u64 = 1000;
@@ -118,6 +129,7 @@ pub struct FlowTable {
     name: Arc<str>,
     separator: Arc<str>,
     keys: Box<[Key]>,
+    plan: PackPlan,
     value: ValueKind,
     scope: Scope,
     log: bool,
@@ -154,7 +166,10 @@ impl FlowTable {
     /// with `seed` (the definition's [`super::key::definition_seed`], as the router does).
     pub fn new(def: &FlowDefinition, max_entries: usize, seed: u64) -> FlowTable {
         let max_entries = max_entries.max(1);
-        let max_slots = max_entries.saturating_mul(4).div_ceil(3).max(2);
+        let max_slots = max_entries
+            .saturating_mul(100)
+            .div_ceil(MAX_LOAD_PERCENT)
+            .max(2);
         let slots = INITIAL_SLOTS.min(max_slots);
         let key_bits = packed_bytes(&def.keys) * 8;
         let ident_words = (key_bits + EXTRA_BITS).div_ceil(64);
@@ -173,6 +188,7 @@ impl FlowTable {
             name: def.name.clone(),
             separator: def.separator.clone(),
             keys: def.keys.clone(),
+            plan: PackPlan::new(&def.keys),
             value: def.value,
             scope: def.scope,
             log: def.log,
@@ -243,7 +259,7 @@ impl FlowTable {
     /// stay); false when the record lacks one of the keys.
     #[inline]
     pub fn probe_into(&self, record: &SampleRecord, p: &mut Probe) -> bool {
-        if !p.key.pack_into(record, &self.keys) {
+        if !p.key.pack_planned(record, &self.plan, &self.keys) {
             return false;
         }
         p.scope = scope_words(record.agent, record.data_source());
@@ -270,11 +286,23 @@ impl FlowTable {
         true
     }
 
-    /// Ask the CPU to start loading the probe's home slot, so that a later
-    /// [`FlowTable::update`] finds it in cache.
+    /// Ask the CPU to start loading the probe's home slot and the one after it, so that
+    /// a later [`FlowTable::update`] finds them in cache. A quarter of the flows sit past
+    /// their home slot at [`MAX_LOAD_PERCENT`], and every further slot is another line:
+    /// un-prefetched, it costs a full memory latency. Loading the second
+    /// line unconditionally costs no instructions that depend on the first (chasing the
+    /// run slot by slot, a few updates ahead, was measured too: its compare and
+    /// mispredicted branch cost more than the line it saved).
     #[inline]
     pub fn prefetch(&self, probe: &Probe) {
-        let at = self.at(self.home(probe.hash));
+        let i = self.home(probe.hash);
+        self.prefetch_slot(i);
+        self.prefetch_slot(self.next(i));
+    }
+
+    #[inline]
+    fn prefetch_slot(&self, i: usize) {
+        let at = self.at(i);
         if let Some(slot) = self.words.get(at..at + self.stride) {
             prefetch(slot.as_ptr());
             // An 8-word entry is one aligned line; others may straddle two.
@@ -334,7 +362,9 @@ impl FlowTable {
         let slot = if self.len >= self.max_entries {
             self.evict_one(now_ms, emit);
             self.empty_slot(probe.hash)
-        } else if (self.len + 1) * 4 > self.slots * 3 && self.slots < self.max_slots {
+        } else if (self.len + 1) * 100 > self.slots * MAX_LOAD_PERCENT
+            && self.slots < self.max_slots
+        {
             self.grow();
             self.empty_slot(probe.hash)
         } else {
@@ -374,37 +404,42 @@ impl FlowTable {
     /// The slot holding the probe's flow, or the empty slot where it would go.
     #[inline]
     fn find(&self, probe: &Probe) -> Result<usize, usize> {
-        let mask = &self.same_mask[..self.ident_words];
-        let agent = self.scope == Scope::Agent;
         let mut i = self.home(probe.hash);
-        // At most 3/4 of the slots are used, so an empty one ends every probe.
+        // At most [`MAX_LOAD_PERCENT`] of the slots are used, so an empty one ends every probe.
         loop {
             let at = self.at(i);
             let e = &self.words[at..at + self.stride];
             if e[self.occupied_word] & self.occupied_bit == 0 {
                 return Err(i);
             }
-            // Differences OR-ed together, no early exit: the identity is two or three
-            // words in one line, and branching per word costs more than comparing them.
-            // Two words (`uport` and most definitions) get a straight-line compare.
-            let ident = &e[field::IDENT..];
-            let mut diff = if let ([a0, a1, ..], [m0, m1]) = (ident, mask) {
-                ((a0 ^ probe.key.words[0]) & m0) | ((a1 ^ probe.key.words[1]) & m1)
-            } else {
-                let mut d = 0;
-                for (k, (a, m)) in ident.iter().zip(mask).enumerate() {
-                    d |= (a ^ probe.ident(k)) & m;
-                }
-                d
-            };
-            if agent {
-                diff |= (e[field::AGENT] ^ probe.scope[0]) | (e[field::AGENT + 1] ^ probe.scope[1]);
-            }
-            if diff == 0 {
+            if self.holds(e, probe) {
                 return Ok(i);
             }
             i = self.next(i);
         }
+    }
+
+    /// Whether the occupied entry `e` is the probe's flow.
+    #[inline(always)]
+    fn holds(&self, e: &[u64], probe: &Probe) -> bool {
+        let mask = &self.same_mask[..self.ident_words];
+        // Differences OR-ed together, no early exit: the identity is two or three
+        // words in one line, and branching per word costs more than comparing them.
+        // Two words (`uport` and most definitions) get a straight-line compare.
+        let ident = &e[field::IDENT..];
+        let mut diff = if let ([a0, a1, ..], [m0, m1]) = (ident, mask) {
+            ((a0 ^ probe.key.words[0]) & m0) | ((a1 ^ probe.key.words[1]) & m1)
+        } else {
+            let mut d = 0;
+            for (k, (a, m)) in ident.iter().zip(mask).enumerate() {
+                d |= (a ^ probe.ident(k)) & m;
+            }
+            d
+        };
+        if self.scope == Scope::Agent {
+            diff |= (e[field::AGENT] ^ probe.scope[0]) | (e[field::AGENT + 1] ^ probe.scope[1]);
+        }
+        diff == 0
     }
 
     fn empty_slot(&self, hash: u64) -> usize {
@@ -674,8 +709,8 @@ impl FlowTable {
 
 /// Allocate `words` zeroed words for a table, starting at a 64-byte boundary: returns the
 /// vector and the index of its first aligned word (7 spare words make room to align, and
-/// the vector is never resized, so the index stays valid). Large tables ask the kernel for transparent
-/// huge pages: at a million flows every update touches a random entry, and with 4 KiB pages
+/// the vector is never resized, so the index stays valid). Large tables ask the kernel for
+/// transparent huge pages: at a million flows every update touches a random entry, and with 4 KiB pages
 /// each would also miss the TLB. The zeroed allocation is fresh, untouched memory, so the
 /// advice applies when the pages are first written. Advice only: refused, it changes nothing.
 fn allocate(words: usize) -> (Vec<u64>, usize) {
@@ -1114,6 +1149,6 @@ mod tests {
     fn entry_size() {
         let t = FlowTable::new(&uport(), 100_000, 1);
         assert_eq!(t.entry_bytes(), 64);
-        assert!((t.bytes_per_entry_when_full() - 85.34).abs() < 0.01);
+        assert!((t.bytes_per_entry_when_full() - 128.0).abs() < 0.01);
     }
 }
