@@ -132,24 +132,12 @@ pub fn decode_datagram<V: Visitor>(
                 break;
             }
         };
-        // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format).
-        let result = match tag.0 {
-            sample_format::FLOW => compact_flow_sample(&header, index, data, received_ns, visitor),
-            sample_format::EXPANDED_FLOW => expanded_flow(data)
-                .and_then(|f| flow_sample(&header, index, data, f, received_ns, visitor)),
-            sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => {
-                let element = Element { index, tag, data };
-                counter_sample(&element, tag.0 == sample_format::EXPANDED_COUNTERS, visitor)
-                    .map(|meta| visitor.counter_sample(&meta))
-            }
-            sample_format::DISCARDED_PACKET => {
-                discard_sample(&Element { index, tag, data }, visitor)
-                    .map(|meta| visitor.discard_sample(&meta))
-            }
-            _ => {
-                visitor.unknown_sample(index, tag);
-                Ok(())
-            }
+        // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format);
+        // the compact flow sample, nearly every sample, before the others' jump table.
+        let result = if tag.0 == sample_format::FLOW {
+            compact_flow_sample(&header, index, data, received_ns, visitor)
+        } else {
+            other_sample(&header, index, tag, data, received_ns, visitor)
         };
         if let Err(error) = result {
             sample_failed(visitor, index, tag, error);
@@ -157,6 +145,33 @@ pub fn decode_datagram<V: Visitor>(
         index += 1;
     }
     Ok(header)
+}
+
+/// Every sample but the compact flow sample.
+#[inline(always)]
+fn other_sample<V: Visitor>(
+    header: &DatagramHeader,
+    index: u32,
+    tag: Tag,
+    data: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
+    match tag.0 {
+        sample_format::EXPANDED_FLOW => expanded_flow(data)
+            .and_then(|f| flow_sample(header, index, data, f, received_ns, visitor)),
+        sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => {
+            let element = Element { index, tag, data };
+            counter_sample(&element, tag.0 == sample_format::EXPANDED_COUNTERS, visitor)
+                .map(|meta| visitor.counter_sample(&meta))
+        }
+        sample_format::DISCARDED_PACKET => discard_sample(&Element { index, tag, data }, visitor)
+            .map(|meta| visitor.discard_sample(&meta)),
+        _ => {
+            visitor.unknown_sample(index, tag);
+            Ok(())
+        }
+    }
 }
 
 /// The big-endian word at offset `AT` of a fixed-size array. The bound is checked at compile
