@@ -369,9 +369,7 @@ fn compact_flow_sample<V: Visitor>(
     }
     general_flow_sample(
         header,
-        index,
-        data,
-        false,
+        (index, data, false),
         Some(sampled),
         &Others::default(),
         received_ns,
@@ -452,9 +450,7 @@ fn flow_sample<V: Visitor>(
     // `fs` would make every sample compute all of its fields (interfaces included) first.
     general_flow_sample(
         header,
-        index,
-        data,
-        fs.expanded,
+        (index, data, fs.expanded),
         sampled,
         &others,
         received_ns,
@@ -507,12 +503,11 @@ fn sample_record(
 
 /// Every other flow sample: a header of another shape (the general layer walk), or no
 /// sampled header at all (keys from the sampled Ethernet/IPv4/IPv6 records).
+/// The second argument is the sample's (index, body, expanded form).
 #[inline(never)]
 fn general_flow_sample<V: Visitor>(
     header: &DatagramHeader,
-    index: u32,
-    data: &[u8],
-    expanded: bool,
+    (index, data, expanded): (u32, &[u8], bool),
     sampled: Option<Header<'_>>,
     others: &Others<'_>,
     received_ns: u64,
