@@ -42,9 +42,12 @@ fn record(key: u64) -> SampleRecord {
     SampleRecord {
         agent: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         sub_agent: 0,
-        source_id: 3,
+        source_type: 0,
+        source_index: 3,
         input: 3,
         output: 4,
+        input_format: 0,
+        output_format: 0,
         sampling_rate: 10_000,
         frame_length: 70,
         received_ns: 1,

@@ -16,7 +16,9 @@
 //! (comma-separated datagrams/s; `max` for flat out; default
 //! `100000,250000,400000,550000,700000,850000,1000000,max`; empty: no rate steps),
 //! `FLOWSIFT_BENCH_RING=0` to skip the ring comparison printed first,
-//! `FLOWSIFT_BENCH_URING_BUFFERS` to override `uring_buffers`.
+//! `FLOWSIFT_BENCH_URING_BUFFERS` to override `uring_buffers`, `FLOWSIFT_BENCH_GRO=on|off`
+//! to run the engine only with UDP GRO on or off (default both; the bare sink never uses
+//! it: it is the plain one-datagram-per-receive ceiling).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,21 +42,28 @@ struct BySource {
 
 impl Route for BySource {
     fn route(&mut self, r: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
-        deliver((r.source_id as usize) % self.workers, 1);
+        deliver((r.source_index as usize) % self.workers, 1);
     }
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Path {
     Bare,
-    Rx(IoMode),
+    /// The receive engine with this I/O path, UDP GRO on or off.
+    Rx(IoMode, bool),
 }
 
 impl std::fmt::Display for Path {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Path::Bare => f.write_str("bare recvmmsg sink"),
-            Path::Rx(io) => write!(f, "flowsift rx --io {io}"),
+            Path::Rx(io, gro) => {
+                write!(
+                    f,
+                    "flowsift rx --io {io} gro {}",
+                    if *gro { "on" } else { "off" }
+                )
+            }
         }
     }
 }
@@ -281,11 +290,12 @@ fn step(path: Path, rate: Option<f64>, secs: f64, rx_core: usize) -> Row {
                 cpu: cpu_delta(&before, &after, tck, el),
             }
         }
-        Path::Rx(io) => {
+        Path::Rx(io, gro) => {
             let cfg = RxConfig {
                 listen: vec!["127.0.0.1:0".parse().expect("addr")],
                 cores: vec![rx_core],
                 io,
+                gro,
                 uring_buffers: std::env::var("FLOWSIFT_BENCH_URING_BUFFERS")
                     .ok()
                     .and_then(|v| v.parse().ok())
@@ -386,9 +396,12 @@ fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
         record: SampleRecord {
             agent: std::net::Ipv4Addr::LOCALHOST.into(),
             sub_agent: 0,
-            source_id: 1,
+            source_type: 0,
+            source_index: 1,
             input: 1,
             output: 2,
+            input_format: 0,
+            output_format: 0,
             sampling_rate: 1,
             frame_length: 64,
             received_ns: 0,
@@ -498,11 +511,17 @@ fn main() {
     }
     println!("| path | target/s | offered dgram/s | received dgram/s | flow samples/s | kernel drops | ring drops | CPU rx % | CPU worker % | CPU blast % |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for path in [
-        Path::Bare,
-        Path::Rx(IoMode::Uring),
-        Path::Rx(IoMode::Recvmmsg),
-    ] {
+    let gro = std::env::var("FLOWSIFT_BENCH_GRO").unwrap_or_else(|_| "both".into());
+    let gro: &[bool] = match gro.as_str() {
+        "on" => &[true],
+        "off" => &[false],
+        _ => &[true, false],
+    };
+    let mut paths = vec![Path::Bare];
+    for io in [IoMode::Uring, IoMode::Recvmmsg] {
+        paths.extend(gro.iter().map(|&g| Path::Rx(io, g)));
+    }
+    for path in paths {
         for &rate in &rates {
             let r = step(path, rate, secs, rx_core);
             println!(

@@ -9,17 +9,29 @@ use std::net::IpAddr;
 use crate::packet::{Key, KeyValue, PacketKeys};
 
 /// One flow sample, reduced to what flow definitions, filters and events need.
+///
+/// Every data-source and interface value sFlow can carry survives here at full width: the
+/// expanded sample form exists because real agents (Cisco NX-OS ifIndexes such as
+/// 436207616 = 0x1A000000) use indexes of 2^24 and more, and interface values of 2^30 and
+/// more, which the compact words cannot hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SampleRecord {
     /// Agent address from the datagram header.
     pub agent: IpAddr,
     pub sub_agent: u32,
-    /// Data source: the source-id type in the top 8 bits, the index in the low 24
-    /// (the expanded sample's two words folded into this form).
-    pub source_id: u32,
-    /// Input and output interface words as sent (top two bits carry the format).
+    /// Data source type (0 ifIndex, 1 smonVlanDataSource, 2 entPhysicalEntry), the whole
+    /// word of an expanded sample.
+    pub source_type: u32,
+    /// Data source index (the ifIndex for interface data sources), all 32 bits.
+    pub source_index: u32,
+    /// Input and output interface values (ifIndex, discard reason or interface count,
+    /// as the format says), all 32 bits.
     pub input: u32,
     pub output: u32,
+    /// Interface formats (0 ifIndex, 1 discarded, 2 multiple). A format above 255, which
+    /// only a malformed expanded sample can carry, is kept as 255: still not an ifIndex.
+    pub input_format: u8,
+    pub output_format: u8,
     pub sampling_rate: u32,
     /// Original length of the sampled frame, in bytes.
     pub frame_length: u32,
@@ -29,10 +41,30 @@ pub struct SampleRecord {
     pub keys: PacketKeys,
 }
 
+impl Default for SampleRecord {
+    /// An empty IPv4 sample (agent 0.0.0.0, no keys), for tests and synthetic inputs.
+    fn default() -> Self {
+        SampleRecord {
+            agent: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            sub_agent: 0,
+            source_type: 0,
+            source_index: 0,
+            input: 0,
+            output: 0,
+            input_format: 0,
+            output_format: 0,
+            sampling_rate: 0,
+            frame_length: 0,
+            received_ns: 0,
+            keys: PacketKeys::default(),
+        }
+    }
+}
+
 impl SampleRecord {
     /// The data source index (ifIndex for interface data sources), as sFlow-RT's `dataSource`.
     pub fn data_source(&self) -> u32 {
-        self.source_id & 0x00FF_FFFF
+        self.source_index
     }
 
     /// Frames this sample stands for (sFlow-RT `frames`).
@@ -49,18 +81,26 @@ impl SampleRecord {
     pub fn key(&self, key: Key) -> Option<KeyValue> {
         match key {
             Key::Agent => Some(KeyValue::Ip(self.agent)),
-            Key::InputIfIndex => interface_index(self.input).map(KeyValue::Number),
-            Key::OutputIfIndex => interface_index(self.output).map(KeyValue::Number),
+            Key::InputIfIndex => {
+                interface_index(self.input_format, self.input).map(KeyValue::Number)
+            }
+            Key::OutputIfIndex => {
+                interface_index(self.output_format, self.output).map(KeyValue::Number)
+            }
             other => self.keys.get(other),
         }
     }
 }
 
-/// The ifIndex of an sFlow interface word, when it names a single interface
+/// Interface format as the record keeps it: formats past 255 saturate (see
+/// [`SampleRecord::input_format`]).
+pub fn interface_format(format: u32) -> u8 {
+    u8::try_from(format).unwrap_or(u8::MAX)
+}
+
+/// The ifIndex of an sFlow interface, when it names a single interface
 /// (format 0 and not the 0x3FFFFFFF "internal" value).
-fn interface_index(word: u32) -> Option<u32> {
-    let format = word >> 30;
-    let value = word & 0x3FFF_FFFF;
+pub fn interface_index(format: u8, value: u32) -> Option<u32> {
     (format == 0 && value != 0x3FFF_FFFF).then_some(value)
 }
 
@@ -80,11 +120,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn interface_words() {
-        assert_eq!(interface_index(7), Some(7));
-        assert_eq!(interface_index(0x3FFF_FFFF), None);
-        assert_eq!(interface_index(0x4000_0001), None);
-        assert_eq!(interface_index(0x8000_0007), None);
+    fn interface_values() {
+        assert_eq!(interface_index(0, 7), Some(7));
+        assert_eq!(interface_index(0, 0x3FFF_FFFF), None);
+        assert_eq!(interface_index(1, 1), None);
+        assert_eq!(interface_index(2, 7), None);
+        // Expanded samples carry ifIndexes of 2^30 and more.
+        assert_eq!(interface_index(0, 0x4000_0001), Some(0x4000_0001));
+        assert_eq!(interface_index(0, u32::MAX), Some(u32::MAX));
+        assert_eq!(interface_format(7), 7);
+        assert_eq!(interface_format(0x1_0000), 255);
+    }
+
+    #[test]
+    fn full_width_data_source_and_interfaces() {
+        let r = SampleRecord {
+            source_type: 0,
+            source_index: 0x1A00_0000,
+            input: 0x4000_0005,
+            output: 0x3FFF_FFFF,
+            ..SampleRecord::default()
+        };
+        assert_eq!(r.data_source(), 0x1A00_0000);
+        assert_eq!(
+            r.key(Key::InputIfIndex),
+            Some(KeyValue::Number(0x4000_0005))
+        );
+        assert_eq!(r.key(Key::OutputIfIndex), None, "internal");
+    }
+
+    #[test]
+    fn record_stays_small() {
+        // The record crosses a ring per sample: widening it must not grow it.
+        assert!(std::mem::size_of::<SampleRecord>() <= 160);
     }
 }
 

@@ -17,7 +17,7 @@ mod frames;
 use std::net::Ipv4Addr;
 
 use flowsift::packet::{decode_header, PacketKeys};
-use flowsift::record::SampleRecord;
+use flowsift::record::{interface_format, SampleRecord};
 use flowsift::sflow::{
     decode_datagram, Datagram, FlowRecord, FlowSample, FlowSampleMeta, SampleError, Visitor,
 };
@@ -38,11 +38,11 @@ impl Visitor for Delivered {
     }
 }
 
-/// What the general walk says a flow sample's record holds: (expanded, sampling rate, input,
-/// output, frame length, keys), when its first sampled header is decodable; `None` when the
-/// sample has no sampled header (the keys then come from other records: not this test's
-/// subject) or cannot be read.
-type Expected = (bool, u32, u32, u32, u32, PacketKeys);
+/// What the general walk says a flow sample's record holds: (expanded, sampling rate, input
+/// and output as (format, value), frame length, keys), when its first sampled header is
+/// decodable; `None` when the sample has no sampled header (the keys then come from other
+/// records: not this test's subject) or cannot be read.
+type Expected = (bool, u32, (u8, u32), (u8, u32), u32, PacketKeys);
 
 fn expected(datagram: &[u8], index: u32) -> Option<Expected> {
     let d = Datagram::new_checked(datagram).ok()?;
@@ -62,8 +62,8 @@ fn expected(datagram: &[u8], index: u32) -> Option<Expected> {
             return Some((
                 expanded,
                 fs.sampling_rate(),
-                fs.input().word(),
-                fs.output().word(),
+                (interface_format(fs.input().format()), fs.input().value()),
+                (interface_format(fs.output().format()), fs.output().value()),
                 h.frame_length(),
                 keys,
             ));
@@ -86,7 +86,11 @@ fn compare(datagram: &[u8], what: &str) -> usize {
         };
         assert_eq!(meta.expanded, expanded, "{what}: sample {}", meta.index);
         assert_eq!(
-            (record.sampling_rate, record.input, record.output),
+            (
+                record.sampling_rate,
+                (record.input_format, record.input),
+                (record.output_format, record.output)
+            ),
             (rate, input, output),
             "{what}: sample {}",
             meta.index

@@ -158,9 +158,12 @@ fn unreachable(agent: &str, responder: &str, scanner: &str, u: Unreachable) -> S
     SampleRecord {
         agent: ip(agent),
         sub_agent: 0,
-        source_id: 12,
+        source_type: 0,
+        source_index: 12,
         input: 12,
         output: 30,
+        input_format: 0,
+        output_format: 0,
         sampling_rate: 4096,
         frame_length: 110,
         received_ns: 5,

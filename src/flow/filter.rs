@@ -430,9 +430,12 @@ mod tests {
         SampleRecord {
             agent: "192.0.2.1".parse().unwrap(),
             sub_agent: 0,
-            source_id: 3,
+            source_type: 0,
+            source_index: 3,
             input: 3,
             output: 4,
+            input_format: 0,
+            output_format: 0,
             sampling_rate: 1000,
             frame_length: 100,
             received_ns: 0,

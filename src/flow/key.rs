@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::packet::{Key, KeyValue, Unreachable, L4};
-use crate::record::SampleRecord;
+use crate::record::{interface_index, SampleRecord};
 
 /// Most keys one definition may have.
 pub const MAX_KEYS: usize = 8;
@@ -175,6 +175,39 @@ impl PackedKey {
     pub fn as_words(&self) -> &[u64] {
         &self.words[..self.len.min(MAX_KEY_WORDS)]
     }
+}
+
+/// The bit of `key` in a presence mask ([`present_keys`], [`required_keys`]).
+#[inline]
+pub const fn key_bit(key: Key) -> u32 {
+    1 << key as u32
+}
+
+/// The presence mask a definition needs: one bit per key.
+pub fn required_keys(keys: &[Key]) -> u32 {
+    keys.iter().fold(0, |m, &k| m | key_bit(k))
+}
+
+/// Which keys `record` has, one bit per [`Key`] ([`key_bit`]), with each key's kind
+/// checked as packing checks it (`ipsource` is set only for an IPv4 source). A sample
+/// lacks a definition's key exactly when `required & !present != 0`, so the router
+/// rejects it for every definition with one AND each, without packing anything.
+/// `presence_matches_packing` checks this against [`PackedKey::pack`] for every key.
+#[inline]
+pub fn present_keys(record: &SampleRecord) -> u32 {
+    let bit = |has: bool, key: Key| u32::from(has) << (key as u32);
+    // The decoder keeps the header keys' presence as the same bits (`Key::bit`), with the
+    // IPv4 and IPv6 address keys apart, so only the record's own keys are added here.
+    record.keys.present()
+        | key_bit(Key::Agent)
+        | bit(
+            interface_index(record.input_format, record.input).is_some(),
+            Key::InputIfIndex,
+        )
+        | bit(
+            interface_index(record.output_format, record.output).is_some(),
+            Key::OutputIfIndex,
+        )
 }
 
 /// Turn packed words back into `(key, value)` pairs, in the definition's order.
@@ -344,17 +377,24 @@ fn decode(kind: Kind, w: &[u64], c: &mut Cursor) -> Option<KeyValue> {
     })
 }
 
+/// Bit of the third scope word marking an IPv6 agent. Bit 32 is left clear: the table
+/// puts its occupied marker there, so that the data source (32 bits), the marker and the
+/// family fit the 5 bytes an entry has after `uport`'s 11 key bytes.
+const SCOPE_V6: u64 = 1 << 33;
+/// The bits of the third scope word that carry the scope (data source and family).
+pub const SCOPE_BITS: u64 = 0xFFFF_FFFF | SCOPE_V6;
+
 /// The agent and data source as three words: the address (IPv4 in the low 4 bytes of the
-/// first word) and `data_source | family << 24` (a data source index is 24 bits), so an
-/// IPv4 agent never equals an IPv4-mapped IPv6 one. The third word fits in 32 bits.
+/// first word) and the data source index (all 32 bits) with the agent's family in bit 33,
+/// so an IPv4 agent never equals an IPv4-mapped IPv6 one. The third word fits in 34 bits.
 pub fn scope_words(agent: IpAddr, data_source: u32) -> [u64; 3] {
     let (family, octets) = match agent {
         IpAddr::V4(a) => {
             let mut o = [0u8; 16];
             o[..4].copy_from_slice(&a.octets());
-            (4u64, o)
+            (0, o)
         }
-        IpAddr::V6(a) => (6u64, a.octets()),
+        IpAddr::V6(a) => (SCOPE_V6, a.octets()),
     };
     let mut hi = [0u8; 8];
     let mut lo = [0u8; 8];
@@ -363,7 +403,7 @@ pub fn scope_words(agent: IpAddr, data_source: u32) -> [u64; 3] {
     [
         u64::from_le_bytes(hi),
         u64::from_le_bytes(lo),
-        u64::from(data_source & 0x00FF_FFFF) | family << 24,
+        u64::from(data_source) | family,
     ]
 }
 
@@ -372,12 +412,12 @@ pub fn scope_from_words(w: [u64; 3]) -> (IpAddr, u32) {
     let mut octets = [0u8; 16];
     octets[..8].copy_from_slice(&w[0].to_le_bytes());
     octets[8..].copy_from_slice(&w[1].to_le_bytes());
-    let agent = if (w[2] >> 24) & 0xFF == 6 {
+    let agent = if w[2] & SCOPE_V6 != 0 {
         IpAddr::V6(Ipv6Addr::from(octets))
     } else {
         IpAddr::V4(Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]))
     };
-    (agent, (w[2] & 0x00FF_FFFF) as u32)
+    (agent, w[2] as u32)
 }
 
 /// Hash a flow's identity: the definition's seed, the scope words (agent scope only) and
@@ -431,9 +471,12 @@ mod tests {
         SampleRecord {
             agent: "2001:db8::7".parse().unwrap(),
             sub_agent: 0,
-            source_id: 5,
+            source_type: 0,
+            source_index: 5,
             input: 5,
             output: 9,
+            input_format: 0,
+            output_format: 0,
             sampling_rate: 100,
             frame_length: 70,
             received_ns: 0,
@@ -538,6 +581,42 @@ mod tests {
     }
 
     #[test]
+    fn presence_matches_packing() {
+        assert!(Key::ALL.len() <= 32, "a presence mask is a u32");
+        let mut records = vec![record(), SampleRecord::default()];
+        let mut v6 = record();
+        v6.keys.set_ip_source(Some("2001:db8::1".parse().unwrap()));
+        v6.keys
+            .set_unreachable(Some(Unreachable::Host("2001:db8::9".parse().unwrap())));
+        v6.output_format = 2;
+        records.push(v6);
+        let mut wide = record();
+        wide.keys.set_unreachable(Some(Unreachable::Protocol(17)));
+        wide.keys.set_tcp_flags(Some(2));
+        wide.keys.set_vlan(Some(3));
+        wide.input = 0xFFFF_FFFF;
+        wide.output = 0x3FFF_FFFF;
+        records.push(wide);
+        let mut net = record();
+        net.keys
+            .set_unreachable(Some(Unreachable::Net("10.0.0.0".parse().unwrap())));
+        net.keys.set_ip_destination(None);
+        records.push(net);
+        for r in &records {
+            let present = present_keys(r);
+            for &k in Key::ALL {
+                assert_eq!(
+                    present & key_bit(k) != 0,
+                    PackedKey::pack(r, &[k]).is_some(),
+                    "{k} in {r:?}"
+                );
+            }
+        }
+        let uport = [Key::IpSource, Key::IpDestination, Key::IcmpUnreachablePort];
+        assert_eq!(required_keys(&uport).count_ones(), 3);
+    }
+
+    #[test]
     fn uport_packs_into_two_words() {
         let keys = [Key::IpSource, Key::IpDestination, Key::IcmpUnreachablePort];
         assert_eq!(packed_words(&keys), 2);
@@ -558,6 +637,18 @@ mod tests {
         assert_eq!(
             scope_from_words(mapped),
             ("::ffff:1.2.3.4".parse().unwrap(), 7)
+        );
+        // Full-width data sources (NX-OS ifIndexes) survive, in both families.
+        for agent in ["1.2.3.4", "2001:db8::1"] {
+            let agent: IpAddr = agent.parse().unwrap();
+            for ds in [0x1A00_0000, u32::MAX, 0] {
+                assert_eq!(scope_from_words(scope_words(agent, ds)), (agent, ds));
+            }
+        }
+        assert_ne!(
+            scope_words("1.2.3.4".parse().unwrap(), 0x0100_0007),
+            v4,
+            "index bits above 24 count"
         );
     }
 }

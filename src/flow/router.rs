@@ -1,8 +1,9 @@
 //! Routing samples from a receive thread to the flow workers that own their flows.
 //!
-//! Each receive thread owns a [`Router`]. For every sample and every definition it packs
-//! the definition's keys (a sample lacking one does not match: nothing is delivered for that
-//! definition), evaluates the definition's filter, hashes (definition, key values, and the
+//! Each receive thread owns a [`Router`]. For every sample it first computes which keys
+//! the sample has (one presence mask) and drops the definitions whose keys it lacks (such a
+//! sample does not match them: nothing is delivered for that definition). For each
+//! remaining definition it packs the keys, evaluates the definition's filter, hashes (definition, key values, and the
 //! agent and data source in `agent` scope) and sets the definition's bit for the worker the
 //! hash's high 32 bits choose. The worker's table then uses the low 32 bits of the same
 //! hash for its slot, so the shard still spreads over all its slots.
@@ -19,7 +20,7 @@ use crate::record::{Route, SampleRecord};
 
 use super::definition::{FlowDefinitions, Scope};
 use super::filter::Filter;
-use super::key::{definition_seed, flow_hash, scope_words, PackedKey};
+use super::key::{definition_seed, flow_hash, present_keys, required_keys, scope_words, PackedKey};
 
 /// The worker that owns hash `hash` among `workers` (its high 32 bits, scaled).
 #[inline]
@@ -32,6 +33,9 @@ pub struct Router {
     defs: FlowDefinitions,
     filters: Box<[Option<Filter>]>,
     seeds: Box<[u64]>,
+    /// Each definition's keys as a presence mask ([`required_keys`]).
+    required: Box<[u32]>,
+    /// Per worker, the definitions of the sample being routed (zero between samples).
     masks: Box<[u64]>,
 }
 
@@ -43,6 +47,11 @@ impl Router {
             defs: defs.clone(),
             filters: defs.as_slice().iter().map(|d| d.filter.clone()).collect(),
             seeds: (0..n).map(definition_seed).collect(),
+            required: defs
+                .as_slice()
+                .iter()
+                .map(|d| required_keys(&d.keys))
+                .collect(),
             masks: vec![0; workers.max(1)].into_boxed_slice(),
         }
     }
@@ -55,10 +64,25 @@ impl Router {
 
 impl Route for Router {
     fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
+        // One presence mask for all definitions: a sample that lacks a key of every
+        // definition (almost all traffic, for the unreachable built-ins) costs this and
+        // one AND per definition, nothing is packed or hashed.
+        let present = present_keys(record);
+        let mut candidates = 0u64;
+        for (i, &need) in self.required.iter().enumerate().take(64) {
+            candidates |= u64::from(need & !present == 0) << i;
+        }
+        if candidates == 0 {
+            return;
+        }
         let workers = self.masks.len();
         let defs = self.defs.as_slice();
+        let scope = scope_words(record.agent, record.data_source());
         let mut key = PackedKey::EMPTY;
-        for (i, def) in defs.iter().enumerate() {
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let Some(def) = defs.get(i) else { break };
             if !key.pack_into(record, &def.keys) {
                 continue;
             }
@@ -67,7 +91,6 @@ impl Route for Router {
                     continue;
                 }
             }
-            let scope = scope_words(record.agent, record.data_source());
             let seed = self.seeds.get(i).copied().unwrap_or(0);
             let hash = flow_hash(
                 seed,
@@ -98,9 +121,12 @@ mod tests {
         SampleRecord {
             agent: agent.parse().unwrap(),
             sub_agent: 0,
-            source_id: 1,
+            source_type: 0,
+            source_index: 1,
             input: 1,
             output: 2,
+            input_format: 0,
+            output_format: 0,
             sampling_rate: 10,
             frame_length: 70,
             received_ns: 0,

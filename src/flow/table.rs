@@ -3,9 +3,8 @@
 //! Layout. Entries live inline in one `Vec<u64>` (linear probing, slots chosen by the
 //! hash's low 32 bits scaled to the slot count, at most 3/4 full), `6 + identity words`
 //! words each, the array aligned to 64 bytes: a `uport` entry is 64 bytes, exactly one
-//! cache line. The identity is the packed key followed by 5 bytes: the scope word (data
-//! source and agent family, 32 bits) and a marker byte whose low bit marks an occupied
-//! slot; `uport`'s 11 key bytes leave exactly that room in its two words. (With 72-byte
+//! cache line. The identity is the packed key followed by 5 bytes: the data source (all
+//! 32 bits) and a marker byte whose bit 0 marks an occupied slot and bit 1 an IPv6 agent; `uport`'s 11 key bytes leave exactly that room in its two words. (With 72-byte
 //! entries every entry straddled two lines, so a hit cost two misses.) Finding a flow
 //! costs one cache miss, which the worker hides by prefetching a batch of samples' slots
 //! ([`FlowTable::prefetch`]) before updating them.
@@ -33,6 +32,7 @@ use std::sync::Arc;
 use super::definition::{FlowDefinition, Scope, ValueKind};
 use super::key::{
     flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackedKey, MAX_KEY_WORDS,
+    SCOPE_BITS,
 };
 use super::FlowEvent;
 use crate::packet::Key;
@@ -57,8 +57,8 @@ mod field {
     pub const LAST: usize = 4;
     /// Monotonic receipt time of the last sample's datagram.
     pub const RECEIVED: usize = 5;
-    /// Identity words follow: packed key, then the scope word (32 bits) and the
-    /// occupied marker (one byte, value 1) at bit `key bits`. All zero in an empty slot.
+    /// Identity words follow: packed key, then at bit `key bits` the data source (32 bits)
+    /// and the marker byte (bit 0 occupied, bit 1 IPv6 agent). All zero in an empty slot.
     pub const IDENT: usize = 6;
 }
 
@@ -163,7 +163,7 @@ impl FlowTable {
         let mut same_mask = [u64::MAX; MAX_IDENT];
         if def.scope == Scope::Fabric {
             let mut clear = [0; MAX_IDENT];
-            put_bits(&mut clear, key_bits, 0xFFFF_FFFF);
+            put_bits(&mut clear, key_bits, SCOPE_BITS);
             for (m, c) in same_mask.iter_mut().zip(clear) {
                 *m &= !c;
             }
@@ -446,7 +446,7 @@ impl FlowTable {
         if off > 64 - EXTRA_BITS {
             extra |= ident[w + 1] << (64 - off);
         }
-        [e[field::AGENT], e[field::AGENT + 1], extra & 0xFFFF_FFFF]
+        [e[field::AGENT], e[field::AGENT + 1], extra & SCOPE_BITS]
     }
 
     /// The hash entry `e` was stored under, recomputed from its words.
@@ -745,9 +745,12 @@ mod tests {
         SampleRecord {
             agent: agent.parse().unwrap(),
             sub_agent: 0,
-            source_id: 7,
+            source_type: 0,
+            source_index: 7,
             input: 7,
             output: 8,
+            input_format: 0,
+            output_format: 0,
             sampling_rate: 1000,
             frame_length: 70,
             received_ns: 42,
@@ -961,7 +964,7 @@ mod tests {
         let mut agent = Run::new(&uport(), 100);
         assert_eq!(agent.sample(&a, T0), 1);
         assert_eq!(agent.sample(&b, T0), 1, "another agent is another flow");
-        b.source_id = 8;
+        b.source_index = 8;
         assert_eq!(agent.sample(&b, T0), 1, "another data source too");
         let mut v6 = a;
         v6.agent = "::ffff:192.0.2.1".parse().unwrap();

@@ -80,6 +80,8 @@ pub struct Counters {
     /// buffers.
     pub rearms: u64,
     pub no_buffers: u64,
+    /// Receives that carried several datagrams coalesced by the kernel (UDP GRO).
+    pub coalesced: u64,
     /// Agents and data sources seen after their table was full: not loss-tracked.
     pub agents_untracked: u64,
     pub sources_untracked: u64,
@@ -108,6 +110,7 @@ impl Counters {
         self.receive_errors += o.receive_errors;
         self.rearms += o.rearms;
         self.no_buffers += o.no_buffers;
+        self.coalesced += o.coalesced;
         self.agents_untracked += o.agents_untracked;
         self.sources_untracked += o.sources_untracked;
     }
@@ -274,8 +277,10 @@ pub struct SourceStats {
 pub struct SocketStats {
     pub local: SocketAddr,
     pub thread: usize,
-    /// Datagrams the kernel dropped on this socket (full receive buffer), from
-    /// `SO_RXQ_OVFL` and `SO_MEMINFO`.
+    /// Receives the kernel dropped on this socket (full receive buffer), from
+    /// `SO_RXQ_OVFL` and `SO_MEMINFO`: datagrams, except that with UDP GRO a dropped
+    /// coalesced receive (up to 64 datagrams) counts once. The per-agent sequence
+    /// accounting counts every lost datagram either way.
     pub kernel_drops: u64,
 }
 
@@ -466,7 +471,16 @@ impl fmt::Display for Report<'_> {
         writeln!(f, "receive engine report")?;
         writeln!(f, "  datagrams received     {}", t.datagrams)?;
         writeln!(f, "  bytes received         {}", t.bytes)?;
-        writeln!(f, "  kernel drops           {}", s.kernel_drops)?;
+        if t.coalesced > 0 {
+            writeln!(
+                f,
+                "  kernel drops           {} (receives; with GRO one may hold up to 64 datagrams: \
+                 see agents' lost)",
+                s.kernel_drops
+            )?;
+        } else {
+            writeln!(f, "  kernel drops           {}", s.kernel_drops)?;
+        }
         writeln!(f, "  denied (allowlist)     {}", t.denied)?;
         writeln!(f, "  truncated              {}", t.truncated)?;
         let h = &t.header_errors;
@@ -502,8 +516,8 @@ impl fmt::Display for Report<'_> {
         writeln!(f, "  route errors           {}", t.route_errors)?;
         writeln!(
             f,
-            "  receive errors {} rearms {} (no buffers {})",
-            t.receive_errors, t.rearms, t.no_buffers
+            "  receive errors {} rearms {} (no buffers {}) coalesced receives {}",
+            t.receive_errors, t.rearms, t.no_buffers, t.coalesced
         )?;
         for (i, th) in s.threads.iter().enumerate() {
             writeln!(

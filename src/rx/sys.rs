@@ -31,6 +31,9 @@ const SO_MEMINFO: libc::c_int = 55;
 /// include/uapi/linux/sock_diag.h: index of the drop count in `SO_MEMINFO`, and the length.
 const SK_MEMINFO_DROPS: usize = 8;
 const SK_MEMINFO_VARS: usize = 9;
+/// include/uapi/linux/udp.h: accept coalesced (GRO) datagrams; each receive then carries
+/// the segment size as a `SOL_UDP` cmsg of the same number.
+const UDP_GRO: libc::c_int = 104;
 
 /// What [`bind_group`] obtained from the kernel, for the one start-up log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +44,8 @@ pub(crate) struct GroupOutcome {
     pub capped: bool,
     /// The steering asked for is in place (always true for `Steering::None`).
     pub steered: bool,
+    /// `UDP_GRO` is on for every socket of the group (false when not asked for).
+    pub gro: bool,
 }
 
 /// Open `n` sockets in one `SO_REUSEPORT` group on `addr`. Socket `i` is meant for receive
@@ -51,6 +56,7 @@ pub(crate) fn bind_group(
     cpus: &[usize],
     rcvbuf: usize,
     steering: Steering,
+    gro: bool,
 ) -> io::Result<(Vec<Socket>, GroupOutcome)> {
     let mut sockets = Vec::with_capacity(cpus.len());
     let mut bound = addr;
@@ -58,6 +64,7 @@ pub(crate) fn bind_group(
         granted: 0,
         capped: false,
         steered: true,
+        gro,
     };
     for &cpu in cpus {
         let domain = if addr.is_ipv4() {
@@ -75,6 +82,10 @@ pub(crate) fn bind_group(
         outcome.granted = granted;
         outcome.capped = capped;
         set_int(&sock, libc::SOL_SOCKET, SO_RXQ_OVFL, 1)?;
+        // A kernel without UDP_GRO (before 5.0) delivers one datagram per receive, as usual.
+        if gro && set_int(&sock, libc::SOL_UDP, UDP_GRO, 1).is_err() {
+            outcome.gro = false;
+        }
         if steering == Steering::IncomingCpu && sock.set_cpu_affinity(cpu).is_err() {
             // An old kernel without it still receives, just hashed.
             outcome.steered = false;
@@ -195,31 +206,49 @@ pub(crate) fn socket_drops(fd: libc::c_int) -> Option<u32> {
     (rc == 0 && len as usize > SK_MEMINFO_DROPS * 4).then_some(info[SK_MEMINFO_DROPS])
 }
 
-/// Control buffer size: room for one `SO_RXQ_OVFL` cmsg (a u32) with headroom.
+/// Control buffer size: room for the `SO_RXQ_OVFL` (u32) and `UDP_GRO` (int) cmsgs, 24
+/// bytes each on 64-bit, with headroom.
 pub(crate) const CONTROL_LEN: usize = 64;
 
-/// The `SO_RXQ_OVFL` drop count in a control buffer, if present.
+/// What the control data of one receive says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Control {
+    /// `SO_RXQ_OVFL`: the socket's drop count when the datagram was queued.
+    pub drops: Option<u32>,
+    /// `UDP_GRO`: the payload is several datagrams of this size back to back (the last may
+    /// be shorter).
+    pub segment: Option<u16>,
+}
+
+/// Read the control messages the receive engine asks for.
 ///
 /// Walks cmsg headers by hand with checked lengths instead of `CMSG_NXTHDR`, so that a
 /// buffer the kernel truncated can never be read past its end.
-pub(crate) fn rxq_ovfl(control: &[u8]) -> Option<u32> {
+pub(crate) fn parse_control(control: &[u8]) -> Control {
     let hdr = size_of::<libc::cmsghdr>();
     let align = size_of::<usize>();
+    let mut out = Control::default();
     let mut at = 0usize;
     while at + hdr <= control.len() {
         // SAFETY: `at + hdr <= control.len()`, and `read_unaligned` has no alignment need.
         let c: libc::cmsghdr = unsafe { std::ptr::read_unaligned(control.as_ptr().add(at).cast()) };
         let len = c.cmsg_len as usize;
         if len < hdr || at + len > control.len() {
-            return None;
+            break;
         }
-        if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == SO_RXQ_OVFL && len >= hdr + 4 {
+        if len >= hdr + 4 {
             let d = &control[at + hdr..at + hdr + 4];
-            return Some(u32::from_ne_bytes([d[0], d[1], d[2], d[3]]));
+            let v = u32::from_ne_bytes([d[0], d[1], d[2], d[3]]);
+            if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == SO_RXQ_OVFL {
+                out.drops = Some(v);
+            } else if c.cmsg_level == libc::SOL_UDP && c.cmsg_type == UDP_GRO {
+                // The kernel writes an int; a segment size is at most 65535.
+                out.segment = u16::try_from(v).ok().filter(|&s| s > 0);
+            }
         }
         at += (len + align - 1) & !(align - 1);
     }
-    None
+    out
 }
 
 /// A `sockaddr` as the kernel wrote it, turned into a `SocketAddr`.
@@ -259,6 +288,8 @@ pub(crate) struct Received<'a> {
     pub truncated: bool,
     /// The socket's drop count when the datagram was queued, if any drops happened yet.
     pub drops: Option<u32>,
+    /// With GRO: `payload` holds several datagrams of this many bytes back to back.
+    pub segment: Option<u16>,
 }
 
 /// Buffers for one `recvmmsg` call: `batch` datagrams of up to `size` bytes each, with
@@ -371,12 +402,14 @@ impl MmsgBatch {
         // `msg_controllen` is usize on glibc but u32 on musl.
         #[allow(clippy::unnecessary_cast)]
         let clen = (h.msg_hdr.msg_controllen as usize).min(CONTROL_LEN);
+        let control = parse_control(&self.control[i][..clen]);
         Some(Received {
             socket,
             payload,
             from: sockaddr_to_std(name),
             truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-            drops: rxq_ovfl(&self.control[i][..clen]),
+            drops: control.drops,
+            segment: control.segment,
         })
     }
 }
@@ -441,20 +474,28 @@ mod tests {
     fn finds_rxq_ovfl_after_another_cmsg() {
         let mut buf = cmsg(libc::SOL_IP, 8, &[1, 2, 3, 4, 5, 6, 7, 8, 9]);
         buf.extend(cmsg(libc::SOL_SOCKET, SO_RXQ_OVFL, &7u32.to_ne_bytes()));
-        assert_eq!(rxq_ovfl(&buf), Some(7));
+        assert_eq!(parse_control(&buf).drops, Some(7));
+        buf.extend(cmsg(libc::SOL_UDP, UDP_GRO, &1372i32.to_ne_bytes()));
+        assert_eq!(
+            parse_control(&buf),
+            Control {
+                drops: Some(7),
+                segment: Some(1372)
+            }
+        );
     }
 
     #[test]
     fn rejects_truncated_and_bogus_cmsgs() {
-        assert_eq!(rxq_ovfl(&[]), None);
+        assert_eq!(parse_control(&[]), Control::default());
         let buf = cmsg(libc::SOL_SOCKET, SO_RXQ_OVFL, &7u32.to_ne_bytes());
-        assert_eq!(rxq_ovfl(&buf[..buf.len() - 8]), None);
+        assert_eq!(parse_control(&buf[..buf.len() - 8]), Control::default());
         let mut bogus = buf.clone();
         bogus[0] = 0xFF; // cmsg_len far past the end
-        assert_eq!(rxq_ovfl(&bogus), None);
+        assert_eq!(parse_control(&bogus), Control::default());
         let mut zero = buf;
         zero[..8].fill(0); // cmsg_len 0 would loop forever if accepted
-        assert_eq!(rxq_ovfl(&zero), None);
+        assert_eq!(parse_control(&zero), Control::default());
     }
 
     #[test]
@@ -464,6 +505,7 @@ mod tests {
             &[0, 0],
             1 << 20,
             Steering::Cpu,
+            false,
         )
         .unwrap();
         assert_eq!(socks.len(), 2);
@@ -482,6 +524,7 @@ mod tests {
             &[0],
             1 << 20,
             Steering::None,
+            false,
         )
         .unwrap();
         let to = socks[0].local_addr().unwrap().as_socket().unwrap();
@@ -509,5 +552,57 @@ mod tests {
         assert!(!got[0].2);
         assert_eq!(got[1].0.len(), 64);
         assert!(got[1].2, "100 bytes into 64 is truncated");
+    }
+
+    /// A GSO send of equal-size datagrams reaches a GRO socket as one receive that says
+    /// the segment size; a socket without GRO gets them one by one.
+    #[test]
+    fn gro_socket_receives_gso_sends_whole() {
+        for gro in [true, false] {
+            let (socks, outcome) = bind_group(
+                "127.0.0.1:0".parse().unwrap(),
+                &[0],
+                1 << 20,
+                Steering::None,
+                gro,
+            )
+            .unwrap();
+            assert_eq!(outcome.gro, gro, "this kernel has UDP_GRO");
+            let to = socks[0].local_addr().unwrap().as_socket().unwrap();
+            let mut tx =
+                crate::rx::send::Sender::connect("127.0.0.1:0".parse().unwrap(), to, 1 << 20)
+                    .unwrap();
+            let mut buf = Vec::new();
+            for i in 0..10u8 {
+                buf.extend(std::iter::repeat_n(i, 100));
+            }
+            buf.extend([10u8; 40]);
+            assert_eq!(tx.send_segments(&buf, 100).unwrap(), 11);
+            let fd = socks[0].as_raw_fd();
+            let mut batch = MmsgBatch::new(16, 65536);
+            let mut got: Vec<(Vec<u8>, Option<u16>)> = Vec::new();
+            for _ in 0..100 {
+                if wait_readable(&[fd], 100).unwrap() != 0 {
+                    let n = batch.recv(fd).unwrap();
+                    for i in 0..n {
+                        let d = batch.get(i, 0).unwrap();
+                        got.push((d.payload.to_vec(), d.segment));
+                    }
+                }
+                let bytes: usize = got.iter().map(|g| g.0.len()).sum();
+                if bytes == buf.len() {
+                    break;
+                }
+            }
+            let joined: Vec<u8> = got.iter().flat_map(|g| g.0.clone()).collect();
+            assert_eq!(joined, buf);
+            if gro && tx.gso() {
+                assert_eq!(got.len(), 1, "one coalesced receive");
+                assert_eq!(got[0].1, Some(100));
+            } else {
+                assert_eq!(got.len(), 11);
+                assert!(got.iter().all(|g| g.1.is_none()));
+            }
+        }
     }
 }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use io_uring::types::{BufRingEntry, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, types, IoUring};
 
-use super::sys::{rxq_ovfl, sockaddr_to_std, CONTROL_LEN};
+use super::sys::{parse_control, sockaddr_to_std, CONTROL_LEN};
 use super::{Handler, IoEvent, Received};
 
 /// The kernel's limit on provided-buffer ring entries (io_uring_register_buf_ring(3)).
@@ -295,12 +295,14 @@ impl UringRx {
                         // `parse` bounds every part by the buffer and the header's lengths.
                         match RecvMsgOut::parse(buf, &self.msghdr) {
                             Ok(msg) => {
+                                let control = parse_control(msg.control_data());
                                 let r = Received {
                                     socket: i,
                                     payload: msg.payload_data(),
                                     from: parse_name(msg.name_data()),
                                     truncated: msg.is_payload_truncated(),
-                                    drops: rxq_ovfl(msg.control_data()),
+                                    drops: control.drops,
+                                    segment: control.segment,
                                 };
                                 handler.datagram(&r);
                             }

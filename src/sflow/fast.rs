@@ -13,16 +13,14 @@ use std::net::IpAddr;
 
 use crate::packet::fast::{self, Ipv4Frame};
 use crate::packet::{decode_header_keys, PacketKeys};
-use crate::record::SampleRecord;
+use crate::record::{interface_format, SampleRecord};
 
 use super::datagram::{Datagram, DatagramHeader, Tag};
 use super::error::{DecodeError, SampleError, Structure};
 use super::flow::{self, FlowRecord};
 #[cfg(doc)]
 use super::sample::FlowSample;
-use super::sample::{
-    fold_source_id, format as sample_format, CounterSample, DiscardSample, Interface, SampleKind,
-};
+use super::sample::{format as sample_format, CounterSample, DiscardSample, Interface, SampleKind};
 use super::{counter, Element};
 
 /// The fixed fields of a flow sample that loss accounting and statistics need beyond the
@@ -36,7 +34,7 @@ pub struct FlowSampleMeta {
     /// The sample's own sequence number (per data source).
     pub sequence: u32,
     pub source_id_type: u32,
-    /// The full data-source index (the record's `source_id` keeps only 24 bits).
+    /// The data-source index (as the record's `source_index`).
     pub source_id_index: u32,
     pub sampling_rate: u32,
     /// Total packets that could have been sampled (the sample pool).
@@ -274,9 +272,9 @@ struct FlowFixed<'a> {
     drops: u32,
     input: Interface,
     output: Interface,
-    /// The compact interface words the record carries.
-    input_word: u32,
-    output_word: u32,
+    /// The interface values the record carries, all 32 bits.
+    input_value: u32,
+    output_value: u32,
     record_count: u32,
     records: &'a [u8],
 }
@@ -305,9 +303,8 @@ fn compact_fixed<'a, const N: usize>(f: &[u8; N], records: &'a [u8]) -> FlowFixe
         drops: word::<16, N>(f),
         input: Interface::from_word(input_word),
         output: Interface::from_word(output_word),
-        // The compact word is already the record's form (format in the top two bits).
-        input_word,
-        output_word,
+        input_value: input_word & 0x3FFF_FFFF,
+        output_value: output_word & 0x3FFF_FFFF,
         record_count: word::<28, N>(f),
         records,
     }
@@ -397,8 +394,9 @@ fn expanded_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
     let Some((f, records)) = data.split_first_chunk::<44>() else {
         return Err(truncated(Structure::FlowSample, 44, data.len()));
     };
-    let input = Interface::from_parts(word::<24, 44>(f), word::<28, 44>(f));
-    let output = Interface::from_parts(word::<32, 44>(f), word::<36, 44>(f));
+    let (input_value, output_value) = (word::<28, 44>(f), word::<36, 44>(f));
+    let input = Interface::from_parts(word::<24, 44>(f), input_value);
+    let output = Interface::from_parts(word::<32, 44>(f), output_value);
     Ok(FlowFixed {
         expanded: true,
         sequence: word::<0, 44>(f),
@@ -409,8 +407,8 @@ fn expanded_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
         drops: word::<20, 44>(f),
         input,
         output,
-        input_word: input.word(),
-        output_word: output.word(),
+        input_value,
+        output_value,
         record_count: word::<40, 44>(f),
         records,
     })
@@ -491,9 +489,12 @@ fn sample_record(
     SampleRecord {
         agent: header.agent,
         sub_agent: header.sub_agent,
-        source_id: fold_source_id(fs.source_id_type, fs.source_id_index),
-        input: fs.input_word,
-        output: fs.output_word,
+        source_type: fs.source_id_type,
+        source_index: fs.source_id_index,
+        input: fs.input_value,
+        output: fs.output_value,
+        input_format: interface_format(fs.input.format()),
+        output_format: interface_format(fs.output.format()),
         sampling_rate: fs.sampling_rate,
         frame_length,
         received_ns,
@@ -505,6 +506,7 @@ fn sample_record(
 /// sampled header at all (keys from the sampled Ethernet/IPv4/IPv6 records).
 /// The second argument is the sample's (index, body, expanded form).
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn general_flow_sample<V: Visitor>(
     header: &DatagramHeader,
     (index, data, expanded): (u32, &[u8], bool),
@@ -846,7 +848,7 @@ mod tests {
             (0, 10, 9000, 2)
         );
         assert_eq!(m.header_protocol, Some(1));
-        assert_eq!((r.source_id, r.input, r.output), (5, 5, 7));
+        assert_eq!((r.source_index, r.input, r.output), (5, 5, 7));
         assert_eq!(
             (r.sampling_rate, r.frame_length, r.received_ns),
             (1000, 1518, 42)
@@ -857,9 +859,9 @@ mod tests {
         let (m, r) = log.flows[1];
         assert!(m.expanded);
         assert_eq!((m.index, m.source_id_index), (4, 70_000));
-        assert_eq!(r.source_id, 70_000 & 0xFF_FFFF);
+        assert_eq!(r.source_index, 70_000);
         assert_eq!(m.output, Interface::Internal);
-        assert_eq!(r.output, 0x3FFF_FFFF);
+        assert_eq!((r.output_format, r.output), (0, 0x3FFF_FFFF));
         assert_eq!(r.frame_length, 60);
         assert_eq!(r.keys.udp_destination_port(), Some(53));
         assert_eq!(r.keys.ip_source(), Some("10.0.0.1".parse().unwrap()));

@@ -43,15 +43,10 @@ impl Visitor for Keys {
         if let Some(keys) = meta.keys {
             // A discard has no sampling rate or frame length; only the keys matter here.
             let record = SampleRecord {
-                agent: IpAddr::from([0, 0, 0, 0]),
-                sub_agent: 0,
-                source_id: 0,
                 input: meta.input,
                 output: meta.output,
-                sampling_rate: 0,
-                frame_length: 0,
-                received_ns: 0,
                 keys,
+                ..SampleRecord::default()
             };
             self.discards.push((meta.index, record));
         }

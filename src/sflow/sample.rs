@@ -98,8 +98,7 @@ impl Interface {
         }
     }
 
-    /// The compact word (format in the top two bits), as [`crate::record::SampleRecord`]
-    /// carries it. What that form cannot hold (an expanded value of 2^30 or more, or a
+    /// The compact word (format in the top two bits). What that form cannot hold (an expanded value of 2^30 or more, or a
     /// format above 3) becomes format 3, which the specification leaves reserved and which
     /// no consumer reads as an ifIndex: such a sample then lacks the `inputifindex` /
     /// `outputifindex` key instead of carrying a wrong one.
