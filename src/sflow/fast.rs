@@ -275,6 +275,10 @@ struct FlowFixed<'a> {
     /// The interface values the record carries, all 32 bits.
     input_value: u32,
     output_value: u32,
+    /// The interface formats as sent (what `Interface::format` gives back), read without
+    /// decoding the `Interface`s, which only the meta needs.
+    input_format: u32,
+    output_format: u32,
     record_count: u32,
     records: &'a [u8],
 }
@@ -305,6 +309,8 @@ fn compact_fixed<'a, const N: usize>(f: &[u8; N], records: &'a [u8]) -> FlowFixe
         output: Interface::from_word(output_word),
         input_value: input_word & 0x3FFF_FFFF,
         output_value: output_word & 0x3FFF_FFFF,
+        input_format: input_word >> 30,
+        output_format: output_word >> 30,
         record_count: word::<28, N>(f),
         records,
     }
@@ -409,6 +415,8 @@ fn expanded_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
         output,
         input_value,
         output_value,
+        input_format: word::<24, 44>(f),
+        output_format: word::<32, 44>(f),
         record_count: word::<40, 44>(f),
         records,
     })
@@ -493,8 +501,8 @@ fn sample_record(
         source_index: fs.source_id_index,
         input: fs.input_value,
         output: fs.output_value,
-        input_format: interface_format(fs.input.format()),
-        output_format: interface_format(fs.output.format()),
+        input_format: interface_format(fs.input_format),
+        output_format: interface_format(fs.output_format),
         sampling_rate: fs.sampling_rate,
         frame_length,
         received_ns,
