@@ -65,41 +65,33 @@ impl<'a> Ipv4Frame<'a> {
     }
 
     /// Every key but the destination-unreachable one, computed without branches, as one
-    /// value the caller can store where the keys stay; then [`Self::finish`].
+    /// value the caller can store where the keys stay; then [`Self::finish`]. The transport
+    /// fields are read whatever the protocol (they lie within the checked bytes); the
+    /// presence bits, looked up by protocol, say which of them count.
     #[inline(always)]
     pub fn keys(&self) -> PacketKeys {
         let ip = self.ip;
         // A non-first fragment's payload is not a transport header.
         let first_fragment = be16(ip, 6) & 0x1FFF == 0;
-        let proto = ip[9];
-        let tcp = first_fragment && proto == protocol::TCP;
-        let udp = first_fragment && proto == protocol::UDP;
-        let icmp = first_fragment && proto == protocol::ICMP;
-        let present = ALWAYS
-            | self.vlan_bit
-            | if tcp { TCP } else { 0 }
-            | if udp { UDP } else { 0 }
-            | if icmp { ICMP } else { 0 };
+        let transport = TRANSPORT_KEYS[usize::from(ip[9])] & (first_fragment as u32).wrapping_neg();
         let mut macs = [0u8; 12];
         macs.copy_from_slice(&self.eth[..12]);
-        let mut addresses = [0u8; 8];
-        addresses.copy_from_slice(&ip[12..20]);
-        let ports = if tcp || udp {
-            [be16(ip, 20), be16(ip, 22)]
-        } else {
-            [0, 0]
-        };
+        let mut source = [0u8; 4];
+        let mut destination = [0u8; 4];
+        source.copy_from_slice(&ip[12..16]);
+        destination.copy_from_slice(&ip[16..20]);
         PacketKeys::ethernet_ipv4(
-            present,
+            ALWAYS | self.vlan_bit | transport,
             macs,
             self.vlan,
-            addresses,
-            proto,
+            source,
+            destination,
+            ip[9],
             ip[1],
             ip[8],
-            ports,
-            if tcp { u16::from(ip[33]) } else { 0 },
-            if icmp { [ip[20], ip[21]] } else { [0, 0] },
+            [be16(ip, 20), be16(ip, 22)],
+            u16::from(ip[33]),
+            [ip[20], ip[21]],
         )
     }
 
@@ -137,9 +129,15 @@ const ALWAYS: u32 = Key::MacSource.bit()
     | Key::IpProtocol.bit()
     | Key::IpTos.bit()
     | Key::IpTtl.bit();
-const TCP: u32 = Key::TcpSourcePort.bit() | Key::TcpDestinationPort.bit() | Key::TcpFlags.bit();
-const UDP: u32 = Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit();
-const ICMP: u32 = Key::IcmpType.bit() | Key::IcmpCode.bit();
+/// The transport keys each IPv4 protocol number gives (ICMPv6's 58 gives none in IPv4).
+static TRANSPORT_KEYS: [u32; 256] = {
+    let mut t = [0u32; 256];
+    t[protocol::TCP as usize] =
+        Key::TcpSourcePort.bit() | Key::TcpDestinationPort.bit() | Key::TcpFlags.bit();
+    t[protocol::UDP as usize] = Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit();
+    t[protocol::ICMP as usize] = Key::IcmpType.bit() | Key::IcmpCode.bit();
+    t
+};
 
 /// RFC 792.
 const ICMPV4_DESTINATION_UNREACHABLE: u8 = 3;

@@ -84,7 +84,7 @@ pub struct DecodedHeader {
     /// Offset of the transport (TCP, UDP, ICMP, ...) header within the sampled bytes, when
     /// the network header and its options or extension headers were complete.
     pub transport_offset: Option<u16>,
-    /// VID of the innermost VLAN tag (`keys.vlan` is the outermost); sflowtool reports
+    /// VID of the innermost VLAN tag (`keys.vlan()` is the outermost); sflowtool reports
     /// this one, so `decode --format line` needs it.
     pub inner_vlan: Option<u16>,
 }

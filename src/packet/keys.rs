@@ -13,21 +13,20 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Stored as a presence bitmask (one bit per [`Key`], see [`Key::bit`]) beside plain
 /// fields, not as one `Option` per key: the receive path fills one of these per flow sample,
 /// and with `Option`s that cost a tag store per key plus a copy of each payload, more than
-/// the decoding itself. Absent keys' fields are kept zero, so two values are equal exactly
-/// when they hold the same keys. Read a key with its accessor (`ip_source()`, ...) or
-/// [`PacketKeys::get`]; build one with the `set_*` / `with_*` methods or from [`KeyFields`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// the decoding itself. An absent key's field may hold anything (the fast decoder writes
+/// whatever its bytes say rather than branch per key): equality and `Debug` look only at the
+/// keys present. Read a key with its accessor (`ip_source()`, ...) or [`PacketKeys::get`];
+/// build one with the `set_*` / `with_*` methods or from [`KeyFields`].
+#[derive(Clone, Copy, Default)]
 #[repr(C)]
 pub struct PacketKeys {
     /// [`Key::bit`] of each key present, plus [`UNREACHABLE_V6`].
     present: u32,
-    // Destination then source, as in the frame, so the fast path copies both in one go.
-    mac_destination: [u8; 6],
-    mac_source: [u8; 6],
-    /// IPv4 addresses in the first four bytes (the rest zero); which version is told by the
-    /// `IpSource` / `Ip6Source` bits.
-    ip_source: [u8; 16],
-    ip_destination: [u8; 16],
+    /// Destination then source MAC, as in the frame, so the fast path copies both at once.
+    macs: [u8; 12],
+    /// Source address in bytes 0..16, destination in 16..32; an IPv4 address in the first
+    /// four of its sixteen (which version told by the `IpSource` / `Ip6Source` bits).
+    addresses: [u8; 32],
     /// The `Net`/`Host` address of an unreachable message (IPv6 when [`UNREACHABLE_V6`]).
     unreachable_address: [u8; 16],
     vlan: u16,
@@ -41,10 +40,24 @@ pub struct PacketKeys {
     ip_protocol: u8,
     ip_tos: u8,
     ip_ttl: u8,
-    icmp_type: u8,
-    icmp_code: u8,
+    /// ICMP type and code, adjacent as in the ICMP header.
+    icmp: [u8; 2],
     /// `Protocol`: the quoted protocol; `Port`: 6 (TCP) or 17 (UDP).
     unreachable_protocol: u8,
+}
+
+impl PartialEq for PacketKeys {
+    fn eq(&self, other: &Self) -> bool {
+        KeyFields::from(*self) == KeyFields::from(*other)
+    }
+}
+
+impl Eq for PacketKeys {}
+
+impl fmt::Debug for PacketKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        KeyFields::from(*self).fmt(f)
+    }
 }
 
 /// Presence flag beyond the [`Key`] bits: the unreachable address is IPv6.
@@ -145,7 +158,9 @@ macro_rules! plain_keys {
 
                 #[inline]
                 pub fn $set(&mut self, value: Option<$ty>) {
-                    self.$field = value.unwrap_or_default();
+                    if let Some(v) = value {
+                        self.$field = v;
+                    }
                     self.mark(Key::$key.bit(), value.is_some());
                 }
 
@@ -161,16 +176,54 @@ macro_rules! plain_keys {
 }
 
 plain_keys! {
-    MacSource: mac_source: [u8; 6], set_mac_source, with_mac_source;
-    MacDestination: mac_destination: [u8; 6], set_mac_destination, with_mac_destination;
     Vlan: vlan: u16, set_vlan, with_vlan;
     EthernetProtocol: ethernet_protocol: u16, set_ethernet_protocol, with_ethernet_protocol;
     IpProtocol: ip_protocol: u8, set_ip_protocol, with_ip_protocol;
     IpTos: ip_tos: u8, set_ip_tos, with_ip_tos;
     IpTtl: ip_ttl: u8, set_ip_ttl, with_ip_ttl;
     TcpFlags: tcp_flags: u16, set_tcp_flags, with_tcp_flags;
-    IcmpType: icmp_type: u8, set_icmp_type, with_icmp_type;
-    IcmpCode: icmp_code: u8, set_icmp_code, with_icmp_code;
+}
+
+/// Accessors for the keys kept in part of an array field (the MACs, ICMP type and code).
+macro_rules! array_keys {
+    ($($key:ident: $get:ident, $set:ident, $with:ident, $field:ident[$at:literal..$end:literal] -> $ty:ty, $from:expr, $to:expr;)*) => {
+        impl PacketKeys {
+            $(
+                #[inline]
+                pub fn $get(&self) -> Option<$ty> {
+                    let mut v = [0u8; $end - $at];
+                    v.copy_from_slice(&self.$field[$at..$end]);
+                    self.has(Key::$key).then(|| $from(v))
+                }
+
+                #[inline]
+                pub fn $set(&mut self, value: Option<$ty>) {
+                    if let Some(v) = value {
+                        self.$field[$at..$end].copy_from_slice(&$to(v));
+                    }
+                    self.mark(Key::$key.bit(), value.is_some());
+                }
+
+                #[inline]
+                #[must_use]
+                pub fn $with(mut self, value: $ty) -> Self {
+                    self.$set(Some(value));
+                    self
+                }
+            )*
+        }
+    };
+}
+
+array_keys! {
+    MacDestination: mac_destination, set_mac_destination, with_mac_destination,
+        macs[0..6] -> [u8; 6], |v| v, |v| v;
+    MacSource: mac_source, set_mac_source, with_mac_source,
+        macs[6..12] -> [u8; 6], |v| v, |v| v;
+    IcmpType: icmp_type, set_icmp_type, with_icmp_type,
+        icmp[0..1] -> u8, |v: [u8; 1]| v[0], |v: u8| [v];
+    IcmpCode: icmp_code, set_icmp_code, with_icmp_code,
+        icmp[1..2] -> u8, |v: [u8; 1]| v[0], |v: u8| [v];
 }
 
 /// Accessors for the TCP and UDP ports, which share a field (a header has one transport).
@@ -193,11 +246,7 @@ macro_rules! port_keys {
                             self.mark(Key::$key.bit(), true);
                             self.mark(Key::$other.bit(), false);
                         }
-                        None if self.has(Key::$key) => {
-                            self.$field = 0;
-                            self.mark(Key::$key.bit(), false);
-                        }
-                        None => {}
+                        None => self.mark(Key::$key.bit(), false),
                     }
                 }
 
@@ -263,12 +312,19 @@ impl PacketKeys {
         }
     }
 
+    #[inline]
+    fn address(&self, at: usize) -> [u8; 16] {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&self.addresses[at..at + 16]);
+        a
+    }
+
     /// The IPv4 or IPv6 source address.
     #[inline]
     pub fn ip_source(&self) -> Option<IpAddr> {
         match self.present & (Key::IpSource.bit() | Key::Ip6Source.bit()) {
             0 => None,
-            bits => Some(address(self.ip_source, bits == Key::Ip6Source.bit())),
+            bits => Some(address(self.address(0), bits == Key::Ip6Source.bit())),
         }
     }
 
@@ -277,17 +333,16 @@ impl PacketKeys {
     pub fn ip_destination(&self) -> Option<IpAddr> {
         match self.present & (Key::IpDestination.bit() | Key::Ip6Destination.bit()) {
             0 => None,
-            bits => Some(address(
-                self.ip_destination,
-                bits == Key::Ip6Destination.bit(),
-            )),
+            bits => Some(address(self.address(16), bits == Key::Ip6Destination.bit())),
         }
     }
 
     #[inline]
     pub fn set_ip_source(&mut self, ip: Option<IpAddr>) {
         self.mark(Key::IpSource.bit() | Key::Ip6Source.bit(), false);
-        self.ip_source = ip.map_or([0; 16], address_bytes);
+        if let Some(ip) = ip {
+            self.addresses[..16].copy_from_slice(&address_bytes(ip));
+        }
         match ip {
             Some(IpAddr::V4(_)) => self.mark(Key::IpSource.bit(), true),
             Some(IpAddr::V6(_)) => self.mark(Key::Ip6Source.bit(), true),
@@ -298,7 +353,9 @@ impl PacketKeys {
     #[inline]
     pub fn set_ip_destination(&mut self, ip: Option<IpAddr>) {
         self.mark(Key::IpDestination.bit() | Key::Ip6Destination.bit(), false);
-        self.ip_destination = ip.map_or([0; 16], address_bytes);
+        if let Some(ip) = ip {
+            self.addresses[16..].copy_from_slice(&address_bytes(ip));
+        }
         match ip {
             Some(IpAddr::V4(_)) => self.mark(Key::IpDestination.bit(), true),
             Some(IpAddr::V6(_)) => self.mark(Key::Ip6Destination.bit(), true),
@@ -354,9 +411,6 @@ impl PacketKeys {
                 | UNREACHABLE_V6,
             false,
         );
-        self.unreachable_address = [0; 16];
-        self.unreachable_port = 0;
-        self.unreachable_protocol = 0;
         let (bit, ip) = match u {
             None => return,
             Some(Unreachable::Net(ip)) => (Key::IcmpUnreachableNet, Some(ip)),
@@ -389,15 +443,16 @@ impl PacketKeys {
 
     /// The keys of the common frame shape (Ethernet, IPv4, TCP/UDP/ICMP) in one value, for
     /// [`super::fast`]: the fields it takes are exactly those that shape can carry, so the
-    /// value is written with a handful of stores. `present` must hold the [`Key::bit`]s of
-    /// the keys given (the others' fields must be zero, as the callers pass them).
+    /// value is written with a handful of stores. `present` holds the [`Key::bit`]s of the
+    /// keys that count; the other arguments may hold anything.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn ethernet_ipv4(
         present: u32,
         macs: [u8; 12],
         vlan: u16,
-        ip: [u8; 8],
+        source: [u8; 4],
+        destination: [u8; 4],
         ip_protocol: u8,
         ip_tos: u8,
         ip_ttl: u8,
@@ -405,20 +460,13 @@ impl PacketKeys {
         tcp_flags: u16,
         icmp: [u8; 2],
     ) -> PacketKeys {
-        let mut mac_destination = [0u8; 6];
-        let mut mac_source = [0u8; 6];
-        mac_destination.copy_from_slice(&macs[..6]);
-        mac_source.copy_from_slice(&macs[6..]);
-        let mut ip_source = [0u8; 16];
-        let mut ip_destination = [0u8; 16];
-        ip_source[..4].copy_from_slice(&ip[..4]);
-        ip_destination[..4].copy_from_slice(&ip[4..]);
+        let mut addresses = [0u8; 32];
+        addresses[..4].copy_from_slice(&source);
+        addresses[16..20].copy_from_slice(&destination);
         PacketKeys {
             present,
-            mac_destination,
-            mac_source,
-            ip_source,
-            ip_destination,
+            macs,
+            addresses,
             unreachable_address: [0; 16],
             vlan,
             ethernet_protocol: 0x0800,
@@ -429,8 +477,7 @@ impl PacketKeys {
             ip_protocol,
             ip_tos,
             ip_ttl,
-            icmp_type: icmp[0],
-            icmp_code: icmp[1],
+            icmp,
             unreachable_protocol: 0,
         }
     }
@@ -689,7 +736,11 @@ mod tests {
                 ..fields
             };
             assert_eq!(KeyFields::from(cleared), back);
-            assert_eq!(cleared, PacketKeys::from(back), "absent fields stay zero");
+            assert_eq!(
+                cleared,
+                PacketKeys::from(back),
+                "absent fields do not count"
+            );
             assert_eq!(PacketKeys::from(empty), PacketKeys::default());
         }
         let mut k = PacketKeys::default().with_udp_destination_port(53);

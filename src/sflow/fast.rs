@@ -130,24 +130,12 @@ pub fn decode_datagram<V: Visitor>(
                 break;
             }
         };
-        // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format).
-        let result = match tag.0 {
-            sample_format::FLOW => compact_flow_sample(&header, index, data, received_ns, visitor),
-            sample_format::EXPANDED_FLOW => expanded_flow(data)
-                .and_then(|f| flow_sample(&header, index, data, f, received_ns, visitor)),
-            sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => {
-                let element = Element { index, tag, data };
-                counter_sample(&element, tag.0 == sample_format::EXPANDED_COUNTERS, visitor)
-                    .map(|meta| visitor.counter_sample(&meta))
-            }
-            sample_format::DISCARDED_PACKET => {
-                discard_sample(&Element { index, tag, data }, visitor)
-                    .map(|meta| visitor.discard_sample(&meta))
-            }
-            _ => {
-                visitor.unknown_sample(index, tag);
-                Ok(())
-            }
+        // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format);
+        // the compact flow sample, nearly every sample, before the others' jump table.
+        let result = if tag.0 == sample_format::FLOW {
+            compact_flow_sample(&header, index, data, received_ns, visitor)
+        } else {
+            other_sample(&header, index, tag, data, received_ns, visitor)
         };
         if let Err(error) = result {
             sample_failed(visitor, index, tag, error);
@@ -155,6 +143,33 @@ pub fn decode_datagram<V: Visitor>(
         index += 1;
     }
     Ok(header)
+}
+
+/// Every sample but the compact flow sample.
+#[inline(always)]
+fn other_sample<V: Visitor>(
+    header: &DatagramHeader,
+    index: u32,
+    tag: Tag,
+    data: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
+    match tag.0 {
+        sample_format::EXPANDED_FLOW => expanded_flow(data)
+            .and_then(|f| flow_sample(header, index, data, f, received_ns, visitor)),
+        sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => {
+            let element = Element { index, tag, data };
+            counter_sample(&element, tag.0 == sample_format::EXPANDED_COUNTERS, visitor)
+                .map(|meta| visitor.counter_sample(&meta))
+        }
+        sample_format::DISCARDED_PACKET => discard_sample(&Element { index, tag, data }, visitor)
+            .map(|meta| visitor.discard_sample(&meta)),
+        _ => {
+            visitor.unknown_sample(index, tag);
+            Ok(())
+        }
+    }
 }
 
 /// The big-endian word at offset `AT` of a fixed-size array. The bound is checked at compile
@@ -260,6 +275,10 @@ struct FlowFixed<'a> {
     /// The interface values the record carries, all 32 bits.
     input_value: u32,
     output_value: u32,
+    /// The interface formats as sent (what `Interface::format` gives back), read without
+    /// decoding the `Interface`s, which only the meta needs.
+    input_format: u32,
+    output_format: u32,
     record_count: u32,
     records: &'a [u8],
 }
@@ -290,6 +309,8 @@ fn compact_fixed<'a, const N: usize>(f: &[u8; N], records: &'a [u8]) -> FlowFixe
         output: Interface::from_word(output_word),
         input_value: input_word & 0x3FFF_FFFF,
         output_value: output_word & 0x3FFF_FFFF,
+        input_format: input_word >> 30,
+        output_format: output_word >> 30,
         record_count: word::<28, N>(f),
         records,
     }
@@ -351,9 +372,7 @@ fn compact_flow_sample<V: Visitor>(
     }
     general_flow_sample(
         header,
-        index,
-        data,
-        false,
+        (index, data, false),
         Some(sampled),
         &Others::default(),
         received_ns,
@@ -396,6 +415,8 @@ fn expanded_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
         output,
         input_value,
         output_value,
+        input_format: word::<24, 44>(f),
+        output_format: word::<32, 44>(f),
         record_count: word::<40, 44>(f),
         records,
     })
@@ -435,9 +456,7 @@ fn flow_sample<V: Visitor>(
     // `fs` would make every sample compute all of its fields (interfaces included) first.
     general_flow_sample(
         header,
-        index,
-        data,
-        fs.expanded,
+        (index, data, fs.expanded),
         sampled,
         &others,
         received_ns,
@@ -482,8 +501,8 @@ fn sample_record(
         source_index: fs.source_id_index,
         input: fs.input_value,
         output: fs.output_value,
-        input_format: interface_format(fs.input.format()),
-        output_format: interface_format(fs.output.format()),
+        input_format: interface_format(fs.input_format),
+        output_format: interface_format(fs.output_format),
         sampling_rate: fs.sampling_rate,
         frame_length,
         received_ns,
@@ -493,13 +512,12 @@ fn sample_record(
 
 /// Every other flow sample: a header of another shape (the general layer walk), or no
 /// sampled header at all (keys from the sampled Ethernet/IPv4/IPv6 records).
+/// The second argument is the sample's (index, body, expanded form).
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn general_flow_sample<V: Visitor>(
     header: &DatagramHeader,
-    index: u32,
-    data: &[u8],
-    expanded: bool,
+    (index, data, expanded): (u32, &[u8], bool),
     sampled: Option<Header<'_>>,
     others: &Others<'_>,
     received_ns: u64,
