@@ -12,8 +12,9 @@
 //! are ordinary TCP and UDP frames. As `blast` does, it simulates 16 switches (one socket
 //! each, so SO_REUSEPORT spreads them over the receive threads), 7 flow samples with
 //! 128-byte headers per ~1.4 KB datagram, sent as UDP GSO runs, paced to the rate. It runs
-//! at nice 19: in production the generator is another machine, and here it must not take
-//! the collector's cores when the scheduler has a choice.
+//! under `SCHED_IDLE` (nice 19 where that is refused): in production the generator is
+//! another machine, and here it must not take the collector's cores when the scheduler has
+//! a choice.
 //!
 //! Environment (this mode runs when `FLOWSIFT_BENCH_LATENCY` is set, and nothing else does):
 //! - `FLOWSIFT_BENCH_LATENCY`: transports, comma-separated: `udp`, `tcp` (e.g. `udp,tcp`);
@@ -186,6 +187,17 @@ fn set_nice(v: i32) {
     unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, v) };
 }
 
+/// Run this thread under `SCHED_IDLE` (else at nice 19): any collector thread that wakes
+/// takes the core from it at once, where a nice-19 thread can keep it for the rest of its
+/// slice and put milliseconds into the collector's tail.
+fn generator_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is this thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        set_nice(19);
+    }
+}
+
 /// A sampled frame's first `HEADER_BYTES` (zero-padded) and its full length.
 fn sampled(frame: &Frame, out: &mut Vec<u8>) -> u32 {
     out.clear();
@@ -262,7 +274,7 @@ fn unreachable_frame(n: u64, out: &mut Vec<u8>) -> u32 {
 
 /// Send `rate` datagrams/s to `to` until `stop` or `secs`; returns the flow samples sent.
 fn generate(to: SocketAddr, rate: f64, secs: f64, seed: u64, stop: &AtomicBool) -> u64 {
-    set_nice(19);
+    generator_priority();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let pool = ordinary_pool(&mut rng);
     let mut senders: Vec<Sender> = (0..AGENTS)
