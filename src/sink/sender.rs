@@ -429,6 +429,7 @@ impl Drop for SyslogSink {
 /// Route events from the worker rings to the destination queues until the rings are
 /// finished (every producer gone and drained) or shutdown asks for a last pass.
 fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Shared) {
+    crate::sched::apply_wake_slice();
     let mut idle = IdleSpin::default();
     loop {
         // Read `stop` before the pass: a pass that starts after it was set sees everything
@@ -730,6 +731,7 @@ impl Destination {
     }
 
     fn run(mut self, mut input: Input) {
+        crate::sched::apply_wake_slice();
         let shared = Arc::clone(&self.shared);
         let index = self.index;
         let batch_max = self.cfg.batch.get();
