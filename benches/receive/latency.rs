@@ -28,10 +28,12 @@
 //! - `FLOWSIFT_BENCH_SLICE_US`: the `[scheduler] slice_us` to run with (default: the
 //!   configuration default; 0 for the kernel's own slice).
 //!
-//! The last column is a diagnostic: for the receive threads, the flow worker and the sink
-//! thread, the mean time a wake-up waited for a CPU during the run (`schedstat`'s run-queue
-//! wait over its timeslices), which is what the tail of the histogram is made of once no
-//! hand-off waits on a timer.
+//! The last two columns are diagnostics. Run-queue wait: for the receive threads, the flow
+//! worker and the sink thread, the mean time a wake-up waited for a CPU during the run
+//! (`schedstat`'s run-queue wait over its timeslices), which is what the tail of the
+//! histogram is made of once no hand-off waits on a timer. Steal: how long the hypervisor
+//! kept this guest's CPUs from running during the run (`/proc/stat`, 10 ms resolution); the
+//! host takes them a few ms at a time, and each such stop delays every event in flight.
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -74,6 +76,20 @@ struct Run {
     latency: flowsift::sink::LatencySummary,
     /// Per thread class: (time waiting for a CPU after being runnable, ns; times scheduled).
     waits: Vec<(&'static str, u64, u64)>,
+    /// Time the hypervisor ran something else instead of this guest's CPUs, ms (all CPUs).
+    steal_ms: u64,
+}
+
+/// Steal time of all CPUs so far, in ms (`/proc/stat`, USER_HZ = 100 ticks per second):
+/// on a VM the host may stop the guest's CPUs for a few ms at a time, and every event in
+/// flight then is late by that much, whatever the collector does.
+fn steal_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines()
+        .find(|l| l.starts_with("cpu "))
+        .and_then(|l| l.split_whitespace().nth(8))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |ticks| ticks * 10)
 }
 
 /// The collector's thread classes, by thread name prefix.
@@ -383,6 +399,7 @@ fn one_run(transport: Transport, threads: usize, rate: f64, secs: f64, seed: u64
     let to = pipeline.local_addrs()[0];
     let stop = AtomicBool::new(false);
     let waits_before = sched_waits();
+    let steal_before = steal_ms();
     let started = Instant::now();
     let offered = std::thread::scope(|s| {
         s.spawn(|| generate(to, rate, secs, seed, &stop))
@@ -390,6 +407,7 @@ fn one_run(transport: Transport, threads: usize, rate: f64, secs: f64, seed: u64
             .unwrap_or(0)
     });
     let elapsed = started.elapsed().as_secs_f64();
+    let steal = steal_ms().saturating_sub(steal_before);
     let waits: Vec<(&'static str, u64, u64)> = sched_waits()
         .into_iter()
         .zip(&waits_before)
@@ -425,6 +443,7 @@ fn one_run(transport: Transport, threads: usize, rate: f64, secs: f64, seed: u64
         received,
         latency: d.latency,
         waits,
+        steal_ms: steal,
     }
 }
 
@@ -465,8 +484,8 @@ pub fn main() -> bool {
     eprintln!(
         "pipeline latency: {rate} datagrams/s of {SAMPLES_PER_DATAGRAM} samples, 1 in {UNREACHABLE_EVERY} a new ICMP port unreachable, {secs} s per run"
     );
-    println!("| transport | rx threads | run | samples offered | samples received | kernel drops | ring drops | events | events dropped | events/s | sent | received | send calls | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | run-queue wait µs per wake-up (rx / worker / sink) |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| transport | rx threads | run | samples offered | samples received | kernel drops | ring drops | events | events dropped | events/s | sent | received | send calls | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | run-queue wait µs per wake-up (rx / worker / sink) | steal ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut seed = 1u64;
     for &transport in &transports {
         for &t in &threads {
@@ -475,7 +494,7 @@ pub fn main() -> bool {
                 seed += 1;
                 let l = &r.latency;
                 println!(
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     transport.name(),
                     t,
                     run,
@@ -502,7 +521,8 @@ pub fn main() -> bool {
                         .iter()
                         .map(|(_, w, n)| format!("{:.1}", *w as f64 / 1000.0 / (*n).max(1) as f64))
                         .collect::<Vec<_>>()
-                        .join(" / ")
+                        .join(" / "),
+                    r.steal_ms
                 );
             }
         }

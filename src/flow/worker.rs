@@ -4,7 +4,7 @@
 //! sample to the tables its work item names, runs the tables' timers, and writes records
 //! into its own bounded output ring towards the sinks, published (and the sink's doorbell
 //! rung) once per pass over its inputs. Nothing here blocks: a full output ring drops the
-//! record and counts it. When idle, a worker spins briefly, yields, then parks on its
+//! record and counts it. When idle, a worker spins a few microseconds, then parks on its
 //! [`Doorbell`] (attached to all of its input rings, so a receive thread's commit wakes it
 //! at once) for at most [`PARK_MAX`], which bounds how late the tables' timers run on an
 //! idle collector; an idle collector does not burn a core and a busy one never parks.
