@@ -20,7 +20,7 @@ use super::error::{DecodeError, SampleError, Structure};
 use super::flow::{self, FlowRecord};
 #[cfg(doc)]
 use super::sample::FlowSample;
-use super::sample::{format as sample_format, CounterSample, DiscardSample, Interface, SampleKind};
+use super::sample::{format as sample_format, DiscardSample, Interface, SampleKind};
 use super::{counter, Element};
 
 /// The fixed fields of a flow sample that loss accounting and statistics need beyond the
@@ -191,11 +191,13 @@ fn other_sample<V: Visitor>(
     match tag.0 {
         sample_format::EXPANDED_FLOW => expanded_flow(data)
             .and_then(|f| flow_sample(header, index, data, f, received_ns, visitor)),
-        sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => {
-            let element = Element { index, tag, data };
-            counter_sample(&element, tag.0 == sample_format::EXPANDED_COUNTERS, visitor)
-                .map(|meta| visitor.counter_sample(&meta))
-        }
+        sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => counter_sample(
+            index,
+            data,
+            tag.0 == sample_format::EXPANDED_COUNTERS,
+            visitor,
+        )
+        .map(|meta| visitor.counter_sample(&meta)),
         sample_format::DISCARDED_PACKET => discard_sample(&Element { index, tag, data }, visitor)
             .map(|meta| visitor.discard_sample(&meta)),
         _ => {
@@ -763,27 +765,50 @@ fn ip_keys(keys: &mut PacketKeys, ip: &flow::SampledIp) {
     }
 }
 
+/// A counter sample of either form: its fixed part read through one array, its records'
+/// envelopes walked as the flow records' are (the record bodies are not decoded here).
 #[inline(never)]
 fn counter_sample<V: Visitor>(
-    sample: &Element<'_>,
+    index: u32,
+    data: &[u8],
     expanded: bool,
     visitor: &mut V,
 ) -> Result<CounterSampleMeta, DecodeError> {
-    let cs = CounterSample::new_checked(sample.data, expanded)?;
-    for element in cs.records() {
-        let element = element?;
-        if !counter::is_known(element.tag) {
-            visitor.unknown_record(SampleKind::Counters, element.tag);
+    let (meta, mut list) = if expanded {
+        let Some((f, list)) = data.split_first_chunk::<16>() else {
+            return Err(truncated(Structure::CounterSample, 16, data.len()));
+        };
+        let meta = CounterSampleMeta {
+            index,
+            expanded,
+            sequence: word::<0, 16>(f),
+            source_id_type: word::<4, 16>(f),
+            source_id_index: word::<8, 16>(f),
+            record_count: word::<12, 16>(f),
+        };
+        (meta, list)
+    } else {
+        let Some((f, list)) = data.split_first_chunk::<12>() else {
+            return Err(truncated(Structure::CounterSample, 12, data.len()));
+        };
+        let source = word::<4, 12>(f);
+        let meta = CounterSampleMeta {
+            index,
+            expanded,
+            sequence: word::<0, 12>(f),
+            source_id_type: source >> 24,
+            source_id_index: source & 0x00FF_FFFF,
+            record_count: word::<8, 12>(f),
+        };
+        (meta, list)
+    };
+    for i in 0..meta.record_count {
+        let (tag, _) = next_element(&mut list, Structure::Record, meta.record_count, i)?;
+        if !counter::is_known(tag) {
+            unknown_record(visitor, SampleKind::Counters, tag);
         }
     }
-    Ok(CounterSampleMeta {
-        index: sample.index,
-        expanded,
-        sequence: cs.sequence_number(),
-        source_id_type: cs.source_id_type(),
-        source_id_index: cs.source_id_index(),
-        record_count: cs.record_count(),
-    })
+    Ok(meta)
 }
 
 #[inline(never)]
