@@ -2,11 +2,11 @@
 //!
 //! The shape: Ethernet, untagged or with one 802.1Q tag, then IPv4 without options, then
 //! anything (TCP, UDP and ICMP give their keys, other protocols none), with at least
-//! [`IPV4_LEN`] bytes from the IPv4 header on. Two length checks up front let every field
-//! be read at a fixed offset of a fixed-size array (bounds checked at compile time), the
-//! shape is recognised with three compares, and the keys are computed without branches
-//! (except for the rare destination-unreachable quote) and returned as one value, so the
-//! caller can build its record in place. Anything else (QinQ, LLC/SNAP, IPv6, IPv4 options,
+//! [`FRAME_LEN`] bytes. One length check up front lets every field be read at a fixed
+//! offset of a fixed-size array (bounds checked at compile time), the shape is recognised
+//! with three compares, and the keys are computed without branches (except for the rare
+//! destination-unreachable quote) and written into the caller's record as two 16-byte
+//! copies of the frame plus a few single stores (see [`PacketKeys`]' layout). Anything else (QinQ, LLC/SNAP, IPv6, IPv4 options,
 //! raw-IP header protocols, headers cut shorter) gives `None` and goes to the general layer
 //! walk in [`super::header`].
 //!
@@ -22,80 +22,88 @@ use super::transport::protocol;
 use super::{Key, PacketKeys};
 
 /// Bytes needed from the start of the IPv4 header: 20 for the header, 14 for the TCP header
-/// up to its flags byte. A minimum-size TCP frame (60 bytes without its FCS) qualifies.
+/// up to its flags byte.
 pub const IPV4_LEN: usize = 34;
 
+/// Bytes a sampled header needs for the fast path: room for a tagged frame's Ethernet
+/// header (18) and [`IPV4_LEN`], checked once whatever the tagging. A minimum-size frame
+/// (60 bytes without its FCS) qualifies; an untagged frame cut between 48 and 52 bytes goes
+/// to the general walk, which decodes it the same.
+pub const FRAME_LEN: usize = 18 + IPV4_LEN;
+
 /// An Ethernet sampled header (header protocol 1) recognised as the common shape (see the
-/// module docs): what [`Ipv4Frame::keys`] needs, already bounds-checked.
+/// module docs): what [`Ipv4Frame::write_keys`] needs, already bounds-checked.
 #[derive(Clone, Copy, Debug)]
 pub struct Ipv4Frame<'a> {
-    eth: &'a [u8; 18],
+    /// The frame's first 16 bytes (MACs, then EtherType or tag).
+    ethernet: &'a [u8; 16],
     ip: &'a [u8; IPV4_LEN],
+    /// The IPv4 header's bytes 8..24 (TTL, protocol, addresses, then the transport's first
+    /// four bytes), stored whole into the keys.
+    wire: &'a [u8; 16],
     /// The bytes from the IPv4 header on, for the rare destination-unreachable quote.
     packet: &'a [u8],
-    /// The 802.1Q VID, and [`Key::Vlan`]'s bit when there is a tag.
-    vlan: u16,
+    /// The 802.1Q VID, big-endian as sent, and [`Key::Vlan`]'s bit when there is a tag.
+    vlan: [u8; 2],
     vlan_bit: u32,
 }
+
+/// EtherTypes as their bytes on the wire, compared without byte swapping.
+const IPV4: [u8; 2] = ethertype::IPV4.to_be_bytes();
+const VLAN: [u8; 2] = ethertype::VLAN.to_be_bytes();
 
 impl<'a> Ipv4Frame<'a> {
     /// Recognise the shape, or `None` for any other (then use the general walk).
     #[inline(always)]
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
-        let eth = bytes.first_chunk::<18>()?;
-        let (at, vlan, vlan_bit) = match be16(eth, 12) {
-            ethertype::IPV4 => (14, 0, 0),
-            ethertype::VLAN if be16(eth, 16) == ethertype::IPV4 => {
-                (18, be16(eth, 14) & 0x0FFF, Key::Vlan.bit())
-            }
-            _ => return None,
+        let frame = bytes.first_chunk::<FRAME_LEN>()?;
+        let (at, vlan, vlan_bit) = if pair(frame, 12) == IPV4 {
+            (14, [0, 0], 0)
+        } else if pair(frame, 12) == VLAN && pair(frame, 16) == IPV4 {
+            (18, [frame[14] & 0x0F, frame[15]], Key::Vlan.bit())
+        } else {
+            return None;
         };
-        let packet = bytes.get(at..)?;
-        let ip = packet.first_chunk::<IPV4_LEN>()?;
+        // None of these is ever `None`: `at` is at most 18 and the frame `FRAME_LEN` long.
+        let ip = frame.get(at..)?.first_chunk::<IPV4_LEN>()?;
+        let wire = ip.get(8..)?.first_chunk::<16>()?;
         if ip[0] != 0x45 {
             return None;
         }
         Some(Ipv4Frame {
-            eth,
+            ethernet: frame.first_chunk::<16>()?,
             ip,
-            packet,
+            wire,
+            packet: bytes.get(at..)?,
             vlan,
             vlan_bit,
         })
     }
 
-    /// Every key but the destination-unreachable one, computed without branches, as one
-    /// value the caller can store where the keys stay; then [`Self::finish`]. The transport
-    /// fields are read whatever the protocol (they lie within the checked bytes); the
-    /// presence bits, looked up by protocol, say which of them count.
+    /// Every key but the destination-unreachable one, computed without branches and
+    /// written over `keys` (then [`Self::finish`]). The transport fields are read whatever
+    /// the protocol (they lie within the checked bytes); the presence bits, looked up by
+    /// protocol, say which of them count. The Ethernet and IPv4 keys are stored as two
+    /// 16-byte copies of the frame (see [`PacketKeys`]' layout), so `keys` is best the one
+    /// its caller hands on, not a temporary.
     #[inline(always)]
-    pub fn keys(&self) -> PacketKeys {
+    pub fn write_keys(&self, keys: &mut PacketKeys) {
         let ip = self.ip;
         // A non-first fragment's payload is not a transport header.
         let first_fragment = be16(ip, 6) & 0x1FFF == 0;
         let transport = TRANSPORT_KEYS[usize::from(ip[9])] & (first_fragment as u32).wrapping_neg();
-        let mut macs = [0u8; 12];
-        macs.copy_from_slice(&self.eth[..12]);
-        let mut source = [0u8; 4];
-        let mut destination = [0u8; 4];
-        source.copy_from_slice(&ip[12..16]);
-        destination.copy_from_slice(&ip[16..20]);
-        PacketKeys::ethernet_ipv4(
+        keys.write_ethernet_ipv4(
             ALWAYS | self.vlan_bit | transport,
-            macs,
+            self.ethernet,
             self.vlan,
-            source,
-            destination,
-            ip[9],
+            self.wire,
             ip[1],
-            ip[8],
-            [be16(ip, 20), be16(ip, 22)],
-            u16::from(ip[33]),
+            ip[33],
             [ip[20], ip[21]],
-        )
+        );
     }
 
-    /// Add the destination-unreachable key to `keys` (from [`Self::keys`]) when the frame is
+    /// Add the destination-unreachable key to `keys` (from [`Self::write_keys`]) when the frame is
     /// an ICMP destination unreachable.
     #[inline(always)]
     pub fn finish(&self, keys: &mut PacketKeys) {
@@ -115,7 +123,8 @@ impl<'a> Ipv4Frame<'a> {
 #[inline(always)]
 pub fn ethernet_ipv4(bytes: &[u8]) -> Option<PacketKeys> {
     let frame = Ipv4Frame::parse(bytes)?;
-    let mut keys = frame.keys();
+    let mut keys = PacketKeys::default();
+    frame.write_keys(&mut keys);
     frame.finish(&mut keys);
     Some(keys)
 }
@@ -141,6 +150,12 @@ static TRANSPORT_KEYS: [u32; 256] = {
 
 /// RFC 792.
 const ICMPV4_DESTINATION_UNREACHABLE: u8 = 3;
+
+/// The two bytes at `at`, as sent.
+#[inline(always)]
+fn pair<const N: usize>(b: &[u8; N], at: usize) -> [u8; 2] {
+    [b[at], b[at + 1]]
+}
 
 #[inline(always)]
 fn be16<const N: usize>(b: &[u8; N], at: usize) -> u16 {
@@ -242,9 +257,13 @@ mod tests {
     #[test]
     fn other_shapes_are_declined() {
         let ok = frame(false, 6, 0, &TCP);
-        // Cut one byte before the TCP flags: the general walk's business.
-        assert!(ethernet_ipv4(&ok[..47]).is_none());
-        assert!(ethernet_ipv4(&ok[..48]).is_some());
+        // Shorter than a tagged frame's Ethernet header and IPv4 up to the TCP flags: the
+        // general walk's business.
+        assert!(ethernet_ipv4(&ok[..51]).is_none());
+        assert!(ethernet_ipv4(&ok[..52]).is_some());
+        let tagged = frame(true, 6, 0, &TCP);
+        assert!(ethernet_ipv4(&tagged[..51]).is_none());
+        assert!(ethernet_ipv4(&tagged[..52]).is_some());
         let mut options = ok.clone();
         options[14] = 0x46;
         assert!(ethernet_ipv4(&options).is_none());

@@ -14,32 +14,40 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// fields, not as one `Option` per key: the receive path fills one of these per flow sample,
 /// and with `Option`s that cost a tag store per key plus a copy of each payload, more than
 /// the decoding itself. An absent key's field may hold anything (the fast decoder writes
-/// whatever its bytes say rather than branch per key): equality and `Debug` look only at the
+/// whatever its bytes say rather than branch per key, and a record reused from one sample to
+/// the next keeps the previous sample's bytes there): equality and `Debug` look only at the
 /// keys present. Read a key with its accessor (`ip_source()`, ...) or [`PacketKeys::get`];
 /// build one with the `set_*` / `with_*` methods or from [`KeyFields`].
+///
+/// The two 16-byte blocks hold their keys in wire order (multi-byte values big-endian, as
+/// sent), so that the fast decoder ([`super::fast`]) fills them with one 16-byte copy each
+/// from the frame instead of a store per key; the accessors convert on read.
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
 pub struct PacketKeys {
     /// [`Key::bit`] of each key present, plus [`UNREACHABLE_V6`].
     present: u32,
-    /// Destination then source MAC, as in the frame, so the fast path copies both at once.
-    macs: [u8; 12],
-    /// Source address in bytes 0..16, destination in 16..32; an IPv4 address in the first
-    /// four of its sixteen (which version told by the `IpSource` / `Ip6Source` bits).
-    addresses: [u8; 32],
-    /// The `Net`/`Host` address of an unreachable message (IPv6 when [`UNREACHABLE_V6`]).
+    /// The first 16 bytes of an Ethernet frame: destination MAC (0..6), source MAC (6..12),
+    /// then the EtherType after any tags (12..14) and the outermost VLAN id (14..16), both
+    /// big-endian. The fast path copies a frame's first 16 bytes here and rewrites the last
+    /// four.
+    ethernet: [u8; 16],
+    /// IPv4 header bytes 8..24 as in the packet: TTL (0), protocol (1), the header checksum
+    /// (2..4, not a key), source (4..8) and destination (8..12) IPv4 address, then the first
+    /// four bytes of the transport header, the TCP or UDP source and destination ports
+    /// (12..16, big-endian; which transport told by the presence bits). IPv6 keys use the
+    /// same slots for hop limit, upper-layer protocol and ports, and keep their addresses in
+    /// `ip6`.
+    ip: [u8; 16],
+    /// IPv6 source (0..16) and destination (16..32) address.
+    ip6: [u8; 32],
+    /// The `Net`/`Host` address of an unreachable message (IPv6 when [`UNREACHABLE_V6`]; an
+    /// IPv4 one in the first four bytes).
     unreachable_address: [u8; 16],
-    vlan: u16,
-    ethernet_protocol: u16,
-    /// TCP or UDP ports, which one told by the presence bits.
-    source_port: u16,
-    destination_port: u16,
     tcp_flags: u16,
     /// `Port`: the quoted destination port.
     unreachable_port: u16,
-    ip_protocol: u8,
     ip_tos: u8,
-    ip_ttl: u8,
     /// ICMP type and code, adjacent as in the ICMP header.
     icmp: [u8; 2],
     /// `Protocol`: the quoted protocol; `Port`: 6 (TCP) or 17 (UDP).
@@ -176,11 +184,7 @@ macro_rules! plain_keys {
 }
 
 plain_keys! {
-    Vlan: vlan: u16, set_vlan, with_vlan;
-    EthernetProtocol: ethernet_protocol: u16, set_ethernet_protocol, with_ethernet_protocol;
-    IpProtocol: ip_protocol: u8, set_ip_protocol, with_ip_protocol;
     IpTos: ip_tos: u8, set_ip_tos, with_ip_tos;
-    IpTtl: ip_ttl: u8, set_ip_ttl, with_ip_ttl;
     TcpFlags: tcp_flags: u16, set_tcp_flags, with_tcp_flags;
 }
 
@@ -217,23 +221,33 @@ macro_rules! array_keys {
 
 array_keys! {
     MacDestination: mac_destination, set_mac_destination, with_mac_destination,
-        macs[0..6] -> [u8; 6], |v| v, |v| v;
+        ethernet[0..6] -> [u8; 6], |v| v, |v| v;
     MacSource: mac_source, set_mac_source, with_mac_source,
-        macs[6..12] -> [u8; 6], |v| v, |v| v;
+        ethernet[6..12] -> [u8; 6], |v| v, |v| v;
+    EthernetProtocol: ethernet_protocol, set_ethernet_protocol, with_ethernet_protocol,
+        ethernet[12..14] -> u16, u16::from_be_bytes, u16::to_be_bytes;
+    Vlan: vlan, set_vlan, with_vlan,
+        ethernet[14..16] -> u16, u16::from_be_bytes, u16::to_be_bytes;
+    IpTtl: ip_ttl, set_ip_ttl, with_ip_ttl,
+        ip[0..1] -> u8, |v: [u8; 1]| v[0], |v: u8| [v];
+    IpProtocol: ip_protocol, set_ip_protocol, with_ip_protocol,
+        ip[1..2] -> u8, |v: [u8; 1]| v[0], |v: u8| [v];
     IcmpType: icmp_type, set_icmp_type, with_icmp_type,
         icmp[0..1] -> u8, |v: [u8; 1]| v[0], |v: u8| [v];
     IcmpCode: icmp_code, set_icmp_code, with_icmp_code,
         icmp[1..2] -> u8, |v: [u8; 1]| v[0], |v: u8| [v];
 }
 
-/// Accessors for the TCP and UDP ports, which share a field (a header has one transport).
+/// Accessors for the TCP and UDP ports, which share the `ip` block's transport bytes (a
+/// header has one transport), big-endian at `$at` as in the transport header.
 macro_rules! port_keys {
-    ($($key:ident: $get:ident, $set:ident, $with:ident, $field:ident, $other:ident;)*) => {
+    ($($key:ident: $get:ident, $set:ident, $with:ident, $at:literal, $other:ident;)*) => {
         impl PacketKeys {
             $(
                 #[inline]
                 pub fn $get(&self) -> Option<u16> {
-                    self.has(Key::$key).then_some(self.$field)
+                    self.has(Key::$key)
+                        .then(|| u16::from_be_bytes([self.ip[$at], self.ip[$at + 1]]))
                 }
 
                 /// Setting a value replaces the other transport's same port (they share
@@ -242,7 +256,7 @@ macro_rules! port_keys {
                 pub fn $set(&mut self, value: Option<u16>) {
                     match value {
                         Some(port) => {
-                            self.$field = port;
+                            self.ip[$at..$at + 2].copy_from_slice(&port.to_be_bytes());
                             self.mark(Key::$key.bit(), true);
                             self.mark(Key::$other.bit(), false);
                         }
@@ -262,10 +276,10 @@ macro_rules! port_keys {
 }
 
 port_keys! {
-    TcpSourcePort: tcp_source_port, set_tcp_source_port, with_tcp_source_port, source_port, UdpSourcePort;
-    TcpDestinationPort: tcp_destination_port, set_tcp_destination_port, with_tcp_destination_port, destination_port, UdpDestinationPort;
-    UdpSourcePort: udp_source_port, set_udp_source_port, with_udp_source_port, source_port, TcpSourcePort;
-    UdpDestinationPort: udp_destination_port, set_udp_destination_port, with_udp_destination_port, destination_port, TcpDestinationPort;
+    TcpSourcePort: tcp_source_port, set_tcp_source_port, with_tcp_source_port, 12, UdpSourcePort;
+    TcpDestinationPort: tcp_destination_port, set_tcp_destination_port, with_tcp_destination_port, 14, UdpDestinationPort;
+    UdpSourcePort: udp_source_port, set_udp_source_port, with_udp_source_port, 12, TcpSourcePort;
+    UdpDestinationPort: udp_destination_port, set_udp_destination_port, with_udp_destination_port, 14, TcpDestinationPort;
 }
 
 /// 16 bytes holding an address: IPv4 in the first four (the rest zero).
@@ -312,36 +326,56 @@ impl PacketKeys {
         }
     }
 
+    /// The source (`side` 0) or destination (`side` 1) address, IPv4 or IPv6 as `bits` (the
+    /// side's presence bits) say.
     #[inline]
-    fn address(&self, at: usize) -> [u8; 16] {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.addresses[at..at + 16]);
-        a
+    fn address_of(&self, side: usize, bits: u32, v6_bit: u32) -> Option<IpAddr> {
+        if bits == 0 {
+            return None;
+        }
+        Some(if bits == v6_bit {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&self.ip6[side * 16..side * 16 + 16]);
+            IpAddr::V6(Ipv6Addr::from(a))
+        } else {
+            let at = 4 + side * 4;
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&self.ip[at..at + 4]);
+            IpAddr::V4(Ipv4Addr::from(a))
+        })
+    }
+
+    /// Store `ip` as the source (`side` 0) or destination (`side` 1) address.
+    #[inline]
+    fn store_address(&mut self, side: usize, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(a) => {
+                let at = 4 + side * 4;
+                self.ip[at..at + 4].copy_from_slice(&a.octets());
+            }
+            IpAddr::V6(a) => self.ip6[side * 16..side * 16 + 16].copy_from_slice(&a.octets()),
+        }
     }
 
     /// The IPv4 or IPv6 source address.
     #[inline]
     pub fn ip_source(&self) -> Option<IpAddr> {
-        match self.present & (Key::IpSource.bit() | Key::Ip6Source.bit()) {
-            0 => None,
-            bits => Some(address(self.address(0), bits == Key::Ip6Source.bit())),
-        }
+        let bits = self.present & (Key::IpSource.bit() | Key::Ip6Source.bit());
+        self.address_of(0, bits, Key::Ip6Source.bit())
     }
 
     /// The IPv4 or IPv6 destination address.
     #[inline]
     pub fn ip_destination(&self) -> Option<IpAddr> {
-        match self.present & (Key::IpDestination.bit() | Key::Ip6Destination.bit()) {
-            0 => None,
-            bits => Some(address(self.address(16), bits == Key::Ip6Destination.bit())),
-        }
+        let bits = self.present & (Key::IpDestination.bit() | Key::Ip6Destination.bit());
+        self.address_of(1, bits, Key::Ip6Destination.bit())
     }
 
     #[inline]
     pub fn set_ip_source(&mut self, ip: Option<IpAddr>) {
         self.mark(Key::IpSource.bit() | Key::Ip6Source.bit(), false);
         if let Some(ip) = ip {
-            self.addresses[..16].copy_from_slice(&address_bytes(ip));
+            self.store_address(0, ip);
         }
         match ip {
             Some(IpAddr::V4(_)) => self.mark(Key::IpSource.bit(), true),
@@ -354,7 +388,7 @@ impl PacketKeys {
     pub fn set_ip_destination(&mut self, ip: Option<IpAddr>) {
         self.mark(Key::IpDestination.bit() | Key::Ip6Destination.bit(), false);
         if let Some(ip) = ip {
-            self.addresses[16..].copy_from_slice(&address_bytes(ip));
+            self.store_address(1, ip);
         }
         match ip {
             Some(IpAddr::V4(_)) => self.mark(Key::IpDestination.bit(), true),
@@ -441,45 +475,33 @@ impl PacketKeys {
         self
     }
 
-    /// The keys of the common frame shape (Ethernet, IPv4, TCP/UDP/ICMP) in one value, for
-    /// [`super::fast`]: the fields it takes are exactly those that shape can carry, so the
-    /// value is written with a handful of stores. `present` holds the [`Key::bit`]s of the
-    /// keys that count; the other arguments may hold anything.
+    /// Overwrite every key with those of the common frame shape (Ethernet, IPv4,
+    /// TCP/UDP/ICMP), for [`super::fast`]: `ethernet` is the frame's first 16 bytes (its
+    /// bytes 12..16 are then replaced by the EtherType 0x0800 and `vlan`, big-endian), `ip`
+    /// the IPv4 header's bytes 8..24 (see the `ip` field), each copied whole. `present`
+    /// holds the [`Key::bit`]s of the keys that count; the other arguments may hold
+    /// anything, and keys absent from `present` keep whatever bytes they had (absent keys
+    /// never count).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub(crate) fn ethernet_ipv4(
+    pub(crate) fn write_ethernet_ipv4(
+        &mut self,
         present: u32,
-        macs: [u8; 12],
-        vlan: u16,
-        source: [u8; 4],
-        destination: [u8; 4],
-        ip_protocol: u8,
+        ethernet: &[u8; 16],
+        vlan: [u8; 2],
+        ip: &[u8; 16],
         ip_tos: u8,
-        ip_ttl: u8,
-        ports: [u16; 2],
-        tcp_flags: u16,
+        tcp_flags: u8,
         icmp: [u8; 2],
-    ) -> PacketKeys {
-        let mut addresses = [0u8; 32];
-        addresses[..4].copy_from_slice(&source);
-        addresses[16..20].copy_from_slice(&destination);
-        PacketKeys {
-            present,
-            macs,
-            addresses,
-            unreachable_address: [0; 16],
-            vlan,
-            ethernet_protocol: 0x0800,
-            source_port: ports[0],
-            destination_port: ports[1],
-            tcp_flags,
-            unreachable_port: 0,
-            ip_protocol,
-            ip_tos,
-            ip_ttl,
-            icmp,
-            unreachable_protocol: 0,
-        }
+    ) {
+        self.present = present;
+        self.ethernet = *ethernet;
+        self.ethernet[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        self.ethernet[14..16].copy_from_slice(&vlan);
+        self.ip = *ip;
+        self.ip_tos = ip_tos;
+        self.tcp_flags = u16::from(tcp_flags);
+        self.icmp = icmp;
     }
 }
 

@@ -9,7 +9,7 @@
 //! Everything else in a sample is skipped by its length; unknown sample and record types are
 //! reported to the visitor so callers can count them per (enterprise, format).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::packet::fast::{self, Ipv4Frame};
 use crate::packet::{decode_header_keys, PacketKeys};
@@ -20,7 +20,7 @@ use super::error::{DecodeError, SampleError, Structure};
 use super::flow::{self, FlowRecord};
 #[cfg(doc)]
 use super::sample::FlowSample;
-use super::sample::{format as sample_format, CounterSample, DiscardSample, Interface, SampleKind};
+use super::sample::{format as sample_format, DiscardSample, Interface, SampleKind};
 use super::{counter, Element};
 
 /// The fixed fields of a flow sample that loss accounting and statistics need beyond the
@@ -115,11 +115,18 @@ pub fn decode_datagram<V: Visitor>(
     received_ns: u64,
     visitor: &mut V,
 ) -> Result<DatagramHeader, DecodeError> {
-    let datagram = Datagram::new_checked(bytes)?;
-    let header = datagram.header();
+    let (header, mut rest) = datagram_header(bytes)?;
     visitor.datagram(&header);
-    let mut rest = bytes.get(datagram.header_len()..).unwrap_or(&[]);
     let declared = header.sample_count;
+    // One record for all the datagram's flow samples on the fast path: the datagram's
+    // fields are written once, and each sample overwrites only its own (the visitor sees
+    // it through a shared reference, so what it was shown stays as it was).
+    let mut record = SampleRecord {
+        agent: header.agent,
+        sub_agent: header.sub_agent,
+        received_ns,
+        ..SampleRecord::default()
+    };
     let mut index = 0;
     while index < declared {
         let (tag, data) = match next_element(&mut rest, Structure::Sample, declared, index) {
@@ -133,7 +140,7 @@ pub fn decode_datagram<V: Visitor>(
         // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format);
         // the compact flow sample, nearly every sample, before the others' jump table.
         let result = if tag.0 == sample_format::FLOW {
-            compact_flow_sample(&header, index, data, received_ns, visitor)
+            compact_flow_sample(&header, index, data, &mut record, visitor)
         } else {
             other_sample(&header, index, tag, data, received_ns, visitor)
         };
@@ -143,6 +150,32 @@ pub fn decode_datagram<V: Visitor>(
         index += 1;
     }
     Ok(header)
+}
+
+/// The datagram header and the bytes after it. An IPv4 agent's 28-byte header, the usual
+/// one, is read at fixed offsets of one array; anything else through [`Datagram`].
+#[inline(always)]
+fn datagram_header(bytes: &[u8]) -> Result<(DatagramHeader, &[u8]), DecodeError> {
+    match bytes.split_first_chunk::<28>() {
+        Some((h, rest)) if word::<0, 28>(h) == 5 && word::<4, 28>(h) == 1 => Ok((
+            DatagramHeader {
+                agent: IpAddr::V4(Ipv4Addr::from(word::<8, 28>(h))),
+                sub_agent: word::<12, 28>(h),
+                sequence: word::<16, 28>(h),
+                uptime_ms: word::<20, 28>(h),
+                sample_count: word::<24, 28>(h),
+            },
+            rest,
+        )),
+        _ => general_datagram_header(bytes),
+    }
+}
+
+#[inline(never)]
+fn general_datagram_header(bytes: &[u8]) -> Result<(DatagramHeader, &[u8]), DecodeError> {
+    let datagram = Datagram::new_checked(bytes)?;
+    let rest = bytes.get(datagram.header_len()..).unwrap_or(&[]);
+    Ok((datagram.header(), rest))
 }
 
 /// Every sample but the compact flow sample.
@@ -158,11 +191,13 @@ fn other_sample<V: Visitor>(
     match tag.0 {
         sample_format::EXPANDED_FLOW => expanded_flow(data)
             .and_then(|f| flow_sample(header, index, data, f, received_ns, visitor)),
-        sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => {
-            let element = Element { index, tag, data };
-            counter_sample(&element, tag.0 == sample_format::EXPANDED_COUNTERS, visitor)
-                .map(|meta| visitor.counter_sample(&meta))
-        }
+        sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => counter_sample(
+            index,
+            data,
+            tag.0 == sample_format::EXPANDED_COUNTERS,
+            visitor,
+        )
+        .map(|meta| visitor.counter_sample(&meta)),
         sample_format::DISCARDED_PACKET => discard_sample(&Element { index, tag, data }, visitor)
             .map(|meta| visitor.discard_sample(&meta)),
         _ => {
@@ -198,9 +233,21 @@ fn next_element<'a>(
     let Some((data, after)) = body.split_at_checked(length as usize) else {
         return Err(length_error(what, length, body.len()));
     };
-    let padding = (length as usize).wrapping_neg() & 3;
-    *rest = after.get(padding..).unwrap_or(&[]);
+    // Lengths are nearly always whole words: the padding is skipped out of line.
+    *rest = if length & 3 == 0 {
+        after
+    } else {
+        skip_padding(after, length)
+    };
     Ok((tag, data))
+}
+
+/// `after` past the XDR padding of a body of `length` bytes, the padding never past the list.
+#[cold]
+#[inline(never)]
+fn skip_padding(after: &[u8], length: u32) -> &[u8] {
+    let padding = (length as usize).wrapping_neg() & 3;
+    after.get(padding..).unwrap_or(&[])
 }
 
 #[cold]
@@ -326,9 +373,10 @@ fn compact_flow_sample<V: Visitor>(
     header: &DatagramHeader,
     index: u32,
     data: &[u8],
-    received_ns: u64,
+    record: &mut SampleRecord,
     visitor: &mut V,
 ) -> Result<(), DecodeError> {
+    let received_ns = record.received_ns;
     let Some((f, rest)) = data.split_first_chunk::<56>() else {
         return general_compact_flow(header, index, data, received_ns, visitor);
     };
@@ -346,7 +394,11 @@ fn compact_flow_sample<V: Visitor>(
         return general_compact_flow(header, index, data, received_ns, visitor);
     };
     // As in `next_element`: the padding, never past the list.
-    let mut list = after.get(first_length.wrapping_neg() & 3..).unwrap_or(&[]);
+    let mut list = if first_length & 3 == 0 {
+        after
+    } else {
+        skip_padding(after, word::<36, 56>(f))
+    };
     for i in 1..record_count {
         let (tag, _) = next_element(&mut list, Structure::Record, record_count, i)?;
         // Later sampled headers are not used (the first one wins) and known records carry
@@ -363,10 +415,10 @@ fn compact_flow_sample<V: Visitor>(
     };
     if sampled.protocol == HEADER_PROTOCOL_ETHERNET {
         if let Some(frame) = Ipv4Frame::parse(bytes) {
-            let mut record =
-                sample_record(header, &fs, received_ns, sampled.frame_length, frame.keys());
+            fill_sample(record, &fs, sampled.frame_length);
+            frame.write_keys(&mut record.keys);
             frame.finish(&mut record.keys);
-            visitor.flow_sample(&flow_meta(index, &fs, Some(sampled)), &record);
+            visitor.flow_sample(&flow_meta(index, &fs, Some(sampled)), record);
             return Ok(());
         }
     }
@@ -444,8 +496,8 @@ fn flow_sample<V: Visitor>(
     if let Some(h) = sampled {
         if h.protocol == HEADER_PROTOCOL_ETHERNET {
             if let Some(frame) = Ipv4Frame::parse(h.bytes) {
-                let mut record =
-                    sample_record(header, &fs, received_ns, h.frame_length, frame.keys());
+                let mut record = sample_record(header, &fs, received_ns, h.frame_length);
+                frame.write_keys(&mut record.keys);
                 frame.finish(&mut record.keys);
                 visitor.flow_sample(&flow_meta(index, &fs, sampled), &record);
                 return Ok(());
@@ -485,29 +537,36 @@ fn flow_meta(index: u32, fs: &FlowFixed<'_>, sampled: Option<Header<'_>>) -> Flo
 /// sFlow `header_protocol` 1, ETHERNET-ISO88023.
 const HEADER_PROTOCOL_ETHERNET: u32 = 1;
 
-/// The record a flow sample becomes; the one place its fields are filled.
+/// The record a flow sample becomes, its keys empty.
 #[inline(always)]
 fn sample_record(
     header: &DatagramHeader,
     fs: &FlowFixed<'_>,
     received_ns: u64,
     frame_length: u32,
-    keys: PacketKeys,
 ) -> SampleRecord {
-    SampleRecord {
+    let mut record = SampleRecord {
         agent: header.agent,
         sub_agent: header.sub_agent,
-        source_type: fs.source_id_type,
-        source_index: fs.source_id_index,
-        input: fs.input_value,
-        output: fs.output_value,
-        input_format: interface_format(fs.input_format),
-        output_format: interface_format(fs.output_format),
-        sampling_rate: fs.sampling_rate,
-        frame_length,
         received_ns,
-        keys,
-    }
+        ..SampleRecord::default()
+    };
+    fill_sample(&mut record, fs, frame_length);
+    record
+}
+
+/// The one place a record's per-sample fields (all but the datagram's and the keys) are
+/// filled.
+#[inline(always)]
+fn fill_sample(record: &mut SampleRecord, fs: &FlowFixed<'_>, frame_length: u32) {
+    record.source_type = fs.source_id_type;
+    record.source_index = fs.source_id_index;
+    record.input = fs.input_value;
+    record.output = fs.output_value;
+    record.input_format = interface_format(fs.input_format);
+    record.output_format = interface_format(fs.output_format);
+    record.sampling_rate = fs.sampling_rate;
+    record.frame_length = frame_length;
 }
 
 /// Every other flow sample: a header of another shape (the general layer walk), or no
@@ -537,7 +596,7 @@ fn general_flow_sample<V: Visitor>(
         Some(h) => h.frame_length,
         None => others.frame_length(),
     };
-    let mut record = sample_record(header, fs, received_ns, frame_length, PacketKeys::default());
+    let mut record = sample_record(header, fs, received_ns, frame_length);
     match sampled {
         Some(h) => {
             decode_header_keys(h.protocol, h.bytes, &mut record.keys);
@@ -706,27 +765,50 @@ fn ip_keys(keys: &mut PacketKeys, ip: &flow::SampledIp) {
     }
 }
 
+/// A counter sample of either form: its fixed part read through one array, its records'
+/// envelopes walked as the flow records' are (the record bodies are not decoded here).
 #[inline(never)]
 fn counter_sample<V: Visitor>(
-    sample: &Element<'_>,
+    index: u32,
+    data: &[u8],
     expanded: bool,
     visitor: &mut V,
 ) -> Result<CounterSampleMeta, DecodeError> {
-    let cs = CounterSample::new_checked(sample.data, expanded)?;
-    for element in cs.records() {
-        let element = element?;
-        if !counter::is_known(element.tag) {
-            visitor.unknown_record(SampleKind::Counters, element.tag);
+    let (meta, mut list) = if expanded {
+        let Some((f, list)) = data.split_first_chunk::<16>() else {
+            return Err(truncated(Structure::CounterSample, 16, data.len()));
+        };
+        let meta = CounterSampleMeta {
+            index,
+            expanded,
+            sequence: word::<0, 16>(f),
+            source_id_type: word::<4, 16>(f),
+            source_id_index: word::<8, 16>(f),
+            record_count: word::<12, 16>(f),
+        };
+        (meta, list)
+    } else {
+        let Some((f, list)) = data.split_first_chunk::<12>() else {
+            return Err(truncated(Structure::CounterSample, 12, data.len()));
+        };
+        let source = word::<4, 12>(f);
+        let meta = CounterSampleMeta {
+            index,
+            expanded,
+            sequence: word::<0, 12>(f),
+            source_id_type: source >> 24,
+            source_id_index: source & 0x00FF_FFFF,
+            record_count: word::<8, 12>(f),
+        };
+        (meta, list)
+    };
+    for i in 0..meta.record_count {
+        let (tag, _) = next_element(&mut list, Structure::Record, meta.record_count, i)?;
+        if !counter::is_known(tag) {
+            unknown_record(visitor, SampleKind::Counters, tag);
         }
     }
-    Ok(CounterSampleMeta {
-        index: sample.index,
-        expanded,
-        sequence: cs.sequence_number(),
-        source_id_type: cs.source_id_type(),
-        source_id_index: cs.source_id_index(),
-        record_count: cs.record_count(),
-    })
+    Ok(meta)
 }
 
 #[inline(never)]
