@@ -62,6 +62,8 @@ impl Shard {
         };
         for (i, item) in items.iter().enumerate() {
             let mut mask = item.definitions & valid;
+            // The router's hint is for the lowest definition: the first one visited.
+            let mut hinted = item.hint.is_some();
             while mask != 0 {
                 let d = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
@@ -69,7 +71,14 @@ impl Shard {
                     self.probes.push((0, 0, Probe::EMPTY));
                 }
                 let slot = &mut self.probes[n];
-                if self.tables[d].probe_into(&item.record, &mut slot.2) {
+                let table = &self.tables[d];
+                let probed = if hinted {
+                    table.probe_hinted(&item.record, &item.hint, &mut slot.2)
+                } else {
+                    table.probe_into(&item.record, &mut slot.2)
+                };
+                hinted = false;
+                if probed {
                     slot.0 = i as u32;
                     slot.1 = d as u8;
                     n += 1;

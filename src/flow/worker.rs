@@ -475,11 +475,12 @@ mod tests {
             // park, varied so some samples land just as it is about to.
             std::thread::sleep(Duration::from_millis(u64::from(i * 7 % 20)));
             let record = unreachable_port(1 + i);
-            router.route(&record, &mut |_, definitions| {
+            router.route_hinted(&record, &mut |_, definitions, hint| {
                 assert!(input
                     .push_deferred(WorkItem {
                         record,
-                        definitions
+                        definitions,
+                        hint,
                     })
                     .is_ok());
             });
