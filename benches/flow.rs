@@ -16,7 +16,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use flowsift::flow::{builtin, FlowDefinitions, Router, Shard};
-use flowsift::packet::{KeyFields, Unreachable, L4};
 use flowsift::record::{FlowHint, Route, SampleRecord, WorkItem};
 
 const BATCH: usize = 256;
@@ -53,30 +52,14 @@ fn record(key: u64) -> SampleRecord {
     let responder = Ipv4Addr::from(0x0a00_0000 | (key as u32 & 0x00FF_FFFF));
     let scanner = Ipv4Addr::from(0xc0a8_0000 | ((key >> 24) as u32 & 0xFFFF));
     SampleRecord {
-        agent: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        sub_agent: 0,
-        source_type: 0,
-        source_index: 3,
-        input: 3,
-        output: 4,
-        input_format: 0,
-        output_format: 0,
         sampling_rate: 10_000,
-        frame_length: 70,
         received_ns: 1,
-        keys: KeyFields {
-            ip_source: Some(IpAddr::V4(responder)),
-            ip_destination: Some(IpAddr::V4(scanner)),
-            ip_protocol: Some(1),
-            icmp_type: Some(3),
-            icmp_code: Some(3),
-            unreachable: Some(Unreachable::Port {
-                protocol: L4::Udp,
-                port: 1 + (key >> 40) as u16,
-            }),
-            ..Default::default()
-        }
-        .into(),
+        ..SampleRecord::port_unreachable(
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            responder,
+            scanner,
+            1 + (key >> 40) as u16,
+        )
     }
 }
 

@@ -4,9 +4,9 @@
 //! raw datagrams: the datagram buffer goes back to the kernel at once, and a worker touches
 //! only the fields flow definitions can ask for. The record is plain `Copy` data.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use crate::packet::{Key, KeyValue, PacketKeys};
+use crate::packet::{Key, KeyFields, KeyValue, PacketKeys, Unreachable, L4};
 
 /// One flow sample, reduced to what flow definitions, filters and events need.
 ///
@@ -45,7 +45,7 @@ impl Default for SampleRecord {
     /// An empty IPv4 sample (agent 0.0.0.0, no keys), for tests and synthetic inputs.
     fn default() -> Self {
         SampleRecord {
-            agent: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            agent: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             sub_agent: 0,
             source_type: 0,
             source_index: 0,
@@ -75,6 +75,44 @@ impl SampleRecord {
     /// Bytes this sample stands for (sFlow-RT `bytes`).
     pub fn bytes(&self) -> u64 {
         u64::from(self.frame_length) * u64::from(self.sampling_rate)
+    }
+
+    /// An ICMP port-unreachable sample as the flow engine's tests and benchmarks use it:
+    /// `responder` (`ipsource`) answered `scanner` (`ipdestination`) about UDP `port`,
+    /// seen by `agent` on data source and input interface 3 (output 4), sampled 1 in
+    /// 1000, a 70-byte frame. Callers change what their case needs with struct update
+    /// syntax (`SampleRecord { source_index: 7, ..SampleRecord::port_unreachable(..) }`),
+    /// so the fixture is written once rather than in every test module.
+    #[doc(hidden)]
+    pub fn port_unreachable(
+        agent: IpAddr,
+        responder: Ipv4Addr,
+        scanner: Ipv4Addr,
+        port: u16,
+    ) -> SampleRecord {
+        SampleRecord {
+            agent,
+            source_index: 3,
+            input: 3,
+            output: 4,
+            sampling_rate: 1000,
+            frame_length: 70,
+            keys: KeyFields {
+                ethernet_protocol: Some(0x0800),
+                ip_source: Some(IpAddr::V4(responder)),
+                ip_destination: Some(IpAddr::V4(scanner)),
+                ip_protocol: Some(1),
+                icmp_type: Some(3),
+                icmp_code: Some(3),
+                unreachable: Some(Unreachable::Port {
+                    protocol: L4::Udp,
+                    port,
+                }),
+                ..KeyFields::default()
+            }
+            .into(),
+            ..SampleRecord::default()
+        }
     }
 
     /// The value of any flow key for this sample, or `None` when the sample lacks it.

@@ -127,13 +127,13 @@ impl Route for Router {
             let w = worker_of(hash, workers);
             if let (Some(m), Some(h)) = (self.masks.get_mut(w), self.hints.get_mut(w)) {
                 if *m == 0 {
-                    *h = match key.as_words() {
-                        &[a] => FlowHint {
+                    *h = match *key.as_words() {
+                        [a] => FlowHint {
                             hash,
                             key: [a, 0],
                             words: 1,
                         },
-                        &[a, b] => FlowHint {
+                        [a, b] => FlowHint {
                             hash,
                             key: [a, b],
                             words: 2,

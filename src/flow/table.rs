@@ -843,7 +843,7 @@ mod tests {
     use super::*;
     use crate::flow::definition::{builtin, FlowSpec};
     use crate::flow::key::definition_seed;
-    use crate::packet::{KeyFields, KeyValue, Unreachable, L4};
+    use crate::packet::{KeyValue, L4};
 
     fn def(toml_text: &str) -> FlowDefinition {
         let spec: FlowSpec = toml::from_str(toml_text).unwrap();
@@ -857,30 +857,16 @@ mod tests {
     /// An ICMP port unreachable sample: `responder` answered `scanner` about `port`.
     fn unreach(agent: &str, responder: u32, scanner: u32, port: u16) -> SampleRecord {
         SampleRecord {
-            agent: agent.parse().unwrap(),
-            sub_agent: 0,
-            source_type: 0,
             source_index: 7,
             input: 7,
             output: 8,
-            input_format: 0,
-            output_format: 0,
-            sampling_rate: 1000,
-            frame_length: 70,
             received_ns: 42,
-            keys: KeyFields {
-                ip_source: Some(IpAddr::V4(responder.into())),
-                ip_destination: Some(IpAddr::V4(scanner.into())),
-                ip_protocol: Some(1),
-                icmp_type: Some(3),
-                icmp_code: Some(3),
-                unreachable: Some(Unreachable::Port {
-                    protocol: L4::Udp,
-                    port,
-                }),
-                ..Default::default()
-            }
-            .into(),
+            ..SampleRecord::port_unreachable(
+                agent.parse().unwrap(),
+                responder.into(),
+                scanner.into(),
+                port,
+            )
         }
     }
 
