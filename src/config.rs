@@ -136,6 +136,31 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// `[scheduler]`: what the pipeline asks of the kernel's scheduler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// The EEVDF slice, in microseconds, that the threads which sleep between items (flow
+    /// workers, syslog senders) request, so that their wake-ups preempt longer-slice tasks
+    /// at once instead of waiting up to a scheduler tick ([`crate::sched`]); 0 keeps the
+    /// kernel default. The kernel accepts 100 to 100 000 (Linux 6.12 and later; older
+    /// kernels ignore it).
+    #[serde(default = "default_slice_us")]
+    pub slice_us: u64,
+}
+
+fn default_slice_us() -> u64 {
+    100
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            slice_us: default_slice_us(),
+        }
+    }
+}
+
 /// The whole configuration, as `check-config` prints it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,6 +177,9 @@ pub struct Config {
     /// Shutdown bound.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// Scheduler requests.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
     /// Flow definitions (`[[flow]]`).
     #[serde(rename = "flow", default = "default_specs")]
     pub flows: Vec<FlowSpec>,
@@ -171,6 +199,7 @@ impl Default for Config {
             workers: WorkersConfig::default(),
             stats: StatsConfig::default(),
             shutdown: ShutdownConfig::default(),
+            scheduler: SchedulerConfig::default(),
             flows: default_specs(),
             sinks: default_sinks(),
         }
@@ -189,6 +218,8 @@ struct RawConfig {
     stats: StatsConfig,
     #[serde(default)]
     shutdown: ShutdownConfig,
+    #[serde(default)]
+    scheduler: SchedulerConfig,
     #[serde(default)]
     flow: Option<Vec<Spanned<FlowSpec>>>,
     #[serde(default)]
@@ -301,6 +332,7 @@ impl Config {
             workers: raw.workers,
             stats: raw.stats,
             shutdown: raw.shutdown,
+            scheduler: raw.scheduler,
             flows,
             sinks,
         };
@@ -319,6 +351,12 @@ impl Config {
         let names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
         for s in &self.sinks {
             s.validate(&names)?;
+        }
+        let slice = self.scheduler.slice_us;
+        if slice != 0 && !(100..=100_000).contains(&slice) {
+            return Err(format!(
+                "scheduler.slice_us = {slice}: the kernel takes 100 to 100000 (microseconds), or 0 for its default"
+            ));
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod record;
 pub mod ring;
 pub mod rx;
+pub mod sched;
 pub mod sflow;
 pub mod sink;
 pub mod synth;

@@ -73,6 +73,8 @@ impl Pipeline {
             .map(|_| ring(config.workers.event_queue.get()))
             .unzip();
 
+        // Before any thread starts: workers and senders request it as they begin.
+        crate::sched::set_wake_slice(Duration::from_micros(config.scheduler.slice_us));
         let sink = SyslogSink::start(&config.sinks, events)?;
         let worker_config = WorkerConfig {
             cores: config.workers.cores.iter().map(|&c| Some(c)).collect(),
@@ -243,5 +245,77 @@ impl fmt::Display for FinalReport {
             writeln!(f, "    receipt-to-send {}", d.latency)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::sink::config::Address;
+
+    /// The slice each of this process's threads whose name starts with `prefix` runs with.
+    fn slices_of(prefix: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            let sched = std::fs::read_to_string(task.path().join("sched")).unwrap_or_default();
+            if let Some(v) = sched
+                .lines()
+                .find(|l| l.starts_with("se.slice"))
+                .and_then(|l| l.split(':').nth(1))
+                .and_then(|v| v.trim().parse().ok())
+            {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn workers_and_senders_run_with_the_configured_slice() {
+        // Only where this kernel grants custom slices and shows them.
+        let supported = std::thread::Builder::new()
+            .name("flowsift-probe".into())
+            .spawn(|| {
+                crate::sched::request_slice(Duration::from_micros(300)).is_ok()
+                    && slices_of("flowsift-probe") == vec![300_000]
+            })
+            .and_then(|h| h.join().map_err(|_| std::io::ErrorKind::Other.into()))
+            .unwrap_or(false);
+        if !supported {
+            eprintln!("skip: this kernel does not grant or show custom scheduler slices");
+            return;
+        }
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut cfg = Config::default();
+        cfg.rx.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        cfg.rx.cores = vec![0];
+        cfg.stats.interval_s = 0;
+        cfg.sinks[0].address = Address::parse(&sink.local_addr().unwrap().to_string()).unwrap();
+        cfg.sinks[0].name = "slicetest".into();
+        assert_eq!(cfg.scheduler.slice_us, 100, "the default");
+        let pipeline = Pipeline::start(&cfg).unwrap();
+        // The threads request their slice as they start: wait for them (bounded).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (mut workers, mut senders) = (Vec::new(), Vec::new());
+        while Instant::now() < deadline {
+            // Other tests of this binary may run workers of their own at the same time.
+            workers = slices_of("flowsift-flow-");
+            senders = slices_of("sink-slicetest");
+            if workers.contains(&100_000) && senders == vec![100_000] {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = pipeline.shutdown();
+        assert!(workers.contains(&100_000), "flow worker: {workers:?}");
+        assert_eq!(senders, vec![100_000], "syslog sender");
     }
 }

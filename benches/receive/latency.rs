@@ -24,7 +24,9 @@
 //! - `FLOWSIFT_BENCH_SECS`: seconds per run (default 5);
 //! - `FLOWSIFT_BENCH_LATENCY_RATE`: datagrams/s (default 143 000, i.e. 1 M samples/s);
 //! - `FLOWSIFT_BENCH_FLUSH_MS`: the sink's `flush_ms` (default: the configuration default);
-//! - `FLOWSIFT_BENCH_WORKER_CORE`: pin the flow worker to this core (default: unpinned).
+//! - `FLOWSIFT_BENCH_WORKER_CORE`: pin the flow worker to this core (default: unpinned);
+//! - `FLOWSIFT_BENCH_SLICE_US`: the `[scheduler] slice_us` to run with (default: the
+//!   configuration default; 0 for the kernel's own slice).
 //!
 //! The last column is a diagnostic: for the receive threads, the flow worker and the sink
 //! thread, the mean time a wake-up waited for a CPU during the run (`schedstat`'s run-queue
@@ -361,6 +363,12 @@ fn one_run(transport: Transport, threads: usize, rate: f64, secs: f64, seed: u64
         cfg.workers.cores = vec![core];
     }
     cfg.stats.interval_s = 0;
+    if let Some(us) = std::env::var("FLOWSIFT_BENCH_SLICE_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.scheduler.slice_us = us;
+    }
     let sink = &mut cfg.sinks[0];
     sink.transport = transport;
     sink.address = Address::parse(&receiver.addr.to_string()).expect("address");

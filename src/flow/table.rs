@@ -15,8 +15,10 @@
 //! entries per sample), would triple the misses at a million flows; they are what decides
 //! the throughput there.
 //!
-//! Bounds. The table grows by doubling up to the size that holds its share of
-//! `maxEntries` (allocation only while warming up) and never beyond. When full, inserting
+//! Bounds. A table is allocated at the size that holds its share of `maxEntries` when
+//! that fits in [`PRESIZE_BYTES`] (the default bound does), so it never grows and never
+//! stalls its worker to re-place entries; a larger one starts there and grows by doubling
+//! (allocation only while warming up), never beyond its bound. When full, inserting
 //! a new flow first evicts the least recently seen of the next [`EVICT_SAMPLE`] entries
 //! after a rotating hand (sampled LRU, as Redis does: it needs no list, and the idle sweep
 //! keeps the table short of full in normal operation). Evictions are counted.
@@ -53,8 +55,16 @@ pub const MAX_LOAD_PERCENT: usize = 50;
 pub const SWEEP_MS: u64 = 1000;
 /// Entries compared when choosing an eviction victim.
 pub const EVICT_SAMPLE: usize = 16;
-/// Slots a table starts with (fewer if its bound is smaller).
+/// Slots a table starts with when it cannot be allocated at its full size up front.
 const INITIAL_SLOTS: usize = 1024;
+/// A table whose full size (its bound at half load) fits in this many bytes is allocated
+/// at that size when created, so it never grows. Growing re-places every entry while the
+/// worker's rings wait: at 64 K flows that stall is milliseconds, and every event queued
+/// behind it is late (the receipt-to-send tail of README perf-sink). The memory is
+/// allocated untouched (zeroed pages arrive as flows land on them) and the idle sweep's
+/// cost follows the slot count, about 13 µs per ms for the default `maxEntries` of 100 000.
+/// Larger tables start at this size and grow by doubling, once per doubling of the flows.
+pub const PRESIZE_BYTES: usize = 64 << 20;
 
 /// Word offsets inside an entry.
 mod field {
@@ -165,15 +175,28 @@ impl FlowTable {
     /// A table for `def` holding at most `max_entries` flows (this shard's share), hashing
     /// with `seed` (the definition's [`super::key::definition_seed`], as the router does).
     pub fn new(def: &FlowDefinition, max_entries: usize, seed: u64) -> FlowTable {
+        FlowTable::with_presize(def, max_entries, seed, PRESIZE_BYTES)
+    }
+
+    /// [`FlowTable::new`] allocating at most `presize_bytes` up front (at least
+    /// [`INITIAL_SLOTS`] slots, at most the bound): what is beyond comes by growth.
+    pub fn with_presize(
+        def: &FlowDefinition,
+        max_entries: usize,
+        seed: u64,
+        presize_bytes: usize,
+    ) -> FlowTable {
         let max_entries = max_entries.max(1);
         let max_slots = max_entries
             .saturating_mul(100)
             .div_ceil(MAX_LOAD_PERCENT)
             .max(2);
-        let slots = INITIAL_SLOTS.min(max_slots);
         let key_bits = packed_bytes(&def.keys) * 8;
         let ident_words = (key_bits + EXTRA_BITS).div_ceil(64);
         let stride = field::IDENT + ident_words;
+        let slots = (presize_bytes / (stride * 8))
+            .max(INITIAL_SLOTS)
+            .min(max_slots);
         let marker = key_bits + 32;
         let mut same_mask = [u64::MAX; MAX_IDENT];
         if def.scope == Scope::Fabric {
@@ -878,7 +901,8 @@ mod tests {
     impl Run {
         fn new(def: &FlowDefinition, max: usize) -> Run {
             Run {
-                table: FlowTable::new(def, max, definition_seed(0)),
+                // No pre-sizing: these tables start small, so the tests exercise growth.
+                table: FlowTable::with_presize(def, max, definition_seed(0), 0),
                 events: Vec::new(),
             }
         }
@@ -1270,6 +1294,36 @@ mod tests {
             }
         }
         assert_eq!(hinted, 2 * 3 * 150);
+    }
+
+    #[test]
+    fn tables_within_the_presize_never_grow() {
+        let d = uport();
+        let mut t = FlowTable::new(&d, 10_000, 1);
+        let full = t.allocated_bytes();
+        assert!(
+            full >= 20_000 * t.entry_bytes(),
+            "allocated at its bound: {full}"
+        );
+        let mut events = 0;
+        for k in 0..10_000u32 {
+            t.sample(&unreach("192.0.2.1", k, 7, 1), T0, &mut |_| events += 1);
+        }
+        assert_eq!((t.len(), events), (10_000, 10_000));
+        assert_eq!(
+            t.allocated_bytes(),
+            full,
+            "no growth on the way to the bound"
+        );
+        // A bound beyond the presize starts at the presize and grows towards the bound.
+        let mut big = FlowTable::with_presize(&d, 10_000, 1, 64 * 1024);
+        let start = big.allocated_bytes();
+        assert!(start < full / 4, "{start}");
+        for k in 0..10_000u32 {
+            big.sample(&unreach("192.0.2.1", k, 7, 1), T0, &mut |_| {});
+        }
+        assert_eq!(big.len(), 10_000);
+        assert!(big.allocated_bytes() >= full - 64, "grew to the bound");
     }
 
     #[test]

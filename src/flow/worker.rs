@@ -311,6 +311,7 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
+        crate::sched::apply_wake_slice();
         if let Some(id) = self.core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
                 eprintln!(

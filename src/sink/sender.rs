@@ -429,6 +429,7 @@ impl Drop for SyslogSink {
 /// Route events from the worker rings to the destination queues until the rings are
 /// finished (every producer gone and drained) or shutdown asks for a last pass.
 fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Shared) {
+    crate::sched::apply_wake_slice();
     let mut idle = IdleSpin::default();
     loop {
         // Read `stop` before the pass: a pass that starts after it was set sees everything
@@ -730,6 +731,7 @@ impl Destination {
     }
 
     fn run(mut self, mut input: Input) {
+        crate::sched::apply_wake_slice();
         let shared = Arc::clone(&self.shared);
         let index = self.index;
         let batch_max = self.cfg.batch.get();
@@ -1001,6 +1003,18 @@ mod tests {
         }
     }
 
+    /// Poll `done` every 2 ms for at most 5 s (a test must not hang); whether it held.
+    fn eventually(mut done: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        done()
+    }
+
     /// A loopback receiver whose buffer holds a few full batches (the default ~200 KiB
     /// drops part of a 256-datagram `sendmmsg` that arrives before the test reads).
     fn udp_receiver() -> UdpSocket {
@@ -1038,14 +1052,8 @@ mod tests {
         }
         assert!(!sink.inputs_finished());
         drop(p);
-        // Bounded wait: the dispatcher notices the producer is gone on its next idle pass.
-        for _ in 0..1000 {
-            if sink.inputs_finished() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(sink.inputs_finished());
+        // The sink notices the producer is gone on its next idle pass.
+        assert!(eventually(|| sink.inputs_finished()));
         let stats = sink.shutdown(Duration::from_secs(5));
         assert_eq!(stats.events, 600);
         assert_eq!(stats.unrouted, 300);
@@ -1125,13 +1133,12 @@ mod tests {
         for i in 0..200 {
             p.push(event(i, "uport")).unwrap();
         }
-        // Wait (bounded) until the dispatcher has routed everything.
-        for _ in 0..500 {
-            if sink.stats().events == 200 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        // Until the sink has taken everything.
+        assert!(
+            eventually(|| sink.stats().events == 200),
+            "{}",
+            sink.stats()
+        );
         drop(p);
         let started = Instant::now();
         let stats = sink.shutdown(Duration::from_millis(200));
@@ -1251,13 +1258,11 @@ mod tests {
         for i in 0..1000 {
             p.push(event(i, "uport")).unwrap();
         }
-        for _ in 0..1000 {
-            if sink.stats().events == 1000 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        assert_eq!(sink.stats().events, 1000);
+        assert!(
+            eventually(|| sink.stats().events == 1000),
+            "{}",
+            sink.stats()
+        );
         let l = TcpListener::bind(addr).unwrap();
         let (s, _) = l.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
