@@ -8,7 +8,10 @@
 //! machine is shared); wall time is printed beside it.
 //!
 //! `cargo bench --bench flow` (all sizes) or `cargo bench --bench flow -- 1000 1000000`;
-//! `FLOW_BENCH_UPDATES=n` sets the timed updates (e.g. small, under callgrind).
+//! `FLOW_BENCH_UPDATES=n` sets the timed updates (e.g. small, under callgrind);
+//! `FLOW_BENCH_CHUNK=n` the work items prepared per timed stretch (default 65 536, which
+//! stream from memory; 4096 is about what a busy worker's rings hold);
+//! `FLOW_BENCH_HINT=0` strips the router's hint from the items (the worker packs and hashes).
 //! Also reports the router's cost per sample (filter, key packing, hashing).
 
 use std::hint::black_box;

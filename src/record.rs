@@ -191,6 +191,8 @@ mod tests {
     fn record_stays_small() {
         // The record crosses a ring per sample: widening it must not grow it.
         assert!(std::mem::size_of::<SampleRecord>() <= 160);
+        // The router's hint costs 32 bytes of ring per sample, no more.
+        assert!(std::mem::size_of::<WorkItem>() <= std::mem::size_of::<SampleRecord>() + 40);
     }
 }
 

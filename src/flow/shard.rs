@@ -1,11 +1,13 @@
 //! One worker's shard of every definition: its tables, and the batched update path.
 //!
 //! Per batch the shard first computes every sample's probe (packed key and hash) for each
-//! definition its work item names, then updates the tables in order while prefetching the
-//! home slot, and the one after it, of the probe [`PREFETCH_DISTANCE`] ahead. At a million
-//! flows each update is a cache miss; overlapping a dozen or more of them is what sets the
-//! throughput (without the prefetch a million-flow update took twice as long). Kept apart
-//! from the thread that runs it so the benchmark measures exactly the worker's code.
+//! definition its work item names, taking both from the router's hint (`WorkItem::hint`,
+//! computed to pick the worker) for the first of them when there is one. Then it updates
+//! the tables in order while prefetching the home slot, and the one after it, of the probe
+//! [`PREFETCH_DISTANCE`] ahead. At a million flows each update is a cache miss; overlapping
+//! a dozen or more of them is what sets the throughput (without the prefetch a
+//! million-flow update took twice as long). Kept apart from the thread that runs it so the
+//! benchmark measures exactly the worker's code.
 
 use super::definition::FlowDefinitions;
 use super::key::definition_seed;
