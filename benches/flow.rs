@@ -8,7 +8,10 @@
 //! machine is shared); wall time is printed beside it.
 //!
 //! `cargo bench --bench flow` (all sizes) or `cargo bench --bench flow -- 1000 1000000`;
-//! `FLOW_BENCH_UPDATES=n` sets the timed updates (e.g. small, under callgrind).
+//! `FLOW_BENCH_UPDATES=n` sets the timed updates (e.g. small, under callgrind);
+//! `FLOW_BENCH_CHUNK=n` the work items prepared per timed stretch (default 65 536, which
+//! stream from memory; 4096 is about what a busy worker's rings hold);
+//! `FLOW_BENCH_HINT=0` strips the router's hint from the items (the worker packs and hashes).
 //! Also reports the router's cost per sample (filter, key packing, hashing).
 
 use std::hint::black_box;
@@ -16,8 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use flowsift::flow::{builtin, FlowDefinitions, Router, Shard};
-use flowsift::packet::{KeyFields, Unreachable, L4};
-use flowsift::record::{Route, SampleRecord, WorkItem};
+use flowsift::record::{FlowHint, Route, SampleRecord, WorkItem};
 
 const BATCH: usize = 256;
 
@@ -32,38 +34,35 @@ fn cpu_time() -> Duration {
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
-/// Work items prepared (untimed) before each timed stretch.
+/// Work items prepared (untimed) before each timed stretch, unless `FLOW_BENCH_CHUNK`
+/// says otherwise: 64 K items (11 MB, streamed from memory) by default; a ring-sized
+/// chunk (e.g. 4096, what a worker's ring holds) stays in cache as production's items do.
 const CHUNK: usize = 1 << 16;
+
+fn chunk() -> usize {
+    env_or("FLOW_BENCH_CHUNK", CHUNK).max(BATCH)
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn record(key: u64) -> SampleRecord {
     // Key k: responder 10.x.y.z from the low 24 bits, scanner from the next bits, a port.
     let responder = Ipv4Addr::from(0x0a00_0000 | (key as u32 & 0x00FF_FFFF));
     let scanner = Ipv4Addr::from(0xc0a8_0000 | ((key >> 24) as u32 & 0xFFFF));
     SampleRecord {
-        agent: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        sub_agent: 0,
-        source_type: 0,
-        source_index: 3,
-        input: 3,
-        output: 4,
-        input_format: 0,
-        output_format: 0,
         sampling_rate: 10_000,
-        frame_length: 70,
         received_ns: 1,
-        keys: KeyFields {
-            ip_source: Some(IpAddr::V4(responder)),
-            ip_destination: Some(IpAddr::V4(scanner)),
-            ip_protocol: Some(1),
-            icmp_type: Some(3),
-            icmp_code: Some(3),
-            unreachable: Some(Unreachable::Port {
-                protocol: L4::Udp,
-                port: 1 + (key >> 40) as u16,
-            }),
-            ..Default::default()
-        }
-        .into(),
+        ..SampleRecord::port_unreachable(
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            responder,
+            scanner,
+            1 + (key >> 40) as u16,
+        )
     }
 }
 
@@ -74,13 +73,21 @@ fn walk(i: u64, n: u64, pow2: u64) -> Option<u64> {
     (k < n).then_some(k)
 }
 
-fn fill(items: &mut Vec<WorkItem>, next: &mut u64, n: u64, pow2: u64) {
+/// The next chunk of work items, routed as a receive thread routes them: with the
+/// router's [`flowsift::record::FlowHint`] unless `hinted` is false (the worker then packs
+/// and hashes itself, as for items from a router that computes no hints).
+fn fill(items: &mut Vec<WorkItem>, next: &mut u64, n: u64, pow2: u64, router: &mut Router) {
+    let (chunk, hinted) = (chunk(), env_or("FLOW_BENCH_HINT", 1) != 0);
     items.clear();
-    while items.len() < CHUNK {
+    while items.len() < chunk {
         if let Some(k) = walk(*next, n, pow2) {
-            items.push(WorkItem {
-                record: record(k),
-                definitions: 1,
+            let record = record(k);
+            router.route_hinted(&record, &mut |_, definitions, hint| {
+                items.push(WorkItem {
+                    record,
+                    definitions,
+                    hint: if hinted { hint } else { FlowHint::NONE },
+                })
             });
         }
         *next += 1;
@@ -93,7 +100,8 @@ fn bench_table(n: u64) {
     let defs = FlowDefinitions::from_specs(&[spec]).unwrap();
     let mut shard = Shard::new(&defs, 1);
     let pow2 = n.next_power_of_two();
-    let mut items = Vec::with_capacity(CHUNK);
+    let mut items = Vec::with_capacity(chunk());
+    let mut router = Router::new(&defs, 1);
     let mut events = 0u64;
     let now = 1_764_000_000_000;
 
@@ -101,7 +109,7 @@ fn bench_table(n: u64) {
     let mut next = 0u64;
     let t = Instant::now();
     while (shard.tables()[0].len() as u64) < n {
-        fill(&mut items, &mut next, n, pow2);
+        fill(&mut items, &mut next, n, pow2, &mut router);
         for batch in items.chunks(BATCH) {
             shard.apply(batch, now, &mut |_, e| {
                 events += 1;
@@ -120,7 +128,7 @@ fn bench_table(n: u64) {
     let mut wall = Duration::ZERO;
     let mut done = 0u64;
     while done < updates {
-        fill(&mut items, &mut next, n, pow2);
+        fill(&mut items, &mut next, n, pow2, &mut router);
         let w = Instant::now();
         let t = cpu_time();
         for batch in items.chunks(BATCH) {

@@ -415,6 +415,7 @@ fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
             keys: Default::default(),
         },
         definitions: 1,
+        hint: flowsift::record::FlowHint::NONE,
     };
     let spsc = {
         let (mut p, mut c) = ring::<WorkItem>(65536);

@@ -4,9 +4,9 @@
 //! raw datagrams: the datagram buffer goes back to the kernel at once, and a worker touches
 //! only the fields flow definitions can ask for. The record is plain `Copy` data.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use crate::packet::{Key, KeyValue, PacketKeys};
+use crate::packet::{Key, KeyFields, KeyValue, PacketKeys, Unreachable, L4};
 
 /// One flow sample, reduced to what flow definitions, filters and events need.
 ///
@@ -45,7 +45,7 @@ impl Default for SampleRecord {
     /// An empty IPv4 sample (agent 0.0.0.0, no keys), for tests and synthetic inputs.
     fn default() -> Self {
         SampleRecord {
-            agent: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            agent: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             sub_agent: 0,
             source_type: 0,
             source_index: 0,
@@ -75,6 +75,44 @@ impl SampleRecord {
     /// Bytes this sample stands for (sFlow-RT `bytes`).
     pub fn bytes(&self) -> u64 {
         u64::from(self.frame_length) * u64::from(self.sampling_rate)
+    }
+
+    /// An ICMP port-unreachable sample as the flow engine's tests and benchmarks use it:
+    /// `responder` (`ipsource`) answered `scanner` (`ipdestination`) about UDP `port`,
+    /// seen by `agent` on data source and input interface 3 (output 4), sampled 1 in
+    /// 1000, a 70-byte frame. Callers change what their case needs with struct update
+    /// syntax (`SampleRecord { source_index: 7, ..SampleRecord::port_unreachable(..) }`),
+    /// so the fixture is written once rather than in every test module.
+    #[doc(hidden)]
+    pub fn port_unreachable(
+        agent: IpAddr,
+        responder: Ipv4Addr,
+        scanner: Ipv4Addr,
+        port: u16,
+    ) -> SampleRecord {
+        SampleRecord {
+            agent,
+            source_index: 3,
+            input: 3,
+            output: 4,
+            sampling_rate: 1000,
+            frame_length: 70,
+            keys: KeyFields {
+                ethernet_protocol: Some(0x0800),
+                ip_source: Some(IpAddr::V4(responder)),
+                ip_destination: Some(IpAddr::V4(scanner)),
+                ip_protocol: Some(1),
+                icmp_type: Some(3),
+                icmp_code: Some(3),
+                unreachable: Some(Unreachable::Port {
+                    protocol: L4::Udp,
+                    port,
+                }),
+                ..KeyFields::default()
+            }
+            .into(),
+            ..SampleRecord::default()
+        }
     }
 
     /// The value of any flow key for this sample, or `None` when the sample lacks it.
@@ -153,15 +191,65 @@ mod tests {
     fn record_stays_small() {
         // The record crosses a ring per sample: widening it must not grow it.
         assert!(std::mem::size_of::<SampleRecord>() <= 160);
+        // The router's hint costs 32 bytes of ring per sample, no more.
+        assert!(std::mem::size_of::<WorkItem>() <= std::mem::size_of::<SampleRecord>() + 40);
     }
 }
 
-/// What travels through a ring: a sample and the flow definitions (bit i = definition i)
-/// that the receiving worker must apply to it.
+/// What travels through a ring: a sample, the flow definitions (bit i = definition i)
+/// that the receiving worker must apply to it, and the flow identity the router already
+/// computed for the first of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkItem {
     pub record: SampleRecord,
     pub definitions: u64,
+    /// The identity of the sample's flow in the lowest definition of `definitions`, as
+    /// the router computed it ([`FlowHint::NONE`] when it did not).
+    pub hint: FlowHint,
+}
+
+impl WorkItem {
+    /// An item without a hint: the worker packs and hashes the keys itself.
+    pub fn new(record: SampleRecord, definitions: u64) -> WorkItem {
+        WorkItem {
+            record,
+            definitions,
+            hint: FlowHint::NONE,
+        }
+    }
+}
+
+/// A flow's identity in one definition, computed once by the router (which must pack and
+/// hash the keys anyway, to choose the worker) and handed to the worker so that it does
+/// neither again: at a million flows the worker's per-sample compute competes with its
+/// memory misses, and packing plus hashing was over a third of it.
+///
+/// Only meaningful between a router and the workers built from the same flow
+/// definitions in the same process (the hash is keyed per process); a worker handed a
+/// hint from elsewhere would misplace flows, never misbehave otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowHint {
+    /// The flow hash (definition seed, scope, packed key).
+    pub hash: u64,
+    /// The packed key's words (see `flow::key::PackedKey`), for keys of at most two words.
+    pub key: [u64; 2],
+    /// Meaningful words in `key`; 0 means no hint (keys wider than two words carry none).
+    pub words: u8,
+}
+
+impl FlowHint {
+    /// No hint.
+    pub const NONE: FlowHint = FlowHint {
+        hash: 0,
+        key: [0; 2],
+        words: 0,
+    };
+
+    /// Whether the hint carries an identity.
+    #[inline]
+    pub fn is_some(&self) -> bool {
+        self.words != 0
+    }
 }
 
 /// Chooses which workers must see a sample. The flow engine implements it; each receive
@@ -170,4 +258,16 @@ pub trait Route: Send {
     /// Call `deliver(worker, definitions)` once for every worker that must see `record`,
     /// with the set of definitions it must apply. Calling it never means "drop the sample".
     fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64));
+
+    /// [`Route::route`], also handing over each worker's [`FlowHint`] (for the lowest
+    /// definition delivered to it). Routers that compute none need not implement it.
+    fn route_hinted(
+        &mut self,
+        record: &SampleRecord,
+        deliver: &mut dyn FnMut(usize, u64, FlowHint),
+    ) {
+        self.route(record, &mut |worker, definitions| {
+            deliver(worker, definitions, FlowHint::NONE)
+        });
+    }
 }

@@ -152,10 +152,11 @@ fn corpus_and_unreachable_samples_give_the_exact_flows() {
     for (n, r) in all.iter().enumerate() {
         let rx = n % receivers;
         let producers = &mut rings[rx];
-        routers[rx].route(r, &mut |w, definitions| {
+        routers[rx].route_hinted(r, &mut |w, definitions, hint| {
             let item = WorkItem {
                 record: *r,
                 definitions,
+                hint,
             };
             // Bounded: the workers drain while we push; give up after a while.
             let mut item = Some(item);

@@ -62,11 +62,12 @@ impl Engine {
     fn send(&mut self, rx: usize, record: SampleRecord) -> u64 {
         let rings = &mut self.rings[rx];
         let mut n = 0;
-        self.routers[rx].route(&record, &mut |w, definitions| {
+        self.routers[rx].route_hinted(&record, &mut |w, definitions, hint| {
             assert!(rings[w]
                 .push(WorkItem {
                     record,
                     definitions,
+                    hint,
                 })
                 .is_ok());
             n += u64::from(definitions.count_ones());

@@ -110,12 +110,13 @@ fn run(specs: &[FlowSpec], records: &[SampleRecord]) -> Vec<FlowEvent> {
     let mut events = Vec::new();
     for r in records {
         let mut items: Vec<(usize, WorkItem)> = Vec::new();
-        router.route(r, &mut |w, definitions| {
+        router.route_hinted(r, &mut |w, definitions, hint| {
             items.push((
                 w,
                 WorkItem {
                     record: *r,
                     definitions,
+                    hint,
                 },
             ))
         });

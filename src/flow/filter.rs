@@ -424,35 +424,22 @@ fn literal(key: Key, v: &str) -> Result<Literal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{KeyFields, Unreachable};
 
     fn rec(src: &str, proto: u8, dport: Option<u16>) -> SampleRecord {
-        SampleRecord {
-            agent: "192.0.2.1".parse().unwrap(),
-            sub_agent: 0,
-            source_type: 0,
-            source_index: 3,
-            input: 3,
-            output: 4,
-            input_format: 0,
-            output_format: 0,
-            sampling_rate: 1000,
+        let mut r = SampleRecord {
             frame_length: 100,
-            received_ns: 0,
-            keys: KeyFields {
-                ip_source: Some(src.parse().unwrap()),
-                ip_destination: Some("10.0.0.9".parse().unwrap()),
-                ip_protocol: Some(proto),
-                tcp_destination_port: dport,
-                mac_source: Some([0x00, 0x1c, 0x2e, 0xab, 0x0f, 0x80]),
-                unreachable: Some(Unreachable::Port {
-                    protocol: L4::Udp,
-                    port: 53,
-                }),
-                ..Default::default()
-            }
-            .into(),
-        }
+            ..SampleRecord::port_unreachable(
+                "192.0.2.1".parse().unwrap(),
+                src.parse().unwrap(),
+                "10.0.0.9".parse().unwrap(),
+                53,
+            )
+        };
+        r.keys.set_ip_protocol(Some(proto));
+        r.keys.set_tcp_destination_port(dport);
+        r.keys
+            .set_mac_source(Some([0x00, 0x1c, 0x2e, 0xab, 0x0f, 0x80]));
+        r
     }
 
     fn m(f: &str, r: &SampleRecord) -> bool {

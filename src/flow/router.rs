@@ -17,7 +17,7 @@
 //! check runs before the filter because it is the cheaper rejection. Each router holds its
 //! own clone of the compiled filters, so regex scratch space is never shared between threads.
 
-use crate::record::{Route, SampleRecord};
+use crate::record::{FlowHint, Route, SampleRecord};
 
 use super::definition::{FlowDefinitions, Scope};
 use super::filter::Filter;
@@ -42,6 +42,8 @@ pub struct Router {
     required: Box<[u32]>,
     /// Per worker, the definitions of the sample being routed (zero between samples).
     masks: Box<[u64]>,
+    /// Per worker, the identity of the sample's flow in its lowest definition.
+    hints: Box<[FlowHint]>,
 }
 
 impl Router {
@@ -63,6 +65,7 @@ impl Router {
                 .map(|d| required_keys(&d.keys))
                 .collect(),
             masks: vec![0; workers.max(1)].into_boxed_slice(),
+            hints: vec![FlowHint::NONE; workers.max(1)].into_boxed_slice(),
         }
     }
 
@@ -74,6 +77,18 @@ impl Router {
 
 impl Route for Router {
     fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
+        self.route_hinted(record, &mut |worker, definitions, _| {
+            deliver(worker, definitions)
+        });
+    }
+
+    /// Definitions are visited in increasing order, so the first hint a worker gets is
+    /// its lowest definition's, the one [`crate::record::WorkItem::hint`] describes.
+    fn route_hinted(
+        &mut self,
+        record: &SampleRecord,
+        deliver: &mut dyn FnMut(usize, u64, FlowHint),
+    ) {
         // One presence mask for all definitions: a sample that lacks a key of every
         // definition (almost all traffic, for the unreachable built-ins) costs this and
         // one AND per definition, nothing is packed or hashed.
@@ -109,13 +124,29 @@ impl Route for Router {
                 (def.scope == Scope::Agent).then_some(&scope),
                 key.as_words(),
             );
-            if let Some(m) = self.masks.get_mut(worker_of(hash, workers)) {
+            let w = worker_of(hash, workers);
+            if let (Some(m), Some(h)) = (self.masks.get_mut(w), self.hints.get_mut(w)) {
+                if *m == 0 {
+                    *h = match *key.as_words() {
+                        [a] => FlowHint {
+                            hash,
+                            key: [a, 0],
+                            words: 1,
+                        },
+                        [a, b] => FlowHint {
+                            hash,
+                            key: [a, b],
+                            words: 2,
+                        },
+                        _ => FlowHint::NONE,
+                    };
+                }
                 *m |= 1 << i;
             }
         }
-        for (w, m) in self.masks.iter_mut().enumerate() {
+        for (w, (m, h)) in self.masks.iter_mut().zip(self.hints.iter()).enumerate() {
             if *m != 0 {
-                deliver(w, *m);
+                deliver(w, *m, *h);
                 *m = 0;
             }
         }

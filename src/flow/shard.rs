@@ -1,11 +1,13 @@
 //! One worker's shard of every definition: its tables, and the batched update path.
 //!
 //! Per batch the shard first computes every sample's probe (packed key and hash) for each
-//! definition its work item names, then updates the tables in order while prefetching the
-//! home slot, and the one after it, of the probe [`PREFETCH_DISTANCE`] ahead. At a million
-//! flows each update is a cache miss; overlapping a dozen or more of them is what sets the
-//! throughput (without the prefetch a million-flow update took twice as long). Kept apart
-//! from the thread that runs it so the benchmark measures exactly the worker's code.
+//! definition its work item names, taking both from the router's hint (`WorkItem::hint`,
+//! computed to pick the worker) for the first of them when there is one. Then it updates
+//! the tables in order while prefetching the home slot, and the one after it, of the probe
+//! [`PREFETCH_DISTANCE`] ahead. At a million flows each update is a cache miss; overlapping
+//! a dozen or more of them is what sets the throughput (without the prefetch a
+//! million-flow update took twice as long). Kept apart from the thread that runs it so the
+//! benchmark measures exactly the worker's code.
 
 use super::definition::FlowDefinitions;
 use super::key::definition_seed;
@@ -62,6 +64,8 @@ impl Shard {
         };
         for (i, item) in items.iter().enumerate() {
             let mut mask = item.definitions & valid;
+            // The router's hint is for the lowest definition: the first one visited.
+            let mut hinted = item.hint.is_some();
             while mask != 0 {
                 let d = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
@@ -69,7 +73,14 @@ impl Shard {
                     self.probes.push((0, 0, Probe::EMPTY));
                 }
                 let slot = &mut self.probes[n];
-                if self.tables[d].probe_into(&item.record, &mut slot.2) {
+                let table = &self.tables[d];
+                let probed = if hinted {
+                    table.probe_hinted(&item.record, &item.hint, &mut slot.2)
+                } else {
+                    table.probe_into(&item.record, &mut slot.2)
+                };
+                hinted = false;
+                if probed {
                     slot.0 = i as u32;
                     slot.1 = d as u8;
                     n += 1;

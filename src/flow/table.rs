@@ -41,7 +41,7 @@ use super::key::{
 };
 use super::FlowEvent;
 use crate::packet::Key;
-use crate::record::SampleRecord;
+use crate::record::{FlowHint, SampleRecord};
 
 /// Most slots in use, in percent: the table grows (or, at its bound, evicts) beyond it.
 /// Half full, a flow lies in its home slot or the next (both prefetched) nine times in
@@ -291,8 +291,45 @@ impl FlowTable {
             (self.scope == Scope::Agent).then_some(&p.scope),
             p.key.as_words(),
         );
-        // Scope and marker after the key bits (after hashing: the hash is the router's,
-        // over the key alone).
+        self.seal(p);
+        true
+    }
+
+    /// [`FlowTable::probe_into`] from the identity the router computed for this sample
+    /// and this table's definition: no packing, no hashing, only the scope words (the
+    /// entry stores them). A hint of another width than this table's key (none, or a
+    /// wide key) falls back to packing. The hint must come from a [`super::Router`] over
+    /// the same definitions; debug builds check it against packing.
+    #[inline]
+    pub fn probe_hinted(&self, record: &SampleRecord, hint: &FlowHint, p: &mut Probe) -> bool {
+        if usize::from(hint.words) != self.key_words {
+            return self.probe_into(record, p);
+        }
+        p.key.words = [0; MAX_KEY_WORDS];
+        p.key.words[0] = hint.key[0];
+        p.key.words[1] = hint.key[1];
+        p.key.len = self.key_words;
+        p.scope = scope_words(record.agent, record.data_source());
+        p.hash = hint.hash;
+        self.seal(p);
+        #[cfg(debug_assertions)]
+        {
+            let packed = self.probe(record);
+            debug_assert!(
+                packed.is_some_and(|q| q.hash == p.hash
+                    && q.key == p.key
+                    && q.tail == p.tail
+                    && q.scope == p.scope),
+                "hint {hint:?} disagrees with packing {packed:?}"
+            );
+        }
+        true
+    }
+
+    /// Put the scope word and the occupied marker after the key bits (after hashing: the
+    /// hash is the router's, over the key and the scope words).
+    #[inline(always)]
+    fn seal(&self, p: &mut Probe) {
         let (w, off) = (self.key_bits / 64, self.key_bits % 64);
         let extra = p.scope[2] | 1 << 32;
         p.tail = 0;
@@ -306,7 +343,6 @@ impl FlowTable {
                 None => p.tail = extra >> (64 - off),
             }
         }
-        true
     }
 
     /// Ask the CPU to start loading the probe's home slot and the one after it, so that
@@ -345,7 +381,11 @@ impl FlowTable {
         }
     }
 
-    /// Apply one sample whose identity is `probe`.
+    /// Apply one sample whose identity is `probe`. Inlined into the worker's batch loop:
+    /// the common case (a flow already in the table, no timer due) is a probe and three
+    /// stores; everything else (opening, expiry, active reports, eviction, growth) is
+    /// out of line, so the hot loop stays small.
+    #[inline(always)]
     pub fn update(
         &mut self,
         probe: &Probe,
@@ -358,30 +398,69 @@ impl FlowTable {
             ValueKind::Bytes => record.bytes(),
         };
         self.counters.samples += 1;
-        let slot = match self.find(probe) {
+        match self.find(probe) {
             Ok(i) => {
-                let at = self.at(i);
-                if now_ms.saturating_sub(self.words[at + field::LAST]) >= self.idle_ms {
-                    // Idle past its timeout but not swept yet: the old flow ends and this
-                    // sample opens a new one, exactly as if the sweep had been on time.
-                    self.end(i, now_ms, emit);
-                    self.counters.expired += 1;
-                    self.open(i, probe, record, value, now_ms, emit);
-                    return;
+                let (at, stride) = (self.at(i), self.stride);
+                if let Some(e) = self.words.get_mut(at..at + stride) {
+                    let idle = now_ms.saturating_sub(e[field::LAST]) >= self.idle_ms;
+                    let active = !self.flow_start
+                        && now_ms.saturating_sub(e[field::START]) >= self.active_ms;
+                    if !(idle || active) {
+                        e[field::VALUE] = e[field::VALUE].saturating_add(value);
+                        e[field::LAST] = now_ms;
+                        e[field::RECEIVED] = record.received_ns;
+                        return;
+                    }
                 }
-                if !self.flow_start
-                    && now_ms.saturating_sub(self.words[at + field::START]) >= self.active_ms
-                {
-                    self.report(i, now_ms, emit);
-                }
-                let e = &mut self.words[at..at + self.stride];
-                e[field::VALUE] = e[field::VALUE].saturating_add(value);
-                e[field::LAST] = now_ms;
-                e[field::RECEIVED] = record.received_ns;
-                return;
+                self.update_due(i, probe, record, value, now_ms, emit);
             }
-            Err(empty) => empty,
-        };
+            Err(empty) => self.insert(empty, probe, record, value, now_ms, emit),
+        }
+    }
+
+    /// A sample for flow `i` whose idle or active timeout has passed.
+    #[inline(never)]
+    fn update_due(
+        &mut self,
+        i: usize,
+        probe: &Probe,
+        record: &SampleRecord,
+        value: u64,
+        now_ms: u64,
+        emit: &mut dyn FnMut(FlowEvent),
+    ) {
+        let at = self.at(i);
+        if now_ms.saturating_sub(self.words[at + field::LAST]) >= self.idle_ms {
+            // Idle past its timeout but not swept yet: the old flow ends and this
+            // sample opens a new one, exactly as if the sweep had been on time.
+            self.end(i, now_ms, emit);
+            self.counters.expired += 1;
+            self.open(i, probe, record, value, now_ms, emit);
+            return;
+        }
+        if !self.flow_start
+            && now_ms.saturating_sub(self.words[at + field::START]) >= self.active_ms
+        {
+            self.report(i, now_ms, emit);
+        }
+        let e = &mut self.words[at..at + self.stride];
+        e[field::VALUE] = e[field::VALUE].saturating_add(value);
+        e[field::LAST] = now_ms;
+        e[field::RECEIVED] = record.received_ns;
+    }
+
+    /// A sample of a flow not in the table: open it in `slot` (the empty slot ending its
+    /// probe), after evicting or growing when the table is at its load or size bound.
+    #[inline(never)]
+    fn insert(
+        &mut self,
+        slot: usize,
+        probe: &Probe,
+        record: &SampleRecord,
+        value: u64,
+        now_ms: u64,
+        emit: &mut dyn FnMut(FlowEvent),
+    ) {
         let slot = if self.len >= self.max_entries {
             self.evict_one(now_ms, emit);
             self.empty_slot(probe.hash)
@@ -787,7 +866,7 @@ mod tests {
     use super::*;
     use crate::flow::definition::{builtin, FlowSpec};
     use crate::flow::key::definition_seed;
-    use crate::packet::{KeyFields, KeyValue, Unreachable, L4};
+    use crate::packet::{KeyValue, L4};
 
     fn def(toml_text: &str) -> FlowDefinition {
         let spec: FlowSpec = toml::from_str(toml_text).unwrap();
@@ -801,30 +880,16 @@ mod tests {
     /// An ICMP port unreachable sample: `responder` answered `scanner` about `port`.
     fn unreach(agent: &str, responder: u32, scanner: u32, port: u16) -> SampleRecord {
         SampleRecord {
-            agent: agent.parse().unwrap(),
-            sub_agent: 0,
-            source_type: 0,
             source_index: 7,
             input: 7,
             output: 8,
-            input_format: 0,
-            output_format: 0,
-            sampling_rate: 1000,
-            frame_length: 70,
             received_ns: 42,
-            keys: KeyFields {
-                ip_source: Some(IpAddr::V4(responder.into())),
-                ip_destination: Some(IpAddr::V4(scanner.into())),
-                ip_protocol: Some(1),
-                icmp_type: Some(3),
-                icmp_code: Some(3),
-                unreachable: Some(Unreachable::Port {
-                    protocol: L4::Udp,
-                    port,
-                }),
-                ..Default::default()
-            }
-            .into(),
+            ..SampleRecord::port_unreachable(
+                agent.parse().unwrap(),
+                responder.into(),
+                scanner.into(),
+                port,
+            )
         }
     }
 
@@ -1167,6 +1232,68 @@ mod tests {
         let c = run.table.counters();
         assert!(c.evicted > 0 && c.expired > 0, "{c:?}");
         assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
+    }
+
+    /// The router's hint must give exactly the probe the table computes itself, for
+    /// one- and two-word keys in both scopes and for each agent family; wider keys carry
+    /// no hint; with several definitions the hint is the lowest one's.
+    #[test]
+    fn router_hint_equals_the_tables_own_probe() {
+        use crate::flow::definition::FlowDefinitions;
+        use crate::flow::Router;
+        use crate::record::Route;
+        let specs: Vec<FlowSpec> = [
+            "name=\"one\"\nkeys=\"ipsource\"",
+            "name=\"two\"\nkeys=\"ipsource,ipdestination,icmpunreachableport\"",
+            "name=\"fab\"\nkeys=\"ipdestination,icmpunreachableport\"\nscope=\"fabric\"",
+            "name=\"wide\"\nkeys=\"ipsource,agent\"",
+        ]
+        .iter()
+        .map(|t| toml::from_str(t).unwrap())
+        .collect();
+        let mut records = Vec::new();
+        for agent in ["192.0.2.1", "2001:db8::7", "::ffff:192.0.2.1"] {
+            for k in 0..50u32 {
+                let mut r = unreach(agent, k * 7919, k, 1 + k as u16);
+                r.source_index = k.wrapping_mul(0x0101_0101);
+                records.push(r);
+            }
+        }
+        let mut hinted = 0;
+        for first in 0..specs.len() {
+            // Definition `first` alone, then with every later one behind it.
+            for rest in [first + 1, specs.len()] {
+                let defs = FlowDefinitions::from_specs(&specs[first..rest]).unwrap();
+                let tables: Vec<FlowTable> = defs
+                    .as_slice()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| FlowTable::new(d, 100, definition_seed(i)))
+                    .collect();
+                let mut router = Router::new(&defs, 1);
+                for r in &records {
+                    let mut got = None;
+                    router.route_hinted(r, &mut |w, defs, hint| got = Some((w, defs, hint)));
+                    let (w, mask, hint) = got.unwrap();
+                    assert_eq!((w, mask & 1), (0, 1));
+                    let table = &tables[0];
+                    let own = table.probe(r).unwrap();
+                    if table.key_words > 2 {
+                        assert!(!hint.is_some());
+                        continue;
+                    }
+                    assert_eq!(usize::from(hint.words), table.key_words);
+                    let mut p = Probe::EMPTY;
+                    assert!(table.probe_hinted(r, &hint, &mut p));
+                    assert_eq!(
+                        (p.hash, p.key, p.tail, p.scope),
+                        (own.hash, own.key, own.tail, own.scope)
+                    );
+                    hinted += 1;
+                }
+            }
+        }
+        assert_eq!(hinted, 2 * 3 * 150);
     }
 
     #[test]

@@ -421,37 +421,19 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::flow::{builtin, Router};
-    use crate::packet::{KeyFields, Unreachable, L4};
     use crate::record::{monotonic_nanos, Route, SampleRecord};
     use crate::ring::ring;
 
     fn unreachable_port(port: u16) -> SampleRecord {
         SampleRecord {
-            agent: "192.0.2.1".parse().unwrap(),
-            sub_agent: 0,
-            source_type: 0,
-            source_index: 3,
-            input: 3,
-            output: 4,
-            input_format: 0,
-            output_format: 0,
-            sampling_rate: 1000,
             frame_length: 110,
             received_ns: monotonic_nanos(),
-            keys: KeyFields {
-                ethernet_protocol: Some(0x0800),
-                ip_source: Some("10.0.0.5".parse().unwrap()),
-                ip_destination: Some("198.51.100.7".parse().unwrap()),
-                ip_protocol: Some(1),
-                icmp_type: Some(3),
-                icmp_code: Some(3),
-                unreachable: Some(Unreachable::Port {
-                    protocol: L4::Udp,
-                    port,
-                }),
-                ..Default::default()
-            }
-            .into(),
+            ..SampleRecord::port_unreachable(
+                "192.0.2.1".parse().unwrap(),
+                "10.0.0.5".parse().unwrap(),
+                "198.51.100.7".parse().unwrap(),
+                port,
+            )
         }
     }
 
@@ -476,11 +458,12 @@ mod tests {
             // park, varied so some samples land just as it is about to.
             std::thread::sleep(Duration::from_millis(u64::from(i * 7 % 20)));
             let record = unreachable_port(1 + i);
-            router.route(&record, &mut |_, definitions| {
+            router.route_hinted(&record, &mut |_, definitions, hint| {
                 assert!(input
                     .push_deferred(WorkItem {
                         record,
-                        definitions
+                        definitions,
+                        hint,
                     })
                     .is_ok());
             });

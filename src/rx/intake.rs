@@ -255,7 +255,7 @@ impl Visitor for Intake {
             ..
         } = self;
         let batch = *batch;
-        router.route(record, &mut |worker, definitions| {
+        router.route_hinted(record, &mut |worker, definitions, hint| {
             let (Some(pending), Some(producer)) =
                 (pending.get_mut(worker), producers.get_mut(worker))
             else {
@@ -265,6 +265,7 @@ impl Visitor for Intake {
             let item = WorkItem {
                 record: *record,
                 definitions,
+                hint,
             };
             if producer.push_deferred(item).is_err() {
                 state.counters.ring_drops += 1;
