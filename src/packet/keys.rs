@@ -373,26 +373,25 @@ impl PacketKeys {
 
     #[inline]
     pub fn set_ip_source(&mut self, ip: Option<IpAddr>) {
-        self.mark(Key::IpSource.bit() | Key::Ip6Source.bit(), false);
-        if let Some(ip) = ip {
-            self.store_address(0, ip);
-        }
-        match ip {
-            Some(IpAddr::V4(_)) => self.mark(Key::IpSource.bit(), true),
-            Some(IpAddr::V6(_)) => self.mark(Key::Ip6Source.bit(), true),
-            None => {}
-        }
+        self.set_address(0, Key::IpSource, Key::Ip6Source, ip);
     }
 
     #[inline]
     pub fn set_ip_destination(&mut self, ip: Option<IpAddr>) {
-        self.mark(Key::IpDestination.bit() | Key::Ip6Destination.bit(), false);
+        self.set_address(1, Key::IpDestination, Key::Ip6Destination, ip);
+    }
+
+    /// Address `side` (0 source, 1 destination): stored, and present under `v4` or `v6`
+    /// by its family; `None` clears both.
+    #[inline]
+    fn set_address(&mut self, side: usize, v4: Key, v6: Key, ip: Option<IpAddr>) {
+        self.mark(v4.bit() | v6.bit(), false);
         if let Some(ip) = ip {
-            self.store_address(1, ip);
+            self.store_address(side, ip);
         }
         match ip {
-            Some(IpAddr::V4(_)) => self.mark(Key::IpDestination.bit(), true),
-            Some(IpAddr::V6(_)) => self.mark(Key::Ip6Destination.bit(), true),
+            Some(IpAddr::V4(_)) => self.mark(v4.bit(), true),
+            Some(IpAddr::V6(_)) => self.mark(v6.bit(), true),
             None => {}
         }
     }
