@@ -265,13 +265,7 @@ mod tests {
             if !comm.starts_with(prefix) {
                 continue;
             }
-            let sched = std::fs::read_to_string(task.path().join("sched")).unwrap_or_default();
-            if let Some(v) = sched
-                .lines()
-                .find(|l| l.starts_with("se.slice"))
-                .and_then(|l| l.split(':').nth(1))
-                .and_then(|v| v.trim().parse().ok())
-            {
+            if let Some(v) = crate::sched::slice_of(&task.path()) {
                 out.push(v);
             }
         }

@@ -117,14 +117,21 @@ mod imp {
     }
 }
 
+/// The slice (ns) a thread runs with, from its `/proc/.../sched` file (`task` is
+/// `/proc/thread-self` or `/proc/self/task/<tid>`); `None` where the kernel does not show it.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn slice_of(task: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(task.join("sched")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("se.slice"))?;
+    line.split(':').nth(1)?.trim().parse().ok()
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
     fn slice_of_this_thread() -> Option<u64> {
-        let text = std::fs::read_to_string("/proc/thread-self/sched").ok()?;
-        let line = text.lines().find(|l| l.starts_with("se.slice"))?;
-        line.split(':').nth(1)?.trim().parse().ok()
+        slice_of(std::path::Path::new("/proc/thread-self"))
     }
 
     #[test]
