@@ -4,6 +4,7 @@
 //! raw datagrams: the datagram buffer goes back to the kernel at once, and a worker touches
 //! only the fields flow definitions can ask for. The record is plain `Copy` data.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::packet::{Key, KeyFields, KeyValue, PacketKeys, Unreachable, L4};
@@ -14,25 +15,66 @@ use crate::packet::{Key, KeyFields, KeyValue, PacketKeys, Unreachable, L4};
 /// expanded sample form exists because real agents (Cisco NX-OS ifIndexes such as
 /// 436207616 = 0x1A000000) use indexes of 2^24 and more, and interface values of 2^30 and
 /// more, which the compact words cannot hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// The sample's own fields are read through accessors because they are kept in one of two
+/// forms (see [`SampleFields`]): the compact flow sample's words as sent, which the
+/// receive path stores with two copies instead of splitting and byte-swapping six fields
+/// per sample (a worker reads a few of them once, the decoder writes all of them for every
+/// sample), or decoded words, which every setter gives. Equality and `Debug` look at the
+/// decoded values only, so two records are equal whatever their forms.
+#[derive(Clone, Copy)]
 pub struct SampleRecord {
     /// Agent address from the datagram header.
     pub agent: IpAddr,
     pub sub_agent: u32,
-    /// The sample's own fields, behind accessors ([`Self::source_index`] and the rest), so
-    /// the decoder is free to store them in whatever form costs it least per sample.
-    source_type: u32,
-    source_index: u32,
-    input: u32,
-    output: u32,
-    input_format: u8,
-    output_format: u8,
-    sampling_rate: u32,
-    frame_length: u32,
+    /// The sample's own fields, behind accessors ([`Self::source_index`] and the rest).
+    sample: SampleFields,
     /// When the datagram was received, in nanoseconds of the monotonic clock
     /// ([`crate::record::monotonic_nanos`]); used for the receipt-to-send latency histogram.
     pub received_ns: u64,
     pub keys: PacketKeys,
+}
+
+/// A record's per-sample fields, as big-endian words in one of two layouts, told apart by
+/// `compact`:
+///
+/// | bytes of `words` | compact (as sent) | decoded |
+/// |---|---|---|
+/// | 0..4 | source word (type << 24 \| index) | source type |
+/// | 4..8 | sampling rate | sampling rate |
+/// | 8..12 | sample pool (not read) | source index |
+/// | 12..16 | drops (not read) | input format, output format, 0, 0 |
+/// | 16..20 | input word (format << 30 \| value) | input value |
+/// | 20..24 | output word | output value |
+///
+/// The compact layout is bytes 4..28 of a compact flow sample, so the decoder copies them
+/// whole. The rate and the frame length sit at the same place in both forms.
+#[derive(Clone, Copy)]
+struct SampleFields {
+    words: [u8; 24],
+    frame_length: [u8; 4],
+    compact: bool,
+}
+
+impl SampleFields {
+    /// All zero: source 0:0, interfaces 0 (format 0), rate and length 0.
+    const ZERO: SampleFields = SampleFields {
+        words: [0; 24],
+        frame_length: [0; 4],
+        compact: false,
+    };
+
+    #[inline(always)]
+    fn word(&self, at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&self.words[at..at + 4]);
+        u32::from_be_bytes(w)
+    }
+
+    #[inline(always)]
+    fn set_word(&mut self, at: usize, value: u32) {
+        self.words[at..at + 4].copy_from_slice(&value.to_be_bytes());
+    }
 }
 
 impl Default for SampleRecord {
@@ -41,17 +83,42 @@ impl Default for SampleRecord {
         SampleRecord {
             agent: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             sub_agent: 0,
-            source_type: 0,
-            source_index: 0,
-            input: 0,
-            output: 0,
-            input_format: 0,
-            output_format: 0,
-            sampling_rate: 0,
-            frame_length: 0,
+            sample: SampleFields::ZERO,
             received_ns: 0,
             keys: PacketKeys::default(),
         }
+    }
+}
+
+impl PartialEq for SampleRecord {
+    /// Equal when every public field and every accessor is, whatever the sample fields' form.
+    fn eq(&self, other: &Self) -> bool {
+        self.agent == other.agent
+            && self.sub_agent == other.sub_agent
+            && self.received_ns == other.received_ns
+            && self.keys == other.keys
+            && self.decoded() == other.decoded()
+    }
+}
+
+impl Eq for SampleRecord {}
+
+impl fmt::Debug for SampleRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SampleRecord")
+            .field("agent", &self.agent)
+            .field("sub_agent", &self.sub_agent)
+            .field("source_type", &self.source_type())
+            .field("source_index", &self.source_index())
+            .field("input_format", &self.input_format())
+            .field("input", &self.input())
+            .field("output_format", &self.output_format())
+            .field("output", &self.output())
+            .field("sampling_rate", &self.sampling_rate())
+            .field("frame_length", &self.frame_length())
+            .field("received_ns", &self.received_ns)
+            .field("keys", &self.keys)
+            .finish()
     }
 }
 
@@ -84,100 +151,179 @@ impl SampleRecord {
     /// word of an expanded sample.
     #[inline]
     pub fn source_type(&self) -> u32 {
-        self.source_type
+        let w = self.sample.word(0);
+        if self.sample.compact {
+            w >> 24
+        } else {
+            w
+        }
     }
 
     /// Data source index (the ifIndex for interface data sources), all 32 bits.
     #[inline]
     pub fn source_index(&self) -> u32 {
-        self.source_index
+        if self.sample.compact {
+            self.sample.word(0) & 0x00FF_FFFF
+        } else {
+            self.sample.word(8)
+        }
     }
 
     /// The data source index (ifIndex for interface data sources), as sFlow-RT's `dataSource`.
     #[inline]
     pub fn data_source(&self) -> u32 {
-        self.source_index
+        self.source_index()
     }
 
     /// Input interface value (ifIndex, discard reason or interface count, as
     /// [`Self::input_format`] says), all 32 bits.
     #[inline]
     pub fn input(&self) -> u32 {
-        self.input
+        self.interface_value(16)
     }
 
     /// Output interface value, as [`Self::input`].
     #[inline]
     pub fn output(&self) -> u32 {
-        self.output
+        self.interface_value(20)
     }
 
     /// Input interface format (0 ifIndex, 1 discarded, 2 multiple). A format above 255,
     /// which only a malformed expanded sample can carry, reads as 255: still not an ifIndex.
     #[inline]
     pub fn input_format(&self) -> u8 {
-        self.input_format
+        self.interface_format(16, 12)
     }
 
     /// Output interface format, as [`Self::input_format`].
     #[inline]
     pub fn output_format(&self) -> u8 {
-        self.output_format
+        self.interface_format(20, 13)
+    }
+
+    /// The value of the interface whose word is at `at`: a compact word's low 30 bits.
+    #[inline(always)]
+    fn interface_value(&self, at: usize) -> u32 {
+        let w = self.sample.word(at);
+        if self.sample.compact {
+            w & 0x3FFF_FFFF
+        } else {
+            w
+        }
+    }
+
+    /// The format of the interface whose compact word is at `at` (its top two bits) or
+    /// whose decoded format byte is at `decoded`.
+    #[inline(always)]
+    fn interface_format(&self, at: usize, decoded: usize) -> u8 {
+        if self.sample.compact {
+            (self.sample.word(at) >> 30) as u8
+        } else {
+            self.sample.words[decoded]
+        }
     }
 
     /// The input ifIndex, when the input is a single interface (see [`interface_index`]).
     #[inline]
     pub fn input_ifindex(&self) -> Option<u32> {
-        interface_index(self.input_format, self.input)
+        interface_index(self.input_format(), self.input())
     }
 
     /// The output ifIndex, as [`Self::input_ifindex`].
     #[inline]
     pub fn output_ifindex(&self) -> Option<u32> {
-        interface_index(self.output_format, self.output)
+        interface_index(self.output_format(), self.output())
     }
 
     /// One sample stands for this many packets.
     #[inline]
     pub fn sampling_rate(&self) -> u32 {
-        self.sampling_rate
+        self.sample.word(4)
     }
 
     /// Original length of the sampled frame, in bytes.
     #[inline]
     pub fn frame_length(&self) -> u32 {
-        self.frame_length
+        u32::from_be_bytes(self.sample.frame_length)
+    }
+
+    /// Every per-sample field, decoded (for comparing records of different forms).
+    fn decoded(&self) -> (u32, u32, u8, u32, u8, u32, u32, u32) {
+        (
+            self.source_type(),
+            self.source_index(),
+            self.input_format(),
+            self.input(),
+            self.output_format(),
+            self.output(),
+            self.sampling_rate(),
+            self.frame_length(),
+        )
+    }
+
+    /// Store a compact flow sample's fields as sent: `fixed` is bytes 4..28 of the sample
+    /// (data source, sampling rate, sample pool, drops, input, output), `frame_length` the
+    /// sampled header's frame length, big-endian. The receive path's per-sample store.
+    #[inline(always)]
+    pub(crate) fn set_compact(&mut self, fixed: [u8; 24], frame_length: [u8; 4]) {
+        self.sample = SampleFields {
+            words: fixed,
+            frame_length,
+            compact: true,
+        };
+    }
+
+    /// Turn compact fields into the decoded form (same values), so that a setter can
+    /// change one of them.
+    #[inline]
+    fn decode_fields(&mut self) {
+        if self.sample.compact {
+            let (source_type, source_index) = (self.source_type(), self.source_index());
+            let (input_format, input) = (self.input_format(), self.input());
+            let (output_format, output) = (self.output_format(), self.output());
+            let s = &mut self.sample;
+            s.set_word(0, source_type);
+            s.set_word(8, source_index);
+            s.words[12..16].copy_from_slice(&[input_format, output_format, 0, 0]);
+            s.set_word(16, input);
+            s.set_word(20, output);
+            s.compact = false;
+        }
     }
 
     /// Set the data source (type and index, as an expanded sample carries them).
     #[inline]
     pub fn set_source(&mut self, source_type: u32, source_index: u32) {
-        self.source_type = source_type;
-        self.source_index = source_index;
+        self.decode_fields();
+        self.sample.set_word(0, source_type);
+        self.sample.set_word(8, source_index);
     }
 
     /// Set the input interface (format as sent, saturated to 255, and value).
     #[inline]
     pub fn set_input(&mut self, format: u32, value: u32) {
-        self.input_format = interface_format(format);
-        self.input = value;
+        self.decode_fields();
+        self.sample.words[12] = interface_format(format);
+        self.sample.set_word(16, value);
     }
 
     /// Set the output interface, as [`Self::set_input`].
     #[inline]
     pub fn set_output(&mut self, format: u32, value: u32) {
-        self.output_format = interface_format(format);
-        self.output = value;
+        self.decode_fields();
+        self.sample.words[13] = interface_format(format);
+        self.sample.set_word(20, value);
     }
 
+    /// The rate sits at the same place in both forms: no conversion.
     #[inline]
     pub fn set_sampling_rate(&mut self, rate: u32) {
-        self.sampling_rate = rate;
+        self.sample.set_word(4, rate);
     }
 
     #[inline]
     pub fn set_frame_length(&mut self, length: u32) {
-        self.frame_length = length;
+        self.sample.frame_length = length.to_be_bytes();
     }
 
     /// [`Self::set_source`], by value (for building records in tests and generators).
@@ -212,20 +358,19 @@ impl SampleRecord {
 
     /// Frames this sample stands for (sFlow-RT `frames`).
     pub fn frames(&self) -> u64 {
-        u64::from(self.sampling_rate)
+        u64::from(self.sampling_rate())
     }
 
     /// Bytes this sample stands for (sFlow-RT `bytes`).
     pub fn bytes(&self) -> u64 {
-        u64::from(self.frame_length) * u64::from(self.sampling_rate)
+        u64::from(self.frame_length()) * u64::from(self.sampling_rate())
     }
 
     /// An ICMP port-unreachable sample as the flow engine's tests and benchmarks use it:
     /// `responder` (`ipsource`) answered `scanner` (`ipdestination`) about UDP `port`,
     /// seen by `agent` on data source and input interface 3 (output 4), sampled 1 in
-    /// 1000, a 70-byte frame. Callers change what their case needs with struct update
-    /// syntax (`SampleRecord { source_index: 7, ..SampleRecord::port_unreachable(..) }`),
-    /// so the fixture is written once rather than in every test module.
+    /// 1000, a 70-byte frame. Callers change what their case needs with the setters
+    /// (`set_source(0, 7)`), so the fixture is written once rather than in every test module.
     #[doc(hidden)]
     pub fn port_unreachable(
         agent: IpAddr,
@@ -235,11 +380,6 @@ impl SampleRecord {
     ) -> SampleRecord {
         SampleRecord {
             agent,
-            source_index: 3,
-            input: 3,
-            output: 4,
-            sampling_rate: 1000,
-            frame_length: 70,
             keys: KeyFields {
                 ethernet_protocol: Some(0x0800),
                 ip_source: Some(IpAddr::V4(responder)),
@@ -256,6 +396,11 @@ impl SampleRecord {
             .into(),
             ..SampleRecord::default()
         }
+        .with_source(0, 3)
+        .with_input(0, 3)
+        .with_output(0, 4)
+        .with_sampling_rate(1000)
+        .with_frame_length(70)
     }
 
     /// The value of any flow key for this sample, or `None` when the sample lacks it.
@@ -311,19 +456,67 @@ mod tests {
 
     #[test]
     fn full_width_data_source_and_interfaces() {
-        let r = SampleRecord {
-            source_type: 0,
-            source_index: 0x1A00_0000,
-            input: 0x4000_0005,
-            output: 0x3FFF_FFFF,
-            ..SampleRecord::default()
-        };
+        let r = SampleRecord::default()
+            .with_source(0, 0x1A00_0000)
+            .with_input(0, 0x4000_0005)
+            .with_output(0, 0x3FFF_FFFF);
         assert_eq!(r.data_source(), 0x1A00_0000);
         assert_eq!(
             r.key(Key::InputIfIndex),
             Some(KeyValue::Number(0x4000_0005))
         );
         assert_eq!(r.key(Key::OutputIfIndex), None, "internal");
+    }
+
+    /// A compact flow sample's bytes 4..28: source 1:0x00ABCDEF, rate 512, pool, drops,
+    /// input discarded (format 1, reason 0x3FFFFFFF), output ifIndex 0x1234.
+    const COMPACT: [u8; 24] = [
+        0x01, 0xAB, 0xCD, 0xEF, 0, 0, 2, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xEE, 0xEE, 0xEE, 0xEE, 0x7F,
+        0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x12, 0x34,
+    ];
+
+    #[test]
+    fn compact_fields_read_as_decoded() {
+        let mut r = SampleRecord::default();
+        r.set_compact(COMPACT, [0, 0, 0x05, 0xEE]);
+        assert_eq!((r.source_type(), r.source_index()), (1, 0x00AB_CDEF));
+        assert_eq!((r.input_format(), r.input()), (1, 0x3FFF_FFFF));
+        assert_eq!((r.output_format(), r.output()), (0, 0x1234));
+        assert_eq!(
+            (r.input_ifindex(), r.output_ifindex()),
+            (None, Some(0x1234))
+        );
+        assert_eq!((r.sampling_rate(), r.frame_length()), (512, 1518));
+        assert_eq!(r.bytes(), 512 * 1518);
+        // The same values through the setters: equal records, the same `Debug`.
+        let d = SampleRecord::default()
+            .with_source(1, 0x00AB_CDEF)
+            .with_input(1, 0x3FFF_FFFF)
+            .with_output(0, 0x1234)
+            .with_sampling_rate(512)
+            .with_frame_length(1518);
+        assert_eq!(r, d);
+        assert_eq!(format!("{r:?}"), format!("{d:?}"));
+        assert_ne!(r, d.with_output(0, 0x1235));
+        assert_ne!(r, d.with_source(0, 0x00AB_CDEF));
+    }
+
+    #[test]
+    fn setters_on_compact_fields_keep_the_others() {
+        let mut r = SampleRecord::default();
+        r.set_compact(COMPACT, [0, 0, 0, 64]);
+        r.set_output(0, 0x4000_0000);
+        assert_eq!((r.source_type(), r.source_index()), (1, 0x00AB_CDEF));
+        assert_eq!((r.input_format(), r.input()), (1, 0x3FFF_FFFF));
+        assert_eq!((r.output_format(), r.output()), (0, 0x4000_0000));
+        assert_eq!((r.sampling_rate(), r.frame_length()), (512, 64));
+        let mut r2 = SampleRecord::default();
+        r2.set_compact(COMPACT, [0, 0, 0, 64]);
+        r2.set_source(0x1_0000, 7);
+        r2.set_input(300, 9);
+        assert_eq!((r2.source_type(), r2.source_index()), (0x1_0000, 7));
+        assert_eq!((r2.input_format(), r2.input()), (255, 9));
+        assert_eq!((r2.output_format(), r2.output()), (0, 0x1234));
     }
 
     #[test]

@@ -210,6 +210,15 @@ fn word<const AT: usize, const N: usize>(b: &[u8; N]) -> u32 {
     u32::from_be_bytes([b[AT], b[AT + 1], b[AT + 2], b[AT + 3]])
 }
 
+/// The `M` bytes at offset `AT` of a fixed-size array, as [`word`] checked at compile time.
+#[inline(always)]
+fn array_at<const AT: usize, const M: usize, const N: usize>(b: &[u8; N]) -> [u8; M] {
+    const { assert!(AT + M <= N) };
+    let mut out = [0u8; M];
+    out.copy_from_slice(&b[AT..AT + M]);
+    out
+}
+
 /// One step of a (tag, length, body) walk over `rest`: the element's tag and body, with
 /// `rest` advanced past the body and its XDR padding (the padding never past the list).
 /// `index` of `declared` is the element's position, for the error.
@@ -410,7 +419,9 @@ fn compact_flow_sample<V: Visitor>(
     };
     if sampled.protocol == HEADER_PROTOCOL_ETHERNET {
         if let Some(frame) = Ipv4Frame::parse(bytes) {
-            fill_sample(record, &fs, sampled.frame_length);
+            // The fixed part as sent (data source to output) and the frame length: the
+            // record splits and swaps them when a worker reads them.
+            record.set_compact(array_at::<4, 24, 56>(f), array_at::<44, 4, 56>(f));
             frame.write_keys(&mut record.keys);
             frame.finish(&mut record.keys);
             visitor.flow_sample(&flow_meta(index, &fs, Some(sampled)), record);
