@@ -261,16 +261,16 @@ impl SampleRecord {
         )
     }
 
-    /// Store a compact flow sample's fields as sent: `fixed` is bytes 4..28 of the sample
-    /// (data source, sampling rate, sample pool, drops, input, output), `frame_length` the
-    /// sampled header's frame length, big-endian. The receive path's per-sample store.
+    /// Store a compact flow sample's fields as sent: `sample` starts with the sample's
+    /// fixed part, whose bytes 4..28 (data source, sampling rate, sample pool, drops,
+    /// input, output) are kept; `frame_length` is the sampled header's frame length,
+    /// big-endian. The receive path's per-sample store: copied straight from the datagram.
     #[inline(always)]
-    pub(crate) fn set_compact(&mut self, fixed: [u8; 24], frame_length: [u8; 4]) {
-        self.sample = SampleFields {
-            words: fixed,
-            frame_length,
-            compact: true,
-        };
+    pub(crate) fn set_compact<const N: usize>(&mut self, sample: &[u8; N], frame_length: [u8; 4]) {
+        const { assert!(N >= 28) };
+        self.sample.words.copy_from_slice(&sample[4..28]);
+        self.sample.frame_length = frame_length;
+        self.sample.compact = true;
     }
 
     /// Turn compact fields into the decoded form (same values), so that a setter can
@@ -468,17 +468,17 @@ mod tests {
         assert_eq!(r.key(Key::OutputIfIndex), None, "internal");
     }
 
-    /// A compact flow sample's bytes 4..28: source 1:0x00ABCDEF, rate 512, pool, drops,
+    /// A compact flow sample's first 28 bytes: sequence 9, source 1:0x00ABCDEF, rate 512, pool, drops,
     /// input discarded (format 1, reason 0x3FFFFFFF), output ifIndex 0x1234.
-    const COMPACT: [u8; 24] = [
-        0x01, 0xAB, 0xCD, 0xEF, 0, 0, 2, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xEE, 0xEE, 0xEE, 0xEE, 0x7F,
-        0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x12, 0x34,
+    const COMPACT: [u8; 28] = [
+        0, 0, 0, 9, 0x01, 0xAB, 0xCD, 0xEF, 0, 0, 2, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xEE, 0xEE, 0xEE,
+        0xEE, 0x7F, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x12, 0x34,
     ];
 
     #[test]
     fn compact_fields_read_as_decoded() {
         let mut r = SampleRecord::default();
-        r.set_compact(COMPACT, [0, 0, 0x05, 0xEE]);
+        r.set_compact(&COMPACT, [0, 0, 0x05, 0xEE]);
         assert_eq!((r.source_type(), r.source_index()), (1, 0x00AB_CDEF));
         assert_eq!((r.input_format(), r.input()), (1, 0x3FFF_FFFF));
         assert_eq!((r.output_format(), r.output()), (0, 0x1234));
@@ -504,14 +504,14 @@ mod tests {
     #[test]
     fn setters_on_compact_fields_keep_the_others() {
         let mut r = SampleRecord::default();
-        r.set_compact(COMPACT, [0, 0, 0, 64]);
+        r.set_compact(&COMPACT, [0, 0, 0, 64]);
         r.set_output(0, 0x4000_0000);
         assert_eq!((r.source_type(), r.source_index()), (1, 0x00AB_CDEF));
         assert_eq!((r.input_format(), r.input()), (1, 0x3FFF_FFFF));
         assert_eq!((r.output_format(), r.output()), (0, 0x4000_0000));
         assert_eq!((r.sampling_rate(), r.frame_length()), (512, 64));
         let mut r2 = SampleRecord::default();
-        r2.set_compact(COMPACT, [0, 0, 0, 64]);
+        r2.set_compact(&COMPACT, [0, 0, 0, 64]);
         r2.set_source(0x1_0000, 7);
         r2.set_input(300, 9);
         assert_eq!((r2.source_type(), r2.source_index()), (0x1_0000, 7));

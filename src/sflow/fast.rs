@@ -421,7 +421,7 @@ fn compact_flow_sample<V: Visitor>(
         if let Some(frame) = Ipv4Frame::parse(bytes) {
             // The fixed part as sent (data source to output) and the frame length: the
             // record splits and swaps them when a worker reads them.
-            record.set_compact(array_at::<4, 24, 56>(f), array_at::<44, 4, 56>(f));
+            record.set_compact(f, array_at::<44, 4, 56>(f));
             frame.write_keys(&mut record.keys);
             frame.finish(&mut record.keys);
             visitor.flow_sample(&flow_meta(index, &fs, Some(sampled)), record);
