@@ -17,7 +17,7 @@ use crate::packet::{Key, KeyFields, KeyValue, PacketKeys, Unreachable, L4};
 /// more, which the compact words cannot hold.
 ///
 /// The sample's own fields are read through accessors because they are kept in one of two
-/// forms (see [`SampleFields`]): the compact flow sample's words as sent, which the
+/// forms (the private `SampleFields`): the compact flow sample's words as sent, which the
 /// receive path stores with two copies instead of splitting and byte-swapping six fields
 /// per sample (a worker reads a few of them once, the decoder writes all of them for every
 /// sample), or decoded words, which every setter gives. Equality and `Debug` look at the

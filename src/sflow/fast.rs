@@ -556,8 +556,9 @@ fn sample_record(
     record
 }
 
-/// The one place a record's per-sample fields (all but the datagram's and the keys) are
-/// filled.
+/// The general path's one place to fill a record's per-sample fields (all but the
+/// datagram's and the keys), decoded; the fast path stores a compact sample's words as sent
+/// instead ([`SampleRecord::set_compact`]), and both read back the same through the accessors.
 #[inline(always)]
 fn fill_sample(record: &mut SampleRecord, fs: &FlowFixed<'_>, frame_length: u32) {
     record.set_source(fs.source_id_type, fs.source_id_index);
