@@ -135,7 +135,7 @@ pub fn decode_datagram<V: Visitor>(
         // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format);
         // the compact flow sample, nearly every sample, before the others' jump table.
         let result = if tag.0 == sample_format::FLOW {
-            compact_flow_sample(&header, index, data, &mut record, visitor)
+            compact_flow_sample(&header, index, data, received_ns, &mut record, visitor)
         } else {
             other_sample(&header, index, tag, data, received_ns, visitor)
         };
@@ -377,10 +377,10 @@ fn compact_flow_sample<V: Visitor>(
     header: &DatagramHeader,
     index: u32,
     data: &[u8],
+    received_ns: u64,
     record: &mut SampleRecord,
     visitor: &mut V,
 ) -> Result<(), DecodeError> {
-    let received_ns = record.received_ns;
     let Some((f, rest)) = data.split_first_chunk::<56>() else {
         return general_compact_flow(header, index, data, received_ns, visitor);
     };
