@@ -588,7 +588,12 @@ impl FlowTable {
             } else {
                 probe.agent
             };
-            match self.find(probe, agent) {
+            let found = if self.stride == 4 && self.ident_words == 2 {
+                self.find_half_line(probe, agent)
+            } else {
+                self.find(probe, agent)
+            };
+            match found {
                 Ok(i) => {
                     let at = self.at(i) + self.last_at;
                     if let Some(last) = self.words.get_mut(at) {
@@ -759,6 +764,41 @@ impl FlowTable {
                 record.received_ns,
                 emit,
             );
+        }
+    }
+
+    /// [`FlowTable::find`] for start-only entries of 32 bytes with two identity words
+    /// (`uport` and every definition whose key packs in 11 bytes or less): the offsets
+    /// are constants (identity 0-1, agent word 2) and the compare is three masked words,
+    /// a third fewer instructions per update than the general loop.
+    #[inline(always)]
+    fn find_half_line(&self, probe: &Probe, agent: u64) -> Result<usize, usize> {
+        let agent_mask = if self.scope == Scope::Agent {
+            u64::MAX
+        } else {
+            0
+        };
+        let want = [probe.key.words[0], probe.key.words[1], agent];
+        let mask = [self.same_mask[0], self.same_mask[1], agent_mask];
+        let (occupied_word, occupied_bit) = (self.occupied_word, self.occupied_bit);
+        let mut i = self.home(probe.hash);
+        // At most [`MAX_LOAD_PERCENT`] of the slots are used, so an empty one ends every probe.
+        loop {
+            let at = self.base + i * 4;
+            let Some(e) = self.words.get(at..at + 4) else {
+                // Slot `i` < `slots` always lies inside `words`.
+                return Err(i);
+            };
+            if e[occupied_word & 3] & occupied_bit == 0 {
+                return Err(i);
+            }
+            let diff = ((e[0] ^ want[0]) & mask[0])
+                | ((e[1] ^ want[1]) & mask[1])
+                | ((e[2] ^ want[2]) & mask[2]);
+            if diff == 0 {
+                return Ok(i);
+            }
+            i = self.next(i);
         }
     }
 
