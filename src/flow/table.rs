@@ -1,10 +1,11 @@
 //! One worker's shard of one definition's flows: a bounded open-addressing table.
 //!
-//! Layout. Entries live inline in one `Vec<u64>` (linear probing, at most half full), the
-//! array aligned to 64 bytes. Every entry holds the flow's identity: the packed key
-//! followed by 5 bytes, the data source (all 32 bits) and a marker byte whose bit 0 marks
-//! an occupied slot and bit 1 an IPv6 agent; `uport`'s 11 key bytes leave exactly that
-//! room in its two words. What else an entry holds depends on the definition:
+//! Layout. Entries live inline in one `Vec<u64>` (linear probing, at most half or a
+//! quarter full), the array aligned to 64 bytes. Every entry holds the flow's identity:
+//! the packed key followed by 5 bytes, the data source (all 32 bits) and a marker byte
+//! whose bit 0 marks an occupied slot and bit 1 an IPv6 agent; `uport`'s 11 key bytes
+//! leave exactly that room in its two words. What else an entry holds depends on the
+//! definition:
 //!
 //! - **Start-only entries** (`flowStart` definitions, the seed's `uport` and its
 //!   variants): the identity, an agent word and LAST, nothing else. Such a flow emits
@@ -15,19 +16,19 @@
 //!   or for an IPv6 agent its index in the table's [`AgentIntern`] (the identity's family
 //!   bit says which); fabric-scope tables leave it zero (the agent is not part of their
 //!   flows). A `uport` entry is 32 bytes, so two share a cache line, and the slots are
-//!   probed by line: a flow's home is the first slot of a line ([`FlowTable::home`]),
-//!   so the home and the next slot are one line, and the two lines
-//!   [`FlowTable::prefetch`] loads hold four slots (nearly every flow) instead of two.
-//!   Wider start-only entries are rounded up to 64 bytes (one line each).
+//!   probed by line: a flow's home is the first slot of a line ([`FlowTable::home`]).
+//!   Kept a quarter full ([`START_ONLY_LOAD_PERCENT`]), nearly every flow is in its home
+//!   line, the one line [`FlowTable::prefetch`] loads: one line per update instead of
+//!   two. Wider start-only entries are rounded up to 64 bytes (one line each).
 //! - **Full entries** (every other definition): agent (two words), value, start, last,
 //!   receipt time, then the identity; a one-key entry is 64 bytes, exactly one line
 //!   (with 72-byte entries every entry straddled two lines, so a hit cost two misses);
-//!   the home and the next slot are prefetched together.
+//!   the table is kept half full ([`MAX_LOAD_PERCENT`]) and the home and the next slot
+//!   are prefetched together.
 //!
-//! The table is kept at most half full so that the flow is nearly always in the
-//! prefetched line(s) ([`MAX_LOAD_PERCENT`]). A separate index, or an intrusive LRU list
-//! (whose unlinking touches two more random entries per sample), would triple the misses
-//! at a million flows; they are what decides the throughput there.
+//! Either way a flow costs 128 bytes of table (`uport`). A separate index, or an
+//! intrusive LRU list (whose unlinking touches two more random entries per sample), would
+//! triple the misses at a million flows; they are what decides the throughput there.
 //!
 //! Bounds. A table is allocated at the size that holds its share of `maxEntries` when
 //! that fits in [`PRESIZE_BYTES`] (the default bound does), so it never grows and never
@@ -61,13 +62,21 @@ use super::FlowEvent;
 use crate::packet::Key;
 use crate::record::{FlowHint, SampleRecord};
 
-/// Most slots in use, in percent: the table grows (or, at its bound, evicts) beyond it.
-/// Half full, a flow lies in its home slot or the next (both prefetched) nine times in
-/// ten; at 3/4, 37 % of flows lie past their home slot and 22 % past the next one (linear
-/// probing, simulated), and each further line is a DRAM miss no prefetch covers (README
-/// perf-flow: 1 M keys, 6-9 M updates/s at 75 %, 11-14 M at 50 %). The price is memory:
-/// two slots per flow (64 bytes per `uport` flow, 128 for a 64-byte full entry).
+/// Most slots in use, in percent, in a table of full entries: the table grows (or, at
+/// its bound, evicts) beyond it. Half full, a flow lies in its home slot or the next
+/// (both prefetched) nine times in ten; at 3/4, 37 % of flows lie past their home slot
+/// and 22 % past the next one (linear probing, simulated), and each further line is a
+/// DRAM miss no prefetch covers (README perf-flow: 1 M keys, 6-9 M updates/s at 75 %,
+/// 11-14 M at 50 %). The price is memory: 128 bytes per flow of 64-byte entries.
 pub const MAX_LOAD_PERCENT: usize = 50;
+/// [`MAX_LOAD_PERCENT`] for tables of 32-byte start-only entries, whose homes start a
+/// line: a quarter full, 96.6 % of flows lie in their home line (two slots; linear
+/// probing over two-slot lines, simulated; 88 % at half full), so one prefetched line
+/// per update finds nearly every flow. Measured at 1 M keys (README perf-flow round 5)
+/// this beats half full with two prefetched lines by a quarter: the worker is limited
+/// by the lines it has in flight, not by instructions. The price is the same memory
+/// per flow as a half-full table of 64-byte entries, 128 bytes.
+pub const START_ONLY_LOAD_PERCENT: usize = 25;
 
 /// Interval in which `tick` sweeps every slot once.
 pub const SWEEP_MS: u64 = 1000;
@@ -298,6 +307,8 @@ pub struct FlowTable {
     /// log2 of the slots per 64-byte line that homes are aligned to: 1 for 32-byte
     /// entries (a flow's home is the first slot of a line), else 0.
     line_shift: u32,
+    /// Most slots in use, in percent ([`MAX_LOAD_PERCENT`], [`START_ONLY_LOAD_PERCENT`]).
+    load_percent: usize,
     /// Entry word holding the occupied marker, and the marker's bit in it.
     occupied_word: usize,
     occupied_bit: u64,
@@ -361,9 +372,14 @@ impl FlowTable {
         };
         let line_shift = u32::from(stride == 4);
         let per_line = 1usize << line_shift;
+        let load_percent = if line_shift == 1 {
+            START_ONLY_LOAD_PERCENT
+        } else {
+            MAX_LOAD_PERCENT
+        };
         let max_slots = max_entries
             .saturating_mul(100)
-            .div_ceil(MAX_LOAD_PERCENT)
+            .div_ceil(load_percent)
             .max(2)
             .next_multiple_of(per_line);
         let slots = (presize_bytes / (stride * 8) / per_line * per_line)
@@ -399,6 +415,7 @@ impl FlowTable {
             agent_at,
             last_at,
             line_shift,
+            load_percent,
             occupied_word: ident_at + marker / 64,
             occupied_bit: 1 << (marker % 64),
             same_mask,
@@ -530,21 +547,24 @@ impl FlowTable {
         };
     }
 
-    /// Ask the CPU to start loading the two lines where the probe's flow most likely
-    /// is, so that a later [`FlowTable::update`] finds them in cache: the home line and
-    /// the next one. With 32-byte entries and homes at the start of a line that is four
-    /// slots, where 96.6 % of flows lie at [`MAX_LOAD_PERCENT`] (linear probing over
-    /// two-slot lines, simulated; 88 % in the home line alone); with 64-byte entries,
-    /// the home slot and the next (89 %). Every further line is a full memory latency
-    /// no prefetch covers. Loading the second line unconditionally costs no
-    /// instructions that depend on the first (chasing the run slot by slot, a few updates
-    /// ahead, was measured too: its compare and mispredicted branch cost more than the
-    /// line it saved). README perf-flow round 5 has the alternatives measured.
+    /// Ask the CPU to start loading the line(s) where the probe's flow most likely is,
+    /// so that a later [`FlowTable::update`] finds them in cache. 32-byte start-only
+    /// entries: the home line only, which holds the home and the next slot and 96.6 % of
+    /// the flows at [`START_ONLY_LOAD_PERCENT`]. 64-byte and wider entries: the home
+    /// slot's line and the next slot's (89 % at [`MAX_LOAD_PERCENT`]). Every further
+    /// line is a full memory latency no prefetch covers; but every prefetched line holds
+    /// one of the core's few line fill buffers until it arrives, and at a million flows
+    /// those are what limits the updates (README perf-flow round 5). Loading the second
+    /// line unconditionally costs no instructions that depend on the first (chasing the
+    /// run slot by slot, a few updates ahead, was measured too: its compare and
+    /// mispredicted branch cost more than the line it saved).
     #[inline]
     pub fn prefetch(&self, probe: &Probe) {
         let i = self.home(probe.hash);
         self.prefetch_slot(i);
-        self.prefetch_slot(self.next(i + (1 << self.line_shift) - 1));
+        if self.line_shift == 0 {
+            self.prefetch_slot(self.next(i));
+        }
     }
 
     #[inline]
@@ -700,7 +720,7 @@ impl FlowTable {
         let slot = if self.len >= self.max_entries {
             self.evict_one(now_ms, emit);
             self.empty_slot(probe.hash)
-        } else if (self.len + 1) * 100 > self.slots * MAX_LOAD_PERCENT
+        } else if (self.len + 1) * 100 > self.slots * self.load_percent
             && self.slots < self.max_slots
         {
             self.grow();
@@ -782,7 +802,7 @@ impl FlowTable {
         let mask = [self.same_mask[0], self.same_mask[1], agent_mask];
         let (occupied_word, occupied_bit) = (self.occupied_word, self.occupied_bit);
         let mut i = self.home(probe.hash);
-        // At most [`MAX_LOAD_PERCENT`] of the slots are used, so an empty one ends every probe.
+        // At most half the slots are used, so an empty one ends every probe.
         loop {
             let at = self.base + i * 4;
             let Some(e) = self.words.get(at..at + 4) else {
@@ -807,7 +827,7 @@ impl FlowTable {
     #[inline]
     fn find(&self, probe: &Probe, agent: u64) -> Result<usize, usize> {
         let mut i = self.home(probe.hash);
-        // At most [`MAX_LOAD_PERCENT`] of the slots are used, so an empty one ends every probe.
+        // At most half the slots are used, so an empty one ends every probe.
         loop {
             let at = self.at(i);
             let e = &self.words[at..at + self.stride];
@@ -1682,10 +1702,10 @@ mod tests {
 
     #[test]
     fn entry_size() {
-        // Start-only entries: `uport` in half a line, two slots per flow.
+        // Start-only entries: `uport` in half a line, four slots per flow.
         let t = FlowTable::new(&uport(), 100_000, 1);
         assert_eq!(t.entry_bytes(), 32);
-        assert!((t.bytes_per_entry_when_full() - 64.0).abs() < 0.01);
+        assert!((t.bytes_per_entry_when_full() - 128.0).abs() < 0.01);
         // Wider start-only entries take a whole line, never straddling two.
         for name in ["unet", "uhost", "uproto", "uport6"] {
             let d = FlowDefinition::from_spec(&builtin(name).unwrap()).unwrap();
