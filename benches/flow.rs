@@ -54,16 +54,14 @@ fn record(key: u64) -> SampleRecord {
     // Key k: responder 10.x.y.z from the low 24 bits, scanner from the next bits, a port.
     let responder = Ipv4Addr::from(0x0a00_0000 | (key as u32 & 0x00FF_FFFF));
     let scanner = Ipv4Addr::from(0xc0a8_0000 | ((key >> 24) as u32 & 0xFFFF));
-    SampleRecord {
-        sampling_rate: 10_000,
-        received_ns: 1,
-        ..SampleRecord::port_unreachable(
-            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-            responder,
-            scanner,
-            1 + (key >> 40) as u16,
-        )
-    }
+    SampleRecord::port_unreachable(
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        responder,
+        scanner,
+        1 + (key >> 40) as u16,
+    )
+    .with_sampling_rate(10_000)
+    .with_received_ns(1)
 }
 
 /// The `i`-th key of a pseudo-random walk over `n` keys (an odd multiplier is a bijection

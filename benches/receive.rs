@@ -49,7 +49,7 @@ struct BySource {
 
 impl Route for BySource {
     fn route(&mut self, r: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
-        deliver((r.source_index as usize) % self.workers, 1);
+        deliver((r.source_index() as usize) % self.workers, 1);
     }
 }
 
@@ -400,20 +400,13 @@ fn thread_cpu_ns() -> u64 {
 /// `ArrayQueue` (the MPMC queue the ring started as), with the same `WorkItem`.
 fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
     let item = WorkItem {
-        record: SampleRecord {
-            agent: std::net::Ipv4Addr::LOCALHOST.into(),
-            sub_agent: 0,
-            source_type: 0,
-            source_index: 1,
-            input: 1,
-            output: 2,
-            input_format: 0,
-            output_format: 0,
-            sampling_rate: 1,
-            frame_length: 64,
-            received_ns: 0,
-            keys: Default::default(),
-        },
+        record: SampleRecord::new(std::net::Ipv4Addr::LOCALHOST.into(), 0, 0)
+            .with_source(0, 1)
+            .with_input(0, 1)
+            .with_output(0, 2)
+            .with_sampling_rate(1)
+            .with_frame_length(64)
+            .with_keys(Default::default()),
         definitions: 1,
         hint: flowsift::record::FlowHint::NONE,
     };

@@ -19,22 +19,16 @@ pub struct SampleRecord {
     /// Agent address from the datagram header.
     pub agent: IpAddr,
     pub sub_agent: u32,
-    /// Data source type (0 ifIndex, 1 smonVlanDataSource, 2 entPhysicalEntry), the whole
-    /// word of an expanded sample.
-    pub source_type: u32,
-    /// Data source index (the ifIndex for interface data sources), all 32 bits.
-    pub source_index: u32,
-    /// Input and output interface values (ifIndex, discard reason or interface count,
-    /// as the format says), all 32 bits.
-    pub input: u32,
-    pub output: u32,
-    /// Interface formats (0 ifIndex, 1 discarded, 2 multiple). A format above 255, which
-    /// only a malformed expanded sample can carry, is kept as 255: still not an ifIndex.
-    pub input_format: u8,
-    pub output_format: u8,
-    pub sampling_rate: u32,
-    /// Original length of the sampled frame, in bytes.
-    pub frame_length: u32,
+    /// The sample's own fields, behind accessors ([`Self::source_index`] and the rest), so
+    /// the decoder is free to store them in whatever form costs it least per sample.
+    source_type: u32,
+    source_index: u32,
+    input: u32,
+    output: u32,
+    input_format: u8,
+    output_format: u8,
+    sampling_rate: u32,
+    frame_length: u32,
     /// When the datagram was received, in nanoseconds of the monotonic clock
     /// ([`crate::record::monotonic_nanos`]); used for the receipt-to-send latency histogram.
     pub received_ns: u64,
@@ -62,9 +56,158 @@ impl Default for SampleRecord {
 }
 
 impl SampleRecord {
+    /// An empty record of a datagram from `agent` (its sub-agent and receive time): the
+    /// decoder fills the sample's own fields and the keys.
+    #[inline]
+    pub fn new(agent: IpAddr, sub_agent: u32, received_ns: u64) -> Self {
+        SampleRecord {
+            agent,
+            sub_agent,
+            received_ns,
+            ..SampleRecord::default()
+        }
+    }
+
+    /// The record with this receive time (for building records in tests and generators).
+    pub fn with_received_ns(mut self, received_ns: u64) -> Self {
+        self.received_ns = received_ns;
+        self
+    }
+
+    /// The record with these keys (for building records in tests and generators).
+    pub fn with_keys(mut self, keys: PacketKeys) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// Data source type (0 ifIndex, 1 smonVlanDataSource, 2 entPhysicalEntry), the whole
+    /// word of an expanded sample.
+    #[inline]
+    pub fn source_type(&self) -> u32 {
+        self.source_type
+    }
+
+    /// Data source index (the ifIndex for interface data sources), all 32 bits.
+    #[inline]
+    pub fn source_index(&self) -> u32 {
+        self.source_index
+    }
+
     /// The data source index (ifIndex for interface data sources), as sFlow-RT's `dataSource`.
+    #[inline]
     pub fn data_source(&self) -> u32 {
         self.source_index
+    }
+
+    /// Input interface value (ifIndex, discard reason or interface count, as
+    /// [`Self::input_format`] says), all 32 bits.
+    #[inline]
+    pub fn input(&self) -> u32 {
+        self.input
+    }
+
+    /// Output interface value, as [`Self::input`].
+    #[inline]
+    pub fn output(&self) -> u32 {
+        self.output
+    }
+
+    /// Input interface format (0 ifIndex, 1 discarded, 2 multiple). A format above 255,
+    /// which only a malformed expanded sample can carry, reads as 255: still not an ifIndex.
+    #[inline]
+    pub fn input_format(&self) -> u8 {
+        self.input_format
+    }
+
+    /// Output interface format, as [`Self::input_format`].
+    #[inline]
+    pub fn output_format(&self) -> u8 {
+        self.output_format
+    }
+
+    /// The input ifIndex, when the input is a single interface (see [`interface_index`]).
+    #[inline]
+    pub fn input_ifindex(&self) -> Option<u32> {
+        interface_index(self.input_format, self.input)
+    }
+
+    /// The output ifIndex, as [`Self::input_ifindex`].
+    #[inline]
+    pub fn output_ifindex(&self) -> Option<u32> {
+        interface_index(self.output_format, self.output)
+    }
+
+    /// One sample stands for this many packets.
+    #[inline]
+    pub fn sampling_rate(&self) -> u32 {
+        self.sampling_rate
+    }
+
+    /// Original length of the sampled frame, in bytes.
+    #[inline]
+    pub fn frame_length(&self) -> u32 {
+        self.frame_length
+    }
+
+    /// Set the data source (type and index, as an expanded sample carries them).
+    #[inline]
+    pub fn set_source(&mut self, source_type: u32, source_index: u32) {
+        self.source_type = source_type;
+        self.source_index = source_index;
+    }
+
+    /// Set the input interface (format as sent, saturated to 255, and value).
+    #[inline]
+    pub fn set_input(&mut self, format: u32, value: u32) {
+        self.input_format = interface_format(format);
+        self.input = value;
+    }
+
+    /// Set the output interface, as [`Self::set_input`].
+    #[inline]
+    pub fn set_output(&mut self, format: u32, value: u32) {
+        self.output_format = interface_format(format);
+        self.output = value;
+    }
+
+    #[inline]
+    pub fn set_sampling_rate(&mut self, rate: u32) {
+        self.sampling_rate = rate;
+    }
+
+    #[inline]
+    pub fn set_frame_length(&mut self, length: u32) {
+        self.frame_length = length;
+    }
+
+    /// [`Self::set_source`], by value (for building records in tests and generators).
+    pub fn with_source(mut self, source_type: u32, source_index: u32) -> Self {
+        self.set_source(source_type, source_index);
+        self
+    }
+
+    /// [`Self::set_input`], by value.
+    pub fn with_input(mut self, format: u32, value: u32) -> Self {
+        self.set_input(format, value);
+        self
+    }
+
+    /// [`Self::set_output`], by value.
+    pub fn with_output(mut self, format: u32, value: u32) -> Self {
+        self.set_output(format, value);
+        self
+    }
+
+    /// [`Self::set_sampling_rate`], by value.
+    pub fn with_sampling_rate(mut self, rate: u32) -> Self {
+        self.set_sampling_rate(rate);
+        self
+    }
+
+    /// [`Self::set_frame_length`], by value.
+    pub fn with_frame_length(mut self, length: u32) -> Self {
+        self.set_frame_length(length);
+        self
     }
 
     /// Frames this sample stands for (sFlow-RT `frames`).
@@ -119,12 +262,8 @@ impl SampleRecord {
     pub fn key(&self, key: Key) -> Option<KeyValue> {
         match key {
             Key::Agent => Some(KeyValue::Ip(self.agent)),
-            Key::InputIfIndex => {
-                interface_index(self.input_format, self.input).map(KeyValue::Number)
-            }
-            Key::OutputIfIndex => {
-                interface_index(self.output_format, self.output).map(KeyValue::Number)
-            }
+            Key::InputIfIndex => self.input_ifindex().map(KeyValue::Number),
+            Key::OutputIfIndex => self.output_ifindex().map(KeyValue::Number),
             other => self.keys.get(other),
         }
     }

@@ -87,16 +87,17 @@ fn compare(datagram: &[u8], what: &str) -> usize {
         assert_eq!(meta.expanded, expanded, "{what}: sample {}", meta.index);
         assert_eq!(
             (
-                record.sampling_rate,
-                (record.input_format, record.input),
-                (record.output_format, record.output)
+                record.sampling_rate(),
+                (record.input_format(), record.input()),
+                (record.output_format(), record.output())
             ),
             (rate, input, output),
             "{what}: sample {}",
             meta.index
         );
         assert_eq!(
-            record.frame_length, frame_length,
+            record.frame_length(),
+            frame_length,
             "{what}: sample {}",
             meta.index
         );

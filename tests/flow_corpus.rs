@@ -228,11 +228,11 @@ fn corpus_and_unreachable_samples_give_the_exact_flows() {
             .entry(format!("{},{},{}", f[1], input, f[11]))
             .or_default() += bytes;
     }
-    let frame = records[0].frame_length as f64;
-    let rate = records[0].sampling_rate as f64;
+    let frame = records[0].frame_length() as f64;
+    let rate = records[0].sampling_rate() as f64;
     for s in &scan {
         *want_volume
-            .entry(format!("{},{},1", s.agent, s.input & 0x3FFF_FFFF))
+            .entry(format!("{},{},1", s.agent, s.input() & 0x3FFF_FFFF))
             .or_default() += frame * rate;
     }
     let volume: BTreeMap<String, f64> = by("volume")

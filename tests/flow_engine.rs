@@ -156,30 +156,25 @@ fn unreachable(agent: &str, responder: &str, scanner: &str, u: Unreachable) -> S
         (Unreachable::Port { .. }, false) => 3,
         (Unreachable::Port { .. }, true) => 4,
     };
-    SampleRecord {
-        agent: ip(agent),
-        sub_agent: 0,
-        source_type: 0,
-        source_index: 12,
-        input: 12,
-        output: 30,
-        input_format: 0,
-        output_format: 0,
-        sampling_rate: 4096,
-        frame_length: 110,
-        received_ns: 5,
-        keys: KeyFields {
-            ethernet_protocol: Some(if v6 { 0x86DD } else { 0x0800 }),
-            ip_source: Some(ip(responder)),
-            ip_destination: Some(ip(scanner)),
-            ip_protocol: Some(if v6 { 58 } else { 1 }),
-            icmp_type: Some(if v6 { 1 } else { 3 }),
-            icmp_code: Some(code),
-            unreachable: Some(u),
-            ..Default::default()
-        }
-        .into(),
-    }
+    SampleRecord::new(ip(agent), 0, 5)
+        .with_source(0, 12)
+        .with_input(0, 12)
+        .with_output(0, 30)
+        .with_sampling_rate(4096)
+        .with_frame_length(110)
+        .with_keys(
+            KeyFields {
+                ethernet_protocol: Some(if v6 { 0x86DD } else { 0x0800 }),
+                ip_source: Some(ip(responder)),
+                ip_destination: Some(ip(scanner)),
+                ip_protocol: Some(if v6 { 58 } else { 1 }),
+                icmp_type: Some(if v6 { 1 } else { 3 }),
+                icmp_code: Some(code),
+                unreachable: Some(u),
+                ..Default::default()
+            }
+            .into(),
+        )
 }
 
 fn port(protocol: L4, port: u16) -> Unreachable {

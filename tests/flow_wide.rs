@@ -145,7 +145,7 @@ fn expanded_sample_keeps_every_bit_of_source_and_interfaces() {
     let records = decode(&bytes);
     assert_eq!(records.len(), 1);
     let r = records[0];
-    assert_eq!((r.source_type, r.source_index), (0, NXOS_IFINDEX));
+    assert_eq!((r.source_type(), r.source_index()), (0, NXOS_IFINDEX));
     assert_eq!(r.data_source(), NXOS_IFINDEX);
     assert_eq!(
         r.key(Key::InputIfIndex),

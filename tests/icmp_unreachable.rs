@@ -325,7 +325,7 @@ fn datagram_with_every_ipv4_code() {
     ];
     for (i, (r, want)) in records.iter().zip(want).enumerate() {
         assert_eq!(r.agent, std::net::IpAddr::V4(AGENT));
-        assert_eq!(r.sampling_rate, 4096);
+        assert_eq!(r.sampling_rate(), 4096);
         assert_eq!(r.data_source(), 12);
         assert_eq!(rec_text(r, Key::InputIfIndex), s("12"));
         assert_eq!(rec_text(r, Key::OutputIfIndex), None, "internal interface");

@@ -25,10 +25,7 @@ struct Expect {
 
 impl Visitor for Expect {
     fn flow_sample(&mut self, _m: &FlowSampleMeta, r: &SampleRecord) {
-        self.flows.push(SampleRecord {
-            received_ns: 0,
-            ..*r
-        });
+        self.flows.push(r.with_received_ns(0));
     }
     fn counter_sample(&mut self, _m: &CounterSampleMeta) {
         self.counters += 1;

@@ -426,15 +426,13 @@ mod tests {
     use super::*;
 
     fn rec(src: &str, proto: u8, dport: Option<u16>) -> SampleRecord {
-        let mut r = SampleRecord {
-            frame_length: 100,
-            ..SampleRecord::port_unreachable(
-                "192.0.2.1".parse().unwrap(),
-                src.parse().unwrap(),
-                "10.0.0.9".parse().unwrap(),
-                53,
-            )
-        };
+        let mut r = SampleRecord::port_unreachable(
+            "192.0.2.1".parse().unwrap(),
+            src.parse().unwrap(),
+            "10.0.0.9".parse().unwrap(),
+            53,
+        )
+        .with_frame_length(100);
         r.keys.set_ip_protocol(Some(proto));
         r.keys.set_tcp_destination_port(dport);
         r.keys

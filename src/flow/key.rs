@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::packet::{Key, KeyValue, Unreachable, L4};
-use crate::record::{interface_index, SampleRecord};
+use crate::record::SampleRecord;
 
 /// Most keys one definition may have.
 pub const MAX_KEYS: usize = 8;
@@ -200,14 +200,8 @@ pub fn present_keys(record: &SampleRecord) -> u32 {
     // IPv4 and IPv6 address keys apart, so only the record's own keys are added here.
     record.keys.present()
         | key_bit(Key::Agent)
-        | bit(
-            interface_index(record.input_format, record.input).is_some(),
-            Key::InputIfIndex,
-        )
-        | bit(
-            interface_index(record.output_format, record.output).is_some(),
-            Key::OutputIfIndex,
-        )
+        | bit(record.input_ifindex().is_some(), Key::InputIfIndex)
+        | bit(record.output_ifindex().is_some(), Key::OutputIfIndex)
 }
 
 /// A definition's keys laid out once: the word and bit where each value goes. Packing
@@ -318,8 +312,8 @@ fn getter(key: Key) -> Option<Getter> {
         Key::UdpDestinationPort => |r| r.keys.udp_destination_port().map(u64::from),
         Key::MacSource => |r| mac(r.keys.mac_source()),
         Key::MacDestination => |r| mac(r.keys.mac_destination()),
-        Key::InputIfIndex => |r| interface_index(r.input_format, r.input).map(u64::from),
-        Key::OutputIfIndex => |r| interface_index(r.output_format, r.output).map(u64::from),
+        Key::InputIfIndex => |r| r.input_ifindex().map(u64::from),
+        Key::OutputIfIndex => |r| r.output_ifindex().map(u64::from),
         Key::Agent
         | Key::Ip6Source
         | Key::Ip6Destination
@@ -616,30 +610,25 @@ mod tests {
     use crate::packet::{KeyFields, PacketKeys};
 
     fn record() -> SampleRecord {
-        SampleRecord {
-            agent: "2001:db8::7".parse().unwrap(),
-            sub_agent: 0,
-            source_type: 0,
-            source_index: 5,
-            input: 5,
-            output: 9,
-            input_format: 0,
-            output_format: 0,
-            sampling_rate: 100,
-            frame_length: 70,
-            received_ns: 0,
-            keys: KeyFields {
-                ip_source: Some("10.1.2.3".parse().unwrap()),
-                ip_destination: Some("10.9.8.7".parse().unwrap()),
-                mac_source: Some([1, 2, 3, 4, 5, 6]),
-                unreachable: Some(Unreachable::Port {
-                    protocol: L4::Tcp,
-                    port: 443,
-                }),
-                ..Default::default()
-            }
-            .into(),
-        }
+        SampleRecord::new("2001:db8::7".parse().unwrap(), 0, 0)
+            .with_source(0, 5)
+            .with_input(0, 5)
+            .with_output(0, 9)
+            .with_sampling_rate(100)
+            .with_frame_length(70)
+            .with_keys(
+                KeyFields {
+                    ip_source: Some("10.1.2.3".parse().unwrap()),
+                    ip_destination: Some("10.9.8.7".parse().unwrap()),
+                    mac_source: Some([1, 2, 3, 4, 5, 6]),
+                    unreachable: Some(Unreachable::Port {
+                        protocol: L4::Tcp,
+                        port: 443,
+                    }),
+                    ..Default::default()
+                }
+                .into(),
+            )
     }
 
     #[test]
@@ -709,11 +698,11 @@ mod tests {
         host.keys
             .set_unreachable(Some(Unreachable::Host("2001:db8::9".parse().unwrap())));
         records.push(host);
-        records.push(SampleRecord {
-            keys: PacketKeys::default(),
-            input: 0x3FFF_FFFF,
-            ..record()
-        });
+        records.push(
+            record()
+                .with_keys(PacketKeys::default())
+                .with_input(0, 0x3FFF_FFFF),
+        );
         for r in &records {
             for &k in Key::ALL {
                 let packed = PackedKey::pack(r, &[k]);
@@ -736,14 +725,14 @@ mod tests {
         v6.keys.set_ip_source(Some("2001:db8::1".parse().unwrap()));
         v6.keys
             .set_unreachable(Some(Unreachable::Host("2001:db8::9".parse().unwrap())));
-        v6.output_format = 2;
+        v6.set_output(2, v6.output());
         records.push(v6);
         let mut wide = record();
         wide.keys.set_unreachable(Some(Unreachable::Protocol(17)));
         wide.keys.set_tcp_flags(Some(2));
         wide.keys.set_vlan(Some(3));
-        wide.input = 0xFFFF_FFFF;
-        wide.output = 0x3FFF_FFFF;
+        wide.set_input(0, 0xFFFF_FFFF);
+        wide.set_output(0, 0x3FFF_FFFF);
         records.push(wide);
         let mut net = record();
         net.keys
@@ -789,8 +778,8 @@ mod tests {
             ..Default::default()
         }
         .into();
-        full.input = u32::MAX;
-        full.output = 0x4000_0000;
+        full.set_input(0, u32::MAX);
+        full.set_output(0, 0x4000_0000);
         records.push(full);
         let mut udp = full;
         udp.keys.set_udp_source_port(Some(5353));

@@ -161,30 +161,25 @@ mod tests {
     use std::net::IpAddr;
 
     fn rec(agent: &str, responder: u32, port: u16) -> SampleRecord {
-        SampleRecord {
-            agent: agent.parse().unwrap(),
-            sub_agent: 0,
-            source_type: 0,
-            source_index: 1,
-            input: 1,
-            output: 2,
-            input_format: 0,
-            output_format: 0,
-            sampling_rate: 10,
-            frame_length: 70,
-            received_ns: 0,
-            keys: KeyFields {
-                ip_source: Some(IpAddr::V4(responder.into())),
-                ip_destination: Some("10.9.9.9".parse().unwrap()),
-                ip_protocol: Some(1),
-                unreachable: Some(Unreachable::Port {
-                    protocol: L4::Udp,
-                    port,
-                }),
-                ..Default::default()
-            }
-            .into(),
-        }
+        SampleRecord::new(agent.parse().unwrap(), 0, 0)
+            .with_source(0, 1)
+            .with_input(0, 1)
+            .with_output(0, 2)
+            .with_sampling_rate(10)
+            .with_frame_length(70)
+            .with_keys(
+                KeyFields {
+                    ip_source: Some(IpAddr::V4(responder.into())),
+                    ip_destination: Some("10.9.9.9".parse().unwrap()),
+                    ip_protocol: Some(1),
+                    unreachable: Some(Unreachable::Port {
+                        protocol: L4::Udp,
+                        port,
+                    }),
+                    ..Default::default()
+                }
+                .into(),
+            )
     }
 
     fn defs(specs: &[FlowSpec]) -> FlowDefinitions {

@@ -1235,18 +1235,16 @@ mod tests {
 
     /// An ICMP port unreachable sample: `responder` answered `scanner` about `port`.
     fn unreach(agent: &str, responder: u32, scanner: u32, port: u16) -> SampleRecord {
-        SampleRecord {
-            source_index: 7,
-            input: 7,
-            output: 8,
-            received_ns: 42,
-            ..SampleRecord::port_unreachable(
-                agent.parse().unwrap(),
-                responder.into(),
-                scanner.into(),
-                port,
-            )
-        }
+        SampleRecord::port_unreachable(
+            agent.parse().unwrap(),
+            responder.into(),
+            scanner.into(),
+            port,
+        )
+        .with_source(0, 7)
+        .with_input(0, 7)
+        .with_output(0, 8)
+        .with_received_ns(42)
     }
 
     struct Run {
@@ -1444,7 +1442,7 @@ mod tests {
         let mut agent = Run::new(&uport(), 100);
         assert_eq!(agent.sample(&a, T0), 1);
         assert_eq!(agent.sample(&b, T0), 1, "another agent is another flow");
-        b.source_index = 8;
+        b.set_source(0, 8);
         assert_eq!(agent.sample(&b, T0), 1, "another data source too");
         let mut v6 = a;
         v6.agent = "::ffff:192.0.2.1".parse().unwrap();
@@ -1629,7 +1627,7 @@ mod tests {
         for agent in ["192.0.2.1", "2001:db8::7", "::ffff:192.0.2.1"] {
             for k in 0..50u32 {
                 let mut r = unreach(agent, k * 7919, k, 1 + k as u16);
-                r.source_index = k.wrapping_mul(0x0101_0101);
+                r.set_source(0, k.wrapping_mul(0x0101_0101));
                 records.push(r);
             }
         }

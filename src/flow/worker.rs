@@ -432,16 +432,14 @@ mod tests {
     use crate::ring::ring;
 
     fn unreachable_port(port: u16) -> SampleRecord {
-        SampleRecord {
-            frame_length: 110,
-            received_ns: monotonic_nanos(),
-            ..SampleRecord::port_unreachable(
-                "192.0.2.1".parse().unwrap(),
-                "10.0.0.5".parse().unwrap(),
-                "198.51.100.7".parse().unwrap(),
-                port,
-            )
-        }
+        SampleRecord::port_unreachable(
+            "192.0.2.1".parse().unwrap(),
+            "10.0.0.5".parse().unwrap(),
+            "198.51.100.7".parse().unwrap(),
+            port,
+        )
+        .with_frame_length(110)
+        .with_received_ns(monotonic_nanos())
     }
 
     /// A worker parked with a long bound must still turn each lone sample into its event

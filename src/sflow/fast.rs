@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::packet::fast::{self, Ipv4Frame};
 use crate::packet::{decode_header_keys, PacketKeys};
-use crate::record::{interface_format, SampleRecord};
+use crate::record::SampleRecord;
 
 use super::datagram::{Datagram, DatagramHeader, Tag};
 use super::error::{DecodeError, SampleError, Structure};
@@ -121,12 +121,7 @@ pub fn decode_datagram<V: Visitor>(
     // One record for all the datagram's flow samples on the fast path: the datagram's
     // fields are written once, and each sample overwrites only its own (the visitor sees
     // it through a shared reference, so what it was shown stays as it was).
-    let mut record = SampleRecord {
-        agent: header.agent,
-        sub_agent: header.sub_agent,
-        received_ns,
-        ..SampleRecord::default()
-    };
+    let mut record = SampleRecord::new(header.agent, header.sub_agent, received_ns);
     let mut index = 0;
     while index < declared {
         let (tag, data) = match next_element(&mut rest, Structure::Sample, declared, index) {
@@ -545,12 +540,7 @@ fn sample_record(
     received_ns: u64,
     frame_length: u32,
 ) -> SampleRecord {
-    let mut record = SampleRecord {
-        agent: header.agent,
-        sub_agent: header.sub_agent,
-        received_ns,
-        ..SampleRecord::default()
-    };
+    let mut record = SampleRecord::new(header.agent, header.sub_agent, received_ns);
     fill_sample(&mut record, fs, frame_length);
     record
 }
@@ -559,14 +549,11 @@ fn sample_record(
 /// filled.
 #[inline(always)]
 fn fill_sample(record: &mut SampleRecord, fs: &FlowFixed<'_>, frame_length: u32) {
-    record.source_type = fs.source_id_type;
-    record.source_index = fs.source_id_index;
-    record.input = fs.input_value;
-    record.output = fs.output_value;
-    record.input_format = interface_format(fs.input_format);
-    record.output_format = interface_format(fs.output_format);
-    record.sampling_rate = fs.sampling_rate;
-    record.frame_length = frame_length;
+    record.set_source(fs.source_id_type, fs.source_id_index);
+    record.set_input(fs.input_format, fs.input_value);
+    record.set_output(fs.output_format, fs.output_value);
+    record.set_sampling_rate(fs.sampling_rate);
+    record.set_frame_length(frame_length);
 }
 
 /// Every other flow sample: a header of another shape (the general layer walk), or no
@@ -938,9 +925,9 @@ mod tests {
             (0, 10, 9000, 2)
         );
         assert_eq!(m.header_protocol, Some(1));
-        assert_eq!((r.source_index, r.input, r.output), (5, 5, 7));
+        assert_eq!((r.source_index(), r.input(), r.output()), (5, 5, 7));
         assert_eq!(
-            (r.sampling_rate, r.frame_length, r.received_ns),
+            (r.sampling_rate(), r.frame_length(), r.received_ns),
             (1000, 1518, 42)
         );
         assert_eq!(r.agent, h.agent);
@@ -949,10 +936,10 @@ mod tests {
         let (m, r) = log.flows[1];
         assert!(m.expanded);
         assert_eq!((m.index, m.source_id_index), (4, 70_000));
-        assert_eq!(r.source_index, 70_000);
+        assert_eq!(r.source_index(), 70_000);
         assert_eq!(m.output, Interface::Internal);
-        assert_eq!((r.output_format, r.output), (0, 0x3FFF_FFFF));
-        assert_eq!(r.frame_length, 60);
+        assert_eq!((r.output_format(), r.output()), (0, 0x3FFF_FFFF));
+        assert_eq!(r.frame_length(), 60);
         assert_eq!(r.keys.udp_destination_port(), Some(53));
         assert_eq!(r.keys.ip_source(), Some("10.0.0.1".parse().unwrap()));
         assert_eq!(m.header_protocol, None);

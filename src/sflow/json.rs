@@ -42,12 +42,10 @@ impl Visitor for Keys {
     fn discard_sample(&mut self, meta: &DiscardSampleMeta) {
         if let Some(keys) = meta.keys {
             // A discard has no sampling rate or frame length; only the keys matter here.
-            let record = SampleRecord {
-                input: meta.input,
-                output: meta.output,
-                keys,
-                ..SampleRecord::default()
-            };
+            let record = SampleRecord::default()
+                .with_input(0, meta.input)
+                .with_output(0, meta.output)
+                .with_keys(keys);
             self.discards.push((meta.index, record));
         }
     }

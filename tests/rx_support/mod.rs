@@ -25,7 +25,7 @@ impl Route for ByAgent {
     fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         record.agent.hash(&mut h);
-        record.source_index.hash(&mut h);
+        record.source_index().hash(&mut h);
         deliver((h.finish() % self.workers as u64) as usize, 1);
     }
 }
