@@ -1734,11 +1734,9 @@ mod tests {
             })
             .unwrap();
             let mut run = Run::new(&d, 100);
-            let r = SampleRecord {
-                source_index: 0x1A00_0000,
-                received_ns: 987_654_321,
-                ..unreach(agent, 0x0a00_0005, 0x0a00_0009, 53)
-            };
+            let r = unreach(agent, 0x0a00_0005, 0x0a00_0009, 53)
+                .with_source(0, 0x1A00_0000)
+                .with_received_ns(987_654_321);
             assert_eq!(run.table.entry_bytes(), 32);
             assert_eq!(run.sample(&r, T0), 1);
             assert_eq!(run.sample(&r, T0 + 5), 0);
