@@ -13,10 +13,10 @@
 //!   again (its idle expiry and eviction are silent), so the entry needs no value, start
 //!   or receipt time: only what tells flows apart and when the flow was last seen (idle
 //!   re-fire, least-recently-seen eviction). The agent word is an IPv4 agent's address,
-//!   or for an IPv6 agent its index in the table's [`AgentIntern`] (the identity's family
+//!   or for an IPv6 agent its index in the table's `AgentIntern` (the identity's family
 //!   bit says which); fabric-scope tables leave it zero (the agent is not part of their
 //!   flows). A `uport` entry is 32 bytes, so two share a cache line, and the slots are
-//!   probed by line: a flow's home is the first slot of a line ([`FlowTable::home`]).
+//!   probed by line: a flow's home is the first slot of a line (`FlowTable::home`).
 //!   Kept a quarter full ([`START_ONLY_LOAD_PERCENT`]), nearly every flow is in its home
 //!   line, the one line [`FlowTable::prefetch`] loads: one line per update instead of
 //!   two. Wider start-only entries are rounded up to 64 bytes (one line each).
@@ -93,7 +93,7 @@ const INITIAL_SLOTS: usize = 1024;
 /// Larger tables start at this size and grow by doubling, once per doubling of the flows.
 pub const PRESIZE_BYTES: usize = 64 << 20;
 /// Most IPv6 agents with open flows one start-only, agent-scope table tells apart
-/// ([`AgentIntern`]): ~100 KB at most per table, allocated as agents appear. A network
+/// (`AgentIntern`): ~100 KB at most per table, allocated as agents appear. A network
 /// has as many agents as switches and routers exporting sFlow, far fewer; more than this
 /// in one shard of one definition means forged datagrams, whose new flows are then
 /// dropped and counted rather than growing memory without bound.

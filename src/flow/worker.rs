@@ -11,9 +11,10 @@
 //! When every input ring is finished (all producers gone and drained) the worker ends its
 //! open flows (`flush`), publishes its counters and exits.
 //!
-//! Per batch, the worker first computes every sample's table probe, then updates them in
-//! order while prefetching the slot of the probe [`PREFETCH_DISTANCE`] ahead: at a million
-//! flows each update is a cache miss, and overlapping them is what sets the throughput.
+//! Per batch, the worker computes each sample's table probe and prefetches its line(s),
+//! and applies the update [`super::shard::PREFETCH_DISTANCE`] probes behind (see
+//! [`Shard::apply`]): at a million flows each update is a cache miss, and overlapping
+//! them is what sets the throughput.
 //!
 //! Time comes from a [`Clock`], the system clock in production and a manual one in tests,
 //! so timers are tested without sleeping.
