@@ -93,7 +93,7 @@ const INITIAL_SLOTS: usize = 1024;
 /// Larger tables start at this size and grow by doubling, once per doubling of the flows.
 pub const PRESIZE_BYTES: usize = 64 << 20;
 /// Most IPv6 agents with open flows one start-only, agent-scope table tells apart
-/// (`AgentIntern`): ~200 KB at most per table, allocated as agents appear. A network has
+/// (`AgentIntern`): ~300 KB at most per table, allocated as agents appear. A network has
 /// one agent per switch or router exporting sFlow, far fewer than this; more in one shard
 /// of one definition means forged datagrams, whose new flows are then dropped and counted
 /// rather than growing memory without bound or being stored under another's identity.
