@@ -143,7 +143,7 @@ fn bench_table(n: u64) {
     assert_eq!(table.len() as u64, n);
     assert_eq!(events, n, "one flowStart record per key, none on updates");
     println!(
-        "keys {:>10}  updates/s/core {:>5.1} M  ({:>5.1} ns/update; wall {:>5.1} ns)  warm-up {:>5.2} s  entry {} B  allocated {:.1} B/entry",
+        "keys {:>10}  updates/s/core {:>5.1} M  ({:>5.1} ns/update; wall {:>5.1} ns)  warm-up {:>5.2} s  entry {} B  allocated {:.1} B/flow",
         n,
         done as f64 / timed.as_secs_f64() / 1e6,
         timed.as_nanos() as f64 / done as f64,

@@ -176,13 +176,14 @@ impl fmt::Display for FlowLine<'_> {
         for d in &self.0.definitions {
             write!(
                 f,
-                " {} matched={} flows={} created={} events={} dropped={}",
+                " {} matched={} flows={} created={} events={} dropped={} agents_full={}",
                 d.name,
                 d.samples_matched,
                 d.flows_active,
                 d.flows_created,
                 d.events_emitted,
-                d.events_dropped
+                d.events_dropped,
+                d.samples_agents_full
             )?;
         }
         Ok(())
@@ -206,7 +207,7 @@ impl fmt::Display for FinalReport {
         for d in &self.stats.flow.definitions {
             writeln!(
                 f,
-                "  {}: samples matched {}, flows created {}, evicted {}, expired {}, active {}, events {}, events dropped {}",
+                "  {}: samples matched {}, flows created {}, evicted {}, expired {}, active {}, events {}, events dropped {}, samples dropped (IPv6 agents full) {}",
                 d.name,
                 d.samples_matched,
                 d.flows_created,
@@ -214,7 +215,8 @@ impl fmt::Display for FinalReport {
                 d.flows_expired,
                 d.flows_active,
                 d.events_emitted,
-                d.events_dropped
+                d.events_dropped,
+                d.samples_agents_full
             )?;
         }
         if self.worker_panics > 0 {

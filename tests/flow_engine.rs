@@ -401,6 +401,74 @@ fn idle_flow_start_key_fires_again_through_workers() {
     engine.finish();
 }
 
+/// `uport` in agent scope with many IPv6 agents, whose 32-byte entries name the agent by
+/// an index into each table's agent intern: one record per (agent, key), each carrying
+/// its own agent; an IPv4 agent and its IPv4-mapped IPv6 form stay two flows; nothing is
+/// dropped; after the idle timeout (the sweep empties the tables and their interns)
+/// every key fires again, still with the right agent.
+#[test]
+fn many_ipv6_agents_through_workers() {
+    let mut engine = Engine::start(&[builtin("uport").unwrap()], 2, 2, 4096);
+    let mut samples = Vec::new();
+    for a in 0..40u32 {
+        for k in 0..25u16 {
+            let agent = format!("2001:db8:{a:x}::1");
+            samples.push(unreachable(
+                &agent,
+                "10.0.1.4",
+                "10.0.0.66",
+                port(L4::Udp, k),
+            ));
+        }
+    }
+    for agent in ["192.0.2.1", "::ffff:192.0.2.1"] {
+        samples.push(unreachable(
+            agent,
+            "10.0.1.4",
+            "10.0.0.66",
+            port(L4::Udp, 7),
+        ));
+    }
+    let want: BTreeSet<_> = samples
+        .iter()
+        .map(|r| {
+            let k = r.keys.unreachable();
+            let Some(Unreachable::Port { port, .. }) = k else {
+                unreachable!("{k:?}")
+            };
+            (
+                "uport".to_string(),
+                format!("10.0.1.4,10.0.0.66,udp_{port}"),
+                r.agent,
+                4096,
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 1002);
+    for r in &samples {
+        engine.send(0, *r);
+        engine.send(1, *r);
+    }
+    engine.settle();
+    let first = engine.advance_and_collect(0, 1002);
+    assert_eq!(first.len(), 1002, "one record per agent and key");
+    assert_eq!(summary(&first), want);
+    assert!(engine.advance_and_collect(61_000, 0).is_empty());
+    for r in &samples {
+        engine.send(0, *r);
+    }
+    engine.settle();
+    let again = engine.advance_and_collect(0, 1002);
+    assert_eq!(again.len(), 1002, "every key fires again after idleTimeout");
+    assert_eq!(summary(&again), want);
+    let (rest, stats) = engine.finish();
+    assert!(rest.is_empty());
+    let d = &stats.definitions[0];
+    assert_eq!((d.flows_created, d.flows_expired), (2004, 1002));
+    assert_eq!(d.samples_agents_full, 0);
+    assert_eq!(d.events_dropped, 0);
+}
+
 #[test]
 fn full_output_ring_drops_and_counts() {
     let mut engine = Engine::start(&[builtin("uport").unwrap()], 1, 1, 1);

@@ -522,7 +522,7 @@ fn decode(kind: Kind, w: &[u64], c: &mut Cursor) -> Option<KeyValue> {
 /// Bit of the third scope word marking an IPv6 agent. Bit 32 is left clear: the table
 /// puts its occupied marker there, so that the data source (32 bits), the marker and the
 /// family fit the 5 bytes an entry has after `uport`'s 11 key bytes.
-const SCOPE_V6: u64 = 1 << 33;
+pub const SCOPE_V6: u64 = 1 << 33;
 /// The bits of the third scope word that carry the scope (data source and family).
 pub const SCOPE_BITS: u64 = 0xFFFF_FFFF | SCOPE_V6;
 

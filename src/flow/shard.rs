@@ -2,8 +2,9 @@
 //!
 //! For each sample and each definition its work item names the shard computes the probe
 //! (packed key and hash; both taken from the router's hint, `WorkItem::hint`, computed to
-//! pick the worker, for the first of them when there is one), prefetches the probe's home
-//! slot and the one after it, and applies the update [`PREFETCH_DISTANCE`] probes behind,
+//! pick the worker, for the first of them when there is one), prefetches the line(s) its
+//! flow most likely lies in ([`FlowTable::prefetch`]: one line for `uport`'s 32-byte
+//! entries, two for larger ones), and applies the update [`PREFETCH_DISTANCE`] probes behind,
 //! in one pass over the batch (two passes, all probes then all updates, read each item
 //! twice a whole batch apart: 85 KB of items and probes per 256-item batch, more than L1). At a million flows each update is a cache miss; overlapping
 //! a dozen or more of them is what sets the throughput (without the prefetch a

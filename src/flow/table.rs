@@ -1,19 +1,34 @@
 //! One worker's shard of one definition's flows: a bounded open-addressing table.
 //!
-//! Layout. Entries live inline in one `Vec<u64>` (linear probing, slots chosen by the
-//! hash's low 32 bits scaled to the slot count, at most half full), `6 + identity words`
-//! words each, the array aligned to 64 bytes: a `uport` entry is 64 bytes, exactly one
-//! cache line. The identity is the packed key followed by 5 bytes: the data source (all
-//! 32 bits) and a marker byte whose bit 0 marks an occupied slot and bit 1 an IPv6 agent;
-//! `uport`'s 11 key bytes leave exactly that room in its two words. (With 72-byte
-//! entries every entry straddled two lines, so a hit cost two misses.) Finding a flow
-//! costs one cache miss, two when it lies past its home slot, which the worker hides by
-//! prefetching both lines for a batch of samples ([`FlowTable::prefetch`]) before
-//! updating them; the table is kept at most half full so that the flow is nearly always
-//! in one of those two ([`MAX_LOAD_PERCENT`]).
-//! A separate index, or an intrusive LRU list (whose unlinking touches two more random
-//! entries per sample), would triple the misses at a million flows; they are what decides
-//! the throughput there.
+//! Layout. Entries live inline in one `Vec<u64>` (linear probing, at most half or a
+//! quarter full), the array aligned to 64 bytes. Every entry holds the flow's identity:
+//! the packed key followed by 5 bytes, the data source (all 32 bits) and a marker byte
+//! whose bit 0 marks an occupied slot and bit 1 an IPv6 agent; `uport`'s 11 key bytes
+//! leave exactly that room in its two words. What else an entry holds depends on the
+//! definition:
+//!
+//! - **Start-only entries** (`flowStart` definitions, the seed's `uport` and its
+//!   variants): the identity, an agent word and LAST, nothing else. Such a flow emits
+//!   its one record when it opens, built from the opening sample and its probe, and never
+//!   again (its idle expiry and eviction are silent), so the entry needs no value, start
+//!   or receipt time: only what tells flows apart and when the flow was last seen (idle
+//!   re-fire, least-recently-seen eviction). The agent word is an IPv4 agent's address,
+//!   or for an IPv6 agent its index in the table's `AgentIntern` (the identity's family
+//!   bit says which); fabric-scope tables leave it zero (the agent is not part of their
+//!   flows). A `uport` entry is 32 bytes, so two share a cache line, and the slots are
+//!   probed by line: a flow's home is the first slot of a line (`FlowTable::home`).
+//!   Kept a quarter full ([`START_ONLY_LOAD_PERCENT`]), nearly every flow is in its home
+//!   line, the one line [`FlowTable::prefetch`] loads: one line per update instead of
+//!   two. Wider start-only entries are rounded up to 64 bytes (one line each).
+//! - **Full entries** (every other definition): agent (two words), value, start, last,
+//!   receipt time, then the identity; a one-key entry is 64 bytes, exactly one line
+//!   (with 72-byte entries every entry straddled two lines, so a hit cost two misses);
+//!   the table is kept half full ([`MAX_LOAD_PERCENT`]) and the home and the next slot
+//!   are prefetched together.
+//!
+//! Either way a flow costs 128 bytes of table (`uport`). A separate index, or an
+//! intrusive LRU list (whose unlinking touches two more random entries per sample), would
+//! triple the misses at a million flows; they are what decides the throughput there.
 //!
 //! Bounds. A table is allocated at the size that holds its share of `maxEntries` when
 //! that fits in [`PRESIZE_BYTES`] (the default bound does), so it never grows and never
@@ -21,7 +36,10 @@
 //! (allocation only while warming up), never beyond its bound. When full, inserting
 //! a new flow first evicts the least recently seen of the next [`EVICT_SAMPLE`] entries
 //! after a rotating hand (sampled LRU, as Redis does: it needs no list, and the idle sweep
-//! keeps the table short of full in normal operation). Evictions are counted.
+//! keeps the table short of full in normal operation). Evictions are counted. The
+//! agent intern holds at most [`AGENT_INTERN_MAX`] IPv6 agents with open flows; a sample
+//! that would open a flow for one more is dropped and counted
+//! ([`TableCounters::agents_full`]), never stored under a wrong identity.
 //!
 //! Timers. `tick` sweeps the slots incrementally, a full pass every [`SWEEP_MS`]: an entry
 //! idle for `idleTimeout` is removed (its end record emitted when `flowStart` is false) and
@@ -30,6 +48,7 @@
 //! at most one sweep late, with no thread or timer object per flow. Deletion is a
 //! backward shift, so the table never fills with tombstones.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,19 +56,27 @@ use std::sync::Arc;
 use super::definition::{FlowDefinition, Scope, ValueKind};
 use super::key::{
     flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackPlan, PackedKey,
-    MAX_KEY_WORDS, SCOPE_BITS,
+    MAX_KEY_WORDS, SCOPE_BITS, SCOPE_V6,
 };
 use super::FlowEvent;
 use crate::packet::Key;
 use crate::record::{FlowHint, SampleRecord};
 
-/// Most slots in use, in percent: the table grows (or, at its bound, evicts) beyond it.
-/// Half full, a flow lies in its home slot or the next (both prefetched) nine times in
-/// ten; at 3/4, 37 % of flows lie past their home slot and 22 % past the next one (linear
-/// probing, simulated), and each further line is a DRAM miss no prefetch covers (README
-/// perf-flow: 1 M keys, 6-9 M updates/s at 75 %, 11-14 M at 50 %). The price is memory:
-/// 128 bytes per flow instead of 85.
+/// Most slots in use, in percent, in a table of full entries: the table grows (or, at
+/// its bound, evicts) beyond it. Half full, a flow lies in its home slot or the next
+/// (both prefetched) nine times in ten; at 3/4, 37 % of flows lie past their home slot
+/// and 22 % past the next one (linear probing, simulated), and each further line is a
+/// DRAM miss no prefetch covers (README perf-flow: 1 M keys, 6-9 M updates/s at 75 %,
+/// 11-14 M at 50 %). The price is memory: 128 bytes per flow of 64-byte entries.
 pub const MAX_LOAD_PERCENT: usize = 50;
+/// [`MAX_LOAD_PERCENT`] for tables of 32-byte start-only entries, whose homes start a
+/// line: a quarter full, 96.6 % of flows lie in their home line (two slots; linear
+/// probing over two-slot lines, simulated; 88 % at half full), so one prefetched line
+/// per update finds nearly every flow. Measured at 1 M keys (README perf-flow round 5)
+/// this beats half full with two prefetched lines by a quarter: the worker is limited
+/// by the lines it has in flight, not by instructions. The price is the same memory
+/// per flow as a half-full table of 64-byte entries, 128 bytes.
+pub const START_ONLY_LOAD_PERCENT: usize = 25;
 
 /// Interval in which `tick` sweeps every slot once.
 pub const SWEEP_MS: u64 = 1000;
@@ -65,8 +92,14 @@ const INITIAL_SLOTS: usize = 1024;
 /// cost follows the slot count, about 13 µs per ms for the default `maxEntries` of 100 000.
 /// Larger tables start at this size and grow by doubling, once per doubling of the flows.
 pub const PRESIZE_BYTES: usize = 64 << 20;
+/// Most IPv6 agents with open flows one start-only, agent-scope table tells apart
+/// (`AgentIntern`): ~300 KB at most per table, allocated as agents appear. A network has
+/// one agent per switch or router exporting sFlow, far fewer than this; more in one shard
+/// of one definition means forged datagrams, whose new flows are then dropped and counted
+/// rather than growing memory without bound or being stored under another's identity.
+pub const AGENT_INTERN_MAX: usize = 4096;
 
-/// Word offsets inside an entry.
+/// Word offsets inside a full entry.
 mod field {
     /// The opening sample's agent address, two words.
     pub const AGENT: usize = 0;
@@ -83,10 +116,19 @@ mod field {
     pub const IDENT: usize = 6;
 }
 
+/// Word offsets inside a start-only entry: the identity words first (as in a full
+/// entry), then the agent word at `ident words` and LAST right after it.
+mod start_field {
+    pub const IDENT: usize = 0;
+}
+
 /// Most identity words: the widest packed key plus the 5 bytes of scope and marker.
 const MAX_IDENT: usize = MAX_KEY_WORDS + 1;
 /// Scope word and marker byte as they sit in the identity at bit `key bits`.
 const EXTRA_BITS: usize = 40;
+/// A probe's agent word when its IPv6 agent's intern index is not known yet (looked up
+/// when the update runs, since an earlier update of the batch may intern it).
+const UNRESOLVED: u64 = u64::MAX;
 
 /// Process-wide flow record identifiers (sFlow-RT `flowID`), increasing from 1.
 static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
@@ -104,6 +146,9 @@ pub struct TableCounters {
     pub expired: u64,
     /// Records handed to the output (whether the queue then took them or not).
     pub events: u64,
+    /// Samples (also in `samples`) that would have opened a flow for an IPv6 agent when
+    /// the agent intern was full ([`AGENT_INTERN_MAX`]): dropped, no flow, no record.
+    pub agents_full: u64,
 }
 
 /// A sample's identity in one table, computed once and used to prefetch then update.
@@ -116,6 +161,9 @@ pub struct Probe {
     /// rather than copied into one array: the copy cost a tenth of an update).
     key: PackedKey,
     tail: u64,
+    /// A start-only entry's agent word for this sample: the IPv4 agent's address, 0 in
+    /// fabric scope, [`UNRESOLVED`] for an IPv6 agent.
+    agent: u64,
 }
 
 impl Probe {
@@ -125,12 +173,111 @@ impl Probe {
         scope: [0; 3],
         key: PackedKey::EMPTY,
         tail: 0,
+        agent: 0,
     };
 
     /// Identity word `k`.
     #[inline]
     fn ident(&self, k: usize) -> u64 {
         self.key.words.get(k).copied().unwrap_or(self.tail)
+    }
+}
+
+/// The IPv6 agents of a start-only, agent-scope table's open flows, each stored once so
+/// that an entry names its agent in one word (an index here) instead of 16 bytes. Every
+/// index counts the flows naming it and is freed with the last of them, so it holds at
+/// most the agents of open flows, never more than [`AGENT_INTERN_MAX`].
+struct AgentIntern {
+    /// Most agents held: [`AGENT_INTERN_MAX`] (tests lower it).
+    max: usize,
+    index: HashMap<[u64; 2], u32>,
+    /// Address (the first two scope words) of each index.
+    addrs: Vec<[u64; 2]>,
+    /// Open flows naming each index; 0 = free.
+    flows: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl AgentIntern {
+    fn new() -> AgentIntern {
+        AgentIntern {
+            max: AGENT_INTERN_MAX,
+            index: HashMap::new(),
+            addrs: Vec::new(),
+            flows: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// The agent word of the agent in `scope`, or [`UNRESOLVED`] when it has no flow.
+    #[inline(never)]
+    fn lookup(&self, scope: &[u64; 3]) -> u64 {
+        self.index
+            .get(&[scope[0], scope[1]])
+            .map_or(UNRESOLVED, |&i| u64::from(i))
+    }
+
+    /// One more flow for the agent in `scope`, whose word is `known` (from
+    /// [`AgentIntern::lookup`]); `None` when it is new and the intern is full.
+    fn acquire(&mut self, scope: &[u64; 3], known: u64) -> Option<u64> {
+        if let Some(n) = usize::try_from(known)
+            .ok()
+            .and_then(|i| self.flows.get_mut(i))
+        {
+            *n += 1;
+            return Some(known);
+        }
+        let addr = [scope[0], scope[1]];
+        let i = match self.free.pop() {
+            Some(i) => i as usize,
+            None if self.addrs.len() < self.max => {
+                self.addrs.push(addr);
+                self.flows.push(0);
+                self.addrs.len() - 1
+            }
+            None => return None,
+        };
+        self.addrs[i] = addr;
+        self.flows[i] = 1;
+        // `i` < `max` <= AGENT_INTERN_MAX, so it fits in u32.
+        self.index.insert(addr, i as u32);
+        Some(i as u64)
+    }
+
+    /// A flow naming agent word `word` is gone.
+    fn release(&mut self, word: u64) {
+        let Ok(i) = usize::try_from(word) else {
+            return;
+        };
+        if let Some(n) = self.flows.get_mut(i) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.index.remove(&self.addrs[i]);
+                self.free.push(i as u32);
+            }
+        }
+    }
+
+    /// The address words of agent word `word`.
+    fn addr(&self, word: u64) -> [u64; 2] {
+        usize::try_from(word)
+            .ok()
+            .and_then(|i| self.addrs.get(i))
+            .copied()
+            .unwrap_or([0; 2])
+    }
+
+    /// Agents with open flows.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.addrs.clear();
+        self.flows.clear();
+        self.free.clear();
     }
 }
 
@@ -143,6 +290,7 @@ pub struct FlowTable {
     value: ValueKind,
     scope: Scope,
     log: bool,
+    /// Also selects the layout: `flowStart` tables have start-only entries.
     flow_start: bool,
     active_ms: u64,
     idle_ms: u64,
@@ -152,6 +300,15 @@ pub struct FlowTable {
     /// Bits of the packed key; the scope word and marker follow at this bit.
     key_bits: usize,
     ident_words: usize,
+    /// Entry words of the identity, the agent word (start-only entries) and LAST.
+    ident_at: usize,
+    agent_at: usize,
+    last_at: usize,
+    /// log2 of the slots per 64-byte line that homes are aligned to: 1 for 32-byte
+    /// entries (a flow's home is the first slot of a line), else 0.
+    line_shift: u32,
+    /// Most slots in use, in percent ([`MAX_LOAD_PERCENT`], [`START_ONLY_LOAD_PERCENT`]).
+    load_percent: usize,
     /// Entry word holding the occupied marker, and the marker's bit in it.
     occupied_word: usize,
     occupied_bit: u64,
@@ -168,6 +325,7 @@ pub struct FlowTable {
     sweep_hand: usize,
     last_sweep_ms: Option<u64>,
     evict_hand: usize,
+    agents: AgentIntern,
     counters: TableCounters,
 }
 
@@ -187,14 +345,44 @@ impl FlowTable {
         presize_bytes: usize,
     ) -> FlowTable {
         let max_entries = max_entries.max(1);
-        let max_slots = max_entries
-            .saturating_mul(100)
-            .div_ceil(MAX_LOAD_PERCENT)
-            .max(2);
         let key_bits = packed_bytes(&def.keys) * 8;
         let ident_words = (key_bits + EXTRA_BITS).div_ceil(64);
-        let stride = field::IDENT + ident_words;
-        let slots = (presize_bytes / (stride * 8))
+        let (stride, ident_at, agent_at, last_at) = if def.flow_start {
+            // Half or whole lines, so that no entry straddles two.
+            let words = ident_words + 2;
+            let stride = match words {
+                ..=4 => 4,
+                5..=8 => 8,
+                _ => words,
+            };
+            let ident_at = start_field::IDENT;
+            (
+                stride,
+                ident_at,
+                ident_at + ident_words,
+                ident_at + ident_words + 1,
+            )
+        } else {
+            (
+                field::IDENT + ident_words,
+                field::IDENT,
+                field::AGENT,
+                field::LAST,
+            )
+        };
+        let line_shift = u32::from(stride == 4);
+        let per_line = 1usize << line_shift;
+        let load_percent = if line_shift == 1 {
+            START_ONLY_LOAD_PERCENT
+        } else {
+            MAX_LOAD_PERCENT
+        };
+        let max_slots = max_entries
+            .saturating_mul(100)
+            .div_ceil(load_percent)
+            .max(2)
+            .next_multiple_of(per_line);
+        let slots = (presize_bytes / (stride * 8) / per_line * per_line)
             .max(INITIAL_SLOTS)
             .min(max_slots);
         let marker = key_bits + 32;
@@ -223,7 +411,12 @@ impl FlowTable {
             key_words: def.key_words,
             key_bits,
             ident_words,
-            occupied_word: field::IDENT + marker / 64,
+            ident_at,
+            agent_at,
+            last_at,
+            line_shift,
+            load_percent,
+            occupied_word: ident_at + marker / 64,
             occupied_bit: 1 << (marker % 64),
             same_mask,
             words,
@@ -235,6 +428,7 @@ impl FlowTable {
             sweep_hand: 0,
             last_sweep_ms: None,
             evict_hand: 0,
+            agents: AgentIntern::new(),
             counters: TableCounters::default(),
         }
     }
@@ -319,7 +513,8 @@ impl FlowTable {
                 packed.is_some_and(|q| q.hash == p.hash
                     && q.key == p.key
                     && q.tail == p.tail
-                    && q.scope == p.scope),
+                    && q.scope == p.scope
+                    && q.agent == p.agent),
                 "hint {hint:?} disagrees with packing {packed:?}"
             );
         }
@@ -327,7 +522,7 @@ impl FlowTable {
     }
 
     /// Put the scope word and the occupied marker after the key bits (after hashing: the
-    /// hash is the router's, over the key and the scope words).
+    /// hash is the router's, over the key and the scope words), and set the agent word.
     #[inline(always)]
     fn seal(&self, p: &mut Probe) {
         let (w, off) = (self.key_bits / 64, self.key_bits % 64);
@@ -343,12 +538,23 @@ impl FlowTable {
                 None => p.tail = extra >> (64 - off),
             }
         }
+        p.agent = if self.scope == Scope::Fabric {
+            0
+        } else if p.scope[2] & SCOPE_V6 == 0 {
+            p.scope[0]
+        } else {
+            UNRESOLVED
+        };
     }
 
-    /// Ask the CPU to start loading the probe's home slot and the one after it, so that
-    /// a later [`FlowTable::update`] finds them in cache. A quarter of the flows sit past
-    /// their home slot at [`MAX_LOAD_PERCENT`], and every further slot is another line:
-    /// un-prefetched, it costs a full memory latency. Loading the second
+    /// Ask the CPU to start loading the line(s) where the probe's flow most likely is,
+    /// so that a later [`FlowTable::update`] finds them in cache. 32-byte start-only
+    /// entries: the home line only, which holds the home and the next slot and 96.6 % of
+    /// the flows at [`START_ONLY_LOAD_PERCENT`]. 64-byte and wider entries: the home
+    /// slot's line and the next slot's (89 % at [`MAX_LOAD_PERCENT`]). Every further
+    /// line is a full memory latency no prefetch covers; but every prefetched line holds
+    /// one of the core's few line fill buffers until it arrives, and at a million flows
+    /// those are what limits the updates (README perf-flow round 5). Loading the second
     /// line unconditionally costs no instructions that depend on the first (chasing the
     /// run slot by slot, a few updates ahead, was measured too: its compare and
     /// mispredicted branch cost more than the line it saved).
@@ -356,7 +562,9 @@ impl FlowTable {
     pub fn prefetch(&self, probe: &Probe) {
         let i = self.home(probe.hash);
         self.prefetch_slot(i);
-        self.prefetch_slot(self.next(i));
+        if self.line_shift == 0 {
+            self.prefetch_slot(self.next(i));
+        }
     }
 
     #[inline]
@@ -364,8 +572,8 @@ impl FlowTable {
         let at = self.at(i);
         if let Some(slot) = self.words.get(at..at + self.stride) {
             prefetch(slot.as_ptr());
-            // An 8-word entry is one aligned line; others may straddle two.
-            if self.stride != 8 {
+            // 4- and 8-word entries lie within one aligned line; others may straddle two.
+            if self.stride != 8 && self.stride != 4 {
                 if let Some(last) = slot.last() {
                     prefetch(last);
                 }
@@ -382,9 +590,9 @@ impl FlowTable {
     }
 
     /// Apply one sample whose identity is `probe`. Inlined into the worker's batch loop:
-    /// the common case (a flow already in the table, no timer due) is a probe and three
-    /// stores; everything else (opening, expiry, active reports, eviction, growth) is
-    /// out of line, so the hot loop stays small.
+    /// the common case (a flow already in the table, no timer due) is a probe and one
+    /// store (start-only entries: LAST) or three; everything else (opening, expiry,
+    /// active reports, eviction, growth) is out of line, so the hot loop stays small.
     #[inline(always)]
     pub fn update(
         &mut self,
@@ -393,18 +601,40 @@ impl FlowTable {
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
-        let value = match self.value {
-            ValueKind::Frames => record.frames(),
-            ValueKind::Bytes => record.bytes(),
-        };
         self.counters.samples += 1;
-        match self.find(probe) {
+        if self.flow_start {
+            let agent = if probe.agent == UNRESOLVED {
+                self.agents.lookup(&probe.scope)
+            } else {
+                probe.agent
+            };
+            let found = if self.stride == 4 && self.ident_words == 2 {
+                self.find_half_line(probe, agent)
+            } else {
+                self.find(probe, agent)
+            };
+            match found {
+                Ok(i) => {
+                    let at = self.at(i) + self.last_at;
+                    if let Some(last) = self.words.get_mut(at) {
+                        if now_ms.saturating_sub(*last) < self.idle_ms {
+                            *last = now_ms;
+                            return;
+                        }
+                    }
+                    self.update_due(i, probe, agent, record, now_ms, emit);
+                }
+                Err(empty) => self.insert(empty, probe, agent, record, now_ms, emit),
+            }
+            return;
+        }
+        let value = self.value_of(record);
+        match self.find(probe, 0) {
             Ok(i) => {
                 let (at, stride) = (self.at(i), self.stride);
                 if let Some(e) = self.words.get_mut(at..at + stride) {
                     let idle = now_ms.saturating_sub(e[field::LAST]) >= self.idle_ms;
-                    let active = !self.flow_start
-                        && now_ms.saturating_sub(e[field::START]) >= self.active_ms;
+                    let active = now_ms.saturating_sub(e[field::START]) >= self.active_ms;
                     if !(idle || active) {
                         e[field::VALUE] = e[field::VALUE].saturating_add(value);
                         e[field::LAST] = now_ms;
@@ -412,37 +642,50 @@ impl FlowTable {
                         return;
                     }
                 }
-                self.update_due(i, probe, record, value, now_ms, emit);
+                self.update_due(i, probe, 0, record, now_ms, emit);
             }
-            Err(empty) => self.insert(empty, probe, record, value, now_ms, emit),
+            Err(empty) => self.insert(empty, probe, 0, record, now_ms, emit),
         }
     }
 
-    /// A sample for flow `i` whose idle or active timeout has passed.
+    /// The scaled value one sample adds.
+    #[inline(always)]
+    fn value_of(&self, record: &SampleRecord) -> u64 {
+        match self.value {
+            ValueKind::Frames => record.frames(),
+            ValueKind::Bytes => record.bytes(),
+        }
+    }
+
+    /// A sample for flow `i` (agent word `agent`) whose idle or active timeout has passed.
     #[inline(never)]
     fn update_due(
         &mut self,
         i: usize,
         probe: &Probe,
+        agent: u64,
         record: &SampleRecord,
-        value: u64,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
         let at = self.at(i);
-        if now_ms.saturating_sub(self.words[at + field::LAST]) >= self.idle_ms {
+        if now_ms.saturating_sub(self.words[at + self.last_at]) >= self.idle_ms {
             // Idle past its timeout but not swept yet: the old flow ends and this
-            // sample opens a new one, exactly as if the sweep had been on time.
+            // sample opens a new one in its slot (same identity, same agent word, so the
+            // agent intern's count is unchanged), exactly as if the sweep had been on time.
             self.end(i, now_ms, emit);
             self.counters.expired += 1;
-            self.open(i, probe, record, value, now_ms, emit);
+            self.open(i, probe, agent, record, now_ms, emit);
             return;
         }
-        if !self.flow_start
-            && now_ms.saturating_sub(self.words[at + field::START]) >= self.active_ms
-        {
+        if self.flow_start {
+            self.words[at + self.last_at] = now_ms;
+            return;
+        }
+        if now_ms.saturating_sub(self.words[at + field::START]) >= self.active_ms {
             self.report(i, now_ms, emit);
         }
+        let value = self.value_of(record);
         let e = &mut self.words[at..at + self.stride];
         e[field::VALUE] = e[field::VALUE].saturating_add(value);
         e[field::LAST] = now_ms;
@@ -451,20 +694,33 @@ impl FlowTable {
 
     /// A sample of a flow not in the table: open it in `slot` (the empty slot ending its
     /// probe), after evicting or growing when the table is at its load or size bound.
+    /// A start-only table's IPv6 agent is interned first: when the intern is full the
+    /// sample is dropped and counted.
     #[inline(never)]
     fn insert(
         &mut self,
         slot: usize,
         probe: &Probe,
+        agent: u64,
         record: &SampleRecord,
-        value: u64,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
+        let agent = if self.interns(&probe.scope) {
+            match self.agents.acquire(&probe.scope, agent) {
+                Some(word) => word,
+                None => {
+                    self.counters.agents_full += 1;
+                    return;
+                }
+            }
+        } else {
+            agent
+        };
         let slot = if self.len >= self.max_entries {
             self.evict_one(now_ms, emit);
             self.empty_slot(probe.hash)
-        } else if (self.len + 1) * 100 > self.slots * MAX_LOAD_PERCENT
+        } else if (self.len + 1) * 100 > self.slots * self.load_percent
             && self.slots < self.max_slots
         {
             self.grow();
@@ -473,48 +729,112 @@ impl FlowTable {
             slot
         };
         self.len += 1;
-        self.open(slot, probe, record, value, now_ms, emit);
+        self.open(slot, probe, agent, record, now_ms, emit);
     }
 
-    /// Start a flow in slot `i`.
+    /// Whether a flow of scope `scope` names its agent by an intern index: IPv6 agents
+    /// in start-only, agent-scope tables.
+    #[inline]
+    fn interns(&self, scope: &[u64; 3]) -> bool {
+        self.flow_start && self.scope == Scope::Agent && scope[2] & SCOPE_V6 != 0
+    }
+
+    /// Start a flow in slot `i`. A `flowStart` record is built from the opening sample
+    /// and its probe (identity, agent, data source, value, receipt time), not read back
+    /// from the entry, which does not keep all of them.
     fn open(
         &mut self,
         i: usize,
         probe: &Probe,
+        agent: u64,
         record: &SampleRecord,
-        value: u64,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
+        let value = self.value_of(record);
         let at = self.at(i);
         let e = &mut self.words[at..at + self.stride];
-        e[field::AGENT] = probe.scope[0];
-        e[field::AGENT + 1] = probe.scope[1];
-        e[field::VALUE] = value;
-        e[field::START] = now_ms;
-        e[field::LAST] = now_ms;
-        e[field::RECEIVED] = record.received_ns;
-        for (k, word) in e[field::IDENT..].iter_mut().enumerate() {
+        for (k, word) in e[self.ident_at..self.ident_at + self.ident_words]
+            .iter_mut()
+            .enumerate()
+        {
             *word = probe.ident(k);
+        }
+        if self.flow_start {
+            e[self.agent_at] = agent;
+            e[self.last_at] = now_ms;
+        } else {
+            e[field::AGENT] = probe.scope[0];
+            e[field::AGENT + 1] = probe.scope[1];
+            e[field::VALUE] = value;
+            e[field::START] = now_ms;
+            e[field::LAST] = now_ms;
+            e[field::RECEIVED] = record.received_ns;
         }
         self.counters.created += 1;
         if self.flow_start {
-            self.emit_record(i, value, now_ms, now_ms, emit);
+            let mut key = probe.key.words;
+            self.mask_key(&mut key);
+            self.emit_record(
+                &key,
+                probe.scope,
+                value,
+                now_ms,
+                now_ms,
+                record.received_ns,
+                emit,
+            );
         }
     }
 
-    /// The slot holding the probe's flow, or the empty slot where it would go.
-    #[inline]
-    fn find(&self, probe: &Probe) -> Result<usize, usize> {
+    /// [`FlowTable::find`] for start-only entries of 32 bytes with two identity words
+    /// (`uport` and every definition whose key packs in 11 bytes or less): the offsets
+    /// are constants (identity 0-1, agent word 2) and the compare is three masked words,
+    /// a third fewer instructions per update than the general loop.
+    #[inline(always)]
+    fn find_half_line(&self, probe: &Probe, agent: u64) -> Result<usize, usize> {
+        let agent_mask = if self.scope == Scope::Agent {
+            u64::MAX
+        } else {
+            0
+        };
+        let want = [probe.key.words[0], probe.key.words[1], agent];
+        let mask = [self.same_mask[0], self.same_mask[1], agent_mask];
+        let (occupied_word, occupied_bit) = (self.occupied_word, self.occupied_bit);
         let mut i = self.home(probe.hash);
-        // At most [`MAX_LOAD_PERCENT`] of the slots are used, so an empty one ends every probe.
+        // At most half the slots are used, so an empty one ends every probe.
+        loop {
+            let at = self.base + i * 4;
+            let Some(e) = self.words.get(at..at + 4) else {
+                // Slot `i` < `slots` always lies inside `words`.
+                return Err(i);
+            };
+            if e[occupied_word & 3] & occupied_bit == 0 {
+                return Err(i);
+            }
+            let diff = ((e[0] ^ want[0]) & mask[0])
+                | ((e[1] ^ want[1]) & mask[1])
+                | ((e[2] ^ want[2]) & mask[2]);
+            if diff == 0 {
+                return Ok(i);
+            }
+            i = self.next(i);
+        }
+    }
+
+    /// The slot holding the probe's flow (whose start-only agent word is `agent`), or
+    /// the empty slot where it would go.
+    #[inline]
+    fn find(&self, probe: &Probe, agent: u64) -> Result<usize, usize> {
+        let mut i = self.home(probe.hash);
+        // At most half the slots are used, so an empty one ends every probe.
         loop {
             let at = self.at(i);
             let e = &self.words[at..at + self.stride];
             if e[self.occupied_word] & self.occupied_bit == 0 {
                 return Err(i);
             }
-            if self.holds(e, probe) {
+            if self.holds(e, probe, agent) {
                 return Ok(i);
             }
             i = self.next(i);
@@ -523,12 +843,12 @@ impl FlowTable {
 
     /// Whether the occupied entry `e` is the probe's flow.
     #[inline(always)]
-    fn holds(&self, e: &[u64], probe: &Probe) -> bool {
+    fn holds(&self, e: &[u64], probe: &Probe, agent: u64) -> bool {
         let mask = &self.same_mask[..self.ident_words];
         // Differences OR-ed together, no early exit: the identity is two or three
         // words in one line, and branching per word costs more than comparing them.
         // Two words (`uport` and most definitions) get a straight-line compare.
-        let ident = &e[field::IDENT..];
+        let ident = &e[self.ident_at..];
         let mut diff = if let ([a0, a1, ..], [m0, m1]) = (ident, mask) {
             ((a0 ^ probe.key.words[0]) & m0) | ((a1 ^ probe.key.words[1]) & m1)
         } else {
@@ -539,7 +859,11 @@ impl FlowTable {
             d
         };
         if self.scope == Scope::Agent {
-            diff |= (e[field::AGENT] ^ probe.scope[0]) | (e[field::AGENT + 1] ^ probe.scope[1]);
+            diff |= if self.flow_start {
+                e[self.agent_at] ^ agent
+            } else {
+                (e[field::AGENT] ^ probe.scope[0]) | (e[field::AGENT + 1] ^ probe.scope[1])
+            };
         }
         diff == 0
     }
@@ -564,26 +888,45 @@ impl FlowTable {
         self.words[at + self.occupied_word] & self.occupied_bit != 0
     }
 
+    /// Clear the scope and marker bits from packed key words.
+    fn mask_key(&self, key: &mut [u64; MAX_KEY_WORDS]) {
+        let kw = self.key_words;
+        if self.key_bits % 64 != 0 {
+            key[kw - 1] &= (1u64 << (self.key_bits % 64)) - 1;
+        }
+        key[kw..].fill(0);
+    }
+
     /// The packed key of entry `e`, without the scope and marker bits.
     fn entry_key(&self, e: &[u64]) -> [u64; MAX_KEY_WORDS] {
         let mut key = [0; MAX_KEY_WORDS];
         let kw = self.key_words;
-        key[..kw].copy_from_slice(&e[field::IDENT..field::IDENT + kw]);
-        if self.key_bits % 64 != 0 {
-            key[kw - 1] &= (1u64 << (self.key_bits % 64)) - 1;
-        }
+        key[..kw].copy_from_slice(&e[self.ident_at..self.ident_at + kw]);
+        self.mask_key(&mut key);
         key
     }
 
-    /// The scope words (agent, data source and family) of entry `e`.
+    /// The scope words (agent, data source and family) of entry `e`. A start-only
+    /// fabric-scope entry keeps no agent: its agent words are zero (its hash does not
+    /// cover them, and its record was built when it opened).
     fn entry_scope(&self, e: &[u64]) -> [u64; 3] {
-        let ident = &e[field::IDENT..];
+        let ident = &e[self.ident_at..];
         let (w, off) = (self.key_bits / 64, self.key_bits % 64);
         let mut extra = ident[w] >> off;
         if off > 64 - EXTRA_BITS {
             extra |= ident[w + 1] << (64 - off);
         }
-        [e[field::AGENT], e[field::AGENT + 1], extra & SCOPE_BITS]
+        let extra = extra & SCOPE_BITS;
+        let [a0, a1] = if !self.flow_start {
+            [e[field::AGENT], e[field::AGENT + 1]]
+        } else if self.scope == Scope::Fabric {
+            [0; 2]
+        } else if extra & SCOPE_V6 != 0 {
+            self.agents.addr(e[self.agent_at])
+        } else {
+            [e[self.agent_at], 0]
+        };
+        [a0, a1, extra]
     }
 
     /// The hash entry `e` was stored under, recomputed from its words.
@@ -633,7 +976,7 @@ impl FlowTable {
         for _ in 0..self.slots {
             let at = self.at(i);
             if self.occupied(at) {
-                let last = self.words[at + field::LAST];
+                let last = self.words[at + self.last_at];
                 if last < oldest {
                     oldest = last;
                     victim = Some(i);
@@ -658,6 +1001,11 @@ impl FlowTable {
     /// Delete slot `i`, shifting later entries of its probe run back so that no probe
     /// sequence is broken.
     fn remove(&mut self, i: usize) {
+        let scope = self.entry_scope(self.entry(i));
+        if self.interns(&scope) {
+            let word = self.words[self.at(i) + self.agent_at];
+            self.agents.release(word);
+        }
         let mut hole = i;
         let mut j = self.next(i);
         while self.occupied(self.at(j)) {
@@ -700,7 +1048,7 @@ impl FlowTable {
         while examined < due && self.len > 0 {
             let at = self.at(i);
             if self.occupied(at) {
-                let last = self.words[at + field::LAST];
+                let last = self.words[at + self.last_at];
                 if now_ms.saturating_sub(last) >= self.idle_ms {
                     self.end(i, now_ms, emit);
                     self.remove(i);
@@ -728,6 +1076,7 @@ impl FlowTable {
         }
         self.words.fill(0);
         self.len = 0;
+        self.agents.clear();
     }
 
     /// A flow ends: its last record when `flowStart` is false.
@@ -737,16 +1086,17 @@ impl FlowTable {
         }
     }
 
-    /// Slot where a probe for `hash` starts: the low 32 bits scaled to the slot count
-    /// (the router uses the high 32 bits to pick the worker).
+    /// Slot where a probe for `hash` starts: the low 32 bits scaled to the lines, the
+    /// first slot of that line (the router uses the high 32 bits to pick the worker).
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        (((hash & 0xFFFF_FFFF) * self.slots as u64) >> 32) as usize
+        let lines = (self.slots >> self.line_shift) as u64;
+        ((((hash & 0xFFFF_FFFF) * lines) >> 32) as usize) << self.line_shift
     }
 
     #[inline]
     fn next(&self, i: usize) -> usize {
-        if i + 1 == self.slots {
+        if i + 1 >= self.slots {
             0
         } else {
             i + 1
@@ -762,37 +1112,43 @@ impl FlowTable {
         }
     }
 
-    /// Emit the record of slot `i`'s current interval and start a new one at `now_ms`.
+    /// Emit the record of full entry `i`'s current interval and start a new one at
+    /// `now_ms` (never called for start-only entries, which keep no value).
     fn report(&mut self, i: usize, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
         let at = self.at(i);
         let value = self.words[at + field::VALUE];
         let start = self.words[at + field::START];
         let last = self.words[at + field::LAST];
         if value > 0 {
-            self.emit_record(i, value, start, last, emit);
+            let e = self.entry(i);
+            let (key, scope, received_ns) =
+                (self.entry_key(e), self.entry_scope(e), e[field::RECEIVED]);
+            self.emit_record(&key, scope, value, start, last, received_ns, emit);
         }
         self.words[at + field::VALUE] = 0;
         self.words[at + field::START] = now_ms;
     }
 
+    /// Emit one record of the flow whose packed key is `key` (scope and marker bits
+    /// cleared) and scope words `scope`.
+    #[allow(clippy::too_many_arguments)]
     fn emit_record(
         &mut self,
-        i: usize,
+        key: &[u64; MAX_KEY_WORDS],
+        scope: [u64; 3],
         value: u64,
         start_ms: u64,
         end_ms: u64,
+        received_ns: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
         if !self.log {
             return;
         }
-        let e = self.entry(i);
-        let key = self.entry_key(e);
         let Some(keys) = unpack(&key[..self.key_words], &self.keys) else {
             return;
         };
-        let (agent, data_source): (IpAddr, u32) = scope_from_words(self.entry_scope(e));
-        let received_ns = e[field::RECEIVED];
+        let (agent, data_source): (IpAddr, u32) = scope_from_words(scope);
         self.counters.events += 1;
         emit(FlowEvent {
             flow_id: NEXT_FLOW_ID.fetch_add(1, Ordering::Relaxed),
@@ -1178,21 +1534,39 @@ mod tests {
                 let e = self.entry(i);
                 let mut key = PackedKey::EMPTY;
                 let mut tail = 0;
-                for (k, &word) in e[field::IDENT..].iter().enumerate() {
+                let ident = &e[self.ident_at..self.ident_at + self.ident_words];
+                for (k, &word) in ident.iter().enumerate() {
                     match key.words.get_mut(k) {
                         Some(w) => *w = word,
                         None => tail = word,
                     }
                 }
+                let agent = if self.flow_start { e[self.agent_at] } else { 0 };
                 let probe = Probe {
                     hash: self.hash_of(e),
                     scope: self.entry_scope(e),
                     key,
                     tail,
+                    agent,
                 };
-                assert_eq!(self.find(&probe), Ok(i), "slot {i} unreachable");
+                assert_eq!(self.find(&probe, agent), Ok(i), "slot {i} unreachable");
             }
             assert_eq!(occupied, self.len);
+            // Every interned agent is named by as many entries as it counts, and no more
+            // agents are interned than have flows.
+            if self.flow_start && self.scope == Scope::Agent {
+                let mut named = vec![0u32; self.agents.flows.len()];
+                for i in 0..self.slots {
+                    if self.occupied(self.at(i)) {
+                        let e = self.entry(i);
+                        if self.interns(&self.entry_scope(e)) {
+                            named[e[self.agent_at] as usize] += 1;
+                        }
+                    }
+                }
+                assert_eq!(named, self.agents.flows);
+                assert_eq!(self.agents.len(), named.iter().filter(|&&n| n > 0).count());
+            }
         }
     }
 
@@ -1284,8 +1658,8 @@ mod tests {
                     let mut p = Probe::EMPTY;
                     assert!(table.probe_hinted(r, &hint, &mut p));
                     assert_eq!(
-                        (p.hash, p.key, p.tail, p.scope),
-                        (own.hash, own.key, own.tail, own.scope)
+                        (p.hash, p.key, p.tail, p.scope, p.agent),
+                        (own.hash, own.key, own.tail, own.scope, own.agent)
                     );
                     hinted += 1;
                 }
@@ -1326,8 +1700,241 @@ mod tests {
 
     #[test]
     fn entry_size() {
+        // Start-only entries: `uport` in half a line, four slots per flow.
         let t = FlowTable::new(&uport(), 100_000, 1);
+        assert_eq!(t.entry_bytes(), 32);
+        assert!((t.bytes_per_entry_when_full() - 128.0).abs() < 0.01);
+        // Wider start-only entries take a whole line, never straddling two.
+        for name in ["unet", "uhost", "uproto", "uport6"] {
+            let d = FlowDefinition::from_spec(&builtin(name).unwrap()).unwrap();
+            assert_eq!(FlowTable::new(&d, 1000, 1).entry_bytes(), 64, "{name}");
+        }
+        // Full entries (end-of-flow records) keep value, start and receipt time.
+        let d = def("name=\"e\"\nkeys=\"ipsource,ipdestination,icmpunreachableport\"");
+        let t = FlowTable::new(&d, 100_000, 1);
         assert_eq!(t.entry_bytes(), 64);
         assert!((t.bytes_per_entry_when_full() - 128.0).abs() < 0.01);
+    }
+
+    /// Start-only entries keep no value, start or receipt time: every field of the
+    /// record a `flowStart` flow emits comes from its opening sample, for both agent
+    /// families and both scopes.
+    #[test]
+    fn start_only_records_come_from_the_opening_sample() {
+        for (scope, agent) in [
+            (Scope::Agent, "2001:db8::1"),
+            (Scope::Agent, "192.0.2.9"),
+            (Scope::Fabric, "2001:db8::1"),
+            (Scope::Fabric, "192.0.2.9"),
+        ] {
+            let d = FlowDefinition::from_spec(&FlowSpec {
+                scope: Some(scope),
+                value: Some(ValueKind::Bytes),
+                ..builtin("uport").unwrap()
+            })
+            .unwrap();
+            let mut run = Run::new(&d, 100);
+            let r = unreach(agent, 0x0a00_0005, 0x0a00_0009, 53)
+                .with_source(0, 0x1A00_0000)
+                .with_received_ns(987_654_321);
+            assert_eq!(run.table.entry_bytes(), 32);
+            assert_eq!(run.sample(&r, T0), 1);
+            assert_eq!(run.sample(&r, T0 + 5), 0);
+            let e = &run.events[0];
+            assert_eq!(e.flow_keys(), "10.0.0.5,10.0.0.9,udp_53");
+            assert_eq!(e.agent, agent.parse::<IpAddr>().unwrap(), "{scope:?}");
+            assert_eq!(e.data_source, 0x1A00_0000);
+            assert_eq!(e.received_ns, 987_654_321);
+            assert_eq!(e.value, 70_000.0);
+            assert_eq!((e.start_ms, e.end_ms), (T0, T0));
+            run.table.check_invariants();
+        }
+    }
+
+    #[test]
+    fn homes_start_a_line_in_start_only_tables() {
+        let t = FlowTable::with_presize(&uport(), 1000, 1, 0);
+        assert_eq!((t.line_shift, t.slots % 2), (1, 0));
+        let mut x = 1u64;
+        for _ in 0..1000 {
+            x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(7);
+            let home = t.home(x);
+            assert!(home % 2 == 0 && home < t.slots, "{home}");
+        }
+        assert_eq!(t.home(u64::MAX), t.slots - 2);
+        // Full entries: any slot.
+        let full = FlowTable::new(&def("name=\"e\"\nkeys=\"ipsource\""), 1000, 1);
+        assert_eq!(full.line_shift, 0);
+        assert_eq!(full.home(u64::MAX), full.slots - 1);
+    }
+
+    /// IPv6 agents in a start-only agent-scope table: distinct agents are distinct
+    /// flows, each agent is interned once while it has flows and released with the last.
+    #[test]
+    fn ipv6_agents_are_interned_while_they_have_flows() {
+        let d = def("name=\"u\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true\nidleTimeout=10");
+        let mut run = Run::new(&d, 100);
+        run.tick(T0);
+        for k in 0..10u32 {
+            assert_eq!(run.sample(&unreach("2001:db8::1", k, 1, 1), T0), 1);
+            assert_eq!(run.sample(&unreach("2001:db8::2", k, 1, 1), T0), 1);
+            assert_eq!(run.sample(&unreach("192.0.2.1", k, 1, 1), T0), 1);
+            assert_eq!(run.sample(&unreach("::ffff:192.0.2.1", k, 1, 1), T0), 1);
+        }
+        assert_eq!(run.table.len(), 40);
+        assert_eq!(run.table.agents.len(), 3, "two IPv6 agents and one mapped");
+        // Seen again from every agent: no new flow.
+        for k in 0..10u32 {
+            for a in [
+                "2001:db8::1",
+                "2001:db8::2",
+                "192.0.2.1",
+                "::ffff:192.0.2.1",
+            ] {
+                assert_eq!(run.sample(&unreach(a, k, 1, 1), T0 + 5000), 0, "{a} {k}");
+            }
+        }
+        run.table.check_invariants();
+        // Idle re-fire of an IPv6 agent's flow keeps its agent.
+        assert_eq!(run.sample(&unreach("2001:db8::2", 3, 1, 1), T0 + 15_000), 1);
+        let e = run.events.last().unwrap();
+        assert_eq!(e.agent, "2001:db8::2".parse::<IpAddr>().unwrap());
+        assert_eq!(run.table.agents.len(), 3);
+        run.table.check_invariants();
+        // Every other flow expires: only 2001:db8::2 keeps an index.
+        run.tick(T0 + 15_000 + SWEEP_MS);
+        assert_eq!(run.table.len(), 1);
+        assert_eq!(run.table.agents.len(), 1);
+        run.table.check_invariants();
+        run.tick(T0 + 30_000);
+        assert!(run.table.is_empty());
+        assert_eq!(run.table.agents.len(), 0);
+        assert_eq!(run.table.counters().agents_full, 0);
+    }
+
+    /// A full intern drops (and counts) the samples that would open a flow for one more
+    /// IPv6 agent; existing agents and IPv4 agents go on; a freed index is reused.
+    #[test]
+    fn full_agent_intern_drops_and_counts() {
+        let d = def("name=\"u\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true\nidleTimeout=10");
+        let mut run = Run::new(&d, 100);
+        run.table.agents.max = 2;
+        run.tick(T0);
+        assert_eq!(run.sample(&unreach("2001:db8::1", 1, 1, 1), T0), 1);
+        assert_eq!(run.sample(&unreach("2001:db8::2", 1, 1, 1), T0 + 6000), 1);
+        assert_eq!(run.sample(&unreach("2001:db8::3", 1, 1, 1), T0 + 6000), 0);
+        assert_eq!(run.sample(&unreach("2001:db8::3", 2, 1, 1), T0 + 6000), 0);
+        let c = run.table.counters();
+        assert_eq!((c.agents_full, c.created, c.samples), (2, 2, 4));
+        assert_eq!(run.sample(&unreach("2001:db8::1", 2, 1, 1), T0 + 6000), 1);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 1, 1, 1), T0 + 6000), 1);
+        assert_eq!(run.table.len(), 4);
+        run.table.check_invariants();
+        // 2001:db8::1's first flow expires, its second keeps the index; then both go.
+        run.tick(T0 + 10_000 + SWEEP_MS);
+        assert_eq!(run.sample(&unreach("2001:db8::3", 1, 1, 1), T0 + 11_000), 0);
+        run.tick(T0 + 16_000 + SWEEP_MS);
+        assert!(run.table.is_empty());
+        assert_eq!(run.sample(&unreach("2001:db8::3", 1, 1, 1), T0 + 17_100), 1);
+        assert_eq!(run.table.counters().agents_full, 3);
+        run.table.check_invariants();
+        // Eviction releases an index too.
+        let mut small = Run::new(&d, 1);
+        small.table.agents.max = 1;
+        assert_eq!(small.sample(&unreach("2001:db8::1", 1, 1, 1), T0), 1);
+        assert_eq!(small.sample(&unreach("2001:db8::1", 2, 1, 1), T0 + 1), 1);
+        assert_eq!(small.sample(&unreach("2001:db8::2", 1, 1, 1), T0 + 2), 0);
+        assert_eq!(small.table.counters().agents_full, 1);
+        assert_eq!(small.sample(&unreach("192.0.2.1", 1, 1, 1), T0 + 3), 1);
+        assert_eq!(small.sample(&unreach("2001:db8::2", 1, 1, 1), T0 + 4), 1);
+        assert_eq!(small.table.counters().evicted, 3);
+        small.table.check_invariants();
+    }
+
+    /// Fabric scope: the agent is not part of a start-only flow, so nothing is interned
+    /// and IPv6 agents never hit the intern's bound.
+    #[test]
+    fn fabric_start_only_tables_intern_nothing() {
+        let d = def("name=\"u\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true\nscope=\"fabric\"");
+        let mut run = Run::new(&d, 100);
+        run.table.agents.max = 0;
+        assert_eq!(run.sample(&unreach("2001:db8::1", 1, 1, 1), T0), 1);
+        assert_eq!(run.sample(&unreach("2001:db8::2", 1, 1, 1), T0), 0);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 1, 1, 1), T0), 0);
+        assert_eq!(run.sample(&unreach("192.0.2.1", 2, 1, 1), T0), 1);
+        assert_eq!(run.table.agents.len(), 0);
+        assert_eq!(run.table.counters().agents_full, 0);
+        run.table.check_invariants();
+    }
+
+    /// Growth re-places start-only entries of both agent families (the hash of an
+    /// IPv6 agent's entry comes back through the intern).
+    #[test]
+    fn start_only_growth_with_both_agent_families() {
+        let d = def("name=\"u\"\nkeys=\"ipsource,ipdestination\"\nlog=true\nflowStart=true");
+        let mut run = Run::new(&d, 20_000);
+        let agents = [
+            "192.0.2.1",
+            "2001:db8::1",
+            "2001:db8::2",
+            "::ffff:192.0.2.1",
+        ];
+        for k in 0..6000u32 {
+            let a = agents[k as usize % 4];
+            assert_eq!(run.sample(&unreach(a, k / 4, 7, 1), T0), 1);
+        }
+        assert!(run.table.slots > INITIAL_SLOTS, "grew");
+        run.table.check_invariants();
+        for k in 0..6000u32 {
+            let a = agents[k as usize % 4];
+            assert_eq!(run.sample(&unreach(a, k / 4, 7, 1), T0 + 1), 0, "{a} {k}");
+        }
+        assert_eq!(run.table.len(), 6000);
+        assert_eq!(run.table.agents.len(), 3);
+    }
+
+    /// Random churn through a small start-only table with agents of both families:
+    /// eviction, idle expiry, re-fire, backward shifts across line boundaries and the
+    /// intern's counts stay consistent; every flow fires exactly when it is new.
+    #[test]
+    fn start_only_random_churn_keeps_the_table_consistent() {
+        let d = def("name=\"s\"\nkeys=\"ipsource,icmpunreachableport\"\nlog=true\nflowStart=true\nidleTimeout=2");
+        let agents = [
+            "192.0.2.1",
+            "192.0.2.2",
+            "2001:db8::1",
+            "2001:db8::2",
+            "2001:db8::3",
+        ];
+        let mut run = Run::new(&d, 48);
+        run.table.agents.max = 2;
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut now = T0;
+        run.tick(now);
+        for step in 0..20_000 {
+            let r = rand();
+            now += r % 40;
+            let agent = agents[(r % 5) as usize];
+            run.sample(&unreach(agent, (r >> 8) as u32 % 30, 1, 7), now);
+            if step % 13 == 0 {
+                run.tick(now);
+            }
+            if step % 101 == 0 {
+                run.table.check_invariants();
+            }
+            assert!(run.table.len() <= 48);
+            assert!(run.table.agents.len() <= 2);
+        }
+        run.table.check_invariants();
+        let c = run.table.counters();
+        assert!(c.evicted > 0 && c.expired > 0 && c.agents_full > 0, "{c:?}");
+        assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
+        assert_eq!(c.events, c.created);
     }
 }

@@ -11,9 +11,10 @@
 //! When every input ring is finished (all producers gone and drained) the worker ends its
 //! open flows (`flush`), publishes its counters and exits.
 //!
-//! Per batch, the worker first computes every sample's table probe, then updates them in
-//! order while prefetching the slot of the probe [`PREFETCH_DISTANCE`] ahead: at a million
-//! flows each update is a cache miss, and overlapping them is what sets the throughput.
+//! Per batch, the worker computes each sample's table probe and prefetches its line(s),
+//! and applies the update [`super::shard::PREFETCH_DISTANCE`] probes behind (see
+//! [`Shard::apply`]): at a million flows each update is a cache miss, and overlapping
+//! them is what sets the throughput.
 //!
 //! Time comes from a [`Clock`], the system clock in production and a manual one in tests,
 //! so timers are tested without sleeping.
@@ -142,6 +143,10 @@ pub struct DefinitionStats {
     pub flows_evicted: u64,
     /// Flows removed after `idleTimeout`.
     pub flows_expired: u64,
+    /// Samples (also in `samples_matched`) dropped because they would have opened a flow
+    /// for one IPv6 agent more than a table's agent intern holds
+    /// ([`super::table::AGENT_INTERN_MAX`]).
+    pub samples_agents_full: u64,
     /// Flows in the tables now.
     pub flows_active: u64,
     /// Records produced (delivered or dropped).
@@ -163,6 +168,7 @@ struct SharedCounters {
     created: AtomicU64,
     evicted: AtomicU64,
     expired: AtomicU64,
+    agents_full: AtomicU64,
     active: AtomicU64,
     events: AtomicU64,
     dropped: AtomicU64,
@@ -256,6 +262,7 @@ impl Workers {
                 s.flows_created += get(&c.created);
                 s.flows_evicted += get(&c.evicted);
                 s.flows_expired += get(&c.expired);
+                s.samples_agents_full += get(&c.agents_full);
                 s.flows_active += get(&c.active);
                 s.events_emitted += get(&c.events);
                 s.events_dropped += get(&c.dropped);
@@ -410,6 +417,7 @@ impl Worker {
             c.created.store(t.created, Ordering::Relaxed);
             c.evicted.store(t.evicted, Ordering::Relaxed);
             c.expired.store(t.expired, Ordering::Relaxed);
+            c.agents_full.store(t.agents_full, Ordering::Relaxed);
             c.active.store(table.len() as u64, Ordering::Relaxed);
             c.events.store(t.events, Ordering::Relaxed);
             c.dropped.store(*dropped, Ordering::Relaxed);
