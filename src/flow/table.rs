@@ -1570,37 +1570,47 @@ mod tests {
         }
     }
 
-    #[test]
-    fn random_churn_keeps_the_table_consistent() {
-        // A small table (eviction), short idle timeout (expiry and backward shifts,
-        // including runs that wrap around the end), several agents (agent scope).
-        let d = def("name=\"r\"\nkeys=\"ipsource,icmpunreachableport\"\nlog=true\nidleTimeout=2");
-        let mut run = Run::new(&d, 48);
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rand = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+    /// 20 000 samples at random intervals (0-39 ms), each from one of `agents` about one of
+    /// `keys` responders, in the order a xorshift from `seed` picks; ticks every 13
+    /// samples, the table's invariants checked every 101 and at the end, and `each` after
+    /// every sample.
+    fn churn(run: &mut Run, seed: u64, keys: u32, agents: &[&str], each: impl Fn(&Run)) {
+        let mut x = seed;
         let mut now = T0;
         run.tick(now);
         for step in 0..20_000 {
-            let r = rand();
-            // About 80 keys revisited every ~1.6 s against a 2 s idle timeout and room
-            // for 48: both evictions and expiries happen.
-            now += r % 40;
-            let agent = format!("192.0.2.{}", r % 2);
-            run.sample(&unreach(&agent, (r >> 8) as u32 % 40, 1, 7), now);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            now += x % 40;
+            let agent = agents[(x % agents.len() as u64) as usize];
+            run.sample(&unreach(agent, (x >> 8) as u32 % keys, 1, 7), now);
             if step % 13 == 0 {
                 run.tick(now);
             }
             if step % 101 == 0 {
                 run.table.check_invariants();
             }
-            assert!(run.table.len() <= 48);
+            each(run);
         }
         run.table.check_invariants();
+    }
+
+    #[test]
+    fn random_churn_keeps_the_table_consistent() {
+        // A small table (eviction), short idle timeout (expiry and backward shifts,
+        // including runs that wrap around the end), several agents (agent scope).
+        let d = def("name=\"r\"\nkeys=\"ipsource,icmpunreachableport\"\nlog=true\nidleTimeout=2");
+        let mut run = Run::new(&d, 48);
+        // About 80 keys revisited every ~1.6 s against a 2 s idle timeout and room for
+        // 48: both evictions and expiries happen.
+        churn(
+            &mut run,
+            0x2545_F491_4F6C_DD1D,
+            40,
+            &["192.0.2.0", "192.0.2.1"],
+            |run| assert!(run.table.len() <= 48),
+        );
         let c = run.table.counters();
         assert!(c.evicted > 0 && c.expired > 0, "{c:?}");
         assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
@@ -1908,30 +1918,10 @@ mod tests {
         ];
         let mut run = Run::new(&d, 48);
         run.table.agents.max = 2;
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut rand = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let mut now = T0;
-        run.tick(now);
-        for step in 0..20_000 {
-            let r = rand();
-            now += r % 40;
-            let agent = agents[(r % 5) as usize];
-            run.sample(&unreach(agent, (r >> 8) as u32 % 30, 1, 7), now);
-            if step % 13 == 0 {
-                run.tick(now);
-            }
-            if step % 101 == 0 {
-                run.table.check_invariants();
-            }
+        churn(&mut run, 0x9E37_79B9_7F4A_7C15, 30, &agents, |run| {
             assert!(run.table.len() <= 48);
             assert!(run.table.agents.len() <= 2);
-        }
-        run.table.check_invariants();
+        });
         let c = run.table.counters();
         assert!(c.evicted > 0 && c.expired > 0 && c.agents_full > 0, "{c:?}");
         assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
