@@ -1889,16 +1889,21 @@ mod tests {
             "2001:db8::2",
             "::ffff:192.0.2.1",
         ];
-        for k in 0..6000u32 {
-            let a = agents[k as usize % 4];
-            assert_eq!(run.sample(&unreach(a, k / 4, 7, 1), T0), 1);
-        }
+        // 6000 flows, 1500 per agent; each sample opens one (1 record) or finds it (0).
+        let every_flow = |run: &mut Run, now: u64, records: usize| {
+            for k in 0..6000u32 {
+                let a = agents[k as usize % 4];
+                assert_eq!(
+                    run.sample(&unreach(a, k / 4, 7, 1), now),
+                    records,
+                    "{a} {k}"
+                );
+            }
+        };
+        every_flow(&mut run, T0, 1);
         assert!(run.table.slots > INITIAL_SLOTS, "grew");
         run.table.check_invariants();
-        for k in 0..6000u32 {
-            let a = agents[k as usize % 4];
-            assert_eq!(run.sample(&unreach(a, k / 4, 7, 1), T0 + 1), 0, "{a} {k}");
-        }
+        every_flow(&mut run, T0 + 1, 0);
         assert_eq!(run.table.len(), 6000);
         assert_eq!(run.table.agents.len(), 3);
     }
