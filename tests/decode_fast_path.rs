@@ -19,7 +19,9 @@ use std::net::Ipv4Addr;
 use flowsift::packet::{decode_header, PacketKeys};
 use flowsift::record::{interface_format, SampleRecord};
 use flowsift::sflow::{
-    decode_datagram, Datagram, FlowRecord, FlowSample, FlowSampleMeta, SampleError, Visitor,
+    decode_datagram, decode_datagram_general, CounterSampleMeta, Datagram, DatagramHeader,
+    DiscardSampleMeta, FlowRecord, FlowSample, FlowSampleMeta, SampleError, SampleKind, Tag,
+    Visitor,
 };
 use flowsift::synth::Rng;
 
@@ -72,9 +74,50 @@ fn expected(datagram: &[u8], index: u32) -> Option<Expected> {
     None
 }
 
+/// Everything a visitor is told, in order, as text (records through their `Debug`, which
+/// shows every accessor's value).
+#[derive(Default, PartialEq, Debug)]
+struct Events(Vec<String>);
+
+impl Visitor for Events {
+    fn datagram(&mut self, header: &DatagramHeader) {
+        self.0.push(format!("{header:?}"));
+    }
+    fn flow_sample(&mut self, meta: &FlowSampleMeta, record: &SampleRecord) {
+        self.0.push(format!("{meta:?} {record:?}"));
+    }
+    fn counter_sample(&mut self, meta: &CounterSampleMeta) {
+        self.0.push(format!("{meta:?}"));
+    }
+    fn discard_sample(&mut self, meta: &DiscardSampleMeta) {
+        self.0.push(format!("{meta:?}"));
+    }
+    fn unknown_sample(&mut self, index: u32, tag: Tag) {
+        self.0.push(format!("unknown sample {index} {tag:?}"));
+    }
+    fn unknown_record(&mut self, sample: SampleKind, tag: Tag) {
+        self.0.push(format!("unknown record {sample:?} {tag:?}"));
+    }
+    fn sample_error(&mut self, error: &SampleError) {
+        self.0.push(format!("{error:?}"));
+    }
+}
+
+/// `decode_datagram` (usual-layout samples on the straight-line path) and
+/// `decode_datagram_general` (every sample on the general walk) tell a visitor exactly the
+/// same things, in the same order, and return the same.
+fn same_events(datagram: &[u8], what: &str) {
+    let (mut fast, mut general) = (Events::default(), Events::default());
+    let a = decode_datagram(datagram, 7, &mut fast);
+    let b = decode_datagram_general(datagram, 7, &mut general);
+    assert_eq!(a, b, "{what}: results differ");
+    assert_eq!(fast, general, "{what}: events differ");
+}
+
 /// Decode `datagram` both ways and compare every delivered flow sample; returns how many
 /// samples were compared.
 fn compare(datagram: &[u8], what: &str) -> usize {
+    same_events(datagram, what);
     let mut got = Delivered::default();
     let _ = decode_datagram(datagram, 0, &mut got);
     let mut compared = 0;
@@ -150,14 +193,28 @@ fn corpus_and_its_mutations_agree() {
 }
 
 /// One flow sample whose sampled header is the first `snap` bytes of `frame` (header
-/// protocol `proto`), after an extended-switch record when `switch_first`.
-fn one_sample(proto: u32, frame: &[u8], snap: usize, switch_first: bool) -> Vec<u8> {
+/// protocol `proto`), in one of four record layouts: followed by an extended-switch record
+/// (the usual), after one, followed by one and a second sampled header (not used), or
+/// followed by a vendor record unknown to the decoder and one.
+fn one_sample(proto: u32, frame: &[u8], snap: usize, layout: usize) -> Vec<u8> {
     let mut d = frames::Datagram::new(Ipv4Addr::new(192, 0, 2, 1), 0, 1, 1);
     let header = frames::sampled_header(proto, frame, 1518, snap);
-    let records = if switch_first {
-        vec![frames::extended_switch(1, 2), header]
-    } else {
-        vec![header, frames::extended_switch(1, 2)]
+    let switch = frames::extended_switch(1, 2);
+    let records = match layout {
+        0 => vec![header, switch],
+        1 => vec![switch, header],
+        2 => vec![
+            header,
+            switch,
+            frames::sampled_header(1, &[0xEE; 64], 64, 64),
+        ],
+        _ => {
+            let vendor = frames::Record {
+                tag: (4413 << 12) | 9,
+                body: vec![0; 8],
+            };
+            vec![header, vendor, switch]
+        }
     };
     d.flow_sample(frames::FlowSample::default(), &records);
     d.finish()
@@ -207,8 +264,8 @@ fn edge_frames_at_every_length_agree() {
     for (i, frame) in edge_frames().iter().enumerate() {
         for snap in 0..=frame.len() {
             for proto in [1, 11] {
-                for switch_first in [false, true] {
-                    let d = one_sample(proto, frame, snap, switch_first);
+                for layout in 0..4 {
+                    let d = one_sample(proto, frame, snap, layout);
                     let what = format!("frame {i} snap {snap} protocol {proto}");
                     compared += compare(&d, &what);
                     if snap % 16 == 0 {

@@ -108,43 +108,83 @@ pub trait Visitor {
 /// padded but never past the list; stop at an envelope or body that does not fit) but is
 /// written out here: the flow-sample path runs for every sample the collector receives, and
 /// the generic iterator's `Option<Result<..>>` plumbing and per-field bounds checks were two
-/// thirds of its cost. Fixed parts are checked once and read through fixed-size arrays
-/// ([`word`]), error values are built in `#[cold]` helpers off the hot loop.
+/// thirds of its cost. A compact flow sample of the usual layout is taken whole by
+/// [`usual_flow_sample`], in a loop that keeps nothing else in registers; every other sample
+/// goes out of line to [`any_sample`], which gives the same results for every input.
 pub fn decode_datagram<V: Visitor>(
+    bytes: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<DatagramHeader, DecodeError> {
+    decode::<V, true>(bytes, received_ns, visitor)
+}
+
+/// [`decode_datagram`] with every sample on the general walk: what the tests compare the
+/// usual-layout path against. Not for production use (it is several times slower).
+#[doc(hidden)]
+pub fn decode_datagram_general<V: Visitor>(
+    bytes: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<DatagramHeader, DecodeError> {
+    decode::<V, false>(bytes, received_ns, visitor)
+}
+
+#[inline(always)]
+fn decode<V: Visitor, const USUAL: bool>(
     bytes: &[u8],
     received_ns: u64,
     visitor: &mut V,
 ) -> Result<DatagramHeader, DecodeError> {
     let (header, mut rest) = datagram_header(bytes)?;
     visitor.datagram(&header);
-    let declared = header.sample_count;
-    // One record for all the datagram's flow samples on the fast path: the datagram's
-    // fields are written once, and each sample overwrites only its own (the visitor sees
-    // it through a shared reference, so what it was shown stays as it was).
+    // One record for all the datagram's usual flow samples: the datagram's fields are
+    // written once, and each sample overwrites only its own (the visitor sees it through a
+    // shared reference, so what it was shown stays as it was).
     let mut record = SampleRecord::new(header.agent, header.sub_agent, received_ns);
     let mut index = 0;
-    while index < declared {
-        let (tag, data) = match next_element(&mut rest, Structure::Sample, declared, index) {
-            Ok(element) => element,
-            Err(error) => {
-                // The envelope itself is bad: nothing after it can be located.
-                envelope_failed(visitor, index, error);
-                break;
+    while index < header.sample_count {
+        if USUAL {
+            if let Some(after) = usual_flow_sample(rest, index, &mut record, visitor) {
+                rest = after;
+                index += 1;
+                continue;
             }
-        };
-        // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format);
-        // the compact flow sample, nearly every sample, before the others' jump table.
-        let result = if tag.0 == sample_format::FLOW {
-            compact_flow_sample(&header, index, data, received_ns, &mut record, visitor)
-        } else {
-            other_sample(&header, index, tag, data, received_ns, visitor)
-        };
-        if let Err(error) = result {
-            sample_failed(visitor, index, tag, error);
+        }
+        match any_sample(&record, rest, (index, header.sample_count), visitor) {
+            Some(after) => rest = after,
+            None => break,
         }
         index += 1;
     }
     Ok(header)
+}
+
+/// One sample by the general walk, and the bytes after it; `None` when its envelope is
+/// bad: nothing after it can be located.
+#[inline(never)]
+fn any_sample<'a, V: Visitor>(
+    datagram: &SampleRecord,
+    mut rest: &'a [u8],
+    (index, declared): (u32, u32),
+    visitor: &mut V,
+) -> Option<&'a [u8]> {
+    let (tag, data) = match next_element(&mut rest, Structure::Sample, declared, index) {
+        Ok(element) => element,
+        Err(error) => {
+            envelope_failed(visitor, index, error);
+            return None;
+        }
+    };
+    // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format).
+    let result = match tag.0 {
+        sample_format::FLOW => general_compact_flow(datagram, index, data, visitor),
+        _ => other_sample(datagram, index, tag, data, visitor),
+    };
+    if let Err(error) = result {
+        sample_failed(visitor, index, tag, error);
+    }
+    Some(rest)
 }
 
 /// The datagram header and the bytes after it. An IPv4 agent's 28-byte header, the usual
@@ -176,16 +216,16 @@ fn general_datagram_header(bytes: &[u8]) -> Result<(DatagramHeader, &[u8]), Deco
 /// Every sample but the compact flow sample.
 #[inline(always)]
 fn other_sample<V: Visitor>(
-    header: &DatagramHeader,
+    datagram: &SampleRecord,
     index: u32,
     tag: Tag,
     data: &[u8],
-    received_ns: u64,
     visitor: &mut V,
 ) -> Result<(), DecodeError> {
     match tag.0 {
-        sample_format::EXPANDED_FLOW => expanded_flow(data)
-            .and_then(|f| flow_sample(header, index, data, f, received_ns, visitor)),
+        sample_format::EXPANDED_FLOW => {
+            expanded_flow(data).and_then(|f| flow_sample(datagram, index, data, f, visitor))
+        }
         sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => counter_sample(
             index,
             data,
@@ -217,6 +257,14 @@ fn array_at<const AT: usize, const M: usize, const N: usize>(b: &[u8; N]) -> [u8
     let mut out = [0u8; M];
     out.copy_from_slice(&b[AT..AT + M]);
     out
+}
+
+/// The `M` bytes at offset `AT` of a fixed-size array, borrowed. Never `None` (the bound is
+/// checked at compile time as [`word`]'s is), so the optimiser removes the check.
+#[inline(always)]
+fn chunk_at<const AT: usize, const M: usize, const N: usize>(b: &[u8; N]) -> Option<&[u8; M]> {
+    const { assert!(AT + M <= N) };
+    b.get(AT..)?.first_chunk::<M>()
 }
 
 /// One step of a (tag, length, body) walk over `rest`: the element's tag and body, with
@@ -367,89 +415,97 @@ fn compact_fixed<'a, const N: usize>(f: &[u8; N], records: &'a [u8]) -> FlowFixe
     }
 }
 
-/// A compact flow sample (format 1), the most common sample by far. Its usual layout (the
-/// 32-byte fixed part, then a sampled-header record whose 16-byte fixed part follows at
-/// once) is read as one 56-byte array with one length check, and an Ethernet/IPv4 header
-/// goes to the straight-line decoder; any other layout takes the general path, which gives
-/// the same results (and the same errors) for every input.
+/// Bytes of a compact flow sample in its usual layout before the sampled header's bytes:
+/// the sample's envelope (8), its fixed part (32), the first record's envelope (8) and the
+/// sampled header's fixed part (16).
+const USUAL_PREFIX: usize = 64;
+
+/// A tag or header protocol of 1 (enterprise 0, format 1) as sent, compared unswapped.
+const ONE_AS_SENT: [u8; 4] = 1u32.to_be_bytes();
+
+/// A compact flow sample (format 1) in the usual layout, the most common sample by far: the
+/// sample's envelope, fixed part, first record's envelope and sampled header's fixed part
+/// read as one 64-byte array with one length check, the sampled header an Ethernet/IPv4
+/// frame ([`Ipv4Frame`]), any further records known ones. The sample goes to the visitor
+/// and the bytes after it are returned; `None` for anything else, before anything was
+/// reported, and the caller takes the general walk, which gives the same results (and the
+/// same errors) for every input.
 #[inline(always)]
-fn compact_flow_sample<V: Visitor>(
-    header: &DatagramHeader,
+fn usual_flow_sample<'a, V: Visitor>(
+    rest: &'a [u8],
     index: u32,
-    data: &[u8],
-    received_ns: u64,
     record: &mut SampleRecord,
     visitor: &mut V,
-) -> Result<(), DecodeError> {
-    let Some((f, rest)) = data.split_first_chunk::<56>() else {
-        return general_compact_flow(header, index, data, received_ns, visitor);
-    };
-    let record_count = word::<28, 56>(f);
-    // The first record's envelope, then the sampled header's fixed part.
-    let first_length = word::<36, 56>(f) as usize;
-    let header_length = word::<52, 56>(f) as usize;
-    if record_count == 0 || word::<32, 56>(f) != flow::format::SAMPLED_HEADER || first_length < 16 {
-        return general_compact_flow(header, index, data, received_ns, visitor);
+) -> Option<&'a [u8]> {
+    let s = rest.first_chunk::<USUAL_PREFIX>()?;
+    // Sample format 1, first record format 1 (sampled header), header protocol 1 (Ethernet).
+    if array_at::<0, 4, USUAL_PREFIX>(s) != ONE_AS_SENT
+        || array_at::<40, 4, USUAL_PREFIX>(s) != ONE_AS_SENT
+        || array_at::<48, 4, USUAL_PREFIX>(s) != ONE_AS_SENT
+    {
+        return None;
     }
-    let Some((first_rest, after)) = rest.split_at_checked(first_length - 16) else {
-        return general_compact_flow(header, index, data, received_ns, visitor);
-    };
-    let Some(bytes) = first_rest.get(..header_length) else {
-        return general_compact_flow(header, index, data, received_ns, visitor);
-    };
-    // As in `next_element`: the padding, never past the list.
-    let mut list = if first_length & 3 == 0 {
-        after
-    } else {
-        skip_padding(after, word::<36, 56>(f))
-    };
-    for i in 1..record_count {
-        let (tag, _) = next_element(&mut list, Structure::Record, record_count, i)?;
-        // Later sampled headers are not used (the first one wins) and known records carry
-        // nothing the record needs once there is a sampled header.
-        if tag.0 != flow::format::SAMPLED_HEADER && !flow::is_known(tag) {
-            unknown_record(visitor, SampleKind::Flow, tag);
-        }
+    let length = word::<4, USUAL_PREFIX>(s) as usize;
+    let first_length = word::<44, USUAL_PREFIX>(s) as usize;
+    let header_length = word::<60, USUAL_PREFIX>(s) as usize;
+    // Whole words (no padding to skip), the first record within the sample and the header
+    // within the record. The sample within the list is checked by `get` below.
+    if (length | first_length) & 3 != 0
+        || first_length + 40 > length
+        || header_length + 16 > first_length
+    {
+        return None;
     }
-    let fs = compact_fixed(f, rest);
+    let after = rest.get(8 + length..)?;
+    let record_count = word::<36, USUAL_PREFIX>(s);
+    if record_count != 1 {
+        further_records_known(rest.get(48 + first_length..8 + length)?, record_count)?;
+    }
+    let frame = Ipv4Frame::parse(rest.get(USUAL_PREFIX..USUAL_PREFIX + header_length)?)?;
+    let fixed = chunk_at::<8, 32, USUAL_PREFIX>(s)?;
+    // The fixed part as sent (data source to output) and the frame length: the record
+    // splits and swaps them when a worker reads them.
+    record.set_compact(fixed, array_at::<52, 4, USUAL_PREFIX>(s));
+    frame.write_keys(&mut record.keys);
+    frame.finish(&mut record.keys);
     let sampled = Header {
-        protocol: word::<40, 56>(f),
-        frame_length: word::<44, 56>(f),
-        bytes,
+        protocol: HEADER_PROTOCOL_ETHERNET,
+        frame_length: word::<52, USUAL_PREFIX>(s),
+        bytes: &[],
     };
-    if sampled.protocol == HEADER_PROTOCOL_ETHERNET {
-        if let Some(frame) = Ipv4Frame::parse(bytes) {
-            // The fixed part as sent (data source to output) and the frame length: the
-            // record splits and swaps them when a worker reads them.
-            record.set_compact(f, array_at::<44, 4, 56>(f));
-            frame.write_keys(&mut record.keys);
-            frame.finish(&mut record.keys);
-            visitor.flow_sample(&flow_meta(index, &fs, Some(sampled)), record);
-            return Ok(());
+    let fs = compact_fixed(fixed, &[]);
+    visitor.flow_sample(&flow_meta(index, &fs, Some(sampled)), record);
+    Some(after)
+}
+
+/// The records after a usual sample's sampled header, `list` holding records 1 to
+/// `declared - 1`: `Some` when they are all readable and of known types (later sampled
+/// headers are not used, the first one wins, and known records carry nothing the record
+/// needs once there is a sampled header), so that there is nothing to report.
+#[inline(always)]
+fn further_records_known(mut list: &[u8], declared: u32) -> Option<()> {
+    if declared == 0 {
+        return None;
+    }
+    for i in 1..declared {
+        let (tag, _) = next_element(&mut list, Structure::Record, declared, i).ok()?;
+        if tag.0 != flow::format::SAMPLED_HEADER && !flow::is_known(tag) {
+            return None;
         }
     }
-    general_flow_sample(
-        header,
-        (index, data, false),
-        Some(sampled),
-        &Others::default(),
-        received_ns,
-        visitor,
-    );
-    Ok(())
+    Some(())
 }
 
 /// A compact flow sample of another layout: the general walk.
 #[inline(never)]
 fn general_compact_flow<V: Visitor>(
-    header: &DatagramHeader,
+    datagram: &SampleRecord,
     index: u32,
     data: &[u8],
-    received_ns: u64,
     visitor: &mut V,
 ) -> Result<(), DecodeError> {
     let fs = compact_flow(data)?;
-    flow_sample(header, index, data, fs, received_ns, visitor)
+    flow_sample(datagram, index, data, fs, visitor)
 }
 
 /// Expanded flow sample, format 3 (same layout as [`FlowSample`]).
@@ -482,11 +538,10 @@ fn expanded_flow(data: &[u8]) -> Result<FlowFixed<'_>, DecodeError> {
 
 #[inline(always)]
 fn flow_sample<V: Visitor>(
-    header: &DatagramHeader,
+    datagram: &SampleRecord,
     index: u32,
     data: &[u8],
     fs: FlowFixed<'_>,
-    received_ns: u64,
     visitor: &mut V,
 ) -> Result<(), DecodeError> {
     let mut others = Others::default();
@@ -502,7 +557,7 @@ fn flow_sample<V: Visitor>(
     if let Some(h) = sampled {
         if h.protocol == HEADER_PROTOCOL_ETHERNET {
             if let Some(frame) = Ipv4Frame::parse(h.bytes) {
-                let mut record = sample_record(header, &fs, received_ns, h.frame_length);
+                let mut record = sample_record(datagram, &fs, h.frame_length);
                 frame.write_keys(&mut record.keys);
                 frame.finish(&mut record.keys);
                 visitor.flow_sample(&flow_meta(index, &fs, sampled), &record);
@@ -513,11 +568,10 @@ fn flow_sample<V: Visitor>(
     // Only the sample's bytes go out of line, not the fixed part already read: handing over
     // `fs` would make every sample compute all of its fields (interfaces included) first.
     general_flow_sample(
-        header,
+        datagram,
         (index, data, fs.expanded),
         sampled,
         &others,
-        received_ns,
         visitor,
     );
     Ok(())
@@ -545,13 +599,8 @@ const HEADER_PROTOCOL_ETHERNET: u32 = 1;
 
 /// The record a flow sample becomes, its keys empty.
 #[inline(always)]
-fn sample_record(
-    header: &DatagramHeader,
-    fs: &FlowFixed<'_>,
-    received_ns: u64,
-    frame_length: u32,
-) -> SampleRecord {
-    let mut record = SampleRecord::new(header.agent, header.sub_agent, received_ns);
+fn sample_record(datagram: &SampleRecord, fs: &FlowFixed<'_>, frame_length: u32) -> SampleRecord {
+    let mut record = SampleRecord::new(datagram.agent, datagram.sub_agent, datagram.received_ns);
     fill_sample(&mut record, fs, frame_length);
     record
 }
@@ -574,11 +623,10 @@ fn fill_sample(record: &mut SampleRecord, fs: &FlowFixed<'_>, frame_length: u32)
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn general_flow_sample<V: Visitor>(
-    header: &DatagramHeader,
+    datagram: &SampleRecord,
     (index, data, expanded): (u32, &[u8], bool),
     sampled: Option<Header<'_>>,
     others: &Others<'_>,
-    received_ns: u64,
     visitor: &mut V,
 ) {
     // Read again, as the caller already did successfully.
@@ -595,7 +643,7 @@ fn general_flow_sample<V: Visitor>(
         Some(h) => h.frame_length,
         None => others.frame_length(),
     };
-    let mut record = sample_record(header, fs, received_ns, frame_length);
+    let mut record = sample_record(datagram, fs, frame_length);
     match sampled {
         Some(h) => {
             decode_header_keys(h.protocol, h.bytes, &mut record.keys);

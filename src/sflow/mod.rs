@@ -72,6 +72,8 @@ pub use counter::{
 };
 pub use datagram::{AddressType, Datagram, DatagramHeader, Element, Elements, Tag};
 pub use error::{DecodeError, SampleError, Structure};
+#[doc(hidden)]
+pub use fast::decode_datagram_general;
 pub use fast::{decode_datagram, CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, Visitor};
 pub use flow::{
     format as flow_format, AsPath, AsPathSegment, ExtendedAcl, ExtendedGateway, ExtendedHwTrap,
