@@ -261,16 +261,26 @@ impl SampleRecord {
         )
     }
 
-    /// Store a compact flow sample's fields as sent: `sample` starts with the sample's
-    /// fixed part, whose bytes 4..28 (data source, sampling rate, sample pool, drops,
-    /// input, output) are kept; `frame_length` is the sampled header's frame length,
-    /// big-endian. The receive path's per-sample store: copied straight from the datagram.
+    /// A record for [`Self::set_compact_words`]: as [`Self::new`], its sample fields in the
+    /// compact form (all zero reads the same in both forms).
     #[inline(always)]
-    pub(crate) fn set_compact<const N: usize>(&mut self, sample: &[u8; N], frame_length: [u8; 4]) {
-        const { assert!(N >= 28) };
-        self.sample.words.copy_from_slice(&sample[4..28]);
+    pub(crate) fn new_compact(agent: IpAddr, sub_agent: u32, received_ns: u64) -> Self {
+        let mut record = SampleRecord::new(agent, sub_agent, received_ns);
+        record.sample.compact = true;
+        record
+    }
+
+    /// Store a compact flow sample's fields as sent: `fixed` is the sample's fixed part,
+    /// whose bytes 4..28 (data source, sampling rate, sample pool, drops, input, output) are
+    /// kept; `frame_length` is the sampled header's frame length, big-endian. The receive
+    /// path's per-sample store, copied straight from the datagram into a record made by
+    /// [`Self::new_compact`] (and changed since only by this), so that the form needs no
+    /// store per sample.
+    #[inline(always)]
+    pub(crate) fn set_compact_words(&mut self, fixed: &[u8; 32], frame_length: [u8; 4]) {
+        debug_assert!(self.sample.compact);
+        self.sample.words.copy_from_slice(&fixed[4..28]);
         self.sample.frame_length = frame_length;
-        self.sample.compact = true;
     }
 
     /// Turn compact fields into the decoded form (same values), so that a setter can
@@ -468,17 +478,22 @@ mod tests {
         assert_eq!(r.key(Key::OutputIfIndex), None, "internal");
     }
 
-    /// A compact flow sample's first 28 bytes: sequence 9, source 1:0x00ABCDEF, rate 512, pool, drops,
-    /// input discarded (format 1, reason 0x3FFFFFFF), output ifIndex 0x1234.
-    const COMPACT: [u8; 28] = [
+    /// A compact flow sample's fixed part: sequence 9, source 1:0x00ABCDEF, rate 512, pool,
+    /// drops, input discarded (format 1, reason 0x3FFFFFFF), output ifIndex 0x1234, 2 records.
+    const COMPACT: [u8; 32] = [
         0, 0, 0, 9, 0x01, 0xAB, 0xCD, 0xEF, 0, 0, 2, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xEE, 0xEE, 0xEE,
-        0xEE, 0x7F, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x12, 0x34,
+        0xEE, 0x7F, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x12, 0x34, 0, 0, 0, 2,
     ];
+
+    fn compact(frame_length: [u8; 4]) -> SampleRecord {
+        let mut r = SampleRecord::new_compact(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0, 0);
+        r.set_compact_words(&COMPACT, frame_length);
+        r
+    }
 
     #[test]
     fn compact_fields_read_as_decoded() {
-        let mut r = SampleRecord::default();
-        r.set_compact(&COMPACT, [0, 0, 0x05, 0xEE]);
+        let r = compact([0, 0, 0x05, 0xEE]);
         assert_eq!((r.source_type(), r.source_index()), (1, 0x00AB_CDEF));
         assert_eq!((r.input_format(), r.input()), (1, 0x3FFF_FFFF));
         assert_eq!((r.output_format(), r.output()), (0, 0x1234));
@@ -503,15 +518,13 @@ mod tests {
 
     #[test]
     fn setters_on_compact_fields_keep_the_others() {
-        let mut r = SampleRecord::default();
-        r.set_compact(&COMPACT, [0, 0, 0, 64]);
+        let mut r = compact([0, 0, 0, 64]);
         r.set_output(0, 0x4000_0000);
         assert_eq!((r.source_type(), r.source_index()), (1, 0x00AB_CDEF));
         assert_eq!((r.input_format(), r.input()), (1, 0x3FFF_FFFF));
         assert_eq!((r.output_format(), r.output()), (0, 0x4000_0000));
         assert_eq!((r.sampling_rate(), r.frame_length()), (512, 64));
-        let mut r2 = SampleRecord::default();
-        r2.set_compact(&COMPACT, [0, 0, 0, 64]);
+        let mut r2 = compact([0, 0, 0, 64]);
         r2.set_source(0x1_0000, 7);
         r2.set_input(300, 9);
         assert_eq!((r2.source_type(), r2.source_index()), (0x1_0000, 7));

@@ -41,10 +41,13 @@ pub struct Ipv4Frame<'a> {
     /// The IPv4 header's bytes 8..24 (TTL, protocol, addresses, then the transport's first
     /// four bytes), stored whole into the keys.
     wire: &'a [u8; 16],
+    /// The transport header's first two bytes: ICMP type and code.
+    icmp: &'a [u8; 2],
     /// The bytes from the IPv4 header on, for the rare destination-unreachable quote.
     packet: &'a [u8],
-    /// The 802.1Q VID, big-endian as sent, and [`Key::Vlan`]'s bit when there is a tag.
-    vlan: [u8; 2],
+    /// The keys' Ethernet bytes 12..16: the EtherType (IPv4) and the 802.1Q VID (0 without
+    /// a tag), big-endian; and [`Key::Vlan`]'s bit when there is a tag.
+    tail: [u8; 4],
     vlan_bit: u32,
 }
 
@@ -57,10 +60,14 @@ impl<'a> Ipv4Frame<'a> {
     #[inline(always)]
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let frame = bytes.first_chunk::<FRAME_LEN>()?;
-        let (at, vlan, vlan_bit) = if pair(frame, 12) == IPV4 {
-            (14, [0, 0], 0)
+        let (at, tail, vlan_bit) = if pair(frame, 12) == IPV4 {
+            (14, [IPV4[0], IPV4[1], 0, 0], 0)
         } else if pair(frame, 12) == VLAN && pair(frame, 16) == IPV4 {
-            (18, [frame[14] & 0x0F, frame[15]], Key::Vlan.bit())
+            // The tag's last two bytes with the PCP and DEI cleared, after the EtherType:
+            // one 16-bit load, a mask and a shift.
+            let vid = u16::from_le_bytes(pair(frame, 14)) & u16::from_le_bytes([0x0F, 0xFF]);
+            let tail = (u32::from(vid) << 16) | u32::from(u16::from_le_bytes(IPV4));
+            (18, tail.to_le_bytes(), Key::Vlan.bit())
         } else {
             return None;
         };
@@ -74,8 +81,9 @@ impl<'a> Ipv4Frame<'a> {
             ethernet: frame.first_chunk::<16>()?,
             ip,
             wire,
+            icmp: ip.get(20..)?.first_chunk::<2>()?,
             packet: bytes.get(at..)?,
-            vlan,
+            tail,
             vlan_bit,
         })
     }
@@ -95,11 +103,11 @@ impl<'a> Ipv4Frame<'a> {
         keys.write_ethernet_ipv4(
             ALWAYS | self.vlan_bit | transport,
             self.ethernet,
-            self.vlan,
+            self.tail,
             self.wire,
             ip[1],
             ip[33],
-            [ip[20], ip[21]],
+            self.icmp,
         );
     }
 

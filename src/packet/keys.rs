@@ -476,7 +476,8 @@ impl PacketKeys {
 
     /// Overwrite every key with those of the common frame shape (Ethernet, IPv4,
     /// TCP/UDP/ICMP), for [`super::fast`]: `ethernet` is the frame's first 16 bytes (its
-    /// bytes 12..16 are then replaced by the EtherType 0x0800 and `vlan`, big-endian), `ip`
+    /// bytes 12..16 then replaced by `ethernet_tail`, the EtherType and VID as
+    /// big-endian pairs), `ip`
     /// the IPv4 header's bytes 8..24 (see the `ip` field), each copied whole. `present`
     /// holds the [`Key::bit`]s of the keys that count; the other arguments may hold
     /// anything, and keys absent from `present` keep whatever bytes they had (absent keys
@@ -487,20 +488,19 @@ impl PacketKeys {
         &mut self,
         present: u32,
         ethernet: &[u8; 16],
-        vlan: [u8; 2],
+        ethernet_tail: [u8; 4],
         ip: &[u8; 16],
         ip_tos: u8,
         tcp_flags: u8,
-        icmp: [u8; 2],
+        icmp: &[u8; 2],
     ) {
         self.present = present;
         self.ethernet = *ethernet;
-        self.ethernet[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-        self.ethernet[14..16].copy_from_slice(&vlan);
+        self.ethernet[12..16].copy_from_slice(&ethernet_tail);
         self.ip = *ip;
         self.ip_tos = ip_tos;
         self.tcp_flags = u16::from(tcp_flags);
-        self.icmp = icmp;
+        self.icmp = *icmp;
     }
 }
 

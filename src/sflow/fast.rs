@@ -136,12 +136,52 @@ fn decode<V: Visitor, const USUAL: bool>(
     received_ns: u64,
     visitor: &mut V,
 ) -> Result<DatagramHeader, DecodeError> {
-    let (header, mut rest) = datagram_header(bytes)?;
-    visitor.datagram(&header);
+    // An IPv4 agent's 28-byte header, the usual one, read at fixed offsets of one array
+    // and walked here, its fields in registers; anything else through [`Datagram`], out of
+    // line.
+    match bytes.split_first_chunk::<28>() {
+        Some((h, rest)) if word::<0, 28>(h) == 5 && word::<4, 28>(h) == 1 => {
+            let header = DatagramHeader {
+                agent: IpAddr::V4(Ipv4Addr::from(word::<8, 28>(h))),
+                sub_agent: word::<12, 28>(h),
+                sequence: word::<16, 28>(h),
+                uptime_ms: word::<20, 28>(h),
+                sample_count: word::<24, 28>(h),
+            };
+            walk::<V, USUAL>(&header, rest, received_ns, visitor);
+            Ok(header)
+        }
+        _ => decode_other_header::<V, USUAL>(bytes, received_ns, visitor),
+    }
+}
+
+/// A datagram whose header is not the usual IPv4 one: read through [`Datagram`].
+#[inline(never)]
+fn decode_other_header<V: Visitor, const USUAL: bool>(
+    bytes: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<DatagramHeader, DecodeError> {
+    let datagram = Datagram::new_checked(bytes)?;
+    let header = datagram.header();
+    let rest = bytes.get(datagram.header_len()..).unwrap_or(&[]);
+    walk::<V, USUAL>(&header, rest, received_ns, visitor);
+    Ok(header)
+}
+
+/// Tell the visitor about the datagram, then walk its samples.
+#[inline(always)]
+fn walk<V: Visitor, const USUAL: bool>(
+    header: &DatagramHeader,
+    mut rest: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) {
+    visitor.datagram(header);
     // One record for all the datagram's usual flow samples: the datagram's fields are
     // written once, and each sample overwrites only its own (the visitor sees it through a
     // shared reference, so what it was shown stays as it was).
-    let mut record = SampleRecord::new(header.agent, header.sub_agent, received_ns);
+    let mut record = SampleRecord::new_compact(header.agent, header.sub_agent, received_ns);
     let mut index = 0;
     while index < header.sample_count {
         if USUAL {
@@ -157,7 +197,6 @@ fn decode<V: Visitor, const USUAL: bool>(
         }
         index += 1;
     }
-    Ok(header)
 }
 
 /// One sample by the general walk, and the bytes after it; `None` when its envelope is
@@ -185,32 +224,6 @@ fn any_sample<'a, V: Visitor>(
         sample_failed(visitor, index, tag, error);
     }
     Some(rest)
-}
-
-/// The datagram header and the bytes after it. An IPv4 agent's 28-byte header, the usual
-/// one, is read at fixed offsets of one array; anything else through [`Datagram`].
-#[inline(always)]
-fn datagram_header(bytes: &[u8]) -> Result<(DatagramHeader, &[u8]), DecodeError> {
-    match bytes.split_first_chunk::<28>() {
-        Some((h, rest)) if word::<0, 28>(h) == 5 && word::<4, 28>(h) == 1 => Ok((
-            DatagramHeader {
-                agent: IpAddr::V4(Ipv4Addr::from(word::<8, 28>(h))),
-                sub_agent: word::<12, 28>(h),
-                sequence: word::<16, 28>(h),
-                uptime_ms: word::<20, 28>(h),
-                sample_count: word::<24, 28>(h),
-            },
-            rest,
-        )),
-        _ => general_datagram_header(bytes),
-    }
-}
-
-#[inline(never)]
-fn general_datagram_header(bytes: &[u8]) -> Result<(DatagramHeader, &[u8]), DecodeError> {
-    let datagram = Datagram::new_checked(bytes)?;
-    let rest = bytes.get(datagram.header_len()..).unwrap_or(&[]);
-    Ok((datagram.header(), rest))
 }
 
 /// Every sample but the compact flow sample.
@@ -457,15 +470,17 @@ fn usual_flow_sample<'a, V: Visitor>(
         return None;
     }
     let after = rest.get(8 + length..)?;
-    let record_count = word::<36, USUAL_PREFIX>(s);
-    if record_count != 1 {
-        further_records_known(rest.get(48 + first_length..8 + length)?, record_count)?;
+    if array_at::<36, 4, USUAL_PREFIX>(s) != ONE_AS_SENT {
+        further_records_known(
+            rest.get(48 + first_length..8 + length)?,
+            word::<36, USUAL_PREFIX>(s),
+        )?;
     }
     let frame = Ipv4Frame::parse(rest.get(USUAL_PREFIX..USUAL_PREFIX + header_length)?)?;
     let fixed = chunk_at::<8, 32, USUAL_PREFIX>(s)?;
     // The fixed part as sent (data source to output) and the frame length: the record
     // splits and swaps them when a worker reads them.
-    record.set_compact(fixed, array_at::<52, 4, USUAL_PREFIX>(s));
+    record.set_compact_words(fixed, array_at::<52, 4, USUAL_PREFIX>(s));
     frame.write_keys(&mut record.keys);
     frame.finish(&mut record.keys);
     let sampled = Header {
@@ -607,7 +622,7 @@ fn sample_record(datagram: &SampleRecord, fs: &FlowFixed<'_>, frame_length: u32)
 
 /// The general path's one place to fill a record's per-sample fields (all but the
 /// datagram's and the keys), decoded; the fast path stores a compact sample's words as sent
-/// instead ([`SampleRecord::set_compact`]), and both read back the same through the accessors.
+/// instead ([`SampleRecord::set_compact_words`]), and both read back the same through the accessors.
 #[inline(always)]
 fn fill_sample(record: &mut SampleRecord, fs: &FlowFixed<'_>, frame_length: u32) {
     record.set_source(fs.source_id_type, fs.source_id_index);
