@@ -234,9 +234,15 @@ fn main() {
         instructions_mode(&only, &[("corpus", &corpus), ("synthetic", &synthetic)]);
         return;
     }
-    report("(a) corpus replayed in memory", &corpus);
-    report(
-        "(b) synthetic 1396-byte datagrams, 7 x 128-byte headers",
-        &synthetic,
-    );
+    // FLOWSIFT_BENCH_ONLY=corpus|synthetic times one load alone (for a profiler).
+    let only = std::env::var("FLOWSIFT_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "corpus" {
+        report("(a) corpus replayed in memory", &corpus);
+    }
+    if only.is_empty() || only == "synthetic" {
+        report(
+            "(b) synthetic 1396-byte datagrams, 7 x 128-byte headers",
+            &synthetic,
+        );
+    }
 }

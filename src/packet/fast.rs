@@ -65,7 +65,8 @@ impl<'a> Ipv4Frame<'a> {
         } else if pair(frame, 12) == VLAN && pair(frame, 16) == IPV4 {
             // The tag's last two bytes with the PCP and DEI cleared, after the EtherType:
             // one 16-bit load, a mask and a shift.
-            let vid = u16::from_le_bytes(pair(frame, 14)) & u16::from_le_bytes([0x0F, 0xFF]);
+            let vid = u16::from_le_bytes(*frame.get(14..)?.first_chunk::<2>()?)
+                & u16::from_le_bytes([0x0F, 0xFF]);
             let tail = (u32::from(vid) << 16) | u32::from(u16::from_le_bytes(IPV4));
             (18, tail.to_le_bytes(), Key::Vlan.bit())
         } else {

@@ -461,20 +461,25 @@ fn usual_flow_sample<'a, V: Visitor>(
     let length = word::<4, USUAL_PREFIX>(s) as usize;
     let first_length = word::<44, USUAL_PREFIX>(s) as usize;
     let header_length = word::<60, USUAL_PREFIX>(s) as usize;
-    // Whole words (no padding to skip), the first record within the sample and the header
-    // within the record. The sample within the list is checked by `get` below.
-    if (length | first_length) & 3 != 0
-        || first_length + 40 > length
-        || header_length + 16 > first_length
-    {
+    // A whole number of words (no padding to skip), the first record within the sample and
+    // the header within the record. The sample within the list is checked by `get` below,
+    // the first record's padding only when there are records after it.
+    if length & 3 != 0 || first_length + 40 > length || header_length + 16 > first_length {
         return None;
     }
     let after = rest.get(8 + length..)?;
-    if array_at::<36, 4, USUAL_PREFIX>(s) != ONE_AS_SENT {
-        further_records_known(
-            rest.get(48 + first_length..8 + length)?,
-            word::<36, USUAL_PREFIX>(s),
-        )?;
+    let record_count = array_at::<36, 4, USUAL_PREFIX>(s);
+    if record_count != ONE_AS_SENT {
+        if first_length & 3 != 0 {
+            return None;
+        }
+        let list = rest.get(48 + first_length..8 + length)?;
+        // Two records, the usual pair with an extended-switch record, without the loop.
+        if record_count == TWO_AS_SENT {
+            next_record_known(list)?;
+        } else {
+            further_records_known(list, u32::from_be_bytes(record_count))?;
+        }
     }
     let frame = Ipv4Frame::parse(rest.get(USUAL_PREFIX..USUAL_PREFIX + header_length)?)?;
     let fixed = chunk_at::<8, 32, USUAL_PREFIX>(s)?;
@@ -493,23 +498,45 @@ fn usual_flow_sample<'a, V: Visitor>(
     Some(after)
 }
 
+/// A record count of 2 as sent.
+const TWO_AS_SENT: [u8; 4] = 2u32.to_be_bytes();
+
 /// The records after a usual sample's sampled header, `list` holding records 1 to
-/// `declared - 1`: `Some` when they are all readable and of known types (later sampled
-/// headers are not used, the first one wins, and known records carry nothing the record
-/// needs once there is a sampled header), so that there is nothing to report.
+/// `declared - 1`: `Some` when they are all readable, whole words long and of known types
+/// (later sampled headers are not used, the first one wins, and known records carry nothing
+/// the record needs once there is a sampled header), so that there is nothing to report.
+/// The extended-switch record, nearly always the one there is, is recognised first.
 #[inline(always)]
 fn further_records_known(mut list: &[u8], declared: u32) -> Option<()> {
     if declared == 0 {
         return None;
     }
-    for i in 1..declared {
-        let (tag, _) = next_element(&mut list, Structure::Record, declared, i).ok()?;
+    for _ in 1..declared {
+        list = next_record_known(list)?;
+    }
+    Some(())
+}
+
+/// One step of [`further_records_known`]: the bytes after the first record of `list`, when
+/// it is readable, whole words long and of a known type.
+#[inline(always)]
+fn next_record_known(list: &[u8]) -> Option<&[u8]> {
+    let (envelope, body) = list.split_first_chunk::<8>()?;
+    let length = word::<4, 8>(envelope) as usize;
+    if array_at::<0, 4, 8>(envelope) != EXTENDED_SWITCH_AS_SENT {
+        let tag = Tag(word::<0, 8>(envelope));
         if tag.0 != flow::format::SAMPLED_HEADER && !flow::is_known(tag) {
             return None;
         }
     }
-    Some(())
+    if length & 3 != 0 {
+        return None;
+    }
+    body.get(length..)
 }
+
+/// The extended-switch record's tag as sent.
+const EXTENDED_SWITCH_AS_SENT: [u8; 4] = flow::format::EXTENDED_SWITCH.to_be_bytes();
 
 /// A compact flow sample of another layout: the general walk.
 #[inline(never)]
