@@ -182,6 +182,7 @@ fn walk<V: Visitor, const USUAL: bool>(
     // written once, and each sample overwrites only its own (the visitor sees it through a
     // shared reference, so what it was shown stays as it was).
     let mut record = SampleRecord::new_compact(header.agent, header.sub_agent, received_ns);
+    prefetch_lines(rest);
     let mut index = 0;
     while index < header.sample_count {
         if USUAL {
@@ -497,6 +498,35 @@ fn usual_flow_sample<'a, V: Visitor>(
     visitor.flow_sample(&flow_meta(index, &fs, Some(sampled)), record);
     Some(after)
 }
+
+/// Ask for every cache line of `bytes` (the first [`PREFETCH_MAX`] bytes of them).
+///
+/// The sample walk is a chain of dependent loads (a sample's length gives the next one's
+/// place), so when a datagram is no longer in L1 (a burst of receives, the bench's working
+/// set) each link would wait for its own line; asked for up front, the lines arrive in
+/// parallel. On a datagram still in L1 each request costs one instruction and nothing else.
+#[inline(always)]
+fn prefetch_lines(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for at in (0..bytes.len().min(PREFETCH_MAX)).step_by(256) {
+        // Four lines a step: the last step may ask for up to three lines past the end.
+        for line in [0, 64, 128, 192] {
+            // SAFETY: a prefetch is a hint: it reads nothing and never faults, whatever
+            // the address.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    bytes.as_ptr().wrapping_add(at + line).cast(),
+                );
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// Bytes of a datagram [`prefetch_lines`] asks for: an Ethernet MTU's worth. The hardware
+/// prefetchers follow the walk through longer (jumbo) datagrams.
+const PREFETCH_MAX: usize = 1536;
 
 /// A record count of 2 as sent.
 const TWO_AS_SENT: [u8; 4] = 2u32.to_be_bytes();
