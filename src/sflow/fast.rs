@@ -201,7 +201,9 @@ fn walk<V: Visitor, const USUAL: bool>(
 }
 
 /// One sample by the general walk, and the bytes after it; `None` when its envelope is
-/// bad: nothing after it can be located.
+/// bad: nothing after it can be located. `datagram` gives the datagram's agent, sub-agent
+/// and receive time to the records made here (its other fields are not read: it is the
+/// usual path's record, holding whatever sample it had last).
 #[inline(never)]
 fn any_sample<'a, V: Visitor>(
     datagram: &SampleRecord,
@@ -459,22 +461,25 @@ fn usual_flow_sample<'a, V: Visitor>(
     {
         return None;
     }
-    let length = word::<4, USUAL_PREFIX>(s) as usize;
-    let first_length = word::<44, USUAL_PREFIX>(s) as usize;
-    let header_length = word::<60, USUAL_PREFIX>(s) as usize;
+    // In 64 bits, where no sum of these overflows (the ends then fit a `usize` on any
+    // target that holds the bytes).
+    let length = u64::from(word::<4, USUAL_PREFIX>(s));
+    let first_length = u64::from(word::<44, USUAL_PREFIX>(s));
+    let header_length = u64::from(word::<60, USUAL_PREFIX>(s));
     // A whole number of words (no padding to skip), the first record within the sample and
     // the header within the record. The sample within the list is checked by `get` below,
     // the first record's padding only when there are records after it.
     if length & 3 != 0 || first_length + 40 > length || header_length + 16 > first_length {
         return None;
     }
-    let after = rest.get(8 + length..)?;
+    let end = usize::try_from(8 + length).ok()?;
+    let after = rest.get(end..)?;
     let record_count = array_at::<36, 4, USUAL_PREFIX>(s);
     if record_count != ONE_AS_SENT {
         if first_length & 3 != 0 {
             return None;
         }
-        let list = rest.get(48 + first_length..8 + length)?;
+        let list = rest.get(usize::try_from(48 + first_length).ok()?..end)?;
         // Two records, the usual pair with an extended-switch record, without the loop.
         if record_count == TWO_AS_SENT {
             next_record_known(list)?;
@@ -482,7 +487,8 @@ fn usual_flow_sample<'a, V: Visitor>(
             further_records_known(list, u32::from_be_bytes(record_count))?;
         }
     }
-    let frame = Ipv4Frame::parse(rest.get(USUAL_PREFIX..USUAL_PREFIX + header_length)?)?;
+    let header_end = usize::try_from(USUAL_PREFIX as u64 + header_length).ok()?;
+    let frame = Ipv4Frame::parse(rest.get(USUAL_PREFIX..header_end)?)?;
     let fixed = chunk_at::<8, 32, USUAL_PREFIX>(s)?;
     // The fixed part as sent (data source to output) and the frame length: the record
     // splits and swaps them when a worker reads them.
