@@ -476,9 +476,8 @@ impl PacketKeys {
 
     /// Overwrite every key with those of the common frame shape (Ethernet, IPv4,
     /// TCP/UDP/ICMP), for [`super::fast`]: `ethernet` is the frame's first 16 bytes (its
-    /// bytes 12..16 then replaced by `ethernet_tail`, the EtherType and VID as
-    /// big-endian pairs), `ip`
-    /// the IPv4 header's bytes 8..24 (see the `ip` field), each copied whole. `present`
+    /// bytes 12..16 then replaced by `ethernet_tail`, the EtherType and VID, big-endian),
+    /// `ip` the IPv4 header's bytes 8..24 (see the `ip` field), each copied whole. `present`
     /// holds the [`Key::bit`]s of the keys that count; the other arguments may hold
     /// anything, and keys absent from `present` keep whatever bytes they had (absent keys
     /// never count).
