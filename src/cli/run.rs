@@ -25,7 +25,7 @@ pub struct RunArgs {
     /// TOML configuration file (see tuning/flowsift.toml); default: the embedded seed.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Listen address, replacing [rx] listen (repeatable).
+    /// Listen address, replacing `listen` in `[rx]` (repeatable).
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
     /// Syslog destination udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (repeatable);

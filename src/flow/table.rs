@@ -337,7 +337,7 @@ impl FlowTable {
     }
 
     /// [`FlowTable::new`] allocating at most `presize_bytes` up front (at least
-    /// [`INITIAL_SLOTS`] slots, at most the bound): what is beyond comes by growth.
+    /// `INITIAL_SLOTS` slots, at most the bound): what is beyond comes by growth.
     pub fn with_presize(
         def: &FlowDefinition,
         max_entries: usize,

@@ -109,8 +109,8 @@ pub trait Visitor {
 /// written out here: the flow-sample path runs for every sample the collector receives, and
 /// the generic iterator's `Option<Result<..>>` plumbing and per-field bounds checks were two
 /// thirds of its cost. A compact flow sample of the usual layout is taken whole by
-/// [`usual_flow_sample`], in a loop that keeps nothing else in registers; every other sample
-/// goes out of line to [`any_sample`], which gives the same results for every input.
+/// `usual_flow_sample`, in a loop that keeps nothing else in registers; every other sample
+/// goes out of line to `any_sample`, which gives the same results for every input.
 pub fn decode_datagram<V: Visitor>(
     bytes: &[u8],
     received_ns: u64,

@@ -38,7 +38,7 @@
 //! `new_checked` + one accessor per field), [`Datagram::samples`] yielding tagged
 //! [`Element`]s, [`FlowSample`], [`CounterSample`], [`DiscardSample`], and the record
 //! parsers [`FlowRecord::parse`] and [`CounterRecord::parse`]. Around them: [`capture`]
-//! (sFlow datagrams out of pcap/pcapng files), [`line`] (`sflowtool -l` output) and [`json`]
+//! (sFlow datagrams out of pcap/pcapng files), [`line`](mod@line) (`sflowtool -l` output) and [`json`]
 //! (JSON Lines output).
 //!
 //! # Guarantees

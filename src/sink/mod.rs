@@ -2,7 +2,7 @@
 //!
 //! Laid out by role, like a Vector sink:
 //! - [`config`]: one `[[sink]]` destination, validated while it is parsed;
-//! - [`format`]: the message layouts (`sflow-rt` byte for byte, `rfc5424`, `json`) and the
+//! - [`format`](mod@format): the message layouts (`sflow-rt` byte for byte, `rfc5424`, `json`) and the
 //!   stream framings (RFC 6587 octet counting, LF);
 //! - [`transport`]: UDP with `sendmmsg`, TCP and TLS (rustls) with vectored writes;
 //! - [`sender`]: [`SyslogSink`], the threads that drain the flow workers' rings, queue per
