@@ -1,13 +1,16 @@
 //! Differential test of the receive path's straight-line decoders against the general ones.
 //!
-//! `decode_datagram` takes a fast path for compact flow samples whose first record is a
-//! sampled header and for Ethernet/802.1Q/IPv4 frames (`packet::fast`); everything else goes
-//! through the general sample walk and layer walk. Both must give the same record for every
-//! input. Here every flow sample `decode_datagram` delivers is checked against the general
-//! view API (`Datagram` → `FlowSample` → first `SampledHeader` → `decode_header`), over the
-//! corpus, over hand-built frames of every shape near the fast path's edges (tags, IPv4
-//! options, fragments, every protocol, every header length) and over seeded mutations of
-//! both, which mostly hit the bytes the fast path reads.
+//! `decode_datagram` takes a straight line for compact flow samples in the usual layout (a
+//! sampled header first, then only known records) and for Ethernet/802.1Q/IPv4 frames
+//! (`packet::fast`); everything else goes through the general sample walk and layer walk.
+//! Both must give the same results for every input. Two checks, over the corpus, over
+//! hand-built frames of every shape near the fast path's edges (tags, IPv4 options,
+//! fragments, every protocol, every header length, four record layouts) and over seeded
+//! mutations of both, which mostly hit the bytes the fast path reads:
+//! - `decode_datagram` and `decode_datagram_general` (every sample on the general walk)
+//!   tell a visitor exactly the same things in the same order (`same_events`);
+//! - every flow sample `decode_datagram` delivers matches the general view API (`Datagram`
+//!   → `FlowSample` → first `SampledHeader` → `decode_header`).
 
 #[path = "packet_support/corpus.rs"]
 mod corpus;
