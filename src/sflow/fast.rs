@@ -685,7 +685,8 @@ fn sample_record(datagram: &SampleRecord, fs: &FlowFixed<'_>, frame_length: u32)
 
 /// The general path's one place to fill a record's per-sample fields (all but the
 /// datagram's and the keys), decoded; the fast path stores a compact sample's words as sent
-/// instead ([`SampleRecord::set_compact_words`]), and both read back the same through the accessors.
+/// instead ([`SampleRecord::set_compact_words`]), and both read back the same through the
+/// accessors.
 #[inline(always)]
 fn fill_sample(record: &mut SampleRecord, fs: &FlowFixed<'_>, frame_length: u32) {
     record.set_source(fs.source_id_type, fs.source_id_index);
@@ -699,7 +700,6 @@ fn fill_sample(record: &mut SampleRecord, fs: &FlowFixed<'_>, frame_length: u32)
 /// sampled header at all (keys from the sampled Ethernet/IPv4/IPv6 records).
 /// The second argument is the sample's (index, body, expanded form).
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn general_flow_sample<V: Visitor>(
     datagram: &SampleRecord,
     (index, data, expanded): (u32, &[u8], bool),
