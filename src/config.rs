@@ -32,6 +32,7 @@ use toml::Spanned;
 use crate::flow::{default_specs, DefinitionError, FlowDefinition, FlowDefinitions, FlowSpec};
 use crate::packet::Key;
 use crate::rx::RxConfig;
+use crate::sink::config::HostName;
 use crate::sink::SinkConfig;
 
 /// A configuration error with its position.
@@ -100,6 +101,11 @@ pub struct StatsConfig {
     /// Seconds between stats lines; 0 turns them off (the final report is always printed).
     #[serde(default = "default_stats_interval")]
     pub interval_s: u64,
+    /// The final report lists every agent and every sender of bad datagrams (true), or the
+    /// totals and at most 20 of the agents with loss or restarts (false, the default: a
+    /// fabric of thousands of agents would bury the totals).
+    #[serde(default)]
+    pub report_agents: bool,
 }
 
 fn default_stats_interval() -> u64 {
@@ -110,6 +116,7 @@ impl Default for StatsConfig {
     fn default() -> Self {
         StatsConfig {
             interval_s: default_stats_interval(),
+            report_agents: false,
         }
     }
 }
@@ -383,9 +390,27 @@ impl Config {
         out
     }
 
-    /// The effective configuration as TOML.
+    /// This configuration with every default written out: each flow's attributes (the
+    /// built-in's or the defaults) and each sink's host name, as `run` would use them.
+    pub fn effective(&self) -> Config {
+        let mut out = self.clone();
+        for spec in &mut out.flows {
+            if let Ok(d) = FlowDefinition::from_spec(spec) {
+                *spec = d.spec();
+            }
+        }
+        for sink in &mut out.sinks {
+            if sink.hostname.is_none() {
+                sink.hostname = Some(HostName::system());
+            }
+        }
+        out
+    }
+
+    /// The effective configuration ([`Config::effective`]) as TOML.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print configuration: {e}\n"))
+        toml::to_string(&self.effective())
+            .unwrap_or_else(|e| format!("# cannot print configuration: {e}\n"))
     }
 }
 
@@ -440,7 +465,20 @@ ca_file = "/etc/ssl/ca.pem"
         let c = Config::parse(src, "x").unwrap();
         let printed = c.to_toml();
         let back = Config::parse(&printed, "printed").unwrap();
-        assert_eq!(c, back, "{printed}");
+        assert_eq!(c.effective(), back, "{printed}");
+        assert_eq!(back.effective(), back, "{printed}");
+        // Every default is written out.
+        for attr in [
+            "activeTimeout = 60",
+            "idleTimeout = 60",
+            "maxEntries = 100000",
+            "scope = \"agent\"",
+            "fs = \",\"",
+            "flowStart = true",
+            "hostname = ",
+        ] {
+            assert!(printed.contains(attr), "{attr} missing from\n{printed}");
+        }
     }
 
     #[test]

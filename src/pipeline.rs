@@ -38,6 +38,7 @@ pub struct Pipeline {
     sink: Option<SyslogSink>,
     shutdown_timeout: Duration,
     started: Instant,
+    every_agent: bool,
 }
 
 /// What [`Pipeline::shutdown`] returns: final counters and how long the stop took.
@@ -47,6 +48,8 @@ pub struct FinalReport {
     pub shutdown: Duration,
     /// Flow workers that panicked (0 in a healthy run).
     pub worker_panics: usize,
+    /// List every agent and sender of bad datagrams (`[stats] report_agents`).
+    pub every_agent: bool,
 }
 
 impl Pipeline {
@@ -93,6 +96,7 @@ impl Pipeline {
             sink: Some(sink),
             shutdown_timeout: Duration::from_millis(config.shutdown.timeout_ms),
             started: Instant::now(),
+            every_agent: config.stats.report_agents,
         })
     }
 
@@ -101,6 +105,15 @@ impl Pipeline {
         self.receiver
             .as_ref()
             .map(Receiver::local_addrs)
+            .unwrap_or_default()
+    }
+
+    /// Bad datagrams to log now (at most one per sender per window; see
+    /// [`Receiver::take_bad_datagrams`]).
+    pub fn take_bad_datagrams(&self) -> Vec<crate::rx::BadDatagram> {
+        self.receiver
+            .as_ref()
+            .map(Receiver::take_bad_datagrams)
             .unwrap_or_default()
     }
 
@@ -150,6 +163,7 @@ impl Pipeline {
             uptime,
             shutdown: begun.elapsed(),
             worker_panics,
+            every_agent: self.every_agent,
         }
     }
 }
@@ -198,7 +212,11 @@ impl fmt::Display for FinalReport {
             self.uptime.as_secs_f64(),
             self.shutdown.as_secs_f64()
         )?;
-        let rx = self.stats.rx.report().to_string();
+        let rx = if self.every_agent {
+            self.stats.rx.report_all().to_string()
+        } else {
+            self.stats.rx.report().to_string()
+        };
         f.write_str(&rx)?;
         if !rx.ends_with('\n') {
             writeln!(f)?;

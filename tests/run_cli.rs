@@ -47,12 +47,50 @@ fn check_config_rejects_errors_with_file_line_and_column() {
 }
 
 #[test]
+fn check_config_refuses_missing_tls_files_and_unresolvable_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tls.toml");
+    let ca = dir.path().join("missing-ca.pem");
+    std::fs::write(
+        &path,
+        format!(
+            "[[sink]]\nname = \"siem\"\ntransport = \"tls\"\naddress = \"127.0.0.1:6514\"\n\
+             [sink.tls]\nca_file = \"{}\"\n",
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let out = flowsift().arg("check-config").arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sink 'siem'") && err.contains(&ca.display().to_string()),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing printed for a refused file");
+
+    // `.invalid` never resolves (RFC 6761).
+    std::fs::write(
+        &path,
+        "[[sink]]\nname = \"far\"\naddress = \"siem.invalid:514\"\n",
+    )
+    .unwrap();
+    let out = flowsift().arg("check-config").arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sink 'far': cannot resolve siem.invalid:514"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_config_prints_the_effective_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ok.toml");
     std::fs::write(
         &path,
-        "[[sink]]\ntransport = \"tcp\"\naddress = \"siem.example:601\"\nframing = \"lf\"\n",
+        "[[sink]]\ntransport = \"tcp\"\naddress = \"localhost:601\"\nframing = \"lf\"\n",
     )
     .unwrap();
     let out = flowsift().arg("check-config").arg(&path).output().unwrap();
@@ -64,12 +102,12 @@ fn check_config_prints_the_effective_configuration() {
     );
     let printed = String::from_utf8(out.stdout).unwrap();
     let effective = flowsift::config::Config::parse(&printed, "stdout").unwrap();
-    assert_eq!(effective.sinks[0].address.to_string(), "siem.example:601");
+    assert_eq!(effective.sinks[0].address.to_string(), "localhost:601");
     assert_eq!(effective.sinks[0].facility.0, 16, "defaults are filled in");
     assert_eq!(effective.flows[0].name, "uport");
     assert_eq!(
         effective,
-        flowsift::config::Config::load(&path).unwrap(),
+        flowsift::config::Config::load(&path).unwrap().effective(),
         "printed = loaded"
     );
 }
@@ -190,4 +228,51 @@ fn second_signal_while_flushing_exits_at_once() {
     let status = c.terminate(Duration::from_secs(10));
     assert_eq!(status.map(|s| s.code()), Some(Some(1)), "{:#?}", c.lines);
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn second_collector_on_the_same_address_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("one.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rx]\nlisten = [\"127.0.0.1:{listen}\"]\nuring_buffers = 256\nrcvbuf_bytes = 1048576\n\
+             [[sink]]\naddress = \"127.0.0.1:9\"\n"
+        ),
+    )
+    .unwrap();
+    let mut first = Collector::start(&config);
+    assert!(
+        first.wait_for("listening on", Duration::from_secs(20)),
+        "{:#?}",
+        first.lines
+    );
+    let second = flowsift()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{listen}")) && err.contains("already in use"),
+        "{err}"
+    );
+    // The holder is named: this test runs as the user that started the first collector, so
+    // its descriptors are readable in /proc.
+    assert!(err.contains(&format!("(pid {})", first.pid())), "{err}");
+    // The first collector still runs and stops cleanly.
+    let status = first.terminate(Duration::from_secs(20));
+    assert_eq!(
+        status.map(|s| s.code()),
+        Some(Some(0)),
+        "{:#?}",
+        first.lines
+    );
 }

@@ -12,7 +12,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::sflow::capture::{for_each_datagram, PortFilter};
+use crate::sflow::capture::{for_each_datagram, CaptureCounts, PortFilter};
 use crate::sflow::json::{datagram_lines, Origin};
 use crate::sflow::line::sample_line;
 use crate::sflow::{Datagram, SampleError};
@@ -112,13 +112,19 @@ impl Decoder {
             return self.datagram(name, 1, &bytes, out);
         }
         let mut write_error = None;
-        for_each_datagram(input, filter, |packet, bytes| {
+        let counts = for_each_datagram(input, filter, |packet, bytes| {
             if write_error.is_none() {
                 write_error = self.datagram(name, packet, bytes, out).err();
             }
         })
         .map_err(|e| e.to_string())?;
-        write_error.map_or(Ok(()), Err)
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        match nothing_taken(&counts, filter) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
     }
 
     /// Decode and print one datagram; decode failures go to stderr, only write failures
@@ -155,6 +161,37 @@ impl Decoder {
             }
         })
     }
+}
+
+/// Why a capture gave no datagram at all, when it did not: nothing printed must never look
+/// like a capture without sFlow when the datagrams are there on another port.
+fn nothing_taken(counts: &CaptureCounts, filter: PortFilter) -> Option<String> {
+    if counts.taken > 0 {
+        return None;
+    }
+    if counts.udp == 0 {
+        return Some(format!(
+            "no UDP datagram in its {} packet(s): nothing to decode",
+            counts.packets
+        ));
+    }
+    let PortFilter::Destination(port) = filter else {
+        return None;
+    };
+    let mut ports: Vec<String> = counts
+        .ports()
+        .iter()
+        .map(|(p, n)| format!("{n} to port {p}"))
+        .collect();
+    if counts.other_ports > 0 {
+        ports.push(format!("{} to other ports", counts.other_ports));
+    }
+    Some(format!(
+        "none of its {} UDP datagram(s) is to port {port} ({}); choose the port with --port PORT, \
+         or take every UDP datagram with --any-port",
+        counts.udp,
+        ports.join(", ")
+    ))
 }
 
 /// The sflowtool lines of one datagram, and the errors of the samples that had none.

@@ -81,7 +81,7 @@ pub fn datagrams_in(bytes: &[u8]) -> Result<Vec<Vec<u8>>, CaptureError> {
             out.push(payload.to_vec());
         }
     }) {
-        Ok(()) => Ok(out),
+        Ok(_) => Ok(out),
         Err(CaptureError::NotACapture) => Ok(vec![bytes.to_vec()]),
         Err(e) => Err(e),
     }

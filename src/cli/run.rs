@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// Seconds between stats lines on stderr (0: none).
     #[arg(long, value_name = "SECONDS")]
     pub stats_interval: Option<u64>,
+    /// List every agent and every sender of bad datagrams in the final report, not only the
+    /// totals and the worst 20 (`[stats] report_agents`).
+    #[arg(long)]
+    pub report_agents: bool,
 }
 
 impl RunArgs {
@@ -90,6 +94,9 @@ impl RunArgs {
         }
         if let Some(s) = self.stats_interval {
             config.stats.interval_s = s;
+        }
+        if self.report_agents {
+            config.stats.report_agents = true;
         }
         if !self.syslog.is_empty() {
             let template = config.sinks.first().cloned().unwrap_or_default();
@@ -219,6 +226,9 @@ pub fn run(args: RunArgs) -> ExitCode {
     let mut prev = pipeline.stats();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        for bad in pipeline.take_bad_datagrams() {
+            eprintln!("flowsift: rx: {bad}");
+        }
         if !interval.is_zero() && last.elapsed() >= interval {
             let now = pipeline.stats();
             let secs = last.elapsed().as_secs_f64();

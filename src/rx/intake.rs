@@ -20,7 +20,9 @@ use crate::sflow::{
 };
 
 use super::allow::Allowlist;
-use super::stats::{AgentKey, ErrorCounts, Limits, SourceSlot, ThreadState, PUBLISH_EVERY_NS};
+use super::stats::{
+    AgentKey, BadDatagram, ErrorCounts, Limits, SourceSlot, ThreadState, PUBLISH_EVERY_NS,
+};
 use super::{Handler, IoEvent, Received, Slot};
 
 /// One receive thread's datagram handling.
@@ -38,6 +40,9 @@ pub(crate) struct Intake {
     last_publish_ns: u64,
     /// The current datagram's agent slot and its restart epoch (None when untracked).
     current: Option<(u32, u32)>,
+    /// The current datagram's sender and receive time, for naming it when it is bad.
+    from: Option<std::net::SocketAddr>,
+    now: u64,
     /// Per agent slot (below [`DENSE_AGENTS`]), per ifIndex (below [`DENSE_INDEX`]): the
     /// position of the data source in `state.sources`, plus one (0: not cached yet). Spares
     /// the per-sample hash lookup for the common case; filled when a source first appears,
@@ -70,6 +75,8 @@ impl Intake {
             slot,
             last_publish_ns: 0,
             current: None,
+            from: None,
+            now: 0,
             dense: Vec::new(),
         }
     }
@@ -103,8 +110,25 @@ impl Intake {
             return;
         }
         self.current = None;
+        self.now = now;
         if let Err(e) = decode_datagram(payload, now, self) {
             count_error(&e, &mut self.state.counters.header_errors);
+            self.bad_datagram(None, e);
+        }
+    }
+
+    /// Count a bad datagram or sample against its sender, and queue a log line when the
+    /// sender's log window is open. Rare by nature, so it may hash and format.
+    #[cold]
+    fn bad_datagram(&mut self, sample: Option<(u32, Option<Tag>)>, error: DecodeError) {
+        let bad = BadDatagram {
+            from: self.from,
+            sample,
+            error,
+            errors: 0,
+        };
+        if let Some(note) = self.state.bad_datagram(bad, self.now, &self.limits) {
+            let _ = self.slot.notes.push(note);
         }
     }
 
@@ -176,6 +200,7 @@ impl Handler for Intake {
             c.truncated += 1;
             return;
         }
+        self.from = r.from;
         let allowed = match r.from {
             Some(from) => self.allow.allows(from.ip()),
             None => self.allow.allows(std::net::Ipv4Addr::UNSPECIFIED.into()),
@@ -298,6 +323,7 @@ impl Visitor for Intake {
 
     fn sample_error(&mut self, error: &SampleError) {
         count_error(&error.error, &mut self.state.counters.sample_errors);
+        self.bad_datagram(Some((error.index, error.tag)), error.error);
     }
 }
 
@@ -305,8 +331,6 @@ impl Visitor for Intake {
 mod tests_support {
     use super::*;
     use crate::ring::ring;
-    use std::sync::atomic::AtomicU8;
-    use std::sync::Mutex;
 
     pub(super) struct ToWorker(pub usize);
     impl Route for ToWorker {
@@ -326,10 +350,7 @@ mod tests_support {
         Arc<CachePadded<Slot>>,
     ) {
         let (p, c) = ring(cap);
-        let slot = Arc::new(CachePadded::new(Slot {
-            state: Mutex::new(ThreadState::default()),
-            io: AtomicU8::new(0),
-        }));
+        let slot = Arc::new(CachePadded::new(Slot::new(1, crate::rx::IoMode::Uring)));
         let i = Intake::new(
             Allowlist::default(),
             Box::new(ToWorker(worker)),
@@ -343,12 +364,16 @@ mod tests_support {
     }
 
     pub(super) fn feed(i: &mut Intake, bytes: &[u8]) {
+        feed_from(i, bytes, std::net::SocketAddr::from(([127, 0, 0, 1], 9)));
+    }
+
+    pub(super) fn feed_from(i: &mut Intake, bytes: &[u8], from: std::net::SocketAddr) {
         Handler::datagram(
             i,
             &Received {
                 socket: 0,
                 payload: bytes,
-                from: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9))),
+                from: Some(from),
                 truncated: false,
                 drops: None,
                 segment: None,
@@ -428,6 +453,71 @@ mod tests {
         let w = c.pop().unwrap();
         assert_eq!(w.definitions, 3);
         assert_eq!(w.record.keys.udp_destination_port(), Some(53));
+    }
+
+    #[test]
+    fn bad_datagrams_name_their_sender_at_most_once_per_window() {
+        let (mut i, _c, slot) = intake(0, 64);
+        let noisy: std::net::SocketAddr = "192.0.2.9:4000".parse().unwrap();
+        let other: std::net::SocketAddr = "[2001:db8::9]:4000".parse().unwrap();
+        let mut broken = good(1);
+        broken.truncate(40); // the sample envelope runs past the datagram
+        for _ in 0..100 {
+            feed_from(&mut i, &broken, noisy);
+        }
+        feed_from(&mut i, &[0, 0, 0, 4], other); // version 4: a header error
+        i.batch_done();
+        let notes: Vec<BadDatagram> = std::iter::from_fn(|| slot.notes.pop()).collect();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes[0].from, Some(noisy));
+        assert_eq!(notes[0].errors, 1);
+        assert!(notes[0].sample.is_some(), "{}", notes[0]);
+        assert!(notes[0]
+            .to_string()
+            .starts_with("bad datagram from 192.0.2.9:4000: sample 0"));
+        assert_eq!((notes[1].from, notes[1].sample), (Some(other), None));
+        drop(i);
+        let st = slot.state.lock().unwrap().clone();
+        let merged = crate::rx::RxStats::merge(&[(None, crate::rx::IoMode::Uring, st)], &[]);
+        let senders: Vec<(String, u64)> = merged
+            .bad_senders
+            .iter()
+            .map(|b| (b.sender.to_string(), b.errors))
+            .collect();
+        assert_eq!(
+            senders,
+            vec![
+                ("192.0.2.9".to_string(), 100),
+                ("2001:db8::9".to_string(), 1)
+            ]
+        );
+        let report = merged.report().to_string();
+        assert!(
+            report.contains("sender 192.0.2.9: 100 errors, last sample 0"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn bad_senders_are_bounded() {
+        let (mut i, _c, slot) = intake_with(
+            0,
+            64,
+            4,
+            Limits {
+                agents: 4,
+                sources: 64,
+            },
+        );
+        for n in 0..10u8 {
+            feed_from(&mut i, &[0, 0, 0, 4], ([192, 0, 2, n], 1).into());
+        }
+        drop(i);
+        let st = slot.state.lock().unwrap().clone();
+        assert_eq!(st.bad_senders.len(), 4);
+        assert_eq!(st.counters.bad_senders_untracked, 6);
+        assert_eq!(st.counters.header_errors.total(), 10);
+        assert_eq!(slot.notes.len(), 4);
     }
 
     #[test]

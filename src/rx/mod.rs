@@ -28,6 +28,7 @@
 mod allow;
 mod intake;
 mod mmsg;
+mod owner;
 pub mod send;
 mod seq;
 mod stats;
@@ -42,6 +43,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
 use serde::Deserialize;
 use socket2::Socket;
@@ -52,9 +54,13 @@ use crate::ring::Producer;
 pub use allow::{Allowlist, Cidr, CidrError};
 pub use seq::LossCounts;
 pub use stats::{
-    AgentKey, AgentStats, Counters, ErrorCounts, RateLine, Report, RxStats, SocketStats, SourceKey,
-    SourceStats, ThreadStats,
+    AgentKey, AgentStats, BadDatagram, BadSenderStats, Counters, ErrorCounts, RateLine, Report,
+    RxStats, SocketStats, SourceKey, SourceStats, ThreadStats, REPORT_LINES,
 };
+
+/// Log notes a receive thread may queue between two reads by the logger (the run loop reads
+/// every 50 ms); beyond, notes wait for the sender's next log window.
+pub const NOTES_PER_THREAD: usize = 16;
 
 pub(crate) use sys::Received;
 
@@ -247,6 +253,12 @@ pub enum RxError {
     },
     /// A listen address could not be bound.
     Bind { addr: SocketAddr, source: io::Error },
+    /// Another socket (another collector, most likely) already holds a listen address.
+    InUse {
+        addr: SocketAddr,
+        /// The processes holding it, as `name (pid N)`, where `/proc` tells.
+        holders: Vec<String>,
+    },
     /// No listen address could be bound at all.
     NoListener,
     /// A receive thread could not be spawned.
@@ -265,6 +277,16 @@ impl fmt::Display for RxError {
                 "{threads} receive threads need as many routers ({routers} given) and producer sets ({producers} given)"
             ),
             RxError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            RxError::InUse { addr, holders } => {
+                write!(f, "cannot listen on {addr}: the address is already in use")?;
+                if !holders.is_empty() {
+                    write!(f, " by {}", holders.join(", "))?;
+                }
+                f.write_str(
+                    "; a second collector on the same address would split the switches' datagrams \
+                     with the first: stop it or listen elsewhere",
+                )
+            }
             RxError::NoListener => f.write_str("no listen address could be bound"),
             RxError::Spawn(e) => write!(f, "cannot start a receive thread: {e}"),
         }
@@ -304,8 +326,21 @@ pub(crate) trait Handler {
 /// One receive thread's published counters, on its own cache lines.
 pub(crate) struct Slot {
     state: Mutex<stats::ThreadState>,
+    /// Bad datagrams worth a log line, for whoever logs (the run loop): bounded, pushed
+    /// without waiting; a note that finds it full is left out (the counts still have it).
+    notes: ArrayQueue<stats::BadDatagram>,
     /// The I/O mode the thread actually runs (0 uring, 1 recvmmsg).
     io: AtomicU8,
+}
+
+impl Slot {
+    fn new(sockets: usize, io: IoMode) -> Slot {
+        Slot {
+            state: Mutex::new(stats::ThreadState::new(sockets)),
+            notes: ArrayQueue::new(NOTES_PER_THREAD),
+            io: AtomicU8::new(io_code(io)),
+        }
+    }
 }
 
 struct ThreadHandle {
@@ -346,6 +381,14 @@ impl Receiver {
         let mut steering_ok = true;
         let mut gro = config.gro;
         for &addr in &config.listen {
+            if let Err(e) = owner::check_free(addr) {
+                if e.kind() == io::ErrorKind::AddrInUse {
+                    return Err(RxError::InUse {
+                        addr,
+                        holders: owner::holders(addr.port()),
+                    });
+                }
+            }
             match sys::bind_group(
                 addr,
                 &cpus,
@@ -428,10 +471,7 @@ impl Receiver {
             .enumerate()
         {
             let core = cores[t];
-            let slot = Arc::new(CachePadded::new(Slot {
-                state: Mutex::new(stats::ThreadState::new(socks.len())),
-                io: AtomicU8::new(io_code(io)),
-            }));
+            let slot = Arc::new(CachePadded::new(Slot::new(socks.len(), io)));
             let intake_slot = Arc::clone(&slot);
             let stop = Arc::clone(&stop);
             let allow = allow.clone();
@@ -494,6 +534,19 @@ impl Receiver {
             .map(|(a, t, s)| (*a, *t, sys::socket_drops(s.as_raw_fd())))
             .collect();
         RxStats::merge(&states, &sockets)
+    }
+
+    /// The bad datagrams that should be logged since the last call: at most one per sender
+    /// every [`stats::LOG_BAD_EVERY_NS`], and at most [`NOTES_PER_THREAD`] per thread between
+    /// two calls.
+    pub fn take_bad_datagrams(&self) -> Vec<BadDatagram> {
+        let mut out = Vec::new();
+        for t in &self.threads {
+            while let Some(n) = t.slot.notes.pop() {
+                out.push(n);
+            }
+        }
+        out
     }
 
     /// Stop every receive thread, join them (dropping the ring producers, so workers see

@@ -14,11 +14,21 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
+use crate::sflow::{DecodeError, Tag};
+
 use super::seq::{AgentSeq, LossCounts, SourceSeq};
 use super::IoMode;
 
 /// How often a receive thread publishes its counters.
 pub(crate) const PUBLISH_EVERY_NS: u64 = 50_000_000;
+
+/// At most one log line per sender of bad datagrams in this long: a broken agent sending
+/// thousands of them a second is named, not allowed to flood the log.
+pub(crate) const LOG_BAD_EVERY_NS: u64 = 10_000_000_000;
+
+/// Lines of agents (and of senders of bad datagrams) the shutdown report prints at most,
+/// unless asked for all of them: a fabric of thousands of agents must not bury the totals.
+pub const REPORT_LINES: usize = 20;
 
 /// Decode failures by kind (see [`crate::sflow::DecodeError`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,6 +95,9 @@ pub struct Counters {
     /// Agents and data sources seen after their table was full: not loss-tracked.
     pub agents_untracked: u64,
     pub sources_untracked: u64,
+    /// Bad datagrams from senders seen after the table of bad senders was full: counted in
+    /// the error totals, not per sender.
+    pub bad_senders_untracked: u64,
 }
 
 impl Counters {
@@ -113,6 +126,7 @@ impl Counters {
         self.coalesced += o.coalesced;
         self.agents_untracked += o.agents_untracked;
         self.sources_untracked += o.sources_untracked;
+        self.bad_senders_untracked += o.bad_senders_untracked;
     }
 }
 
@@ -154,6 +168,66 @@ impl Hasher for FxHasher {
 }
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// One datagram (or sample) that could not be decoded, with who sent it: what a log line
+/// and a report line about a misbehaving sender say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadDatagram {
+    /// The sender's address (None only where the receive path could not tell it).
+    pub from: Option<SocketAddr>,
+    /// `None`: the datagram's header was unusable, so nothing in it was. `Some((i, tag))`:
+    /// sample `i` (its tag when the envelope was readable); the rest of the datagram was used.
+    pub sample: Option<(u32, Option<Tag>)>,
+    pub error: DecodeError,
+    /// Errors from this sender so far, as the receive thread that saw this one counted them.
+    pub errors: u64,
+}
+
+impl BadDatagram {
+    /// What was wrong, without the sender: `header: ...` or `sample I (TAG): ...`.
+    pub fn problem(&self) -> String {
+        match self.sample {
+            None => format!("header: {}", self.error),
+            Some((i, Some(tag))) => format!("sample {i} ({tag}): {}", self.error),
+            Some((i, None)) => format!("sample {i}: {}", self.error),
+        }
+    }
+}
+
+impl fmt::Display for BadDatagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.from {
+            Some(from) => write!(f, "bad datagram from {from}: ")?,
+            None => f.write_str("bad datagram from an unknown sender: ")?,
+        }
+        write!(
+            f,
+            "{} ({} from this sender so far; at most one line per sender every {} s)",
+            self.problem(),
+            self.errors,
+            LOG_BAD_EVERY_NS / 1_000_000_000
+        )
+    }
+}
+
+/// A sender of bad datagrams, as one receive thread tracks it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BadSenderEntry {
+    pub errors: u64,
+    pub last: BadDatagram,
+    /// When this sender's last log line was queued (monotonic ns; 0: never).
+    pub logged_ns: u64,
+}
+
+/// Decode errors of one sender, over every receive thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadSenderStats {
+    pub sender: IpAddr,
+    /// Datagrams with an unusable header plus samples that failed.
+    pub errors: u64,
+    /// The most recent one.
+    pub last: BadDatagram,
+}
 
 /// One (agent, sub-agent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -209,6 +283,10 @@ pub(crate) struct ThreadState {
     pub source_ids: FxMap<SourceSlot, u32>,
     /// Latest `SO_RXQ_OVFL` value per socket of the thread.
     pub socket_drops: Vec<u32>,
+    /// Senders of bad datagrams, bounded like the agents. Keyed with the standard library's
+    /// randomly keyed hash: the sender chooses the key, and this path is rare, so collision
+    /// resistance is worth more here than speed.
+    pub bad_senders: HashMap<IpAddr, BadSenderEntry>,
 }
 
 impl ThreadState {
@@ -235,6 +313,35 @@ impl ThreadState {
             self.agent_keys.push(key);
         }
         Some(entry)
+    }
+
+    /// Count a bad datagram (or sample) from `bad.from`; the note to log when this sender's
+    /// log window is open (the first error, then at most once per [`LOG_BAD_EVERY_NS`]).
+    pub(crate) fn bad_datagram(
+        &mut self,
+        mut bad: BadDatagram,
+        now_ns: u64,
+        limits: &Limits,
+    ) -> Option<BadDatagram> {
+        let sender = bad.from.map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let full = self.bad_senders.len() >= limits.agents;
+        if full && !self.bad_senders.contains_key(&sender) {
+            self.counters.bad_senders_untracked += 1;
+            return None;
+        }
+        let entry = self.bad_senders.entry(sender).or_insert(BadSenderEntry {
+            errors: 0,
+            last: bad,
+            logged_ns: 0,
+        });
+        entry.errors += 1;
+        bad.errors = entry.errors;
+        entry.last = bad;
+        if entry.logged_ns == 0 || now_ns.saturating_sub(entry.logged_ns) >= LOG_BAD_EVERY_NS {
+            entry.logged_ns = now_ns.max(1);
+            return Some(bad);
+        }
+        None
     }
 
     /// The position of the source's entry in `sources`, created if the table has room.
@@ -304,6 +411,8 @@ pub struct RxStats {
     pub agents: Vec<AgentStats>,
     /// Sorted by key.
     pub sources: Vec<SourceStats>,
+    /// Senders of bad datagrams, most errors first.
+    pub bad_senders: Vec<BadSenderStats>,
 }
 
 impl RxStats {
@@ -316,6 +425,7 @@ impl RxStats {
         let mut s = RxStats::default();
         let mut agents: FxMap<AgentKey, AgentStats> = FxMap::default();
         let mut sources: FxMap<SourceKey, SourceStats> = FxMap::default();
+        let mut bad: HashMap<IpAddr, BadSenderStats> = HashMap::new();
         for (core, io, st) in states {
             s.totals.add(&st.counters);
             s.threads.push(ThreadStats {
@@ -328,6 +438,14 @@ impl RxStats {
                 a.key = Some(*k);
                 a.datagrams.add(&e.counts);
                 a.restarts += e.restarts;
+            }
+            for (sender, e) in &st.bad_senders {
+                let b = bad.entry(*sender).or_insert(BadSenderStats {
+                    sender: *sender,
+                    errors: 0,
+                    last: e.last,
+                });
+                b.errors += e.errors;
             }
             for (k, e) in st.sources.iter() {
                 let Some(agent) = st.agent_keys.get(k.agent as usize) else {
@@ -367,6 +485,9 @@ impl RxStats {
         s.agents.sort_by_key(|a| a.key);
         s.sources = sources.into_values().collect();
         s.sources.sort_by_key(|a| a.key);
+        s.bad_senders = bad.into_values().collect();
+        s.bad_senders
+            .sort_by(|a, b| b.errors.cmp(&a.errors).then(a.sender.cmp(&b.sender)));
         s
     }
 
@@ -390,9 +511,23 @@ impl RxStats {
         (t, drops)
     }
 
-    /// The multi-line report printed at shutdown.
+    /// The multi-line report printed at shutdown: totals, then at most [`REPORT_LINES`]
+    /// agents with loss or restarts and as many senders of bad datagrams (the worst first),
+    /// with a count of the rest.
     pub fn report(&self) -> Report<'_> {
-        Report(self)
+        Report {
+            stats: self,
+            all: false,
+        }
+    }
+
+    /// [`RxStats::report`] with a line for every agent and every sender of bad datagrams
+    /// (`flowsift run --report-agents`, SIGUSR1).
+    pub fn report_all(&self) -> Report<'_> {
+        Report {
+            stats: self,
+            all: true,
+        }
     }
 
     /// One line with rates since `prev`, taken `secs` seconds earlier.
@@ -462,11 +597,14 @@ impl fmt::Display for RateLine<'_> {
 }
 
 /// See [`RxStats::report`].
-pub struct Report<'a>(&'a RxStats);
+pub struct Report<'a> {
+    stats: &'a RxStats,
+    all: bool,
+}
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
+        let s = self.stats;
         let t = &s.totals;
         writeln!(f, "receive engine report")?;
         writeln!(f, "  datagrams received     {}", t.datagrams)?;
@@ -545,7 +683,48 @@ impl fmt::Display for Report<'_> {
             s.sources.len(),
             t.sources_untracked
         )?;
-        for a in &s.agents {
+        self.agent_lines(f)?;
+        self.bad_sender_lines(f)?;
+        let (st, drops) = s.source_totals();
+        write!(
+            f,
+            "  samples: {} received, lost {}, out of order {}, duplicate {}, dropped by agents {}",
+            st.received, st.lost, st.out_of_order, st.duplicates, drops
+        )
+    }
+}
+
+impl Report<'_> {
+    /// Every agent when asked for all; else the agents with something wrong (loss, late or
+    /// repeated datagrams, restarts), the worst first, at most [`REPORT_LINES`].
+    fn agent_lines(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.stats;
+        let troubled = |a: &&AgentStats| {
+            let d = &a.datagrams;
+            d.lost + d.out_of_order + d.duplicates + a.restarts > 0
+        };
+        let mut shown: Vec<&AgentStats> = if self.all {
+            s.agents.iter().collect()
+        } else {
+            s.agents.iter().filter(troubled).collect()
+        };
+        if !self.all {
+            writeln!(
+                f,
+                "  agents with loss, reordering, duplicates or restarts: {} of {}",
+                shown.len(),
+                s.agents.len()
+            )?;
+            shown.sort_by(|a, b| {
+                let badness = |x: &AgentStats| {
+                    let d = &x.datagrams;
+                    (d.lost, d.out_of_order + d.duplicates, x.restarts)
+                };
+                badness(b).cmp(&badness(a)).then(a.key.cmp(&b.key))
+            });
+        }
+        let limit = if self.all { usize::MAX } else { REPORT_LINES };
+        for a in shown.iter().take(limit) {
             if let Some(k) = a.key {
                 let d = &a.datagrams;
                 writeln!(
@@ -555,12 +734,46 @@ impl fmt::Display for Report<'_> {
                 )?;
             }
         }
-        let (st, drops) = s.source_totals();
-        write!(
+        if shown.len() > limit {
+            writeln!(
+                f,
+                "  ... and {} more (every agent: flowsift run --report-agents, or SIGUSR1)",
+                shown.len() - limit
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The senders of bad datagrams, most errors first, with the last error of each.
+    fn bad_sender_lines(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.stats;
+        if s.bad_senders.is_empty() && s.totals.bad_senders_untracked == 0 {
+            return Ok(());
+        }
+        writeln!(
             f,
-            "  samples: {} received, lost {}, out of order {}, duplicate {}, dropped by agents {}",
-            st.received, st.lost, st.out_of_order, st.duplicates, drops
-        )
+            "  senders of bad datagrams: {} (untracked errors {})",
+            s.bad_senders.len(),
+            s.totals.bad_senders_untracked
+        )?;
+        let limit = if self.all { usize::MAX } else { REPORT_LINES };
+        for b in s.bad_senders.iter().take(limit) {
+            writeln!(
+                f,
+                "  sender {}: {} errors, last {}",
+                b.sender,
+                b.errors,
+                b.last.problem()
+            )?;
+        }
+        if s.bad_senders.len() > limit {
+            writeln!(
+                f,
+                "  ... and {} more (every sender: flowsift run --report-agents, or SIGUSR1)",
+                s.bad_senders.len() - limit
+            )?;
+        }
+        Ok(())
     }
 }
 

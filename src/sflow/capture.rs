@@ -58,18 +58,59 @@ impl fmt::Display for CaptureError {
 
 impl std::error::Error for CaptureError {}
 
+/// What a capture held, for telling a user why nothing was decoded: a capture of the wrong
+/// port, or of no UDP at all, must not look like a capture of nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureCounts {
+    /// Every packet of the capture.
+    pub packets: u64,
+    /// UDP datagrams over IPv4 or IPv6, whatever their port.
+    pub udp: u64,
+    /// UDP datagrams the port filter took.
+    pub taken: u64,
+    /// Destination ports of the UDP datagrams the filter left, with their counts, most
+    /// frequent first once [`CaptureCounts::ports`] sorts them; at most
+    /// [`CaptureCounts::MAX_PORTS`] ports are told apart, the rest add to `other_ports`.
+    left: Vec<(u16, u64)>,
+    /// Datagrams left on ports beyond the ones told apart.
+    pub other_ports: u64,
+}
+
+impl CaptureCounts {
+    /// Ports remembered one by one; a capture of many ports needs no longer a list.
+    pub const MAX_PORTS: usize = 8;
+
+    fn leave(&mut self, port: u16) {
+        if let Some(slot) = self.left.iter_mut().find(|(p, _)| *p == port) {
+            slot.1 += 1;
+        } else if self.left.len() < Self::MAX_PORTS {
+            self.left.push((port, 1));
+        } else {
+            self.other_ports += 1;
+        }
+    }
+
+    /// The destination ports left by the filter, most datagrams first.
+    pub fn ports(&self) -> Vec<(u16, u64)> {
+        let mut v = self.left.clone();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
 /// The largest block the reader will grow its buffer for (pcapng allows huge blocks; a
 /// corrupt length must not make us allocate without bound).
 const MAX_BLOCK: usize = 16 << 20;
 
 /// Call `packet(number, payload)` for every sFlow datagram in a pcap or pcapng stream, where
 /// `number` counts every packet of the capture from 1 (as Wireshark numbers frames), so a
-/// report can point at the packet. Packets that are not UDP to the wanted port are skipped.
+/// report can point at the packet. Packets that are not UDP to the wanted port are skipped,
+/// and counted in what comes back.
 pub fn for_each_datagram<R: Read>(
     input: R,
     filter: PortFilter,
     mut packet: impl FnMut(u64, &[u8]),
-) -> Result<(), CaptureError> {
+) -> Result<CaptureCounts, CaptureError> {
     let mut reader = match create_reader(1 << 16, input) {
         Ok(r) => r,
         // An empty input is no capture either (tcpdump always writes a file header).
@@ -79,7 +120,7 @@ pub fn for_each_datagram<R: Read>(
         Err(_) => return Err(CaptureError::NotACapture),
     };
     let mut capacity = 1usize << 16;
-    let mut number = 0u64;
+    let mut counts = CaptureCounts::default();
     // Link type of the legacy file, or of each pcapng interface (reset per section).
     let mut legacy = Linktype::ETHERNET;
     let mut interfaces: Vec<Linktype> = Vec::new();
@@ -116,14 +157,20 @@ pub fn for_each_datagram<R: Read>(
                     PcapBlockOwned::NG(_) => None,
                 };
                 if let Some((linktype, data)) = frame {
-                    number += 1;
-                    if let Some(payload) = udp_payload(linktype, data, filter) {
-                        packet(number, payload);
+                    counts.packets += 1;
+                    if let Some((port, payload)) = udp_datagram(linktype, data) {
+                        counts.udp += 1;
+                        if filter.accepts(port) {
+                            counts.taken += 1;
+                            packet(counts.packets, payload);
+                        } else {
+                            counts.leave(port);
+                        }
                     }
                 }
                 reader.consume(offset);
             }
-            Err(PcapError::Eof) => return Ok(()),
+            Err(PcapError::Eof) => return Ok(counts),
             Err(PcapError::Incomplete(_)) => {
                 // Two refills that bring nothing new mean the file ends inside a block.
                 stalled += 1;
@@ -157,6 +204,12 @@ pub fn for_each_datagram<R: Read>(
 
 /// The UDP payload of one captured frame, when it is UDP to a port the filter accepts.
 pub fn udp_payload(linktype: Linktype, frame: &[u8], filter: PortFilter) -> Option<&[u8]> {
+    let (port, payload) = udp_datagram(linktype, frame)?;
+    filter.accepts(port).then_some(payload)
+}
+
+/// The destination port and payload of one captured frame, when it is UDP.
+fn udp_datagram(linktype: Linktype, frame: &[u8]) -> Option<(u16, &[u8])> {
     let ip = match linktype {
         Linktype::ETHERNET => ethernet_payload(frame)?,
         Linktype::LINUX_SLL => match be16(frame, 14)? {
@@ -176,14 +229,12 @@ pub fn udp_payload(linktype: Linktype, frame: &[u8], filter: PortFilter) -> Opti
         6 => ipv6_udp(ip)?,
         _ => return None,
     };
-    if !filter.accepts(be16(udp, 2)?) {
-        return None;
-    }
+    let port = be16(udp, 2)?;
     let len = usize::from(be16(udp, 4)?);
     if len < 8 {
         return None;
     }
-    udp.get(8..len.min(udp.len()))
+    Some((port, udp.get(8..len.min(udp.len()))?))
 }
 
 /// DLT_RAW as OpenBSD and older BSDs write it (LINKTYPE_RAW is 101 elsewhere).

@@ -77,7 +77,8 @@ impl Connector {
         })
     }
 
-    fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
+    /// The destination's addresses now (the host is resolved again at every reconnect).
+    pub fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
         let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port).to_socket_addrs()?.collect();
         if addrs.is_empty() {
             return Err(io::Error::new(

@@ -69,6 +69,11 @@ impl Collector {
         false
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Send SIGTERM without waiting.
     pub fn signal_term(&self) {
         // SAFETY: kill(2) on our own child's pid.
