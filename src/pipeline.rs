@@ -181,27 +181,84 @@ impl Drop for Pipeline {
     }
 }
 
-/// Flow engine counters on one line.
-pub struct FlowLine<'a>(pub &'a FlowStats);
+/// The periodic stats line: rates since the previous line first, then what was lost since
+/// then (drops are what an operator must notice), then the few totals that say whether
+/// things work: agents and their loss, each definition's open flows and events, each sink's
+/// state, backlog and latency.
+pub struct StatsLine<'a> {
+    pub now: &'a PipelineStats,
+    pub prev: &'a PipelineStats,
+    /// Seconds between the two snapshots.
+    pub secs: f64,
+}
 
-impl fmt::Display for FlowLine<'_> {
+impl fmt::Display for StatsLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("flow:")?;
-        for d in &self.0.definitions {
+        let (now, prev) = (self.now, self.prev);
+        let secs = self.secs.max(1e-9);
+        let (n, p) = (&now.rx.totals, &prev.rx.totals);
+        let rate = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+        let events = |s: &PipelineStats| -> u64 {
+            s.flow.definitions.iter().map(|d| d.events_emitted).sum()
+        };
+        write!(
+            f,
+            "{:.0} datagrams/s, {:.0} flow samples/s, {:.1} Mbit/s, {:.0} events/s",
+            rate(n.datagrams, p.datagrams),
+            rate(n.flow_samples, p.flow_samples),
+            rate(n.bytes, p.bytes) * 8.0 / 1e6,
+            rate(events(now), events(prev)),
+        )?;
+        let lost = |s: &PipelineStats| s.rx.agent_totals().lost;
+        write!(
+            f,
+            " | new drops: kernel {}, ring {}, decode errors {}, denied {}, agent datagrams lost {}, events {}",
+            now.rx.kernel_drops.saturating_sub(prev.rx.kernel_drops),
+            n.ring_drops.saturating_sub(p.ring_drops),
+            n.decode_errors().saturating_sub(p.decode_errors()),
+            n.denied.saturating_sub(p.denied),
+            lost(now).saturating_sub(lost(prev)),
+            (now.sink.lost() + flow_drops(&now.flow)).saturating_sub(prev.sink.lost() + flow_drops(&prev.flow)),
+        )?;
+        let troubled = now
+            .rx
+            .agents
+            .iter()
+            .filter(|a| {
+                a.datagrams.lost + a.datagrams.out_of_order + a.datagrams.duplicates + a.restarts
+                    > 0
+            })
+            .count();
+        write!(
+            f,
+            " | {} agents ({troubled} with loss or restarts)",
+            now.rx.agents.len()
+        )?;
+        for d in &now.flow.definitions {
             write!(
                 f,
-                " {} matched={} flows={} created={} events={} dropped={} agents_full={}",
+                "; {}: {} flows, {} events",
+                d.name, d.flows_active, d.events_emitted
+            )?;
+        }
+        for d in &now.sink.destinations {
+            write!(
+                f,
+                "; sink {} {}: sent {}, queued {}, p99 {} µs",
                 d.name,
-                d.samples_matched,
-                d.flows_active,
-                d.flows_created,
-                d.events_emitted,
-                d.events_dropped,
-                d.samples_agents_full
+                d.state(),
+                d.sent,
+                d.queued,
+                d.latency.p99_us
             )?;
         }
         Ok(())
     }
+}
+
+/// Records the flow workers dropped (their event queue full), over every definition.
+fn flow_drops(flow: &FlowStats) -> u64 {
+    flow.definitions.iter().map(|d| d.events_dropped).sum()
 }
 
 impl fmt::Display for FinalReport {

@@ -43,6 +43,8 @@ pub struct BlastArgs {
     /// Interfaces (data sources) per agent.
     #[arg(long, default_value_t = 48)]
     pub interfaces: u32,
+    /// Sampling rate written in every flow sample (1 in N packets): the collector scales
+    /// each sample's frames and bytes by it.
     #[arg(long, default_value_t = 10_000)]
     pub sampling_rate: u32,
     /// Flow samples per datagram.

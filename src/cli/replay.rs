@@ -25,7 +25,7 @@ use crate::sflow::capture::{for_each_datagram, CaptureError, PortFilter};
 /// Send the sFlow datagrams of capture files to a collector.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// pcap, pcapng or raw files (a raw file is one datagram).
+    /// pcap, pcapng or raw files (a raw file is one datagram); `-` reads stdin.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Collector address, e.g. 127.0.0.1:6343.
@@ -66,8 +66,15 @@ impl std::error::Error for InputError {}
 
 /// Every sFlow datagram in a file: the UDP payloads of a pcap/pcapng capture that start with
 /// version 5, or the whole file when it is not a capture.
+/// `-` reads standard input (`tcpdump -w - | flowsift replay -`).
 pub fn read_datagrams(path: &Path) -> Result<Vec<Vec<u8>>, InputError> {
-    let bytes = std::fs::read(path).map_err(|e| InputError::Io(path.to_path_buf(), e))?;
+    let bytes = if path == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b).map(|_| b)
+    } else {
+        std::fs::read(path)
+    }
+    .map_err(|e| InputError::Io(path.to_path_buf(), e))?;
     datagrams_in(&bytes).map_err(|e| InputError::Capture(path.to_path_buf(), e))
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ConfigError};
-use crate::pipeline::{FlowLine, Pipeline};
+use crate::pipeline::{Pipeline, StatsLine};
 use crate::rx::IoMode;
 use crate::sink::config::{Facility, HostName, Severity};
 use crate::sink::format::Format;
@@ -232,12 +232,12 @@ pub fn run(args: RunArgs) -> ExitCode {
         if !interval.is_zero() && last.elapsed() >= interval {
             let now = pipeline.stats();
             let secs = last.elapsed().as_secs_f64();
-            eprintln!(
-                "flowsift: {} | {} | {}",
-                now.rx.rate_line(&prev.rx, secs),
-                FlowLine(&now.flow),
-                now.sink
-            );
+            let line = StatsLine {
+                now: &now,
+                prev: &prev,
+                secs,
+            };
+            eprintln!("flowsift: {line}");
             prev = now;
             last = Instant::now();
         }

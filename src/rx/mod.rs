@@ -54,8 +54,8 @@ use crate::ring::Producer;
 pub use allow::{Allowlist, Cidr, CidrError};
 pub use seq::LossCounts;
 pub use stats::{
-    AgentKey, AgentStats, BadDatagram, BadSenderStats, Counters, ErrorCounts, RateLine, Report,
-    RxStats, SocketStats, SourceKey, SourceStats, ThreadStats, REPORT_LINES,
+    AgentKey, AgentStats, BadDatagram, BadSenderStats, Counters, ErrorCounts, Report, RxStats,
+    SocketStats, SourceKey, SourceStats, ThreadStats, REPORT_LINES,
 };
 
 /// Log notes a receive thread may queue between two reads by the logger (the run loop reads

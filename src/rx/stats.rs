@@ -529,15 +529,6 @@ impl RxStats {
             all: true,
         }
     }
-
-    /// One line with rates since `prev`, taken `secs` seconds earlier.
-    pub fn rate_line<'a>(&'a self, prev: &'a RxStats, secs: f64) -> RateLine<'a> {
-        RateLine {
-            now: self,
-            prev,
-            secs,
-        }
-    }
 }
 
 /// The one-line summary (totals since start).
@@ -566,32 +557,6 @@ impl fmt::Display for RxStats {
             a.duplicates,
             s.lost,
             agent_drops,
-        )
-    }
-}
-
-/// See [`RxStats::rate_line`].
-pub struct RateLine<'a> {
-    now: &'a RxStats,
-    prev: &'a RxStats,
-    secs: f64,
-}
-
-impl fmt::Display for RateLine<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.secs.max(1e-9);
-        let (n, p) = (&self.now.totals, &self.prev.totals);
-        let rate = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
-        write!(
-            f,
-            "rx: {:.0} datagrams/s {:.1} Mbit/s {:.0} samples/s; new drops: kernel {} ring {} decode-errors {} denied {}",
-            rate(n.datagrams, p.datagrams),
-            rate(n.bytes, p.bytes) * 8.0 / 1e6,
-            rate(n.flow_samples, p.flow_samples),
-            self.now.kernel_drops.saturating_sub(self.prev.kernel_drops),
-            n.ring_drops.saturating_sub(p.ring_drops),
-            n.decode_errors().saturating_sub(p.decode_errors()),
-            n.denied.saturating_sub(p.denied),
         )
     }
 }

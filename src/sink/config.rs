@@ -256,7 +256,12 @@ impl SinkConfig {
                 ))
             }
         };
-        Ok((transport, Address::parse(rest)?))
+        let address = Address::parse(rest).map_err(|e| {
+            // Name the whole URL the user wrote, not only its address part.
+            let rest_quoted = format!("'{rest}'");
+            format!("'{url}': {}", e.replacen(&rest_quoted, "address", 1))
+        })?;
+        Ok((transport, address))
     }
 
     /// The destination's fields as formatter fields.
@@ -573,6 +578,12 @@ mod tests {
         );
         assert!(SinkConfig::parse_url("http://x:1").is_err());
         assert!(SinkConfig::parse_url("x:1").is_err());
+        // The error quotes the whole URL as given.
+        let e = SinkConfig::parse_url("udp://bad host:x").unwrap_err();
+        assert!(
+            e.starts_with("'udp://bad host:x': address: expected HOST:PORT"),
+            "{e}"
+        );
     }
 
     #[test]

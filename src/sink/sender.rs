@@ -196,6 +196,20 @@ pub struct DestinationStats {
     pub latency: LatencySummary,
 }
 
+impl DestinationStats {
+    /// `up` (connected), `idle` (not needed yet: a sink connects on its first event, and a
+    /// UDP sink has nothing to connect until then) or `down` (it tried and failed).
+    pub fn state(&self) -> &'static str {
+        if self.connected {
+            "up"
+        } else if self.accepted == 0 && self.errors == 0 && self.reconnects == 0 {
+            "idle"
+        } else {
+            "down"
+        }
+    }
+}
+
 /// A snapshot of the sender.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SinkStats {
@@ -231,7 +245,7 @@ impl fmt::Display for SinkStats {
                 d.dropped,
                 d.errors,
                 d.reconnects,
-                if d.connected { "up" } else { "down" },
+                d.state(),
                 d.latency
             )?;
         }
