@@ -118,7 +118,7 @@ impl Doorbell {
 /// Spinning covers the gaps inside a burst (the next receive batch is microseconds away)
 /// without a wake-up's cost. It is kept short on purpose: at 10 000 events/s a worker and a
 /// sink that spun ~30 µs and then yielded four times after every item burned 40% of a core
-/// each while idle (`perf sched`, README perf-sink), crowding the receive threads and each
+/// each while idle (`perf sched`, docs/perf/sink.md), crowding the receive threads and each
 /// other on small machines and lengthening every wake-up's wait for a CPU (4-17 µs on
 /// average against 1-2.5 µs with the short budget). Parking and being woken costs a few
 /// microseconds more, once, when the pipeline is really idle. Bounded: [`IdleSpin::spin`]

@@ -66,13 +66,13 @@ use crate::record::{FlowHint, SampleRecord};
 /// its bound, evicts) beyond it. Half full, a flow lies in its home slot or the next
 /// (both prefetched) nine times in ten; at 3/4, 37 % of flows lie past their home slot
 /// and 22 % past the next one (linear probing, simulated), and each further line is a
-/// DRAM miss no prefetch covers (README perf-flow: 1 M keys, 6-9 M updates/s at 75 %,
+/// DRAM miss no prefetch covers (docs/perf/flow.md: 1 M keys, 6-9 M updates/s at 75 %,
 /// 11-14 M at 50 %). The price is memory: 128 bytes per flow of 64-byte entries.
 pub const MAX_LOAD_PERCENT: usize = 50;
 /// [`MAX_LOAD_PERCENT`] for tables of 32-byte start-only entries, whose homes start a
 /// line: a quarter full, 96.6 % of flows lie in their home line (two slots; linear
 /// probing over two-slot lines, simulated; 88 % at half full), so one prefetched line
-/// per update finds nearly every flow. Measured at 1 M keys (README perf-flow round 5)
+/// per update finds nearly every flow. Measured at 1 M keys (docs/perf/flow.md round 5)
 /// this beats half full with two prefetched lines by a quarter: the worker is limited
 /// by the lines it has in flight, not by instructions. The price is the same memory
 /// per flow as a half-full table of 64-byte entries, 128 bytes.
@@ -87,7 +87,7 @@ const INITIAL_SLOTS: usize = 1024;
 /// A table whose full size (its bound at half load) fits in this many bytes is allocated
 /// at that size when created, so it never grows. Growing re-places every entry while the
 /// worker's rings wait: at 64 K flows that stall is milliseconds, and every event queued
-/// behind it is late (the receipt-to-send tail of README perf-sink). The memory is
+/// behind it is late (the receipt-to-send tail of docs/perf/sink.md). The memory is
 /// allocated untouched (zeroed pages arrive as flows land on them) and the idle sweep's
 /// cost follows the slot count, about 13 µs per ms for the default `maxEntries` of 100 000.
 /// Larger tables start at this size and grow by doubling, once per doubling of the flows.
@@ -554,7 +554,7 @@ impl FlowTable {
     /// slot's line and the next slot's (89 % at [`MAX_LOAD_PERCENT`]). Every further
     /// line is a full memory latency no prefetch covers; but every prefetched line holds
     /// one of the core's few line fill buffers until it arrives, and at a million flows
-    /// those are what limits the updates (README perf-flow round 5). Loading the second
+    /// those are what limits the updates (docs/perf/flow.md round 5). Loading the second
     /// line unconditionally costs no instructions that depend on the first (chasing the
     /// run slot by slot, a few updates ahead, was measured too: its compare and
     /// mispredicted branch cost more than the line it saved).

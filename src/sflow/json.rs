@@ -4,7 +4,7 @@
 //! This is a tool's output path, not the receive path: it builds `serde_json` values, which
 //! allocate. The keys come from the same [`super::decode_datagram`] walk the collector uses
 //! (so `decode` shows exactly what flow definitions would see); everything else comes from
-//! the typed views. The schema is documented in the README (section "decoder").
+//! the typed views. The schema is documented in docs/decoder.md.
 
 use std::net::IpAddr;
 

@@ -24,7 +24,7 @@
 //!
 //! No hop polls. The dispatcher (or the single destination) parks on a [`Doorbell`]
 //! attached to every worker ring, so a worker's commit wakes it; a destination behind a
-//! dispatcher blocks on its queue, and the dispatcher's `try_send` wakes it. The flush policy (README, section syslog): a destination takes
+//! dispatcher blocks on its queue, and the dispatcher's `try_send` wakes it. The flush policy (docs/syslog.md): a destination takes
 //! what is queued until the batch holds `batch` messages or the queue is empty, and then
 //! sends; with `flush_ms` > 0 it first waits for more, at most until `flush_ms` after the
 //! batch's first event. So a lone event leaves at once (default `flush_ms` = 0) or within
