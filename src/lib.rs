@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod flow;
+pub mod hash;
 pub mod packet;
 pub mod pipeline;
 pub mod record;

@@ -6,6 +6,7 @@
 //! width decided by its [`Kind`], so a definition's packed key has one fixed length and
 //! equality is a word compare. Unpacking back to [`KeyValue`]s only happens for events.
 
+use crate::hash::{fmix64, process_seed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::packet::{Key, KeyValue, Unreachable, L4};
@@ -582,26 +583,9 @@ pub fn flow_hash(seed: u64, scope: Option<&[u64; 3]>, key: &[u64]) -> u64 {
     fmix64(h)
 }
 
-/// MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
-#[inline]
-fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    h ^ (h >> 33)
-}
-
 /// The hash seed of definition `index`: random per process, distinct per definition.
 pub fn definition_seed(index: usize) -> u64 {
-    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let base = *PROCESS.get_or_init(|| {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0x666c_6f77_7369_6674);
-        h.finish()
-    });
-    fmix64(base ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    fmix64(process_seed() ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 #[cfg(test)]

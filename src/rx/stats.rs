@@ -6,14 +6,14 @@
 //! publication, never wait. [`RxStats`] is the merge of every slot plus the sockets' kernel
 //! drop counters, so it is readable while running and exact after `stop`.
 //!
-//! Per-agent and per-data-source tables are bounded ([`Limits`]); keys beyond the bound are
-//! counted, not tracked.
+//! Per-agent, per-data-source and per-bad-sender tables are bounded ([`Limits`]); keys beyond
+//! the bound are counted, not tracked. Their keys are what senders choose, so they hash with
+//! a per-process key ([`crate::hash`]): no sender can aim its keys at one bucket.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
+use crate::hash::KeyedMap;
 use crate::sflow::{DecodeError, Tag};
 
 use super::seq::{AgentSeq, LossCounts, SourceSeq};
@@ -137,38 +137,6 @@ pub(crate) struct Limits {
     pub sources: usize,
 }
 
-/// FxHash (rustc's): a multiply-rotate hash, fast for the small fixed keys used here. The
-/// tables are bounded, so hash flooding can cost CPU but never memory.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
 /// One datagram (or sample) that could not be decoded, with who sent it: what a log line
 /// and a report line about a misbehaving sender say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,19 +242,17 @@ pub(crate) struct SourceSlot {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ThreadState {
     pub counters: Counters,
-    pub agents: FxMap<AgentKey, AgentEntry>,
+    pub agents: KeyedMap<AgentKey, AgentEntry>,
     /// Slot → agent, for turning source keys back into addresses at merge time.
     pub agent_keys: Vec<AgentKey>,
     /// Data sources in order of appearance (positions are stable, so the receive thread can
     /// cache them), and their positions by key.
     pub sources: Vec<(SourceSlot, SourceEntry)>,
-    pub source_ids: FxMap<SourceSlot, u32>,
+    pub source_ids: KeyedMap<SourceSlot, u32>,
     /// Latest `SO_RXQ_OVFL` value per socket of the thread.
     pub socket_drops: Vec<u32>,
-    /// Senders of bad datagrams, bounded like the agents. Keyed with the standard library's
-    /// randomly keyed hash: the sender chooses the key, and this path is rare, so collision
-    /// resistance is worth more here than speed.
-    pub bad_senders: HashMap<IpAddr, BadSenderEntry>,
+    /// Senders of bad datagrams, bounded like the agents.
+    pub bad_senders: KeyedMap<IpAddr, BadSenderEntry>,
 }
 
 impl ThreadState {
@@ -423,9 +389,9 @@ impl RxStats {
         sockets: &[(SocketAddr, usize, Option<u32>)],
     ) -> RxStats {
         let mut s = RxStats::default();
-        let mut agents: FxMap<AgentKey, AgentStats> = FxMap::default();
-        let mut sources: FxMap<SourceKey, SourceStats> = FxMap::default();
-        let mut bad: HashMap<IpAddr, BadSenderStats> = HashMap::new();
+        let mut agents: KeyedMap<AgentKey, AgentStats> = KeyedMap::default();
+        let mut sources: KeyedMap<SourceKey, SourceStats> = KeyedMap::default();
+        let mut bad: KeyedMap<IpAddr, BadSenderStats> = KeyedMap::default();
         for (core, io, st) in states {
             s.totals.add(&st.counters);
             s.threads.push(ThreadStats {
@@ -800,15 +766,5 @@ mod tests {
         let line = s.to_string();
         assert!(line.contains("7 datagrams"), "{line}");
         assert!(s.report().to_string().contains("agent 10.0.0.1 sub 0"));
-    }
-
-    #[test]
-    fn fx_hash_differs_by_key() {
-        let h = |v: u64| {
-            let mut x = FxHasher::default();
-            x.write_u64(v);
-            x.finish()
-        };
-        assert_ne!(h(1), h(2));
     }
 }

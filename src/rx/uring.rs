@@ -106,6 +106,11 @@ impl Drop for Mapping {
 
 /// A provided buffer ring and its buffers.
 ///
+/// A buffer id known to be inside the ring (`< entries`): made only by [`BufRing::id`], which
+/// checks the id a completion reports, and by the initial fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BufferId(u16);
+
 /// Invariants: `entries` is a power of two and at most [`MAX_BUFFERS`]; buffer `bid` lives at
 /// `buffers.ptr + bid * size` for `bid < entries`; `tail` is our local copy of the ring tail,
 /// published to the kernel with one `Release` store per batch.
@@ -130,7 +135,7 @@ impl BufRing {
             tail: 0,
         };
         for bid in 0..entries {
-            b.push(bid as u16);
+            b.push(BufferId(bid as u16));
         }
         b.publish();
         Ok(b)
@@ -149,8 +154,14 @@ impl BufRing {
         }
     }
 
-    /// Hand buffer `bid` back at the local tail (not yet visible to the kernel).
-    fn push(&mut self, bid: u16) {
+    /// The buffer id a completion reports, checked against the ring once where it enters:
+    /// every later use of the id ([`BufRing::buffer`], [`BufRing::push`]) relies on it.
+    fn id(&self, bid: u16) -> Option<BufferId> {
+        (u32::from(bid) < self.entries).then_some(BufferId(bid))
+    }
+
+    /// Hand buffer `id` back at the local tail (not yet visible to the kernel).
+    fn push(&mut self, BufferId(bid): BufferId) {
         let mask = self.entries - 1;
         let slot = u32::from(self.tail) & mask;
         let base = self.ring.ptr.cast::<BufRingEntry>();
@@ -158,8 +169,8 @@ impl BufRing {
         // reads entries between its head and the published tail, and this slot is beyond
         // the published tail until `publish`.
         let entry = unsafe { &mut *base.add(slot as usize) };
-        // SAFETY: `bid < entries` (the kernel only reports ids we gave it), so the address is
-        // inside the buffer mapping.
+        // SAFETY: `bid < entries` (a `BufferId` is only made by `id`, which checks it, or for
+        // the initial fill below `entries`), so the address is inside the buffer mapping.
         let addr = unsafe { self.buffers.ptr.add(usize::from(bid) * self.size) };
         entry.set_addr(addr as u64);
         entry.set_len(self.size as u32);
@@ -175,20 +186,17 @@ impl BufRing {
         tail.store(self.tail, Ordering::Release);
     }
 
-    /// The whole buffer `bid`.
-    fn buffer(&self, bid: u16) -> Option<&[u8]> {
-        if u32::from(bid) >= self.entries {
-            return None;
-        }
-        // SAFETY: `bid < entries`, so the range is inside the mapping; the kernel has
-        // finished writing it (its completion was reaped) and will not touch it again until
-        // the id is pushed back.
-        Some(unsafe {
+    /// The whole buffer `id`.
+    fn buffer(&self, BufferId(bid): BufferId) -> &[u8] {
+        // SAFETY: `bid < entries` (checked by `id`), so the range is inside the mapping; the
+        // kernel has finished writing it (its completion was reaped) and will not touch it
+        // again until the id is pushed back.
+        unsafe {
             std::slice::from_raw_parts(
                 self.buffers.ptr.add(usize::from(bid) * self.size),
                 self.size,
             )
-        })
+        }
     }
 }
 
@@ -291,7 +299,9 @@ impl UringRx {
                     }
                 } else if let Some(bid) = cqueue::buffer_select(flags) {
                     self.worked[i] = true;
-                    if let Some(buf) = self.bufs.buffer(bid) {
+                    // An id outside the ring is no buffer of ours: nothing to read or return.
+                    if let Some(id) = self.bufs.id(bid) {
+                        let buf = self.bufs.buffer(id);
                         // `parse` bounds every part by the buffer and the header's lengths.
                         match RecvMsgOut::parse(buf, &self.msghdr) {
                             Ok(msg) => {
@@ -308,9 +318,11 @@ impl UringRx {
                             }
                             Err(()) => handler.io_event(IoEvent::ReceiveError),
                         }
+                        self.bufs.push(id);
+                        returned = true;
+                    } else {
+                        handler.io_event(IoEvent::ReceiveError);
                     }
-                    self.bufs.push(bid);
-                    returned = true;
                 }
                 if !cqueue::more(flags) {
                     self.armed[i] = false;
@@ -338,4 +350,22 @@ impl UringRx {
 
 fn parse_name(name: &[u8]) -> Option<SocketAddr> {
     sockaddr_to_std(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_ids_are_checked_where_they_enter() {
+        let ring = BufRing::new(8, 64).unwrap();
+        assert_eq!(ring.entries, 8);
+        assert!(ring.id(7).is_some());
+        // An id the kernel could never have been given is refused, whatever a completion
+        // says, so no buffer address is ever computed from it.
+        assert!(ring.id(8).is_none());
+        assert!(ring.id(u16::MAX).is_none());
+        let id = ring.id(7).unwrap();
+        assert_eq!(ring.buffer(id).len(), 64);
+    }
 }
