@@ -24,4 +24,6 @@ pub mod sched;
 pub mod sflow;
 pub mod sink;
 pub mod synth;
+#[doc(hidden)]
+pub mod testdata;
 pub mod wake;
