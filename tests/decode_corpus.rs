@@ -39,7 +39,14 @@ const NEGATIVE: &[&str] = &[
 ];
 
 /// The corpus files checked against tshark's dissection instead of sflowtool's output.
-const TSHARK_CHECKED: &[&str] = &["openvswitch/ovs-netdev-icmp-udp-tcp.pcap"];
+const TSHARK_CHECKED: &[&str] = &[
+    "flowsift-synth/output-interfaces.pcap",
+    "flowsift-synth/qinq-tcp.pcap",
+    "flowsift-synth/raw-ipv4-icmp.pcap",
+    "flowsift-synth/router-gateway-ipv6-ipv4-tcp.pcap",
+    "flowsift-synth/vxlan-icmpv6.pcap",
+    "openvswitch/ovs-netdev-icmp-udp-tcp.pcap",
+];
 
 /// Every capture and raw datagram file of the corpus, with whether it is raw. Panics when
 /// the corpus is missing or empty (`flowsift::testdata::corpus_files`).
@@ -74,7 +81,7 @@ fn path(rel: &str) -> String {
 #[test]
 fn line_output_equals_sflowtool_for_every_corpus_file() {
     let inputs = corpus_inputs();
-    assert_eq!(inputs.len(), 48, "corpus input files");
+    assert_eq!(inputs.len(), 53, "corpus input files");
     let negative: BTreeSet<&str> = NEGATIVE.iter().copied().collect();
     let tshark: BTreeSet<&str> = TSHARK_CHECKED.iter().copied().collect();
     let mut mismatches = Vec::new();
@@ -278,7 +285,7 @@ fn captures_without_sflowtool_output_agree_with_tshark() {
     }
     assert_eq!(
         (files, packets, samples, flows),
-        (1, 16, 84, 64),
+        (6, 21, 96, 76),
         "(files, datagrams, samples, flow samples) checked against tshark"
     );
 }
@@ -399,6 +406,48 @@ fn json_ipv6() {
     assert_eq!(key(first, "ipsource"), None);
     assert_eq!(key(first, "tcpdestinationport"), Some("8080"));
 
+    // A router's view (flowsift-synth): TCP over IPv6 and IPv4 with extended router and
+    // gateway records; the values are those tshark shows for the same bytes.
+    let v = json("flowsift-synth/router-gateway-ipv6-ipv4-tcp.pcap");
+    assert_eq!(v.len(), 2);
+    assert_eq!(key(&v[0], "ethernetprotocol"), Some("34525"));
+    assert_eq!(key(&v[0], "ip6source"), Some("2001:db8:1::10"));
+    assert_eq!(key(&v[0], "tcpdestinationport"), Some("22"));
+    assert_eq!(key(&v[1], "ipsource"), Some("192.0.2.33"));
+    assert_eq!(key(&v[1], "tcpdestinationport"), Some("443"));
+    let record = |o: &Value, t: &str| -> Value {
+        o["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .find(|r| r["type"] == t)
+            .unwrap_or_else(|| panic!("a {t} record"))
+            .clone()
+    };
+    let r = record(&v[0], "extended_router");
+    assert_eq!(
+        (&r["next_hop"], &r["src_mask_len"], &r["dst_mask_len"]),
+        (
+            &serde_json::json!("2001:db8::1"),
+            &serde_json::json!(48),
+            &serde_json::json!(64)
+        )
+    );
+    let gw = record(&v[0], "extended_gateway");
+    assert_eq!(gw["as"], 65001);
+    assert_eq!(gw["src_as"], 65010);
+    assert_eq!(gw["src_peer_as"], 65020);
+    assert_eq!(gw["as_path"][0]["type"], "as_sequence");
+    assert_eq!(gw["as_path"][0]["asns"], serde_json::json!([65020, 65030]));
+    assert_eq!(gw["communities"], serde_json::json!([4_259_905_636u32]));
+    assert_eq!(gw["local_pref"], 100);
+    let gw = record(&v[1], "extended_gateway");
+    assert_eq!(gw["next_hop"], "192.0.2.254");
+    assert_eq!(gw["as_path"][1]["type"], "as_set");
+    assert_eq!(gw["as_path"][1]["asns"], serde_json::json!([64512, 64513]));
+    assert_eq!(gw["dst_as"], 64513);
+    assert_eq!(gw["local_pref"], 200);
+
     let v = json("telegraf/inputs.sflow-removed/decoder_test_TestIPv6SW.bin");
     assert_eq!(v.len(), 1);
     assert_eq!(key(&v[0], "ip6source"), Some("2607:f8b0:4002:14::8"));
@@ -406,8 +455,72 @@ fn json_ipv6() {
 }
 
 #[test]
+fn json_qinq() {
+    // flowsift-synth: an 802.1ad service tag 1062 over an 802.1Q customer tag 1493.
+    let v = json("flowsift-synth/qinq-tcp.pcap");
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["sample"]["type"], "expanded_flow");
+    // sFlow-RT's `vlan` is the outer (service) tag.
+    assert_eq!(key(&v[0], "vlan"), Some("1062"));
+    assert_eq!(key(&v[0], "ethernetprotocol"), Some("2048"));
+    assert_eq!(key(&v[0], "ipsource"), Some("192.0.2.33"));
+    assert_eq!(key(&v[0], "tcpdestinationport"), Some("443"));
+}
+
+#[test]
+fn json_output_interface_forms() {
+    // flowsift-synth: discarded (format 1, reason 1), local (0x3FFFFFFF) and multiple
+    // interfaces (format 2, 7), in compact samples and again in expanded ones.
+    let v = json("flowsift-synth/output-interfaces.pcap");
+    let forms: Vec<(String, Value)> = v
+        .iter()
+        .map(|o| {
+            (
+                o["sample"]["type"].as_str().expect("type").to_string(),
+                o["sample"]["output"].clone(),
+            )
+        })
+        .collect();
+    let want = |format: u32, value: u32| serde_json::json!({"format": format, "value": value});
+    let expected: Vec<(String, Value)> = ["flow", "expanded_flow"]
+        .iter()
+        .flat_map(|t| {
+            [want(1, 1), want(0, 0x3FFF_FFFF), want(2, 7)]
+                .into_iter()
+                .map(move |o| (t.to_string(), o))
+        })
+        .collect();
+    assert_eq!(forms, expected);
+    for o in &v {
+        assert_eq!(key(o, "udpdestinationport"), Some("53"));
+    }
+}
+
+#[test]
+fn json_vxlan_outer_header() {
+    // flowsift-synth: IPv4/UDP 4789/VXLAN around an IPv6 ICMPv6 echo; the keys are the
+    // outer headers' (no decapsulation).
+    let v = json("flowsift-synth/vxlan-icmpv6.pcap");
+    assert_eq!(v.len(), 1);
+    assert_eq!(key(&v[0], "ipsource"), Some("192.0.2.50"));
+    assert_eq!(key(&v[0], "udpdestinationport"), Some("4789"));
+    assert_eq!(key(&v[0], "icmptype"), None);
+}
+
+#[test]
 fn json_raw_ipv4_headers() {
-    // header_protocol 11: the sampled header starts at the IPv4 header, no link layer.
+    // flowsift-synth: two ICMP echo replies sampled as raw IPv4 (header protocol 11).
+    let v = json("flowsift-synth/raw-ipv4-icmp.pcap");
+    assert_eq!(v.len(), 2);
+    for o in &v {
+        assert_eq!(o["records"][0]["header_protocol"], 11);
+        assert_eq!(key(o, "ipsource"), Some("198.51.100.7"));
+        assert_eq!(key(o, "macsource"), None, "raw IPv4 has no link layer");
+        assert_eq!(key(o, "icmptype"), Some("0"));
+        assert_eq!(o["sample"]["input"]["value"], 0);
+        assert_eq!(o["sample"]["output"]["value"], 2);
+    }
+    // ... and a real agent's raw IPv4 TCP sample (logstash-codec-sflow's vector).
     let v = json("logstash-codec-sflow/sflow_flow_sample.dat");
     assert_eq!(v.len(), 1);
     assert_eq!(v[0]["records"][0]["header_protocol"], 11);

@@ -1,8 +1,16 @@
 #!/bin/sh
-# usage: tshark-fields.sh CAPTURE  -> CAPTURE.tshark-fields.txt
+# Writes CAPTURE.tshark-fields.txt: what tshark dissects in each sFlow datagram of CAPTURE
+# (one line per packet, the values of each field in order, comma-separated), the expectation
+# tests/decode_corpus.rs checks flowsift against for captures without sflowtool output.
+#
+#   tests/data/sflow/tshark-fields.sh CAPTURE
+#   COLS="frame.number ..." tests/data/sflow/tshark-fields.sh CAPTURE   # other columns
+#
+# frame.number, sflow_245.numsamples and sflow_245.sampletype are needed; the test checks
+# the others it knows when present (ICMP/ICMPv6 type and code, TCP and UDP ports).
 set -e
 F=$1
-COLS="frame.number sflow_245.numsamples sflow_245.sampletype icmp.type icmp.code icmpv6.type icmpv6.code tcp.dstport udp.dstport"
+COLS=${COLS:-"frame.number sflow_245.numsamples sflow_245.sampletype icmp.type icmp.code icmpv6.type icmpv6.code tcp.dstport udp.dstport"}
 ARGS=""
 for c in $COLS; do ARGS="$ARGS -e $c"; done
 {
