@@ -64,8 +64,8 @@ fn corpus_counts() {
     );
 }
 
-/// Files to copy: what git tracks or would track (untracked files not ignored), else the
-/// manifest and the test data.
+/// The repository's files: what git tracks or would track (untracked files not ignored);
+/// outside a git checkout (a source tarball), every file but build output (`target/`).
 fn repository_files(root: &Path) -> Vec<PathBuf> {
     let listed = Command::new("git")
         .arg("-C")
@@ -89,8 +89,8 @@ fn repository_files(root: &Path) -> Vec<PathBuf> {
                 .collect();
         }
     }
-    let mut files = vec![PathBuf::from("Cargo.toml")];
-    walk(root, &root.join("tests/data"), &mut files);
+    let mut files = Vec::new();
+    walk(root, root, &mut files);
     files
 }
 
@@ -98,7 +98,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("list") {
         let path = entry.expect("entry").path();
         if path.is_dir() {
-            walk(root, &path, out);
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name != "target" && !name.starts_with(".git") {
+                walk(root, &path, out);
+            }
         } else {
             out.push(path.strip_prefix(root).expect("under root").to_path_buf());
         }
