@@ -1,6 +1,6 @@
 //! Decoder throughput, in flow samples per second on one core.
 //!
-//! Two loads: (a) every datagram of the shared corpus replayed from memory, and (b) synthetic
+//! Two loads: (a) every datagram of the corpus (`tests/data/sflow/`) replayed from memory, and (b) synthetic
 //! 1396-byte datagrams of 7 flow samples with 128-byte Ethernet/IPv4 headers (the shape most
 //! switches send). The same bytes go through flowsift and through the `flowparser-sflow` and
 //! `sflow-parser` crates, and the ratio is printed. Neither crate decodes the sampled header

@@ -25,4 +25,6 @@ pub mod sched;
 pub mod sflow;
 pub mod sink;
 pub mod synth;
+#[doc(hidden)]
+pub mod testdata;
 pub mod wake;

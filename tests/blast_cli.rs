@@ -50,7 +50,9 @@ fn replay_cli_rewrites_agents() {
         ..config(IoMode::Recvmmsg, vec![0])
     };
     let (h, _) = start(cfg, 1, true);
-    let file = format!("{CORPUS}/overflowd/sflow.pcap");
+    let file = flowsift::testdata::corpus_file("overflowd/sflow.pcap")
+        .display()
+        .to_string();
     let out = flowsift()
         .args(["replay", &file, "--to", &h.addr.to_string()])
         .args([

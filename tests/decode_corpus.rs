@@ -1,26 +1,29 @@
-//! `flowsift decode` over the whole shared corpus, run as the real binary.
+//! `flowsift decode` over the whole corpus (`tests/data/sflow/`), run as the real binary.
 //!
-//! - Line output: for every capture and raw datagram in `../shared/testdata/sflow/`, the
-//!   `--format line` output must equal the `FILE.sflowtool-l.txt` InMon's `sflowtool -l`
-//!   printed for it, byte for byte. Every file matches, including the damaged vectors: on
-//!   those sflowtool prints nothing (or stops) and flowsift drops exactly the samples that
-//!   cannot be decoded, so no file needs a documented exception today. (Where flowsift and
-//!   sflowtool would differ, on a bad sample followed by good ones in one datagram,
-//!   flowsift prints the good ones and sflowtool stops; no corpus file has that shape.)
-//!   The negative cases
-//!   additionally must be reported on stderr with file and packet number and a non-zero
-//!   exit code, and must never panic (exit code 101).
+//! - Line output: for every capture and raw datagram of the corpus that has a
+//!   `FILE.sflowtool-l.txt` (what InMon's `sflowtool -l` printed for it), the `--format line`
+//!   output must equal it byte for byte. Every such file matches, including the damaged
+//!   vectors: on those sflowtool prints nothing (or stops) and flowsift drops exactly the
+//!   samples that cannot be decoded, so no file needs a documented exception today. (Where
+//!   flowsift and sflowtool would differ, on a bad sample followed by good ones in one
+//!   datagram, flowsift prints the good ones and sflowtool stops; no corpus file has that
+//!   shape.) The negative cases additionally must be reported on stderr with file and packet
+//!   number and a non-zero exit code, and must never panic (exit code 101).
+//! - The captures made for this project (`openvswitch/`, `flowsift-synth/`) have no sflowtool
+//!   output (sflowtool was not at hand): their `FILE.tshark-fields.txt` holds what tshark
+//!   dissected in each datagram, and the JSON output must agree with it.
 //! - JSON output: discard samples, expanded samples, IPv6, QinQ, raw-IPv4 headers, ICMP.
 //! - Inputs: pcapng (built here from a corpus datagram), stdin, `--port`, `--any-port`.
+//!
+//! Every check counts what it covered and asserts the exact number, so a corpus that went
+//! missing or lost files fails here rather than passing over nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/sflow");
 const BIN: &str = env!("CARGO_BIN_EXE_flowsift");
 
 /// The corpus files that are damaged on purpose (README: "Negative cases") or whose sample
@@ -35,34 +38,28 @@ const NEGATIVE: &[&str] = &[
     "gopacket/SFlowTestPacket8.bin",
 ];
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("corpus directory") {
-        let path = entry.expect("corpus entry").path();
-        if path.is_dir() {
-            walk(&path, files);
-        } else {
-            files.push(path);
-        }
-    }
-}
+/// The corpus files checked against tshark's dissection instead of sflowtool's output.
+const TSHARK_CHECKED: &[&str] = &[
+    "flowsift-synth/output-interfaces.pcap",
+    "flowsift-synth/qinq-tcp.pcap",
+    "flowsift-synth/raw-ipv4-icmp.pcap",
+    "flowsift-synth/router-gateway-ipv6-ipv4-tcp.pcap",
+    "flowsift-synth/vxlan-icmpv6.pcap",
+    "openvswitch/ovs-netdev-icmp-udp-tcp.pcap",
+];
 
-/// Every capture and raw datagram file of the corpus, with whether it is raw.
+/// Every capture and raw datagram file of the corpus, with whether it is raw. Panics when
+/// the corpus is missing or empty (`flowsift::testdata::corpus_files`).
 fn corpus_inputs() -> Vec<(String, bool)> {
-    let mut files = Vec::new();
-    walk(Path::new(CORPUS), &mut files);
-    let mut out: Vec<(String, bool)> = files
+    flowsift::testdata::corpus_files()
         .iter()
-        .filter_map(|p| {
-            let rel = p.strip_prefix(CORPUS).ok()?.to_str()?.to_string();
-            match p.extension()?.to_str()? {
-                "pcap" | "pcapng" => Some((rel, false)),
-                "bin" | "dat" | "data" => Some((rel, true)),
-                _ => None,
-            }
+        .map(|rel| {
+            (
+                rel.to_str().expect("utf-8 corpus path").to_string(),
+                flowsift::testdata::is_raw(rel),
+            )
         })
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
 fn decode(args: &[&str]) -> Output {
@@ -73,20 +70,23 @@ fn decode(args: &[&str]) -> Output {
         .expect("run flowsift")
 }
 
+/// The full path of a corpus file, which must exist.
 fn path(rel: &str) -> String {
-    format!("{CORPUS}/{rel}")
+    flowsift::testdata::corpus_file(rel)
+        .to_str()
+        .expect("utf-8 corpus path")
+        .to_string()
 }
 
 #[test]
 fn line_output_equals_sflowtool_for_every_corpus_file() {
     let inputs = corpus_inputs();
-    assert!(
-        inputs.len() >= 60,
-        "corpus walk found {} files",
-        inputs.len()
-    );
+    assert_eq!(inputs.len(), 53, "corpus input files");
     let negative: BTreeSet<&str> = NEGATIVE.iter().copied().collect();
+    let tshark: BTreeSet<&str> = TSHARK_CHECKED.iter().copied().collect();
     let mut mismatches = Vec::new();
+    let (mut compared, mut flow_lines, mut counter_lines, mut failed) = (0, 0, 0, 0);
+    let mut without_reference = BTreeSet::new();
     for (rel, raw) in &inputs {
         let file = path(rel);
         let mut args = vec!["--format", "line"];
@@ -96,17 +96,9 @@ fn line_output_equals_sflowtool_for_every_corpus_file() {
         args.push(&file);
         let out = decode(&args);
         assert_ne!(out.status.code(), Some(101), "{rel}: flowsift panicked");
-        let expected = std::fs::read(format!("{file}.sflowtool-l.txt"))
-            .unwrap_or_else(|e| panic!("{rel}: no sflowtool reference: {e}"));
-        if out.stdout != expected {
-            mismatches.push(format!(
-                "{rel}:\n--- sflowtool\n{}--- flowsift\n{}",
-                String::from_utf8_lossy(&expected),
-                String::from_utf8_lossy(&out.stdout)
-            ));
-        }
         let stderr = String::from_utf8_lossy(&out.stderr);
         if negative.contains(rel.as_str()) {
+            failed += 1;
             assert!(!out.status.success(), "{rel}: damaged input must fail");
             assert!(
                 stderr.contains(&file) && stderr.contains("packet 1:"),
@@ -116,8 +108,188 @@ fn line_output_equals_sflowtool_for_every_corpus_file() {
             assert!(out.status.success(), "{rel}: unexpected failure: {stderr}");
             assert!(stderr.is_empty(), "{rel}: unexpected stderr: {stderr}");
         }
+        let Ok(expected) = std::fs::read(format!("{file}.sflowtool-l.txt")) else {
+            without_reference.insert(rel.as_str());
+            continue;
+        };
+        compared += 1;
+        let text = String::from_utf8_lossy(&expected);
+        flow_lines += text.lines().filter(|l| l.starts_with("FLOW,")).count();
+        counter_lines += text.lines().filter(|l| l.starts_with("CNTR,")).count();
+        if out.stdout != expected {
+            mismatches.push(format!(
+                "{rel}:\n--- sflowtool\n{}--- flowsift\n{}",
+                String::from_utf8_lossy(&expected),
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_eq!(
+        without_reference, tshark,
+        "files without an sflowtool reference must be checked against tshark"
+    );
+    assert_eq!(
+        (compared, flow_lines, counter_lines, failed),
+        (47, 5928, 533, NEGATIVE.len()),
+        "(files compared, FLOW lines, CNTR lines, damaged files)"
+    );
+}
+
+/// One datagram as tshark dissected it: `FILE.tshark-fields.txt` has one line per capture
+/// packet, tab-separated, each field's values in order of appearance, comma-separated.
+struct TsharkPacket {
+    fields: BTreeMap<String, Vec<String>>,
+}
+
+impl TsharkPacket {
+    fn values(&self, field: &str) -> Vec<String> {
+        self.fields.get(field).cloned().unwrap_or_default()
+    }
+}
+
+/// Reads `FILE.tshark-fields.txt`: comment lines (`#`) hold the command that made it, and the
+/// last of them names the columns; then one line per capture packet.
+fn tshark_fields(rel: &str) -> Vec<TsharkPacket> {
+    let text = std::fs::read_to_string(format!("{}.tshark-fields.txt", path(rel)))
+        .unwrap_or_else(|e| panic!("{rel}: no tshark expectations: {e}"));
+    let columns: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("# columns:"))
+        .flat_map(|l| l["# columns:".len()..].split_whitespace())
+        .map(str::to_owned)
+        .collect();
+    assert!(columns.len() > 2, "{rel}: no column list");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|line| {
+            let cells: Vec<&str> = line.split('\t').collect();
+            assert_eq!(cells.len(), columns.len(), "{rel}: {line}");
+            TsharkPacket {
+                fields: columns
+                    .iter()
+                    .zip(cells)
+                    .map(|(c, v)| {
+                        let values = v
+                            .split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(str::to_owned)
+                            .collect();
+                        (c.clone(), values)
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// The captures made for this project, against what tshark made of them: per datagram, the
+/// number of samples, their types (tshark stops at counter records it does not know, so its
+/// list may be a prefix of flowsift's, cut before a counter sample only), and the multiset
+/// of ICMP and ICMPv6 types and codes and TCP and UDP destination ports of the sampled
+/// headers. tshark counts the datagram's own UDP port 6343 once, and the UDP header quoted by
+/// an ICMP port unreachable, which flowsift reports as `icmpunreachableport`. A column a file
+/// leaves out counts as no values (the VXLAN capture leaves out the ICMPv6 of the inner
+/// frame, which flowsift does not decapsulate).
+#[test]
+fn captures_without_sflowtool_output_agree_with_tshark() {
+    let (mut files, mut packets, mut samples, mut flows) = (0, 0, 0, 0);
+    for rel in TSHARK_CHECKED {
+        files += 1;
+        let expected = tshark_fields(rel);
+        let objects = json(rel);
+        let mut by_packet: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+        for o in &objects {
+            by_packet
+                .entry(o["packet"].as_u64().expect("packet number"))
+                .or_default()
+                .push(o);
+        }
+        assert_eq!(by_packet.len(), expected.len(), "{rel}: datagrams");
+        for (n, t) in expected.iter().enumerate() {
+            let what = format!("{rel} packet {}", n + 1);
+            let got = &by_packet[&(n as u64 + 1)];
+            packets += 1;
+            samples += got.len();
+            assert_eq!(
+                t.values("frame.number"),
+                vec![(n + 1).to_string()],
+                "{what}"
+            );
+            assert_eq!(
+                t.values("sflow_245.numsamples"),
+                vec![got.len().to_string()],
+                "{what}: samples"
+            );
+            let formats: Vec<String> = got
+                .iter()
+                .map(|o| o["sample"]["format"].to_string())
+                .collect();
+            let types = t.values("sflow_245.sampletype");
+            assert!(
+                formats.starts_with(&types)
+                    && formats[types.len()..].iter().all(|f| f == "2" || f == "4"),
+                "{what}: sample types {types:?} vs {formats:?}"
+            );
+            flows += formats.iter().filter(|f| *f == "1" || *f == "3").count();
+            let keys = |name: &str, proto: Option<&str>| -> Vec<String> {
+                sorted(
+                    got.iter()
+                        .filter(|o| proto.is_none_or(|p| key(o, "ipprotocol") == Some(p)))
+                        .filter_map(|o| key(o, name).map(str::to_owned))
+                        .collect(),
+                )
+            };
+            assert_eq!(
+                keys("icmptype", Some("1")),
+                sorted(t.values("icmp.type")),
+                "{what}: ICMP types"
+            );
+            assert_eq!(
+                keys("icmpcode", Some("1")),
+                sorted(t.values("icmp.code")),
+                "{what}: ICMP codes"
+            );
+            assert_eq!(
+                keys("icmptype", Some("58")),
+                sorted(t.values("icmpv6.type")),
+                "{what}: ICMPv6 types"
+            );
+            assert_eq!(
+                keys("icmpcode", Some("58")),
+                sorted(t.values("icmpv6.code")),
+                "{what}: ICMPv6 codes"
+            );
+            assert_eq!(
+                keys("tcpdestinationport", None),
+                sorted(t.values("tcp.dstport")),
+                "{what}: TCP ports"
+            );
+            let mut udp = t.values("udp.dstport");
+            let outer = udp
+                .iter()
+                .position(|p| p == "6343")
+                .expect("the datagram's own port");
+            udp.remove(outer);
+            let mut want = keys("udpdestinationport", None);
+            want.extend(
+                keys("icmpunreachableport", None)
+                    .iter()
+                    .filter_map(|p| p.strip_prefix("udp_").map(str::to_owned)),
+            );
+            assert_eq!(sorted(want), sorted(udp), "{what}: UDP ports");
+        }
+    }
+    assert_eq!(
+        (files, packets, samples, flows),
+        (6, 21, 96, 76),
+        "(files, datagrams, samples, flow samples) checked against tshark"
+    );
 }
 
 /// All JSON objects `decode --format json` prints for one corpus file.
@@ -179,7 +351,7 @@ fn json_discard_samples() {
 
 #[test]
 fn json_expanded_samples() {
-    let v = json("akvorado/data-sflow-expanded-sample.pcap");
+    let v = json("tcpdump/sflow_expanded.pcap");
     assert_eq!(v.len(), 1);
     let s = &v[0]["sample"];
     assert_eq!(s["type"], "expanded_flow");
@@ -210,78 +382,217 @@ fn json_expanded_samples() {
     assert!(lacp["actorSystemID"].is_string());
 }
 
+/// The Open vSwitch capture (`openvswitch/make-captures.sh`): ICMP, ICMPv6, UDP to closed
+/// ports and TCP between two namespaces, every packet sampled, interface counters.
+const OVS: &str = "openvswitch/ovs-netdev-icmp-udp-tcp.pcap";
+
+/// The flow samples of `objects` whose keys have `name` = `value`.
+fn with<'a>(objects: &'a [Value], name: &str, value: &str) -> Vec<&'a Value> {
+    objects
+        .iter()
+        .filter(|o| key(o, name) == Some(value))
+        .collect()
+}
+
 #[test]
 fn json_ipv6() {
-    let v = json("akvorado/data-1140.pcap");
-    assert_eq!(v.len(), 5);
-    let first = &v[0];
-    assert_eq!(key(first, "ethernetprotocol"), Some("34525"));
-    assert_eq!(key(first, "ip6source"), Some("2a0c:8880:2:0:185:21:130:38"));
-    assert_eq!(
-        key(first, "ip6destination"),
-        Some("2a0c:8880:2:0:185:21:130:39")
-    );
+    let v = json(OVS);
+    let tcp6: Vec<&Value> = with(&v, "ethernetprotocol", "34525")
+        .into_iter()
+        .filter(|o| key(o, "ipprotocol") == Some("6"))
+        .collect();
+    assert_eq!(tcp6.len(), 14, "TCP over IPv6 samples");
+    let first = tcp6[0];
+    assert_eq!(key(first, "ip6source"), Some("fd99::1"));
+    assert_eq!(key(first, "ip6destination"), Some("fd99::2"));
     assert_eq!(key(first, "ipsource"), None);
-    assert_eq!(key(first, "tcpdestinationport"), Some("22"));
-    // the extended gateway record carries an AS path
-    let gw = v
-        .iter()
-        .flat_map(|o| o["records"].as_array().cloned().unwrap_or_default())
-        .find(|r| r["type"] == "extended_gateway")
-        .expect("an extended gateway record");
-    assert!(gw["as_path"].is_array());
+    assert_eq!(key(first, "tcpdestinationport"), Some("8080"));
+
+    // A router's view (flowsift-synth): TCP over IPv6 and IPv4 with extended router and
+    // gateway records; the values are those tshark shows for the same bytes.
+    let v = json("flowsift-synth/router-gateway-ipv6-ipv4-tcp.pcap");
+    assert_eq!(v.len(), 2);
+    assert_eq!(key(&v[0], "ethernetprotocol"), Some("34525"));
+    assert_eq!(key(&v[0], "ip6source"), Some("2001:db8:1::10"));
+    assert_eq!(key(&v[0], "tcpdestinationport"), Some("22"));
+    assert_eq!(key(&v[1], "ipsource"), Some("192.0.2.33"));
+    assert_eq!(key(&v[1], "tcpdestinationport"), Some("443"));
+    let record = |o: &Value, t: &str| -> Value {
+        o["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .find(|r| r["type"] == t)
+            .unwrap_or_else(|| panic!("a {t} record"))
+            .clone()
+    };
+    let r = record(&v[0], "extended_router");
+    assert_eq!(
+        (&r["next_hop"], &r["src_mask_len"], &r["dst_mask_len"]),
+        (
+            &serde_json::json!("2001:db8::1"),
+            &serde_json::json!(48),
+            &serde_json::json!(64)
+        )
+    );
+    let gw = record(&v[0], "extended_gateway");
+    assert_eq!(gw["as"], 65001);
+    assert_eq!(gw["src_as"], 65010);
+    assert_eq!(gw["src_peer_as"], 65020);
+    assert_eq!(gw["as_path"][0]["type"], "as_sequence");
+    assert_eq!(gw["as_path"][0]["asns"], serde_json::json!([65020, 65030]));
+    assert_eq!(gw["communities"], serde_json::json!([4_259_905_636u32]));
+    assert_eq!(gw["local_pref"], 100);
+    let gw = record(&v[1], "extended_gateway");
+    assert_eq!(gw["next_hop"], "192.0.2.254");
+    assert_eq!(gw["as_path"][1]["type"], "as_set");
+    assert_eq!(gw["as_path"][1]["asns"], serde_json::json!([64512, 64513]));
+    assert_eq!(gw["dst_as"], 64513);
+    assert_eq!(gw["local_pref"], 200);
 
     let v = json("telegraf/inputs.sflow-removed/decoder_test_TestIPv6SW.bin");
+    assert_eq!(v.len(), 1);
     assert_eq!(key(&v[0], "ip6source"), Some("2607:f8b0:4002:14::8"));
     assert_eq!(key(&v[0], "udpsourceport"), Some("443"));
 }
 
 #[test]
 fn json_qinq() {
-    let v = json("akvorado/data-qinq.pcap");
+    // flowsift-synth: an 802.1ad service tag 1062 over an 802.1Q customer tag 1493.
+    let v = json("flowsift-synth/qinq-tcp.pcap");
     assert_eq!(v.len(), 1);
-    // sFlow-RT's `vlan` is the outer (service) tag; the customer tag is 1493.
+    assert_eq!(v[0]["sample"]["type"], "expanded_flow");
+    // sFlow-RT's `vlan` is the outer (service) tag.
     assert_eq!(key(&v[0], "vlan"), Some("1062"));
     assert_eq!(key(&v[0], "ethernetprotocol"), Some("2048"));
-    assert_eq!(key(&v[0], "ipsource"), Some("49.49.49.2"));
+    assert_eq!(key(&v[0], "ipsource"), Some("192.0.2.33"));
     assert_eq!(key(&v[0], "tcpdestinationport"), Some("443"));
 }
 
 #[test]
-fn json_raw_ipv4_headers() {
-    let v = json("akvorado/data-sflow-raw-ipv4.pcap");
-    assert_eq!(v.len(), 2);
+fn json_output_interface_forms() {
+    // flowsift-synth: discarded (format 1, reason 1), local (0x3FFFFFFF) and multiple
+    // interfaces (format 2, 7), in compact samples and again in expanded ones.
+    let v = json("flowsift-synth/output-interfaces.pcap");
+    let forms: Vec<(String, Value)> = v
+        .iter()
+        .map(|o| {
+            (
+                o["sample"]["type"].as_str().expect("type").to_string(),
+                o["sample"]["output"].clone(),
+            )
+        })
+        .collect();
+    let want = |format: u32, value: u32| serde_json::json!({"format": format, "value": value});
+    let expected: Vec<(String, Value)> = ["flow", "expanded_flow"]
+        .iter()
+        .flat_map(|t| {
+            [want(1, 1), want(0, 0x3FFF_FFFF), want(2, 7)]
+                .into_iter()
+                .map(move |o| (t.to_string(), o))
+        })
+        .collect();
+    assert_eq!(forms, expected);
     for o in &v {
-        assert_eq!(o["records"][0]["header_protocol"], 11);
-        assert_eq!(key(o, "ipsource"), Some("69.58.92.107"));
-        assert_eq!(key(o, "macsource"), None, "raw IPv4 has no link layer");
-        assert_eq!(key(o, "icmptype"), Some("0"));
+        assert_eq!(key(o, "udpdestinationport"), Some("53"));
     }
 }
 
 #[test]
+fn json_vxlan_outer_header() {
+    // flowsift-synth: IPv4/UDP 4789/VXLAN around an IPv6 ICMPv6 echo; the keys are the
+    // outer headers' (no decapsulation).
+    let v = json("flowsift-synth/vxlan-icmpv6.pcap");
+    assert_eq!(v.len(), 1);
+    assert_eq!(key(&v[0], "ipsource"), Some("192.0.2.50"));
+    assert_eq!(key(&v[0], "udpdestinationport"), Some("4789"));
+    assert_eq!(key(&v[0], "icmptype"), None);
+}
+
+#[test]
+fn json_raw_ipv4_headers() {
+    // flowsift-synth: two ICMP echo replies sampled as raw IPv4 (header protocol 11).
+    let v = json("flowsift-synth/raw-ipv4-icmp.pcap");
+    assert_eq!(v.len(), 2);
+    for o in &v {
+        assert_eq!(o["records"][0]["header_protocol"], 11);
+        assert_eq!(key(o, "ipsource"), Some("198.51.100.7"));
+        assert_eq!(key(o, "macsource"), None, "raw IPv4 has no link layer");
+        assert_eq!(key(o, "icmptype"), Some("0"));
+        assert_eq!(o["sample"]["input"]["value"], 0);
+        assert_eq!(o["sample"]["output"]["value"], 2);
+    }
+    // ... and a real agent's raw IPv4 TCP sample (logstash-codec-sflow's vector).
+    let v = json("logstash-codec-sflow/sflow_flow_sample.dat");
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["records"][0]["header_protocol"], 11);
+    assert_eq!(key(&v[0], "ipsource"), Some("10.243.27.17"));
+    assert_eq!(key(&v[0], "macsource"), None, "raw IPv4 has no link layer");
+    assert_eq!(key(&v[0], "ipprotocol"), Some("6"));
+    assert_eq!(key(&v[0], "tcpdestinationport"), Some("59451"));
+}
+
+#[test]
 fn json_icmp() {
-    let v = json("akvorado/data-icmpv4.pcap");
-    assert_eq!(key(&v[0], "ipprotocol"), Some("1"));
+    let v = json(OVS);
+    assert_eq!(v.len(), 84, "samples in the Open vSwitch capture");
+    let icmp = |proto: &str, t: &str| -> Vec<&Value> {
+        v.iter()
+            .filter(|o| key(o, "ipprotocol") == Some(proto) && key(o, "icmptype") == Some(t))
+            .collect()
+    };
+    // ICMP echo request and reply, nothing unreachable about them.
+    let echo = icmp("1", "8");
+    assert_eq!(echo.len(), 3);
+    for o in &echo {
+        assert_eq!(key(o, "ipsource"), Some("10.99.0.1"));
+        assert_eq!(key(o, "icmpcode"), Some("0"));
+        assert_eq!(key(o, "icmpunreachableport"), None);
+    }
+    assert_eq!(icmp("1", "0").len(), 3);
+    // ICMPv6 echo, and the neighbor solicitation that came before the first one.
+    assert_eq!(icmp("58", "128").len(), 3);
+    assert_eq!(icmp("58", "129").len(), 3);
+    let ns = icmp("58", "135");
+    assert_eq!(ns.len(), 1);
+    assert_eq!(key(ns[0], "ip6destination"), Some("ff02::1:ff00:2"));
+    // Port unreachable, over IPv4 (3/3) and IPv6 (1/4): the closed port is a key.
+    for (proto, t, code, src) in [("1", "3", "3", "ipsource"), ("58", "1", "4", "ip6source")] {
+        let unreachable = icmp(proto, t);
+        let ports: BTreeSet<&str> = unreachable
+            .iter()
+            .map(|o| {
+                assert_eq!(key(o, "icmpcode"), Some(code));
+                assert!(key(o, src).is_some_and(|a| a.ends_with('2')), "from fsc-b");
+                key(o, "icmpunreachableport").expect("unreachable port")
+            })
+            .collect();
+        assert_eq!(unreachable.len(), 4, "{proto}");
+        assert_eq!(
+            ports,
+            BTreeSet::from(["udp_161", "udp_33434", "udp_33435", "udp_53"])
+        );
+    }
+    // Datagrams of counters only: the agent's polls between bursts of traffic.
+    let mut counter_only: BTreeMap<u64, bool> = BTreeMap::new();
+    for o in &v {
+        let c = o["sample"]["type"] == "counters";
+        *counter_only
+            .entry(o["packet"].as_u64().expect("packet"))
+            .or_insert(true) &= c;
+    }
+    let counter_only: Vec<u64> = counter_only
+        .into_iter()
+        .filter_map(|(p, c)| c.then_some(p))
+        .collect();
+    assert_eq!(counter_only, [1, 13, 14, 15, 16]);
+
+    // A VLAN-tagged ICMP echo request (goflow2's vector).
+    let v = json("goflow2/sflow_test_TestSFlowDecode.bin");
+    assert_eq!(v.len(), 1);
+    assert_eq!(key(&v[0], "vlan"), Some("32"));
     assert_eq!(key(&v[0], "icmptype"), Some("8"));
-    assert_eq!(key(&v[0], "icmpcode"), Some("0"));
-    assert_eq!(key(&v[0], "icmpunreachableport"), None);
-
-    let v = json("akvorado/data-icmpv6.pcap");
-    assert_eq!(key(&v[0], "ipprotocol"), Some("58"));
-    assert_eq!(key(&v[0], "icmptype"), Some("135"));
-
-    // ndpi: 8 counter datagrams and one flow sample with an ICMP echo in a VLAN
-    let v = json("ndpi/sflow.pcap");
-    assert_eq!(v.len(), 9);
-    let flow: Vec<&Value> = v.iter().filter(|o| o["sample"]["type"] == "flow").collect();
-    assert_eq!(flow.len(), 1);
-    assert_eq!(
-        flow[0]["packet"], 4,
-        "packet numbers count every capture packet"
-    );
-    assert_eq!(key(flow[0], "icmptype"), Some("8"));
-    assert_eq!(key(flow[0], "vlan"), Some("32"));
+    assert_eq!(key(&v[0], "ipsource"), Some("172.16.32.254"));
 }
 
 #[test]
@@ -342,7 +653,7 @@ fn port_selection() {
 
 #[test]
 fn stdin_and_several_files() {
-    let file = path("akvorado/data-1140.pcap");
+    let file = path("gopacket/SFlowTestPacket1.pcap");
     let bytes = std::fs::read(&file).expect("read");
     let mut child = Command::new(BIN)
         .args(["decode", "-"])
@@ -362,7 +673,7 @@ fn stdin_and_several_files() {
     assert_eq!(out.stdout, expected);
 
     // two files: outputs concatenated in order; a missing file fails but the rest decodes
-    let raw = path("akvorado/history/data-1140.data");
+    let raw = path("gopacket/SFlowTestPacket1.payload.bin");
     let out = decode(&["--raw", &raw, "/nonexistent/flowsift-test", &raw]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(out.stdout, [expected.clone(), expected].concat());
@@ -425,7 +736,7 @@ fn frame(port: u16, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn pcapng_input() {
-    let raw = path("akvorado/history/data-1140.data");
+    let raw = path("gopacket/SFlowTestPacket1.payload.bin");
     let datagram = std::fs::read(&raw).expect("read");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("two.pcapng");

@@ -83,22 +83,29 @@ fn check(bytes: &[u8], json: bool) {
 
 #[test]
 fn every_truncation() {
-    for d in inputs() {
+    let inputs = inputs();
+    assert_eq!(inputs.len(), 70, "datagrams");
+    let mut cuts = 0;
+    for d in inputs {
+        cuts += d.len() + 1;
         for len in 0..=d.len() {
             // JSON building is the slow part; XDR fields end on 4-byte boundaries, so every
             // other cut exercises the same reads.
             check(&d[..len], len % 4 == 0 || len % 4 == 3);
         }
     }
+    assert_eq!(cuts, 43068, "truncations formatted");
 }
 
 #[test]
 fn seeded_byte_flips() {
     let mut rng = Rng(0x5EED_F10F_5EED_F10F);
+    let mut flipped = 0;
     for d in inputs() {
         if d.is_empty() {
             continue;
         }
+        flipped += 1;
         for _ in 0..200 {
             let mut m = d.clone();
             for _ in 0..=(rng.next_u64() % 4) {
@@ -108,6 +115,7 @@ fn seeded_byte_flips() {
             check(&m, true);
         }
     }
+    assert_eq!(flipped, 70, "datagrams given 200 byte-flip runs each");
 }
 
 #[test]

@@ -18,7 +18,6 @@ use flowsift::ring::{ring, Consumer, Producer};
 use flowsift::sflow::capture::{for_each_datagram, PortFilter};
 use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/sflow");
 const T0: u64 = 1_764_000_000_000;
 
 struct Collect(Vec<SampleRecord>);
@@ -30,7 +29,7 @@ impl Visitor for Collect {
 }
 
 fn corpus_records(file: &str) -> Vec<SampleRecord> {
-    let path = format!("{CORPUS}/{file}");
+    let path = flowsift::testdata::corpus_file(file);
     let mut out = Collect(Vec::new());
     if file.ends_with(".pcap") {
         for_each_datagram(File::open(path).unwrap(), PortFilter::Any, |_, datagram| {
@@ -52,13 +51,15 @@ const FILES: [&str; 7] = [
     "telegraf/inputs.sflow-removed/decoder_test_TestIPv4SWRT.bin",
     "telegraf/inputs.sflow-removed/decoder_test_TestIPv4SW.bin",
     "flowparser-sflow/real_data_test_real_large_datagram_eight_samples.bin",
-    "akvorado/data-1140.pcap",
+    "telegraf/inputs.sflow-removed/decoder_test_TestIPv6SW.bin",
     "goflow2/sflow_test_TestExpandedSFlowDecode.bin",
 ];
 
 /// `sflowtool -l` FLOW lines as field vectors.
 fn sflowtool_flows(file: &str) -> Vec<Vec<String>> {
-    std::fs::read_to_string(format!("{CORPUS}/{file}.sflowtool-l.txt"))
+    let mut path = flowsift::testdata::corpus_file(file).into_os_string();
+    path.push(".sflowtool-l.txt");
+    std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .filter(|l| l.starts_with("FLOW,"))
@@ -97,6 +98,7 @@ fn corpus_and_unreachable_samples_give_the_exact_flows() {
         tool.len(),
         "one record per sflowtool FLOW line"
     );
+    assert_eq!(records.len(), 5882, "flow samples of the seven captures");
 
     let specs = vec![
         builtin("uport").unwrap(),

@@ -52,7 +52,7 @@ fn sorted(mut v: Vec<SampleRecord>) -> Vec<String> {
 
 fn corpus_once(io: IoMode, cores: Vec<usize>) {
     let corpus = corpus();
-    assert!(corpus.len() > 1000, "corpus has {} datagrams", corpus.len());
+    assert_eq!(corpus.len(), 1067, "corpus datagrams");
     let datagrams: Vec<Vec<u8>> = corpus.iter().map(|(_, d)| d.clone()).collect();
     let mut expect = Expect::default();
     for d in &datagrams {
@@ -83,6 +83,11 @@ fn corpus_once(io: IoMode, cores: Vec<usize>) {
     let got: Vec<SampleRecord> = items.iter().map(|w| w.record).collect();
     assert!(items.iter().all(|w| w.definitions == 1));
     assert_eq!(sorted(got), sorted(expect.flows), "same samples, each once");
+    assert_eq!(
+        (t.flow_samples, t.counter_samples, t.discard_samples),
+        (6009, 553, 6),
+        "(flow, counter, discard) samples of the corpus"
+    );
 }
 
 #[test]

@@ -295,20 +295,20 @@ pub fn run(args: ReplayArgs) -> ExitCode {
 mod tests {
     use super::*;
 
-    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/sflow");
+    use crate::testdata::corpus_file;
 
     #[test]
     fn reads_pcap_and_raw() {
-        let p = Path::new(CORPUS).join("overflowd/sflow.pcap");
+        let p = corpus_file("overflowd/sflow.pcap");
         assert_eq!(read_datagrams(&p).unwrap().len(), 1000);
-        let raw = Path::new(CORPUS).join("akvorado/history/data-1140.data");
-        let pcap = Path::new(CORPUS).join("akvorado/data-1140.pcap");
-        assert_eq!(
-            read_datagrams(&raw).unwrap(),
-            read_datagrams(&pcap).unwrap()
-        );
-        let ndpi = Path::new(CORPUS).join("ndpi/sflow.pcap");
-        assert_eq!(read_datagrams(&ndpi).unwrap().len(), 9);
+        // gopacket's frame as a one-packet capture, and its UDP payload as a raw file.
+        let raw = corpus_file("gopacket/SFlowTestPacket1.payload.bin");
+        let pcap = corpus_file("gopacket/SFlowTestPacket1.pcap");
+        let datagrams = read_datagrams(&raw).unwrap();
+        assert_eq!(datagrams.len(), 1);
+        assert_eq!(datagrams, read_datagrams(&pcap).unwrap());
+        let ovs = corpus_file("openvswitch/ovs-netdev-icmp-udp-tcp.pcap");
+        assert_eq!(read_datagrams(&ovs).unwrap().len(), 16);
     }
 
     #[test]

@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(d.keys.tcp_destination_port(), Some(22));
         assert_eq!(d.network_offset, Some(18));
 
-        // 802.1ad S-tag 1062 + C-tag 1493, as in the corpus file akvorado/data-qinq.pcap.
+        // 802.1ad S-tag 1062 + C-tag 1493, as in the corpus file flowsift-synth/qinq-tcp.pcap.
         let mut b = ETH_V4[..12].to_vec();
         b.extend_from_slice(&[0x88, 0xA8, 0x44, 0x26, 0x81, 0x00, 0x45, 0xD5, 0x08, 0x00]);
         b.extend_from_slice(&eth_ipv4(6, &TCP_SYN)[14..]);

@@ -1,4 +1,5 @@
-//! The shared sFlow corpus (`../shared/testdata/sflow/`) as a list of raw datagrams.
+//! The sFlow corpus (`tests/data/sflow/`, found by `flowsift::testdata`) as a list of raw
+//! datagrams.
 //!
 //! Raw files (`.bin`, `.dat`, `.data`) are one datagram each; classic pcap files (the only
 //! capture format in the corpus) hold one per packet, as the UDP payload of IPv4 or IPv6,
@@ -7,9 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-
-pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/sflow");
+pub use flowsift::testdata::corpus_dir;
 
 /// One datagram and where it came from.
 pub struct Datagram {
@@ -18,54 +17,33 @@ pub struct Datagram {
     pub bytes: Vec<u8>,
 }
 
-/// Every datagram of the corpus, files in sorted order.
+/// Every datagram of the corpus, files in sorted order. Panics (through
+/// `flowsift::testdata::corpus_files`) when the corpus is missing or empty.
 pub fn datagrams() -> Vec<Datagram> {
-    let mut files = Vec::new();
-    walk(Path::new(CORPUS), &mut files);
-    files.sort();
+    let dir = corpus_dir();
     let mut out = Vec::new();
-    for path in files {
-        let name = path
-            .strip_prefix(CORPUS)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("pcap") => {
-                for (index, payload) in pcap_udp_payloads(&bytes).into_iter().enumerate() {
-                    out.push(Datagram {
-                        file: name.clone(),
-                        index,
-                        bytes: payload,
-                    });
-                }
-            }
-            Some("bin" | "dat" | "data") => out.push(Datagram {
+    for rel in flowsift::testdata::corpus_files() {
+        let name = rel.display().to_string();
+        let path = dir.join(&rel);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("corpus file {} unreadable: {e}", path.display()));
+        if flowsift::testdata::is_raw(&path) {
+            out.push(Datagram {
                 file: name,
                 index: 0,
                 bytes,
-            }),
-            _ => {}
+            });
+        } else {
+            for (index, payload) in pcap_udp_payloads(&bytes).into_iter().enumerate() {
+                out.push(Datagram {
+                    file: name.clone(),
+                    index,
+                    bytes: payload,
+                });
+            }
         }
     }
     out
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, files);
-        } else {
-            files.push(p);
-        }
-    }
 }
 
 /// UDP payloads of a pcap or pcapng capture, whatever their port, in capture order.

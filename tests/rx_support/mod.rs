@@ -5,15 +5,12 @@
 
 use std::hash::{Hash, Hasher};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use flowsift::record::{Route, SampleRecord, WorkItem};
 use flowsift::ring::{ring, Consumer};
 use flowsift::rx::{IoMode, Receiver, RxConfig, RxStats};
-
-pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/sflow");
 
 /// Sends each sample to one worker chosen by a hash of its agent and data source, with
 /// definition bit 0 set: every sample reaches exactly one worker.
@@ -143,34 +140,17 @@ pub fn send_all(from: &str, to: SocketAddr, datagrams: &[Vec<u8>]) -> SocketAddr
     tx.local_addr().unwrap()
 }
 
-/// Every datagram of the corpus, files in sorted order.
+/// Every datagram of the corpus, files in sorted order. Panics (through
+/// `flowsift::testdata::corpus_files`) when the corpus is missing or empty.
 pub fn corpus() -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    walk(Path::new(CORPUS), &mut files);
-    files.sort();
+    let dir = flowsift::testdata::corpus_dir();
     let mut out = Vec::new();
-    for f in files {
-        let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !matches!(ext, "pcap" | "bin" | "dat" | "data") {
-            continue;
-        }
-        let name = f.display().to_string();
-        for d in flowsift::cli::replay::read_datagrams(&f).expect("corpus file reads") {
+    for rel in flowsift::testdata::corpus_files() {
+        let name = rel.display().to_string();
+        for d in flowsift::cli::replay::read_datagrams(&dir.join(&rel)).expect("corpus file reads")
+        {
             out.push((name.clone(), d));
         }
     }
     out
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
 }
