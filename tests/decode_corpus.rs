@@ -642,9 +642,15 @@ fn port_selection() {
     let file = path("gopacket/SFlowTestPacket1.pcap");
     let all = decode(&[&file]);
     assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 7);
+    // A capture whose datagrams are on another port is said to be so, never an empty success.
     let other = decode(&["--port", "9999", &file]);
-    assert!(other.status.success());
+    assert_eq!(other.status.code(), Some(1));
     assert!(other.stdout.is_empty());
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        err.contains("none of its 1 UDP datagram(s) is to port 9999 (1 to port 6343)"),
+        "{err}"
+    );
     let any = decode(&["--port", "9999", "--any-port", &file]);
     assert!(!any.status.success(), "--port and --any-port conflict");
     let any = decode(&["--any-port", &file]);

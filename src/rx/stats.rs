@@ -767,4 +767,53 @@ mod tests {
         assert!(line.contains("7 datagrams"), "{line}");
         assert!(s.report().to_string().contains("agent 10.0.0.1 sub 0"));
     }
+
+    #[test]
+    fn reports_at_fabric_scale_stay_short() {
+        // 5000 agents, every 7th with loss, one with a restart.
+        let mut st = ThreadState::new(1);
+        let limits = Limits {
+            agents: 10_000,
+            sources: 1,
+        };
+        for i in 0..5000u32 {
+            let key = AgentKey {
+                agent: IpAddr::from((0x0A00_0000 + i).to_be_bytes()),
+                sub_agent: 0,
+            };
+            let e = st.agent(key, &limits).unwrap();
+            e.counts.received = 100;
+            if i % 7 == 0 {
+                e.counts.lost = u64::from(i % 50) + 1;
+            }
+            if i == 4999 {
+                e.restarts = 1;
+            }
+        }
+        let s = RxStats::merge(&[(None, IoMode::Uring, st)], &[]);
+        let troubled = 5000 / 7 + 1 + 1;
+        let short = s.report().to_string();
+        let agent_lines = short.lines().filter(|l| l.starts_with("  agent ")).count();
+        assert_eq!(agent_lines, REPORT_LINES, "{short}");
+        assert!(
+            short.contains(&format!(
+                "agents with loss, reordering, duplicates or restarts: {troubled} of 5000"
+            )),
+            "{short}"
+        );
+        assert!(
+            short.contains(&format!("... and {} more", troubled - REPORT_LINES)),
+            "{short}"
+        );
+        // The worst first: 50 datagrams lost is the most any agent lost.
+        let first = short.lines().find(|l| l.starts_with("  agent ")).unwrap();
+        assert!(first.contains("lost 50,"), "{first}");
+        assert!(short.len() < 4000, "{} bytes", short.len());
+        // Asked for all, every agent has its line.
+        let all = s.report_all().to_string();
+        assert_eq!(
+            all.lines().filter(|l| l.starts_with("  agent ")).count(),
+            5000
+        );
+    }
 }
