@@ -49,6 +49,9 @@ fn every_steering_mode_receives() {
             ..config(IoMode::Uring, vec![0, 1])
         };
         let (h, _) = start(cfg, 1, true);
+        // The steering asked for is the one in place: a silent fallback to the hash would
+        // still receive everything, and so would pass the rest of this test.
+        assert_eq!(h.rx.steering(), steering);
         // Several senders (4-tuples), so hashing has something to spread.
         for _ in 0..4 {
             send_all("127.0.0.1:0", h.addr, &datagrams(25));

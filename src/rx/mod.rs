@@ -355,6 +355,8 @@ pub struct Receiver {
     threads: Vec<ThreadHandle>,
     /// Every socket with its local address and thread, for drop counters.
     sockets: Vec<(SocketAddr, usize, Arc<Socket>)>,
+    /// The steering in effect: the configured one, or `None` where the kernel refused it.
+    steering: Steering,
 }
 
 impl Receiver {
@@ -463,6 +465,11 @@ impl Receiver {
             stop: Arc::clone(&stop),
             threads: Vec::new(),
             sockets,
+            steering: if steering_ok {
+                config.steering
+            } else {
+                Steering::None
+            },
         };
         for (t, ((router, producers), socks)) in routers
             .into_iter()
@@ -509,6 +516,12 @@ impl Receiver {
         }
         receiver.threads = threads;
         Ok(receiver)
+    }
+
+    /// The steering in effect: the configured one, or [`Steering::None`] when the kernel
+    /// refused it (said once in the log at start).
+    pub fn steering(&self) -> Steering {
+        self.steering
     }
 
     /// The addresses actually bound (useful with port 0).

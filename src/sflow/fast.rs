@@ -1118,8 +1118,27 @@ mod tests {
         for len in 0..d.len() {
             let mut log = Log::default();
             match decode_datagram(&d[..len], 0, &mut log) {
-                Ok(_) => assert!(len >= 28),
-                Err(_) => assert!(log.headers.is_empty()),
+                Ok(_) => {
+                    assert!(len >= 28);
+                    // Six samples are declared and at least the last is cut or missing: the
+                    // walk says so, for the sample where it stopped, and never reports more
+                    // samples than there are.
+                    assert!(!log.errors.is_empty(), "cut at {len}: no error reported");
+                    let delivered = log.flows.len()
+                        + log.counters.len()
+                        + log.discards.len()
+                        + log.unknown_samples.len();
+                    assert!(delivered + log.errors.len() <= 6, "cut at {len}");
+                    let last = log.errors.last().map(|e| e.index);
+                    assert!(last >= Some(delivered as u32), "cut at {len}: {last:?}");
+                    assert!(log.errors.iter().all(|e| matches!(
+                        e.error,
+                        DecodeError::Truncated { .. }
+                            | DecodeError::LengthOverrun { .. }
+                            | DecodeError::CountOverrun { .. }
+                    )));
+                }
+                Err(_) => assert!(log.headers.is_empty() && log.errors.is_empty()),
             }
         }
     }
