@@ -410,7 +410,11 @@ fn metrics_reconcile_with_the_traffic_and_pass_promtool() {
     assert_eq!(a.wait(25, Duration::from_secs(10)).len(), 25);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut text = scrape(metrics);
-    while sum(&text, "flowsift_datagrams_received_total") < 40 && Instant::now() < deadline {
+    // Latency histograms are published by the sink thread every 100 ms.
+    while (sum(&text, "flowsift_datagrams_received_total") < 40
+        || value(&text, "flowsift_sink_latency_seconds_count{sink=\"siem\"}") != Some(25))
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(100));
         text = scrape(metrics);
     }
@@ -674,4 +678,52 @@ fn version_completions_and_manpage() {
         man.contains("\\-\\-metrics") && man.contains("SIGHUP"),
         "{man}"
     );
+}
+
+#[test]
+fn two_collectors_fed_by_one_agent_give_the_same_event_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut collectors = Vec::new();
+    let mut receivers = Vec::new();
+    let mut listens = Vec::new();
+    for i in 0..2 {
+        let listen = free_udp_port();
+        let r = Receiver::new();
+        let config = dir.path().join(format!("c{i}.toml"));
+        let mut text = config_text(listen, r.port(), "");
+        text.push_str("format = \"json\"\n");
+        std::fs::write(&config, text).unwrap();
+        collectors.push(start(&config));
+        receivers.push(r);
+        listens.push(listen);
+    }
+    for &l in &listens {
+        send_ports(l, 1, 1..=8);
+    }
+    let ids: Vec<Vec<String>> = receivers
+        .iter_mut()
+        .map(|r| {
+            let got = r.wait(8, Duration::from_secs(10)).to_vec();
+            assert_eq!(got.len(), 8, "{got:#?}");
+            let mut ids: Vec<String> = got
+                .iter()
+                .map(|m| {
+                    let at = m.find("\"event_id\":\"").expect(m) + 12;
+                    m[at..at + 16].to_string()
+                })
+                .collect();
+            ids.sort();
+            ids
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    let mut unique = ids[0].clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 8, "{unique:?}");
+    for mut c in collectors {
+        assert_eq!(
+            c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+            Some(Some(0))
+        );
+    }
 }

@@ -584,7 +584,7 @@ pub fn flow_hash(seed: u64, scope: Option<&[u64; 3]>, key: &[u64]) -> u64 {
 
 /// MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
 #[inline]
-fn fmix64(mut h: u64) -> u64 {
+pub(crate) fn fmix64(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
     h ^= h >> 33;

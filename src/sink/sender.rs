@@ -1134,6 +1134,7 @@ mod tests {
             agent: "192.0.2.1".parse().unwrap(),
             data_source: 1,
             received_ns: monotonic_nanos(),
+            event_id: 0,
         }
     }
 
