@@ -52,6 +52,7 @@ fn event(i: u32) -> FlowEvent {
         agent: [192, 0, 2, 1].into(),
         data_source: 3,
         received_ns: 0,
+        event_id: 0,
     }
 }
 

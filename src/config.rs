@@ -8,6 +8,7 @@
 //! [[sink]]        # syslog destinations (crate::sink::SinkConfig); default: UDP 127.0.0.1:514
 //! [stats]         # periodic stats line
 //! [shutdown]      # bound on the final flush
+//! [metrics]       # Prometheus endpoint (off unless `listen` is set)
 //! ```
 //!
 //! Loading is two-staged, as in ripgrep: [`Config::parse`] checks everything that can be
@@ -143,6 +144,33 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// `[metrics]`: the Prometheus endpoint ([`crate::metrics`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the HTTP endpoint serving `GET /metrics` (e.g. `127.0.0.1:9343`); none:
+    /// no endpoint. It binds only there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Most fabric interface series (`sflow_*`, one per agent, interface and counter)
+    /// kept; samples of interfaces beyond are counted, not exported.
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
+}
+
+fn default_max_series() -> usize {
+    100_000
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            max_series: default_max_series(),
+        }
+    }
+}
+
 /// `[scheduler]`: what the pipeline asks of the kernel's scheduler.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +215,9 @@ pub struct Config {
     /// Scheduler requests.
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    /// Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Flow definitions (`[[flow]]`).
     #[serde(rename = "flow", default = "default_specs")]
     pub flows: Vec<FlowSpec>,
@@ -207,6 +238,7 @@ impl Default for Config {
             stats: StatsConfig::default(),
             shutdown: ShutdownConfig::default(),
             scheduler: SchedulerConfig::default(),
+            metrics: MetricsConfig::default(),
             flows: default_specs(),
             sinks: default_sinks(),
         }
@@ -227,6 +259,8 @@ struct RawConfig {
     shutdown: ShutdownConfig,
     #[serde(default)]
     scheduler: SchedulerConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
     #[serde(default)]
     flow: Option<Vec<Spanned<FlowSpec>>>,
     #[serde(default)]
@@ -340,6 +374,7 @@ impl Config {
             stats: raw.stats,
             shutdown: raw.shutdown,
             scheduler: raw.scheduler,
+            metrics: raw.metrics,
             flows,
             sinks,
         };

@@ -16,6 +16,8 @@ pub mod cli;
 pub mod config;
 pub mod flow;
 pub mod hash;
+pub mod metrics;
+pub mod notify;
 pub mod packet;
 pub mod pipeline;
 pub mod record;

@@ -17,14 +17,17 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::flow::{FlowDefinitions, FlowEvent, FlowStats, Router, WorkerConfig, Workers};
+use crate::flow::{FlowDefinitions, FlowEvent, FlowStats, WorkerConfig, Workers};
 use crate::record::{Route, WorkItem};
 use crate::ring::{ring, Consumer, Producer};
 use crate::rx::{Receiver, RxStats};
 use crate::sink::{SinkStats, SyslogSink};
 
+mod reload;
+pub use reload::ReloadOutcome;
+
 /// A snapshot of every stage.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PipelineStats {
     pub rx: RxStats,
     pub flow: FlowStats,
@@ -38,7 +41,9 @@ pub struct Pipeline {
     sink: Option<SyslogSink>,
     shutdown_timeout: Duration,
     started: Instant,
-    every_agent: bool,
+    /// What a reload changes: the running configuration, flow slots, router updates.
+    engine: reload::Engine,
+    receiver_threads: usize,
 }
 
 /// What [`Pipeline::shutdown`] returns: final counters and how long the stop took.
@@ -85,9 +90,9 @@ impl Pipeline {
         };
         let workers = Workers::spawn(&definitions, worker_config, inputs, outputs)
             .map_err(|e| e.to_string())?;
-        let routers: Vec<Box<dyn Route>> = (0..threads)
-            .map(|_| Box::new(Router::new(&definitions, workers_n)) as Box<dyn Route>)
-            .collect();
+        let engine = reload::Engine::new(config, &definitions, threads);
+        let routers: Vec<Box<dyn Route>> =
+            (0..threads).map(|i| engine.router(i, workers_n)).collect();
         let receiver =
             Receiver::start(config.rx.clone(), routers, producers).map_err(|e| e.to_string())?;
         Ok(Pipeline {
@@ -96,7 +101,8 @@ impl Pipeline {
             sink: Some(sink),
             shutdown_timeout: Duration::from_millis(config.shutdown.timeout_ms),
             started: Instant::now(),
-            every_agent: config.stats.report_agents,
+            engine,
+            receiver_threads: threads,
         })
     }
 
@@ -129,12 +135,37 @@ impl Pipeline {
                 .as_ref()
                 .map(Workers::stats)
                 .unwrap_or_default(),
-            sink: self
-                .sink
-                .as_ref()
-                .map(SyslogSink::stats)
-                .unwrap_or_default(),
+            sink: self.sink_stats(),
         }
+    }
+
+    /// The sender's counters, with those of senders a reload replaced.
+    fn sink_stats(&self) -> SinkStats {
+        let mut s = self
+            .sink
+            .as_ref()
+            .map(SyslogSink::stats)
+            .unwrap_or_default();
+        reload::add_sink_base(&mut s, &self.engine.sink_base);
+        s
+    }
+
+    /// The configuration in force (after reloads; settings a reload did not apply keep
+    /// their running values).
+    pub fn config(&self) -> &Config {
+        &self.engine.config
+    }
+
+    /// The report so far, as the final one will look but with every agent and sender of bad
+    /// datagrams listed (SIGUSR1 is where an operator asks for the whole table).
+    pub fn report(&self) -> RunningReport {
+        RunningReport(FinalReport {
+            stats: self.stats(),
+            uptime: self.started.elapsed(),
+            shutdown: Duration::ZERO,
+            worker_panics: 0,
+            every_agent: true,
+        })
     }
 
     /// Stop receiving, drain the flow engine, flush the sinks (bounded), report.
@@ -153,17 +184,18 @@ impl Pipeline {
             None => (FlowStats::default(), 0),
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        let sink = self
+        let mut sink = self
             .sink
             .take()
             .map(|s| s.shutdown(left))
             .unwrap_or_default();
+        reload::add_sink_base(&mut sink, &self.engine.sink_base);
         FinalReport {
             stats: PipelineStats { rx, flow, sink },
             uptime,
             shutdown: begun.elapsed(),
             worker_panics,
-            every_agent: self.every_agent,
+            every_agent: self.engine.config.stats.report_agents,
         }
     }
 }
@@ -178,6 +210,23 @@ impl Drop for Pipeline {
         if let Some(s) = self.sink.take() {
             s.shutdown(Duration::ZERO);
         }
+    }
+}
+
+/// The report of a running collector (its counters so far), printed on SIGUSR1.
+pub struct RunningReport(pub FinalReport);
+
+impl fmt::Display for RunningReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.to_string();
+        // Same body as the final report; the first line says it is not final.
+        let body = text.split_once('\n').map_or("", |(_, b)| b);
+        writeln!(
+            f,
+            "flowsift report so far (uptime {:.1} s; SIGUSR1, still running)",
+            self.0.uptime.as_secs_f64()
+        )?;
+        f.write_str(body)
     }
 }
 

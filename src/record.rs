@@ -27,6 +27,9 @@ pub struct SampleRecord {
     /// Agent address from the datagram header.
     pub agent: IpAddr,
     pub sub_agent: u32,
+    /// The flow sample's sequence number (per data source): with the agent, sub-agent and
+    /// data source it names the sample, and so the `event_id` of the flow it opens.
+    pub sequence: u32,
     /// The sample's own fields, behind accessors ([`Self::source_index`] and the rest).
     sample: SampleFields,
     /// When the datagram was received, in nanoseconds of the monotonic clock
@@ -83,6 +86,7 @@ impl Default for SampleRecord {
         SampleRecord {
             agent: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             sub_agent: 0,
+            sequence: 0,
             sample: SampleFields::ZERO,
             received_ns: 0,
             keys: PacketKeys::default(),
@@ -95,6 +99,7 @@ impl PartialEq for SampleRecord {
     fn eq(&self, other: &Self) -> bool {
         self.agent == other.agent
             && self.sub_agent == other.sub_agent
+            && self.sequence == other.sequence
             && self.received_ns == other.received_ns
             && self.keys == other.keys
             && self.decoded() == other.decoded()
@@ -108,6 +113,7 @@ impl fmt::Debug for SampleRecord {
         f.debug_struct("SampleRecord")
             .field("agent", &self.agent)
             .field("sub_agent", &self.sub_agent)
+            .field("sequence", &self.sequence)
             .field("source_type", &self.source_type())
             .field("source_index", &self.source_index())
             .field("input_format", &self.input_format())
@@ -279,6 +285,7 @@ impl SampleRecord {
     #[inline(always)]
     pub(crate) fn set_compact_words(&mut self, fixed: &[u8; 32], frame_length: [u8; 4]) {
         debug_assert!(self.sample.compact);
+        self.sequence = u32::from_be_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]);
         self.sample.words.copy_from_slice(&fixed[4..28]);
         self.sample.frame_length = frame_length;
     }
@@ -510,6 +517,9 @@ mod tests {
             .with_output(0, 0x1234)
             .with_sampling_rate(512)
             .with_frame_length(1518);
+        // The compact fixture's sequence number (9) is the one field the setters lack.
+        assert_eq!(r.sequence, 9);
+        let d = SampleRecord { sequence: 9, ..d };
         assert_eq!(r, d);
         assert_eq!(format!("{r:?}"), format!("{d:?}"));
         assert_ne!(r, d.with_output(0, 0x1235));

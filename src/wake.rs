@@ -26,12 +26,13 @@
 //! the park return at once: the thread's token); if the producer's does, the consumer's
 //! re-check sees the work and does not park. Either way no item waits for the timeout.
 //!
-//! A doorbell belongs to one consumer thread (the first that parks on it); any number of
-//! producers may ring it. The rings carry one ([`crate::ring::Consumer::attach`]) so that
+//! A doorbell belongs to one consumer thread at a time (the last that parked on it: a
+//! reload may hand the rings, and so their doorbell, to a new consumer thread once the old
+//! one has stopped taking from them); any number of producers may ring it. The rings carry one ([`crate::ring::Consumer::attach`]) so that
 //! a producer rings it on every commit without knowing who consumes.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::thread::{self, Thread};
 use std::time::Duration;
 
@@ -43,8 +44,14 @@ pub struct Doorbell {
     /// True from just before the consumer's final re-check until it stops parking. On its
     /// own cache line: producers read it on every commit, the consumer writes it rarely.
     sleeping: CachePadded<AtomicBool>,
-    /// The consumer thread, registered at its first park.
-    thread: OnceLock<Thread>,
+    /// The consumer thread, registered at its first park (null before), from
+    /// `Box::into_raw`. A producer may read it at any time, so a handle replaced by a new
+    /// consumer is kept in `retired` until the doorbell is dropped, never freed earlier.
+    thread: AtomicPtr<Thread>,
+    /// Handles of earlier consumer threads (one per hand-over: bounded by reloads). Boxed:
+    /// a producer may still hold the address `thread` had, so the handle must not move.
+    #[allow(clippy::vec_box)]
+    retired: Mutex<Vec<Box<Thread>>>,
     /// Unparks issued by producers (each one a futex wake): how often the fast path missed.
     wakeups: AtomicU64,
 }
@@ -69,9 +76,39 @@ impl Doorbell {
         // The swap elects one producer to pay for the unpark when several see the flag.
         if self.sleeping.swap(false, Ordering::AcqRel) {
             self.wakeups.fetch_add(1, Ordering::Relaxed);
-            if let Some(t) = self.thread.get() {
-                t.unpark();
-            }
+            self.unpark();
+        }
+    }
+
+    fn unpark(&self) {
+        let t = self.thread.load(Ordering::Acquire);
+        if !t.is_null() {
+            // SAFETY: a non-null `thread` came from `Box::into_raw` in `bind`, and such a
+            // box is freed only when the doorbell is dropped (a replaced one waits in
+            // `retired`), which `&self` excludes.
+            unsafe { (*t).unpark() };
+        }
+    }
+
+    /// Register the calling thread as the consumer, unless it already is.
+    fn bind(&self) {
+        let me = thread::current();
+        let t = self.thread.load(Ordering::Acquire);
+        // SAFETY: as in `unpark`: a non-null pointer is a live box for as long as `self`.
+        if !t.is_null() && unsafe { (*t).id() } == me.id() {
+            return;
+        }
+        let old = self
+            .thread
+            .swap(Box::into_raw(Box::new(me)), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from `Box::into_raw` and was just unpublished; producers
+            // that loaded it before the swap may still use it, so it is kept, not freed.
+            let old = unsafe { Box::from_raw(old) };
+            self.retired
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(old);
         }
     }
 
@@ -79,9 +116,7 @@ impl Doorbell {
     pub fn wake(&self) {
         fence(Ordering::SeqCst);
         self.sleeping.store(false, Ordering::Relaxed);
-        if let Some(t) = self.thread.get() {
-            t.unpark();
-        }
+        self.unpark();
     }
 
     /// Consumer side: park for at most `timeout`, unless `idle()`, evaluated after the
@@ -91,12 +126,7 @@ impl Doorbell {
     /// cached copy). The park may end early (a stale unpark token, a spurious wake-up), so
     /// callers loop.
     pub fn park_timeout(&self, timeout: Duration, idle: impl FnOnce() -> bool) -> bool {
-        let me = self.thread.get_or_init(thread::current);
-        debug_assert_eq!(
-            me.id(),
-            thread::current().id(),
-            "a doorbell has one consumer thread"
-        );
+        self.bind();
         self.sleeping.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         let park = idle();
@@ -110,6 +140,17 @@ impl Doorbell {
     /// Unparks producers have issued so far.
     pub fn wakeups(&self) -> u64 {
         self.wakeups.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        let t = *self.thread.get_mut();
+        if !t.is_null() {
+            // SAFETY: from `Box::into_raw` in `bind`; with `&mut self` no producer can
+            // still read it.
+            drop(unsafe { Box::from_raw(t) });
+        }
     }
 }
 

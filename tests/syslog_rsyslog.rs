@@ -50,6 +50,7 @@ fn event(i: u32) -> FlowEvent {
         agent: [192, 0, 2, 1].into(),
         data_source: 7,
         received_ns: monotonic_nanos(),
+        event_id: 0,
     }
 }
 
@@ -336,7 +337,7 @@ fn rfc5424_and_json_formats_parse_in_rsyslog() {
             let ip = std::net::Ipv4Addr::from(0x0A00_0000 + i);
             let proto = if i % 2 == 0 { "udp" } else { "tcp" };
             format!(
-                "[sflow-rt@4300 ipsource=\"{ip}\" ipdestination=\"192.0.2.9\" icmpunreachableport=\"{proto}_{}\"]",
+                "[sflow-rt@4300 ipsource=\"{ip}\" ipdestination=\"192.0.2.9\" icmpunreachableport=\"{proto}_{}\" event_id=\"0000000000000000\"]",
                 i % 60_000 + 1
             )
         })

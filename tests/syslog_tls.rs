@@ -132,6 +132,7 @@ fn event(i: u16) -> FlowEvent {
         agent: [192, 0, 2, 1].into(),
         data_source: 1,
         received_ns: monotonic_nanos(),
+        event_id: 0,
     }
 }
 

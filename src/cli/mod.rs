@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod blast;
 pub mod check_config;
 pub mod decode;
+pub mod docs;
 pub mod replay;
 pub mod run;
 
@@ -33,6 +34,10 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Generate synthetic fabric sFlow traffic at high rates.
     Blast(blast::BlastArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(docs::CompletionsArgs),
+    /// Print the flowsift(1) manual page (roff) to stdout.
+    Manpage,
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -45,5 +50,7 @@ pub fn main() -> ExitCode {
         Some(Command::Decode(args)) => decode::run(args),
         Some(Command::Replay(args)) => replay::run(args),
         Some(Command::Blast(args)) => blast::run(args),
+        Some(Command::Completions(args)) => docs::completions(args),
+        Some(Command::Manpage) => docs::manpage(),
     }
 }

@@ -1,5 +1,7 @@
 //! `flowsift run`: load the configuration, apply command-line overrides, run the pipeline
-//! until SIGTERM or SIGINT, print stats periodically and a final report at the end.
+//! until SIGTERM or SIGINT, print stats periodically and a final report at the end;
+//! SIGHUP reloads the configuration file, SIGUSR1 prints the report so far, and systemd
+//! hears of readiness, reloads and the stop through `$NOTIFY_SOCKET`.
 //!
 //! The logic lives in [`crate::config`] and [`crate::pipeline`]; this file only parses
 //! flags, reports errors and waits for a signal.
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ConfigError};
+use crate::metrics::{Exchange, MetricsServer, Snapshot};
 use crate::pipeline::{Pipeline, StatsLine};
 use crate::rx::IoMode;
 use crate::sink::config::{Facility, HostName, Severity};
@@ -60,6 +63,9 @@ pub struct RunArgs {
     /// totals and the worst 20 (`[stats] report_agents`).
     #[arg(long)]
     pub report_agents: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics, replacing `listen` in `[metrics]`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl RunArgs {
@@ -97,6 +103,9 @@ impl RunArgs {
         }
         if self.report_agents {
             config.stats.report_agents = true;
+        }
+        if let Some(m) = self.metrics {
+            config.metrics.listen = Some(m);
         }
         if !self.syslog.is_empty() {
             let template = config.sinks.first().cloned().unwrap_or_default();
@@ -162,8 +171,90 @@ impl RunArgs {
     }
 }
 
+/// Signals the run loop watches, each a flag set by its handler.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+    report: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// Register before anything starts, so an early signal is a clean stop, not a kill.
+    fn register() -> Result<Signals, String> {
+        let s = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
+            report: Arc::new(AtomicBool::new(false)),
+        };
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            let stop = Arc::clone(&s.stop);
+            // A second SIGTERM/SIGINT while stopping exits at once (status 1), for an
+            // operator who will not wait for the flush; the handler says so with write(2)
+            // and _exit(2), both async-signal-safe.
+            let action = move || {
+                if stop.swap(true, Ordering::SeqCst) {
+                    const MSG: &[u8] = b"flowsift: second stop signal during shutdown: exiting at once with status 1; events still queued are lost\n";
+                    // SAFETY: write(2) on fd 2 with a static buffer and its length is
+                    // async-signal-safe and touches no Rust state.
+                    unsafe {
+                        libc::write(2, MSG.as_ptr().cast(), MSG.len());
+                    }
+                    signal_hook::low_level::exit(1);
+                }
+            };
+            // SAFETY: the action only swaps an atomic, calls write(2) and _exit(2): all
+            // async-signal-safe, no allocation, no lock.
+            unsafe { signal_hook::low_level::register(sig, action) }
+                .map_err(|e| format!("cannot handle signal {sig}: {e}"))?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&s.reload))
+            .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&s.report))
+            .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
+        Ok(s)
+    }
+}
+
+/// Re-read the configuration file (with the command line's overrides) and apply it.
+/// Returns whether it was applied; every outcome is logged.
+fn reload(args: &RunArgs, pipeline: &mut Pipeline) -> bool {
+    let Some(path) = &args.config else {
+        eprintln!(
+            "flowsift: SIGHUP: running on the embedded default configuration (no --config): nothing to reload"
+        );
+        return true;
+    };
+    eprintln!("flowsift: SIGHUP: reloading {}", path.display());
+    let config = match args.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("flowsift: reload refused, the running configuration goes on: {e}");
+            return false;
+        }
+    };
+    let mut not_applied = Vec::new();
+    if config.metrics != pipeline.config().metrics {
+        not_applied.push("metrics".to_string());
+    }
+    match pipeline.reload(&config) {
+        Ok(mut outcome) => {
+            outcome.not_applied.extend(not_applied);
+            for w in config.warnings() {
+                eprintln!("flowsift: warning: {w}");
+            }
+            eprintln!("flowsift: reloaded: {outcome}");
+            true
+        }
+        Err(e) => {
+            eprintln!("flowsift: reload failed: {e}");
+            false
+        }
+    }
+}
+
 /// Run the collector until SIGTERM or SIGINT; exit 0 after a clean shutdown, 2 on a
-/// configuration error, 1 when the pipeline cannot start.
+/// configuration error, 1 when the pipeline cannot start. SIGHUP reloads the
+/// configuration file, SIGUSR1 prints the current report.
 pub fn run(args: RunArgs) -> ExitCode {
     let config = match args.resolve() {
         Ok(c) => c,
@@ -175,20 +266,26 @@ pub fn run(args: RunArgs) -> ExitCode {
     for w in config.warnings() {
         eprintln!("flowsift: warning: {w}");
     }
-    // Register before anything starts, so an early signal is a clean stop, not a kill.
-    // A second signal while stopping exits at once (status 1), for an operator who will not
-    // wait for the flush.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let registered =
-            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
-                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)));
-        if let Err(e) = registered {
-            eprintln!("flowsift: cannot handle signal {sig}: {e}");
+    let signals = match Signals::register() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("flowsift: {e}");
             return ExitCode::FAILURE;
         }
-    }
-    let pipeline = match Pipeline::start(&config) {
+    };
+    let exchange = Exchange::new();
+    let metrics = match config.metrics.listen {
+        Some(addr) => match MetricsServer::start(addr, Arc::clone(&exchange)) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("flowsift: cannot serve metrics on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let start_time = crate::metrics::unix_now();
+    let mut pipeline = match Pipeline::start(&config) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("flowsift: cannot start: {e}");
@@ -220,15 +317,45 @@ pub fn run(args: RunArgs) -> ExitCode {
         config.workers.count,
         sinks.join(", ")
     );
+    if let Some(m) = &metrics {
+        eprintln!("flowsift: metrics on http://{}/metrics", m.local_addr());
+    }
+    crate::notify::notify_or_log(&format!(
+        "READY=1\nSTATUS=listening on {}",
+        addrs.join(", ")
+    ));
 
-    let interval = Duration::from_secs(config.stats.interval_s);
+    let (mut reloads_ok, mut reloads_failed) = (0u64, 0u64);
     let mut last = Instant::now();
     let mut prev = pipeline.stats();
-    while !stop.load(Ordering::Relaxed) {
+    while !signals.stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
         for bad in pipeline.take_bad_datagrams() {
             eprintln!("flowsift: rx: {bad}");
         }
+        // One reload for any number of SIGHUPs that arrived since the last: the file is
+        // read once, after the last of them, so a storm leaves one consistent state.
+        if signals.reload.swap(false, Ordering::AcqRel) {
+            crate::notify::notify_or_log(&crate::notify::reloading_state());
+            if reload(&args, &mut pipeline) {
+                reloads_ok += 1;
+            } else {
+                reloads_failed += 1;
+            }
+            crate::notify::notify_or_log("READY=1\nSTATUS=running");
+        }
+        if signals.report.swap(false, Ordering::AcqRel) {
+            eprint!("{}", pipeline.report());
+        }
+        if metrics.is_some() && exchange.wanted() {
+            exchange.publish(Snapshot {
+                stats: pipeline.stats(),
+                reloads_ok,
+                reloads_failed,
+                start_time,
+            });
+        }
+        let interval = Duration::from_secs(pipeline.config().stats.interval_s);
         if !interval.is_zero() && last.elapsed() >= interval {
             let now = pipeline.stats();
             let secs = last.elapsed().as_secs_f64();
@@ -242,7 +369,9 @@ pub fn run(args: RunArgs) -> ExitCode {
             last = Instant::now();
         }
     }
+    crate::notify::notify_or_log("STOPPING=1");
     eprintln!("flowsift: stopping: receivers off, draining the flow engine, flushing sinks");
+    drop(metrics);
     let report = pipeline.shutdown();
     eprint!("{report}");
     ExitCode::SUCCESS

@@ -436,6 +436,16 @@ impl FlowDefinitions {
         Ok(FlowDefinitions { defs: defs.into() })
     }
 
+    /// Definitions by slot, as a reload lays them out: a retired slot keeps its old
+    /// definition (nothing is routed to it), so a name may appear twice when a changed
+    /// definition took a new slot. At most [`MAX_DEFINITIONS`].
+    pub fn slots(defs: Vec<FlowDefinition>) -> Result<FlowDefinitions, DefinitionError> {
+        if defs.len() > MAX_DEFINITIONS {
+            return Err(DefinitionError::TooMany { count: defs.len() });
+        }
+        Ok(FlowDefinitions { defs: defs.into() })
+    }
+
     /// Validate every spec, then the set.
     pub fn from_specs(specs: &[FlowSpec]) -> Result<FlowDefinitions, DefinitionError> {
         let defs = specs

@@ -17,6 +17,9 @@
 //! check runs before the filter because it is the cheaper rejection. Each router holds its
 //! own clone of the compiled filters, so regex scratch space is never shared between threads.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use crate::record::{FlowHint, Route, SampleRecord};
 
 use super::definition::{FlowDefinitions, Scope};
@@ -44,13 +47,27 @@ pub struct Router {
     masks: Box<[u64]>,
     /// Per worker, the identity of the sample's flow in its lowest definition.
     hints: Box<[FlowHint]>,
+    /// Definition bits in use: a reload retires a definition by clearing its bit.
+    live: u64,
 }
 
 impl Router {
     /// A router over `defs` towards `workers` workers (at least one).
     pub fn new(defs: &FlowDefinitions, workers: usize) -> Router {
         let n = defs.len();
+        Router::with_live(
+            defs,
+            workers,
+            if n >= 64 { u64::MAX } else { (1u64 << n) - 1 },
+        )
+    }
+
+    /// A router over the definitions of `defs` whose bits are in `live` (the others are
+    /// slots a reload retired: nothing is routed to them).
+    pub fn with_live(defs: &FlowDefinitions, workers: usize, live: u64) -> Router {
+        let n = defs.len();
         Router {
+            live,
             defs: defs.clone(),
             filters: defs.as_slice().iter().map(|d| d.filter.clone()).collect(),
             seeds: (0..n).map(definition_seed).collect(),
@@ -97,6 +114,7 @@ impl Route for Router {
         for (i, &need) in self.required.iter().enumerate().take(64) {
             candidates |= u64::from(need & !present == 0) << i;
         }
+        candidates &= self.live;
         if candidates == 0 {
             return;
         }
@@ -150,6 +168,96 @@ impl Route for Router {
                 *m = 0;
             }
         }
+    }
+}
+
+/// New routers for the receive threads, published by a reload.
+///
+/// The reload thread stores one router per receive thread, then bumps `generation`. Each
+/// [`ReloadableRouter`] compares the generation (one relaxed load per sample) and, when it
+/// moved, takes its new router with `try_lock`: the lock is only ever held for a store or
+/// a take, and a receive thread that finds it held routes with its current router and
+/// tries again on the next sample, so it never waits.
+pub struct RouterUpdates {
+    generation: AtomicU64,
+    pending: Box<[Mutex<Option<Router>>]>,
+}
+
+impl RouterUpdates {
+    /// Room for `threads` receive threads' routers.
+    pub fn new(threads: usize) -> Arc<RouterUpdates> {
+        Arc::new(RouterUpdates {
+            generation: AtomicU64::new(0),
+            pending: (0..threads).map(|_| Mutex::new(None)).collect(),
+        })
+    }
+
+    /// Hand `routers` (one per receive thread, in thread order) to the receive threads.
+    pub fn publish(&self, routers: Vec<Router>) {
+        for (slot, r) in self.pending.iter().zip(routers) {
+            let mut p = slot.lock().unwrap_or_else(|e| e.into_inner());
+            *p = Some(r);
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// A receive thread's router that adopts the routers a reload publishes.
+pub struct ReloadableRouter {
+    inner: Router,
+    seen: u64,
+    index: usize,
+    updates: Arc<RouterUpdates>,
+}
+
+impl ReloadableRouter {
+    /// Receive thread `index`'s router, starting with `inner`.
+    pub fn new(inner: Router, index: usize, updates: Arc<RouterUpdates>) -> ReloadableRouter {
+        ReloadableRouter {
+            inner,
+            seen: updates.generation.load(Ordering::Acquire),
+            index,
+            updates,
+        }
+    }
+
+    #[inline]
+    fn refresh(&mut self) {
+        let g = self.updates.generation.load(Ordering::Relaxed);
+        if g != self.seen {
+            self.adopt(g);
+        }
+    }
+
+    #[cold]
+    fn adopt(&mut self, generation: u64) {
+        std::sync::atomic::fence(Ordering::Acquire);
+        let Some(slot) = self.updates.pending.get(self.index) else {
+            self.seen = generation;
+            return;
+        };
+        if let Ok(mut p) = slot.try_lock() {
+            if let Some(r) = p.take() {
+                self.inner = r;
+            }
+            self.seen = generation;
+        }
+    }
+}
+
+impl Route for ReloadableRouter {
+    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
+        self.refresh();
+        self.inner.route(record, deliver);
+    }
+
+    fn route_hinted(
+        &mut self,
+        record: &SampleRecord,
+        deliver: &mut dyn FnMut(usize, u64, FlowHint),
+    ) {
+        self.refresh();
+        self.inner.route_hinted(record, deliver);
     }
 }
 

@@ -23,6 +23,10 @@ pub const PREFETCH_DISTANCE: usize = 16;
 /// A worker's tables, one per definition (index = definition bit).
 pub struct Shard {
     tables: Vec<FlowTable>,
+    /// Definition bits whose tables are in use. A reload retires a definition by clearing
+    /// its bit (its slot keeps a tiny empty table), so items routed before the reload that
+    /// still name it are ignored rather than applied to whatever later takes the slot.
+    live: u64,
     /// Probes between their prefetch and their update: (item index, definition, probe).
     ring: Box<[(u32, u8, Probe); RING]>,
 }
@@ -36,7 +40,9 @@ impl Shard {
     /// rounded up) of its definition's flows.
     pub fn new(defs: &FlowDefinitions, workers: usize) -> Shard {
         let workers = workers.max(1);
+        let n = defs.len();
         Shard {
+            live: if n >= 64 { u64::MAX } else { (1u64 << n) - 1 },
             tables: defs
                 .as_slice()
                 .iter()
@@ -53,6 +59,34 @@ impl Shard {
         &self.tables
     }
 
+    /// The definition bits in use.
+    pub fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// Install `tables` in their slots (a slot one past the end appends) and use `live` as
+    /// the set of definitions in use; returns the tables replaced, for the caller to free
+    /// away from this thread. Slots beyond the end that are not next are ignored.
+    pub fn reconfigure(&mut self, tables: Vec<(usize, FlowTable)>, live: u64) -> Vec<FlowTable> {
+        let mut old = Vec::new();
+        for (slot, table) in tables {
+            match slot.cmp(&self.tables.len()) {
+                std::cmp::Ordering::Less => {
+                    old.push(std::mem::replace(&mut self.tables[slot], table));
+                }
+                std::cmp::Ordering::Equal => self.tables.push(table),
+                std::cmp::Ordering::Greater => {}
+            }
+        }
+        let present = if self.tables.len() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.tables.len()) - 1
+        };
+        self.live = live & present;
+        old
+    }
+
     /// Apply a batch of work items at time `now_ms`; records go to `emit` with the index
     /// of their definition. Bits of definitions this shard does not have are ignored.
     pub fn apply(
@@ -61,11 +95,7 @@ impl Shard {
         now_ms: u64,
         emit: &mut dyn FnMut(usize, FlowEvent),
     ) {
-        let valid = if self.tables.len() >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.tables.len()) - 1
-        };
+        let valid = self.live;
         // One pass: each probe is computed and its lines prefetched, and the update
         // [`PREFETCH_DISTANCE`] probes behind it is applied, so the probes in flight sit
         // in a small ring and an item is read twice within a few hundred nanoseconds
@@ -74,8 +104,10 @@ impl Shard {
         let (mut produced, mut consumed) = (0usize, 0usize);
         for (i, item) in items.iter().enumerate() {
             let mut mask = item.definitions & valid;
-            // The router's hint is for the lowest definition: the first one visited.
-            let mut hinted = item.hint.is_some();
+            // The router's hint is for the lowest definition: the first one visited, unless
+            // that one was retired by a reload since the item was routed.
+            let mut hinted =
+                item.hint.is_some() && mask.trailing_zeros() == item.definitions.trailing_zeros();
             while mask != 0 {
                 let d = mask.trailing_zeros() as usize;
                 mask &= mask - 1;

@@ -779,9 +779,9 @@ impl FlowTable {
                 &key,
                 probe.scope,
                 value,
-                now_ms,
-                now_ms,
+                (now_ms, now_ms),
                 record.received_ns,
+                opening_word(record),
                 emit,
             );
         }
@@ -1123,7 +1123,23 @@ impl FlowTable {
             let e = self.entry(i);
             let (key, scope, received_ns) =
                 (self.entry_key(e), self.entry_scope(e), e[field::RECEIVED]);
-            self.emit_record(&key, scope, value, start, last, received_ns, emit);
+            // A full entry does not keep its opening sample (a word more would make its
+            // 64-byte entries straddle lines): its records' ids come from the flow's keys
+            // and this interval's start, unique here but not shared between collectors,
+            // whose intervals differ anyway.
+            let mut opening = 1u64 << 63 | start;
+            for w in &key[..self.key_words] {
+                opening = crate::hash::fmix64(opening ^ w);
+            }
+            self.emit_record(
+                &key,
+                scope,
+                value,
+                (start, last),
+                received_ns,
+                opening,
+                emit,
+            );
         }
         self.words[at + field::VALUE] = 0;
         self.words[at + field::START] = now_ms;
@@ -1137,9 +1153,9 @@ impl FlowTable {
         key: &[u64; MAX_KEY_WORDS],
         scope: [u64; 3],
         value: u64,
-        start_ms: u64,
-        end_ms: u64,
+        (start_ms, end_ms): (u64, u64),
         received_ns: u64,
+        opening: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
         if !self.log {
@@ -1161,8 +1177,16 @@ impl FlowTable {
             agent,
             data_source,
             received_ns,
+            event_id: super::event::event_id(&self.name, agent, data_source, opening),
         });
     }
+}
+
+/// The opening sample's identity in a `flowStart` record's `event_id`: its sub-agent and
+/// sample sequence number (the agent and data source are hashed in beside).
+#[inline]
+pub fn opening_word(record: &SampleRecord) -> u64 {
+    (u64::from(record.sub_agent) << 32) | u64::from(record.sequence)
 }
 
 /// Allocate `words` zeroed words for a table, starting at a 64-byte boundary: returns the

@@ -20,15 +20,16 @@
 //! so timers are tested without sleeping.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crossbeam::channel::{self, Receiver, Sender};
 use crossbeam::utils::CachePadded;
 
-use super::definition::FlowDefinitions;
+use super::definition::{FlowDefinitions, MAX_DEFINITIONS};
 use super::shard::Shard;
-use super::FlowEvent;
+use super::{FlowEvent, FlowTable};
 use crate::record::WorkItem;
 use crate::ring::{Consumer, Producer};
 use crate::wake::{Doorbell, IdleSpin};
@@ -174,11 +175,31 @@ struct SharedCounters {
     dropped: AtomicU64,
 }
 
+/// A change of one worker's tables, sent by a reload.
+struct Reconfigure {
+    /// New tables by slot (a new definition, or a tiny empty one for a retired slot).
+    tables: Vec<(usize, FlowTable)>,
+    /// The definition bits in use afterwards.
+    live: u64,
+    /// Where the worker acknowledges, handing back the tables it replaced so that they
+    /// are freed on the reloading thread, not on the datapath.
+    done: Sender<Vec<FlowTable>>,
+}
+
+/// How the reloading thread reaches one worker.
+struct Control {
+    tx: Sender<Reconfigure>,
+    doorbell: Arc<Doorbell>,
+}
+
 /// Running flow workers.
 pub struct Workers {
     threads: Vec<JoinHandle<()>>,
-    names: Vec<Arc<str>>,
+    /// Each slot's definition name; `None` for a slot a reload retired. Read by stats and
+    /// written by reloads only, never by the workers.
+    names: Mutex<Vec<Option<Arc<str>>>>,
     counters: Arc<[CachePadded<Box<[SharedCounters]>>]>,
+    controls: Vec<Control>,
 }
 
 impl Workers {
@@ -199,10 +220,13 @@ impl Workers {
             });
         }
         let defs = definitions.as_slice();
+        // Every slot a reload may fill, so that the counters never move.
+        let slots = MAX_DEFINITIONS.max(defs.len());
         let counters: Arc<[CachePadded<Box<[SharedCounters]>>]> = (0..n)
-            .map(|_| CachePadded::new((0..defs.len()).map(|_| SharedCounters::default()).collect()))
+            .map(|_| CachePadded::new((0..slots).map(|_| SharedCounters::default()).collect()))
             .collect();
         let mut threads = Vec::with_capacity(n);
+        let mut controls = Vec::with_capacity(n);
         for (index, (rings, output)) in inputs.into_iter().zip(outputs).enumerate() {
             let doorbell = Arc::new(Doorbell::new());
             for r in &rings {
@@ -210,7 +234,13 @@ impl Workers {
                 // its items within PARK_MAX instead of at once.
                 let _ = r.attach(Arc::clone(&doorbell));
             }
+            let (tx, control) = channel::unbounded();
+            controls.push(Control {
+                tx,
+                doorbell: Arc::clone(&doorbell),
+            });
             let worker = Worker {
+                control,
                 doorbell,
                 park_max: config.park_max,
                 index,
@@ -231,9 +261,60 @@ impl Workers {
         }
         Ok(Workers {
             threads,
-            names: defs.iter().map(|d| d.name.clone()).collect(),
+            names: Mutex::new(defs.iter().map(|d| Some(d.name.clone())).collect()),
             counters,
+            controls,
         })
+    }
+
+    /// Change every worker's tables: `tables[w]` goes to worker `w` (see
+    /// [`Shard::reconfigure`]), `live` becomes the set of definition bits in use and
+    /// `names` each slot's name. Returns once every worker has switched (each does at its
+    /// next pass; a parked one is woken), within `patience`.
+    pub fn reconfigure(
+        &self,
+        tables: Vec<Vec<(usize, FlowTable)>>,
+        live: u64,
+        names: Vec<Option<Arc<str>>>,
+        patience: Duration,
+    ) -> Result<(), String> {
+        let (done_tx, done_rx) = channel::unbounded();
+        let mut sent = 0;
+        for (control, tables) in self.controls.iter().zip(tables) {
+            let msg = Reconfigure {
+                tables,
+                live,
+                done: done_tx.clone(),
+            };
+            if control.tx.send(msg).is_ok() {
+                sent += 1;
+            }
+            control.doorbell.wake();
+        }
+        drop(done_tx);
+        let deadline = Instant::now() + patience;
+        let mut acked = 0;
+        while acked < sent {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match done_rx.recv_timeout(left) {
+                // Freed here, on the reloading thread.
+                Ok(old) => {
+                    drop(old);
+                    acked += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut n = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        *n = names;
+        if acked < self.controls.len() {
+            return Err(format!(
+                "{} of {} flow workers did not take the new definitions",
+                self.controls.len() - acked,
+                self.controls.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Number of workers.
@@ -247,16 +328,25 @@ impl Workers {
 
     /// Counters summed over workers (each worker publishes after every batch and tick).
     pub fn stats(&self) -> FlowStats {
-        let mut out: Vec<DefinitionStats> = self
-            .names
+        let names = self.names.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out: Vec<(usize, DefinitionStats)> = names
             .iter()
-            .map(|n| DefinitionStats {
-                name: n.clone(),
-                ..Default::default()
+            .enumerate()
+            .filter_map(|(slot, n)| {
+                n.as_ref().map(|n| {
+                    (
+                        slot,
+                        DefinitionStats {
+                            name: n.clone(),
+                            ..Default::default()
+                        },
+                    )
+                })
             })
             .collect();
         for worker in self.counters.iter() {
-            for (s, c) in out.iter_mut().zip(worker.iter()) {
+            for (slot, s) in out.iter_mut() {
+                let Some(c) = worker.get(*slot) else { continue };
                 let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
                 s.samples_matched += get(&c.samples);
                 s.flows_created += get(&c.created);
@@ -268,7 +358,9 @@ impl Workers {
                 s.events_dropped += get(&c.dropped);
             }
         }
-        FlowStats { definitions: out }
+        FlowStats {
+            definitions: out.into_iter().map(|(_, s)| s).collect(),
+        }
     }
 
     /// Wait for every worker to exit (they do once all their input rings are finished),
@@ -278,6 +370,7 @@ impl Workers {
             threads: Vec::new(),
             names: self.names,
             counters: self.counters,
+            controls: Vec::new(),
         };
         let panicked = self
             .threads
@@ -302,6 +395,8 @@ pub struct Joined {
 }
 
 struct Worker {
+    /// Reloads: new tables, taken at the start of a pass.
+    control: Receiver<Reconfigure>,
     /// Rung by the input rings' producers; the worker parks on it when idle.
     doorbell: Arc<Doorbell>,
     park_max: Duration,
@@ -331,6 +426,9 @@ impl Worker {
         let mut idle = IdleSpin::default();
         let mut last_tick = None;
         loop {
+            if let Ok(msg) = self.control.try_recv() {
+                self.reconfigure(msg);
+            }
             let mut got = 0;
             for r in 0..self.rings.len() {
                 items.clear();
@@ -383,6 +481,21 @@ impl Worker {
                 rings.iter().all(Consumer::is_empty) && !rings.iter().all(Consumer::is_finished)
             });
         }
+    }
+
+    fn reconfigure(&mut self, msg: Reconfigure) {
+        let replaced: Vec<usize> = msg.tables.iter().map(|(slot, _)| *slot).collect();
+        let old = self.shard.reconfigure(msg.tables, msg.live);
+        let slots = self.shard.tables().len();
+        self.dropped.resize(slots, 0);
+        for slot in replaced {
+            if let Some(d) = self.dropped.get_mut(slot) {
+                *d = 0;
+            }
+        }
+        // Counters of the new tables before the reload reports them.
+        self.publish();
+        let _ = msg.done.send(old);
     }
 
     /// End every open flow. Only here may the worker wait for room in its output ring,

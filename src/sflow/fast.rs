@@ -689,6 +689,7 @@ fn sample_record(datagram: &SampleRecord, fs: &FlowFixed<'_>, frame_length: u32)
 /// accessors.
 #[inline(always)]
 fn fill_sample(record: &mut SampleRecord, fs: &FlowFixed<'_>, frame_length: u32) {
+    record.sequence = fs.sequence;
     record.set_source(fs.source_id_type, fs.source_id_index);
     record.set_input(fs.input_format, fs.input_value);
     record.set_output(fs.output_format, fs.output_value);

@@ -9,6 +9,10 @@
 //! - [`Format::Json`]: the RFC 3164 header of `sflow-rt` followed by one JSON object as
 //!   the message body, for Logstash and Splunk pipelines that parse JSON.
 //!
+//! Both of these end with `event_id` ([`crate::flow::event::event_id`], 16 hex digits):
+//! equal for the same event at two collectors fed by the same agent, so a SIEM can drop
+//! the second copy. The sFlow-RT line has none: it stays byte-identical to sFlow-RT's.
+//!
 //! A [`Formatter`] writes into a caller-owned buffer and keeps its own scratch space and a
 //! per-second cache of the broken-down local time, so a warm formatter does not allocate
 //! and calls `localtime_r` at most once per second. Framing (octet counting or LF) is the
@@ -503,7 +507,12 @@ impl Formatter {
                 json_string(&scratch, out);
             }
         });
-        out.push(b'}');
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"event_id\":\"");
+        push_event_id(event.event_id, out);
+        out.extend_from_slice(b"\"}");
         self.scratch = scratch;
     }
 
@@ -572,7 +581,17 @@ impl Formatter {
             out.push(b'"');
         });
         self.scratch = scratch;
-        out.push(b']');
+        out.extend_from_slice(b" event_id=\"");
+        push_event_id(event.event_id, out);
+        out.extend_from_slice(b"\"]");
+    }
+}
+
+/// `event_id` as 16 lower-case hex digits (the same text in every format that has it).
+fn push_event_id(id: u64, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..16).rev() {
+        out.push(HEX[((id >> (i * 4)) & 0xF) as usize]);
     }
 }
 
@@ -671,6 +690,7 @@ mod tests {
             agent: "192.0.2.1".parse().unwrap(),
             data_source: 3,
             received_ns: 0,
+            event_id: 0,
         }
     }
 
@@ -824,7 +844,7 @@ mod tests {
         let s = render(&mut f, &e, &NOV24);
         assert_eq!(
             s,
-            "<133>1 2026-11-24T10:15:30.123Z collector1 sflow-rt - uport [sflow-rt@4300 ipsource=\"10.0.0.5\" name=\"uport\" icmpunreachableport=\"udp_53\"]"
+            "<133>1 2026-11-24T10:15:30.123Z collector1 sflow-rt - uport [sflow-rt@4300 ipsource=\"10.0.0.5\" name=\"uport\" icmpunreachableport=\"udp_53\" event_id=\"0000000000000000\"]"
         );
         e.name = "x]\"\\ y".into();
         let t = LocalTime {
@@ -847,7 +867,7 @@ mod tests {
         let s = render(&mut f, &e, &NOV24);
         assert_eq!(
             s,
-            "<133>Nov 24 10:15:30 collector1 sflow-rt: {\"ipsource\":\"10.0.0.5\",\"ipdestination\":\"10.0.0.9\",\"icmpunreachableport\":\"udp_53\"}"
+            "<133>Nov 24 10:15:30 collector1 sflow-rt: {\"ipsource\":\"10.0.0.5\",\"ipdestination\":\"10.0.0.9\",\"icmpunreachableport\":\"udp_53\",\"event_id\":\"0000000000000000\"}"
         );
         e.name = "q\"\n".into();
         let mut o = opts(Format::Json);

@@ -14,4 +14,6 @@ pub mod sender;
 pub mod transport;
 
 pub use config::SinkConfig;
-pub use sender::{DestinationStats, LatencySummary, SinkStats, SyslogSink};
+pub use sender::{
+    DestinationStats, LatencyBuckets, LatencySummary, SinkStats, SyslogSink, LATENCY_BOUNDS_US,
+};

@@ -119,6 +119,11 @@ impl DestinationCounters {
 struct Shared {
     /// Set by shutdown: the dispatcher drains the rings once more and exits.
     stop: AtomicBool,
+    /// Set by a reload: whoever takes from the worker rings puts them in `returned` and
+    /// stops taking; destinations then finish what they hold, as at shutdown.
+    handover: AtomicBool,
+    /// The worker rings, given back after `handover` (touched once per reload only).
+    returned: Mutex<Option<Vec<Consumer<FlowEvent>>>>,
     /// The dispatcher's doorbell: rung by the worker rings' producers and by shutdown.
     doorbell: Arc<Doorbell>,
     /// Set by the dispatcher once every ring is finished (all producers gone, all drained).
@@ -133,6 +138,18 @@ struct Shared {
 }
 
 impl Shared {
+    /// Give the rings back if a reload asked for them; true when it did.
+    fn hand_back(&self, rings: &mut Vec<Consumer<FlowEvent>>) -> bool {
+        if !self.handover.load(Ordering::Acquire) {
+            return false;
+        }
+        if !rings.is_empty() {
+            let mut r = self.returned.lock().unwrap_or_else(|e| e.into_inner());
+            *r = Some(std::mem::take(rings));
+        }
+        true
+    }
+
     fn past_deadline(&self) -> bool {
         let d = self.deadline_ns.load(Ordering::Acquire);
         d != 0 && monotonic_nanos() >= d
@@ -176,6 +193,54 @@ impl fmt::Display for LatencySummary {
     }
 }
 
+/// Upper bounds (µs) of the latency histogram's buckets, as exported to Prometheus
+/// (`flowsift_sink_latency_seconds`): 50 µs to 10 s.
+pub const LATENCY_BOUNDS_US: [u64; 16] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 10_000_000,
+];
+
+/// Latency as cumulative bucket counts (Prometheus histogram semantics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyBuckets {
+    /// Events sent within each bound of [`LATENCY_BOUNDS_US`] (cumulative).
+    pub le: [u64; LATENCY_BOUNDS_US.len()],
+    pub count: u64,
+    /// Sum of the latencies, in microseconds.
+    pub sum_us: u64,
+}
+
+impl LatencyBuckets {
+    fn of(h: &Histogram<u64>) -> Self {
+        let mut out = LatencyBuckets {
+            count: h.len(),
+            ..Default::default()
+        };
+        let mut sum: u128 = 0;
+        for v in h.iter_recorded() {
+            let value = v.value_iterated_to();
+            let n = v.count_at_value();
+            sum += u128::from(h.median_equivalent(value)) * u128::from(n);
+            for (b, &bound) in out.le.iter_mut().zip(LATENCY_BOUNDS_US.iter()) {
+                if value <= bound {
+                    *b += n;
+                }
+            }
+        }
+        out.sum_us = sum.min(u128::from(u64::MAX)) as u64;
+        out
+    }
+
+    /// Add another destination's (or an earlier sender's) counts.
+    pub fn add(&mut self, o: &LatencyBuckets) {
+        for (a, b) in self.le.iter_mut().zip(o.le.iter()) {
+            *a += b;
+        }
+        self.count += o.count;
+        self.sum_us += o.sum_us;
+    }
+}
+
 /// A snapshot of one destination's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DestinationStats {
@@ -194,6 +259,7 @@ pub struct DestinationStats {
     pub reconnects: u64,
     pub connected: bool,
     pub latency: LatencySummary,
+    pub latency_buckets: LatencyBuckets,
 }
 
 impl DestinationStats {
@@ -275,16 +341,36 @@ impl SyslogSink {
         configs: &[SinkConfig],
         rings: Vec<Consumer<FlowEvent>>,
     ) -> Result<SyslogSink, String> {
+        SyslogSink::start_with(configs, rings, Arc::new(Doorbell::new()))
+    }
+
+    /// Check what [`SyslogSink::start`] would refuse (TLS files, certificates), without
+    /// starting anything.
+    pub fn check(configs: &[SinkConfig]) -> Result<(), String> {
+        for c in configs {
+            Connector::new(c).map_err(|e| format!("sink '{}': {e}", c.name))?;
+        }
+        Ok(())
+    }
+
+    /// [`SyslogSink::start`] with the rings' doorbell: the one a previous sender used,
+    /// after [`SyslogSink::hand_over`] (a ring keeps the doorbell it was first given).
+    pub fn start_with(
+        configs: &[SinkConfig],
+        rings: Vec<Consumer<FlowEvent>>,
+        doorbell: Arc<Doorbell>,
+    ) -> Result<SyslogSink, String> {
         let mut connectors = Vec::with_capacity(configs.len());
         for c in configs {
             connectors.push(Connector::new(c)?);
         }
-        let doorbell = Arc::new(Doorbell::new());
         for r in &rings {
             // A ring that already has a doorbell is still drained, within DISPATCH_PARK_MAX.
             let _ = r.attach(Arc::clone(&doorbell));
         }
         let shared = Arc::new(Shared {
+            handover: AtomicBool::new(false),
+            returned: Mutex::new(None),
             stop: AtomicBool::new(false),
             doorbell,
             inputs_finished: AtomicBool::new(false),
@@ -384,9 +470,9 @@ impl SyslogSink {
                     let accepted = c.accepted.load(Ordering::Relaxed);
                     let sent = c.sent.load(Ordering::Relaxed);
                     let dropped = c.dropped.load(Ordering::Relaxed);
-                    let latency = match c.latency.lock() {
-                        Ok(h) => LatencySummary::of(&h),
-                        Err(p) => LatencySummary::of(&p.into_inner()),
+                    let (latency, latency_buckets) = {
+                        let h = c.latency.lock().unwrap_or_else(|p| p.into_inner());
+                        (LatencySummary::of(&h), LatencyBuckets::of(&h))
                     };
                     DestinationStats {
                         name: cfg.name.clone(),
@@ -402,9 +488,46 @@ impl SyslogSink {
                         reconnects: c.reconnects.load(Ordering::Relaxed),
                         connected: c.connected.load(Ordering::Relaxed),
                         latency,
+                        latency_buckets,
                     }
                 })
                 .collect(),
+        }
+    }
+
+    /// Stop taking from the worker rings and give them back (with their doorbell) for a
+    /// new sender, within `patience`; the destinations keep sending what they already
+    /// hold until [`SyslogSink::shutdown`]. On failure (a destination stuck past
+    /// `patience`, which its write timeout should prevent) the sender goes on as before.
+    pub fn hand_over(
+        &mut self,
+        patience: Duration,
+    ) -> Result<(Vec<Consumer<FlowEvent>>, Arc<Doorbell>), String> {
+        self.shared.handover.store(true, Ordering::Release);
+        self.shared.doorbell.wake();
+        let deadline = Instant::now() + patience;
+        loop {
+            let taken = self
+                .shared
+                .returned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(rings) = taken {
+                return Ok((rings, Arc::clone(&self.shared.doorbell)));
+            }
+            if self
+                .dispatcher
+                .as_ref()
+                .is_some_and(JoinHandle::is_finished)
+                || (self.dispatcher.is_none() && self.senders.iter().all(JoinHandle::is_finished))
+            {
+                return Err("the sender stopped before handing its input over".into());
+            }
+            if Instant::now() >= deadline {
+                return Err("the sender did not hand its input over in time".into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -449,6 +572,9 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
         // Read `stop` before the pass: a pass that starts after it was set sees everything
         // the (already stopped) workers pushed.
         let stopping = shared.stop.load(Ordering::Acquire);
+        if shared.hand_back(&mut rings) {
+            break;
+        }
         let mut moved = 0usize;
         for ring in rings.iter_mut() {
             for _ in 0..DISPATCH_BURST {
@@ -477,6 +603,7 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
         // dropped producer or `stop` from here on shows up in this check or unparks us.
         shared.doorbell.park_timeout(DISPATCH_PARK_MAX, || {
             !shared.stop.load(Ordering::Acquire)
+                && !shared.handover.load(Ordering::Acquire)
                 && rings.iter().all(Consumer::is_empty)
                 && (rings.is_empty() || !rings.iter().all(Consumer::is_finished))
         });
@@ -642,6 +769,7 @@ impl DirectInput {
     }
 
     fn absorb(&mut self, shared: &Shared, index: usize) {
+        shared.hand_back(&mut self.rings);
         let c = &shared.destinations[index];
         while let Some(e) = self.pop(shared) {
             if self.backlog.len() < self.capacity {
@@ -664,9 +792,14 @@ impl DirectInput {
         // Bounded by `wait`: each turn takes an event, spends idle budget, or parks
         // until the deadline at the latest.
         loop {
+            let handed = shared.hand_back(&mut self.rings);
             if let Some(e) = self.backlog.pop_front() {
                 f(&e);
                 return Taken::Event;
+            }
+            if handed {
+                // The rings went to a new sender: what was taken is sent, then this ends.
+                return Taken::Closed;
             }
             if let Some(e) = self.pop(shared) {
                 shared.destinations[index]
@@ -698,6 +831,7 @@ impl DirectInput {
                 .doorbell
                 .park_timeout((until - now).min(DISPATCH_PARK_MAX), || {
                     !shared.stop.load(Ordering::Acquire)
+                        && !shared.handover.load(Ordering::Acquire)
                         && rings.iter().all(Consumer::is_empty)
                         && (rings.is_empty() || !rings.iter().all(Consumer::is_finished))
                 });
@@ -1014,6 +1148,7 @@ mod tests {
             agent: "192.0.2.1".parse().unwrap(),
             data_source: 1,
             received_ns: monotonic_nanos(),
+            event_id: 0,
         }
     }
 

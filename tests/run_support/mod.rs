@@ -22,10 +22,24 @@ pub struct Collector {
 
 impl Collector {
     pub fn start(config: &std::path::Path) -> Collector {
+        Collector::spawn(&["--config".as_ref(), config.as_os_str()], &[])
+    }
+
+    /// `flowsift run ARGS`.
+    pub fn start_args(args: &[&std::ffi::OsStr]) -> Collector {
+        Collector::spawn(args, &[])
+    }
+
+    /// `flowsift run --config CONFIG` with extra environment variables.
+    pub fn start_env(config: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> Collector {
+        Collector::spawn(&["--config".as_ref(), config.as_os_str()], env)
+    }
+
+    fn spawn(args: &[&std::ffi::OsStr], env: &[(&str, &std::ffi::OsStr)]) -> Collector {
         let mut child = Command::new(env!("CARGO_BIN_EXE_flowsift"))
             .arg("run")
-            .arg("--config")
-            .arg(config)
+            .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -84,6 +98,11 @@ impl Collector {
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.wait_exit(timeout)
+    }
+
+    /// Wait (bounded) for the exit status and the rest of stderr, sending nothing.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
