@@ -114,6 +114,17 @@ impl Pipeline {
             .unwrap_or_default()
     }
 
+    /// Interface counter updates queued by the receive threads since the last call (see
+    /// [`Receiver::take_interface_counters`]).
+    pub fn take_interface_counters(
+        &self,
+        each: impl FnMut(crate::rx::interfaces::InterfaceCounters),
+    ) {
+        if let Some(r) = &self.receiver {
+            r.take_interface_counters(each);
+        }
+    }
+
     /// Bad datagrams to log now (at most one per sender per window; see
     /// [`Receiver::take_bad_datagrams`]).
     pub fn take_bad_datagrams(&self) -> Vec<crate::rx::BadDatagram> {

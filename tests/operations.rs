@@ -450,6 +450,25 @@ fn metrics_reconcile_with_the_traffic_and_pass_promtool() {
         "{text}"
     );
     assert!(text.contains("flowsift_build_info{version=\""), "{text}");
+    // The fabric's own counters: every datagram carried a counter sample of interface 3.
+    assert_eq!(
+        value(&text, "flowsift_fabric_interfaces"),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "sflow_ifspeed{agent=\"192.0.2.1\",ifindex=\"3\"}"),
+        Some(100_000_000_000),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "sflow_ifinoctets_total{agent=\"192.0.2.1\",ifindex=\"3\"}"
+        ),
+        Some(0),
+        "{text}"
+    );
 
     // Anything but GET /metrics.
     assert!(http(metrics, "GET / HTTP/1.1\r\n\r\n").0.contains(" 404 "));

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ConfigError};
+use crate::metrics::fabric::FabricTable;
 use crate::metrics::{Exchange, MetricsServer, Snapshot};
 use crate::pipeline::{Pipeline, StatsLine};
 use crate::rx::IoMode;
@@ -285,6 +286,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         None => None,
     };
     let start_time = crate::metrics::unix_now();
+    let mut fabric = FabricTable::new(config.metrics.max_series);
     let mut pipeline = match Pipeline::start(&config) {
         Ok(p) => p,
         Err(e) => {
@@ -347,9 +349,15 @@ pub fn run(args: RunArgs) -> ExitCode {
         if signals.report.swap(false, Ordering::AcqRel) {
             eprint!("{}", pipeline.report());
         }
+        pipeline.take_interface_counters(|ic| {
+            if metrics.is_some() {
+                fabric.update(ic);
+            }
+        });
         if metrics.is_some() && exchange.wanted() {
             exchange.publish(Snapshot {
                 stats: pipeline.stats(),
+                fabric: fabric.clone(),
                 reloads_ok,
                 reloads_failed,
                 start_time,

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::pipeline::PipelineStats;
 
+pub mod fabric;
 pub mod render;
 
 /// Most connections served at once.
@@ -40,6 +41,8 @@ const FRESH_WAIT: Duration = Duration::from_millis(250);
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub stats: PipelineStats,
+    /// The fabric's interface counters (`sflow_*`).
+    pub fabric: fabric::FabricTable,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
     /// Unix time the collector started, in seconds.

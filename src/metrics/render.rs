@@ -444,7 +444,43 @@ pub fn render(s: &Snapshot) -> String {
             h.count,
         );
     }
+    fabric(&mut out, s);
     out.text
+}
+
+/// The agents' interface counters, and what the bounds left out of them.
+fn fabric(out: &mut Out, s: &Snapshot) {
+    out.single(
+        "flowsift_fabric_interfaces",
+        "gauge",
+        "Agent interfaces whose counters are exported as sflow_* series.",
+        s.fabric.len(),
+    );
+    out.family(
+        "flowsift_fabric_updates_dropped_total",
+        "counter",
+        "Interface counter updates not exported: max_series reached, or the receive queue full.",
+    );
+    out.sample(
+        "flowsift_fabric_updates_dropped_total",
+        &[("reason", "max_series")],
+        s.fabric.untracked,
+    );
+    out.sample(
+        "flowsift_fabric_updates_dropped_total",
+        &[("reason", "queue_full")],
+        s.stats.rx.totals.interface_updates_dropped,
+    );
+    s.fabric.render(out);
+}
+
+impl super::fabric::Exposition for Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        Out::family(self, name, kind, help);
+    }
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        Out::sample(self, name, labels, value);
+    }
 }
 
 #[cfg(test)]

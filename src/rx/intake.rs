@@ -20,6 +20,7 @@ use crate::sflow::{
 };
 
 use super::allow::Allowlist;
+use super::interfaces::PendingSample;
 use super::stats::{
     AgentKey, BadDatagram, ErrorCounts, Limits, SourceSlot, ThreadState, PUBLISH_EVERY_NS,
 };
@@ -43,6 +44,10 @@ pub(crate) struct Intake {
     /// The current datagram's sender and receive time, for naming it when it is bad.
     from: Option<std::net::SocketAddr>,
     now: u64,
+    /// The current datagram's agent, and the interface records of the counter sample being
+    /// walked.
+    agent: std::net::IpAddr,
+    interface: PendingSample,
     /// Per agent slot (below [`DENSE_AGENTS`]), per ifIndex (below [`DENSE_INDEX`]): the
     /// position of the data source in `state.sources`, plus one (0: not cached yet). Spares
     /// the per-sample hash lookup for the common case; filled when a source first appears,
@@ -77,6 +82,8 @@ impl Intake {
             current: None,
             from: None,
             now: 0,
+            agent: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            interface: PendingSample::default(),
             dense: Vec::new(),
         }
     }
@@ -238,6 +245,8 @@ impl Handler for Intake {
 
 impl Visitor for Intake {
     fn datagram(&mut self, h: &DatagramHeader) {
+        self.agent = h.agent;
+        self.interface.clear();
         let key = AgentKey {
             agent: h.agent,
             sub_agent: h.sub_agent,
@@ -307,6 +316,11 @@ impl Visitor for Intake {
 
     fn counter_sample(&mut self, _meta: &CounterSampleMeta) {
         self.state.counters.counter_samples += 1;
+        if let Some(ic) = self.interface.finish(self.agent) {
+            if self.slot.interfaces.push(ic).is_err() {
+                self.state.counters.interface_updates_dropped += 1;
+            }
+        }
     }
 
     fn discard_sample(&mut self, _meta: &DiscardSampleMeta) {
@@ -321,7 +335,12 @@ impl Visitor for Intake {
         self.state.counters.unknown_records += 1;
     }
 
+    fn counter_record(&mut self, tag: Tag, data: &[u8]) {
+        self.interface.record(tag, data);
+    }
+
     fn sample_error(&mut self, error: &SampleError) {
+        self.interface.clear();
         count_error(&error.error, &mut self.state.counters.sample_errors);
         self.bad_datagram(Some((error.index, error.tag)), error.error);
     }

@@ -98,6 +98,9 @@ pub struct Counters {
     /// Bad datagrams from senders seen after the table of bad senders was full: counted in
     /// the error totals, not per sender.
     pub bad_senders_untracked: u64,
+    /// Interface counter updates (a counter sample's generic interface record) dropped
+    /// because the queue to the metrics side was full.
+    pub interface_updates_dropped: u64,
 }
 
 impl Counters {
@@ -127,6 +130,7 @@ impl Counters {
         self.agents_untracked += o.agents_untracked;
         self.sources_untracked += o.sources_untracked;
         self.bad_senders_untracked += o.bad_senders_untracked;
+        self.interface_updates_dropped += o.interface_updates_dropped;
     }
 }
 

@@ -84,6 +84,9 @@ pub trait Visitor {
     fn datagram(&mut self, _header: &DatagramHeader) {}
     /// A flow sample (compact or expanded), reduced to the record workers use.
     fn flow_sample(&mut self, _meta: &FlowSampleMeta, _record: &SampleRecord) {}
+    /// One record of a counter sample, its body as sent (tag and length checked, nothing
+    /// else): every record of the sample, in wire order, before the sample's own call.
+    fn counter_record(&mut self, _tag: Tag, _data: &[u8]) {}
     /// A counter sample (compact or expanded).
     fn counter_sample(&mut self, _meta: &CounterSampleMeta) {}
     /// A discarded-packet sample.
@@ -929,7 +932,8 @@ fn counter_sample<V: Visitor>(
         (meta, list)
     };
     for i in 0..meta.record_count {
-        let (tag, _) = next_element(&mut list, Structure::Record, meta.record_count, i)?;
+        let (tag, body) = next_element(&mut list, Structure::Record, meta.record_count, i)?;
+        visitor.counter_record(tag, body);
         if !counter::is_known(tag) {
             unknown_record(visitor, SampleKind::Counters, tag);
         }
