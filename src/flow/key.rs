@@ -837,6 +837,56 @@ mod tests {
         }
     }
 
+    /// `.N` keys pack to the same words as the plain keys of the level they name, their
+    /// presence bits match packing, and a sample without that level lacks them.
+    #[test]
+    fn tunnel_level_keys_pack_like_plain_ones() {
+        let tenant = record().keys;
+        let mut r = record();
+        r.keys = KeyFields {
+            ip_source: Some("192.0.2.1".parse().unwrap()),
+            ..Default::default()
+        }
+        .into();
+        r.keys
+            .set_tunnel(crate::packet::TunnelKind::Vxlan, Some(10001));
+        r.inner.levels_mut()[0] = tenant;
+        r.keys.set_depth(1);
+        let plain = [Key::IpSource, Key::IpDestination, Key::IcmpUnreachablePort];
+        let level1: Vec<Key> = plain.iter().map(|k| k.at_level(1).unwrap()).collect();
+        let mut flat = record();
+        flat.keys = tenant;
+        assert_eq!(
+            PackedKey::pack(&r, &level1).unwrap(),
+            PackedKey::pack(&flat, &plain).unwrap()
+        );
+        assert_eq!(packed_words(&level1), 2);
+        let plan = PackPlan::new(&level1);
+        let mut planned = PackedKey::EMPTY;
+        assert!(planned.pack_planned(&r, &plan, &level1));
+        assert_eq!(Some(planned), PackedKey::pack(&r, &level1));
+        let present = present_keys(&r);
+        for k in Key::every() {
+            assert_eq!(
+                present & key_bit(k) != 0,
+                PackedKey::pack(&r, &[k]).is_some(),
+                "{k}"
+            );
+        }
+        assert_eq!(
+            unpack(
+                PackedKey::pack(&r, &[Key::VxlanVni]).unwrap().as_words(),
+                &[Key::VxlanVni]
+            )
+            .unwrap()[0],
+            (Key::VxlanVni, KeyValue::Number(10001))
+        );
+        // Without the level (depth 0), the `.1` keys are absent whatever the storage holds.
+        r.keys.set_depth(0);
+        assert!(PackedKey::pack(&r, &level1).is_none());
+        assert_eq!(present_keys(&r) >> 32, 0);
+    }
+
     #[test]
     fn uport_packs_into_two_words() {
         let keys = [Key::IpSource, Key::IpDestination, Key::IcmpUnreachablePort];

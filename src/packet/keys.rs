@@ -988,6 +988,27 @@ mod tests {
             assert_eq!(Key::from_name(k.name()), Some(k));
         }
         assert_eq!(Key::from_name("IPSOURCE"), None);
+        // Every header key has `.1` to `.3`; the sample's own keys have none.
+        let every: Vec<Key> = Key::every().collect();
+        assert_eq!(every.len(), Key::ALL.len() + 3 * (Key::ALL.len() - 3));
+        for k in every {
+            assert_eq!(Key::from_name(k.name()), Some(k), "{k}");
+            assert_eq!(k.plain().at_level(k.level()), Some(k));
+        }
+        let k = Key::from_name("icmpunreachableport.1").unwrap();
+        assert_eq!((k.plain(), k.level()), (Key::IcmpUnreachablePort, 1));
+        assert_eq!(k.name(), "icmpunreachableport.1");
+        for bad in [
+            "agent.1",
+            "ipsource.0",
+            "ipsource.4",
+            "ipsource.",
+            "ipsource.1.1",
+            ".1",
+        ] {
+            assert_eq!(Key::from_name(bad), None, "{bad}");
+        }
+        assert_eq!(Key::from_name("vxlanvni.2").map(Key::level), Some(2));
     }
 
     #[test]
