@@ -120,12 +120,14 @@ impl<'a> Ipv4Frame<'a> {
     /// tunnel (into `inner`; `keys` then records the tunnel and the depth).
     ///
     /// One test decides for nearly every frame: the protocol's [`TRANSPORT_KEYS`] entry,
-    /// already loaded by [`Self::write_keys`], has [`LOOK_CLOSER`] only for a first fragment
-    /// of ICMP, UDP or an encapsulating protocol.
+    /// which [`Self::write_keys`] stored in the keys, has [`LOOK_CLOSER`] only for a first
+    /// fragment of ICMP, UDP or an encapsulating protocol.
     #[inline(always)]
     pub fn finish(&self, keys: &mut PacketKeys, inner: &mut InnerKeys) {
         let ip = self.ip;
-        if TRANSPORT_KEYS[usize::from(ip[9])] & LOOK_CLOSER == 0 {
+        // The flag as `write_keys` just stored it with the keys (clear for a non-first
+        // fragment): no reload of the protocol and its table entry.
+        if keys.raw_present() & LOOK_CLOSER == 0 {
             return;
         }
         let first_fragment = be16(ip, 6) & 0x1FFF == 0;

@@ -462,6 +462,12 @@ impl PacketKeys {
         self.present & HEADER_KEYS
     }
 
+    /// The presence word as stored, flags included (for [`super::fast`]).
+    #[inline(always)]
+    pub(crate) fn raw_present(&self) -> u32 {
+        self.present
+    }
+
     /// How many tunnel levels below these (outermost) keys were decoded, 0 to
     /// [`MAX_DEPTH`].
     #[inline]
