@@ -1,8 +1,10 @@
 //! Decoder throughput, in flow samples per second on one core.
 //!
-//! Two loads: (a) every datagram of the corpus (`tests/data/sflow/`) replayed from memory, and (b) synthetic
-//! 1396-byte datagrams of 7 flow samples with 128-byte Ethernet/IPv4 headers (the shape most
-//! switches send). The same bytes go through flowsift and through the `flowparser-sflow` and
+//! Three loads: (a) every datagram of the corpus (`tests/data/sflow/`) replayed from memory,
+//! (b) synthetic 1396-byte datagrams of 7 flow samples with 128-byte Ethernet/IPv4 headers
+//! (the shape most switches send), and (c) the same with each header a VXLAN underlay frame (Ethernet/IPv4/
+//! UDP 4789/VXLAN, then the tenant's Ethernet/IPv4/TCP-or-UDP), as a fabric link samples.
+//! The same bytes go through flowsift and through the `flowparser-sflow` and
 //! `sflow-parser` crates, and the ratio is printed. Neither crate decodes the sampled header
 //! (they stop at the sFlow structures and copy the header bytes into a `Vec`), so flowsift
 //! does strictly more work per sample in this comparison.
@@ -229,12 +231,21 @@ fn main() {
     let corpus: Vec<Vec<u8>> = corpus::datagrams().into_iter().map(|d| d.bytes).collect();
     let synthetic: Vec<Vec<u8>> = (0..64).map(frames::synthetic_1400).collect();
     assert!(synthetic.iter().all(|d| d.len() == 1396));
-    // FLOWSIFT_BENCH_ONE_PASS=corpus|synthetic|"" (both): see `instructions_mode`.
+    let vxlan: Vec<Vec<u8>> = (0..64).map(frames::synthetic_vxlan_1400).collect();
+    assert!(vxlan.iter().all(|d| d.len() == 1396));
+    // FLOWSIFT_BENCH_ONE_PASS=corpus|synthetic|vxlan|"" (all): see `instructions_mode`.
     if let Ok(only) = std::env::var("FLOWSIFT_BENCH_ONE_PASS") {
-        instructions_mode(&only, &[("corpus", &corpus), ("synthetic", &synthetic)]);
+        instructions_mode(
+            &only,
+            &[
+                ("corpus", &corpus),
+                ("synthetic", &synthetic),
+                ("vxlan", &vxlan),
+            ],
+        );
         return;
     }
-    // FLOWSIFT_BENCH_ONLY=corpus|synthetic times one load alone (for a profiler).
+    // FLOWSIFT_BENCH_ONLY=corpus|synthetic|vxlan times one load alone (for a profiler).
     let only = std::env::var("FLOWSIFT_BENCH_ONLY").unwrap_or_default();
     if only.is_empty() || only == "corpus" {
         report("(a) corpus replayed in memory", &corpus);
@@ -243,6 +254,12 @@ fn main() {
         report(
             "(b) synthetic 1396-byte datagrams, 7 x 128-byte headers",
             &synthetic,
+        );
+    }
+    if only.is_empty() || only == "vxlan" {
+        report(
+            "(c) VXLAN 1396-byte datagrams, 7 x 128-byte underlay headers",
+            &vxlan,
         );
     }
 }

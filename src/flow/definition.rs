@@ -4,7 +4,8 @@
 //! configuration file deserializes into (sFlow-RT attribute spellings, every attribute
 //! optional), and [`FlowDefinition`] is the validated form the engine runs (keys resolved,
 //! filter compiled, defaults applied). A spec without `keys` names a built-in definition
-//! (`uport`, `unet`, `uhost`, `uproto`, `uport6`) and takes its attributes, overridden by any given.
+//! (`uport`, `unet`, `uhost`, `uproto`, `uport6`, `tenantuport`) and takes its attributes,
+//! overridden by any given.
 //!
 //! Defaults and why:
 //! - `scope = "agent"`: sFlow-RT keeps a flow per (definition, agent, data source), and
@@ -158,12 +159,15 @@ fn pick<T: Clone>(given: &Option<T>, base: &Option<T>) -> Option<T> {
 }
 
 /// Names of the built-in definitions.
-pub const BUILTIN_NAMES: [&str; 5] = ["uport", "unet", "uhost", "uproto", "uport6"];
+pub const BUILTIN_NAMES: [&str; 6] = ["uport", "unet", "uhost", "uproto", "uport6", "tenantuport"];
 
 /// A built-in definition's spec: the seed's `uport`, its net, host and protocol
 /// unreachable variants (ICMP codes 0, 1 and 2), and `uport6`, the IPv6 port-unreachable
 /// equivalent (ICMPv6 type 1 code 4, over `ip6source`/`ip6destination`; `ipsource` and
-/// `ipdestination` are IPv4 only, so `uport` never matches IPv6 samples).
+/// `ipdestination` are IPv4 only, so `uport` never matches IPv6 samples); and
+/// `tenantuport`, `uport` inside the first tunnel (the `.1` keys: scans inside a VXLAN,
+/// Geneve, GRE or IP-in-IP overlay), off unless named. `uport` stays outer-only, as in
+/// sFlow-RT.
 pub fn builtin(name: &str) -> Option<FlowSpec> {
     let keys = match name {
         "uport" => "ipsource,ipdestination,icmpunreachableport",
@@ -171,6 +175,7 @@ pub fn builtin(name: &str) -> Option<FlowSpec> {
         "uhost" => "ipsource,ipdestination,icmpunreachablehost",
         "uproto" => "ipsource,ipdestination,icmpunreachableprotocol",
         "uport6" => "ip6source,ip6destination,icmpunreachableport",
+        "tenantuport" => "ipsource.1,ipdestination.1,icmpunreachableport.1",
         _ => return None,
     };
     Some(FlowSpec {

@@ -272,7 +272,8 @@ impl Parser<'_> {
         while self
             .s
             .get(self.pos)
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            // `.` for the tunnel levels' keys (`ipsource.1`).
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
         {
             self.pos += 1;
         }

@@ -40,7 +40,7 @@ pub enum Kind {
 impl Kind {
     /// The kind of values a key takes.
     pub fn of(key: Key) -> Kind {
-        match key {
+        match key.plain() {
             Key::IpSource | Key::IpDestination => Kind::Ip4,
             Key::Ip6Source | Key::Ip6Destination => Kind::Ip6,
             Key::Agent | Key::IcmpUnreachableNet | Key::IcmpUnreachableHost => Kind::Ip,
@@ -178,14 +178,15 @@ impl PackedKey {
     }
 }
 
-/// The bit of `key` in a presence mask ([`present_keys`], [`required_keys`]).
+/// The bit of `key` in a presence mask ([`present_keys`], [`required_keys`]): 32 bits per
+/// tunnel level, the plain keys in the lowest.
 #[inline]
-pub const fn key_bit(key: Key) -> u32 {
-    1 << key as u32
+pub const fn key_bit(key: Key) -> u128 {
+    1 << key.index()
 }
 
 /// The presence mask a definition needs: one bit per key.
-pub fn required_keys(keys: &[Key]) -> u32 {
+pub fn required_keys(keys: &[Key]) -> u128 {
     keys.iter().fold(0, |m, &k| m | key_bit(k))
 }
 
@@ -195,14 +196,29 @@ pub fn required_keys(keys: &[Key]) -> u32 {
 /// rejects it for every definition with one AND each, without packing anything.
 /// `presence_matches_packing` checks this against [`PackedKey::pack`] for every key.
 #[inline]
-pub fn present_keys(record: &SampleRecord) -> u32 {
-    let bit = |has: bool, key: Key| u32::from(has) << (key as u32);
+pub fn present_keys(record: &SampleRecord) -> u128 {
+    let bit = |has: bool, key: Key| u32::from(has) << key.index();
     // The decoder keeps the header keys' presence as the same bits (`Key::bit`), with the
     // IPv4 and IPv6 address keys apart, so only the record's own keys are added here.
-    record.keys.present()
-        | key_bit(Key::Agent)
+    let outer = record.keys.present()
+        | Key::Agent.bit()
         | bit(record.input_ifindex().is_some(), Key::InputIfIndex)
-        | bit(record.output_ifindex().is_some(), Key::OutputIfIndex)
+        | bit(record.output_ifindex().is_some(), Key::OutputIfIndex);
+    let mut present = u128::from(outer);
+    if record.keys.depth() != 0 {
+        present |= inner_present(record);
+    }
+    present
+}
+
+/// The presence bits of a record's tunnel levels (32 per level, level 1 from bit 32).
+#[inline(never)]
+fn inner_present(record: &SampleRecord) -> u128 {
+    (1..=record.keys.depth()).fold(0, |m, n| {
+        m | record
+            .level_keys(n)
+            .map_or(0, |k| u128::from(k.present()) << (32 * n))
+    })
 }
 
 /// A definition's keys laid out once: the word and bit where each value goes. Packing
@@ -247,7 +263,8 @@ impl PackPlan {
         let mut bit = 0;
         for (step, &key) in plan.steps.iter_mut().zip(keys) {
             let width = Kind::of(key).width();
-            let get = getter(key);
+            // A `.N` key packs through the cursor, which picks the level.
+            let get = if key.level() == 0 { getter(key) } else { None };
             plan.simple &= width <= 8 && get.is_some();
             let shift = (bit % 64) as u32;
             *step = Step {
@@ -315,11 +332,7 @@ fn getter(key: Key) -> Option<Getter> {
         Key::MacDestination => |r| mac(r.keys.mac_destination()),
         Key::InputIfIndex => |r| r.input_ifindex().map(u64::from),
         Key::OutputIfIndex => |r| r.output_ifindex().map(u64::from),
-        Key::Agent
-        | Key::Ip6Source
-        | Key::Ip6Destination
-        | Key::IcmpUnreachableNet
-        | Key::IcmpUnreachableHost => return None,
+        _ => return None,
     };
     Some(get)
 }
@@ -806,6 +819,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `.N` keys pack to the same words as the plain keys of the level they name, their
+    /// presence bits match packing, and a sample without that level lacks them.
+    #[test]
+    fn tunnel_level_keys_pack_like_plain_ones() {
+        let tenant = record().keys;
+        let mut r = record();
+        r.keys = KeyFields {
+            ip_source: Some("192.0.2.1".parse().unwrap()),
+            ..Default::default()
+        }
+        .into();
+        r.keys
+            .set_tunnel(crate::packet::TunnelKind::Vxlan, Some(10001));
+        r.inner.levels_mut()[0] = tenant;
+        r.keys.set_depth(1);
+        let plain = [Key::IpSource, Key::IpDestination, Key::IcmpUnreachablePort];
+        let level1: Vec<Key> = plain.iter().map(|k| k.at_level(1).unwrap()).collect();
+        let mut flat = record();
+        flat.keys = tenant;
+        assert_eq!(
+            PackedKey::pack(&r, &level1).unwrap(),
+            PackedKey::pack(&flat, &plain).unwrap()
+        );
+        assert_eq!(packed_words(&level1), 2);
+        let plan = PackPlan::new(&level1);
+        let mut planned = PackedKey::EMPTY;
+        assert!(planned.pack_planned(&r, &plan, &level1));
+        assert_eq!(Some(planned), PackedKey::pack(&r, &level1));
+        let present = present_keys(&r);
+        for k in Key::every() {
+            assert_eq!(
+                present & key_bit(k) != 0,
+                PackedKey::pack(&r, &[k]).is_some(),
+                "{k}"
+            );
+        }
+        assert_eq!(
+            unpack(
+                PackedKey::pack(&r, &[Key::VxlanVni]).unwrap().as_words(),
+                &[Key::VxlanVni]
+            )
+            .unwrap()[0],
+            (Key::VxlanVni, KeyValue::Number(10001))
+        );
+        // Without the level (depth 0), the `.1` keys are absent whatever the storage holds.
+        r.keys.set_depth(0);
+        assert!(PackedKey::pack(&r, &level1).is_none());
+        assert_eq!(present_keys(&r) >> 32, 0);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! hands to its flow handlers. The pieces, in the order a sample meets them:
 //!
 //! - [`definition`]: the `[[flow]]` spec (sFlow-RT attribute names) and its validated
-//!   [`FlowDefinition`]; built-ins `uport` (on by default), `unet`, `uhost`, `uproto`, `uport6`.
+//!   [`FlowDefinition`]; built-ins `uport` (on by default), `unet`, `uhost`, `uproto`, `uport6`,
+//!   `tenantuport` (`uport` inside the first tunnel).
 //! - [`filter`]: sFlow-RT's filter language, compiled once.
 //! - [`router`]: on each receive thread, picks the worker owning each definition's flow
 //!   (and evaluates filters there, so rejected samples never cross a ring).

@@ -42,7 +42,7 @@ pub struct Router {
     /// Each definition's packing plan.
     plans: Box<[PackPlan]>,
     /// Each definition's keys as a presence mask ([`required_keys`]).
-    required: Box<[u32]>,
+    required: Box<[u128]>,
     /// Per worker, the definitions of the sample being routed (zero between samples).
     masks: Box<[u64]>,
     /// Per worker, the identity of the sample's flow in its lowest definition.

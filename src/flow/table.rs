@@ -1743,6 +1743,9 @@ mod tests {
             let d = FlowDefinition::from_spec(&builtin(name).unwrap()).unwrap();
             assert_eq!(FlowTable::new(&d, 1000, 1).entry_bytes(), 64, "{name}");
         }
+        // The `.1` keys pack as the plain ones: `tenantuport` is laid out as `uport`.
+        let d = FlowDefinition::from_spec(&builtin("tenantuport").unwrap()).unwrap();
+        assert_eq!(FlowTable::new(&d, 100_000, 1).entry_bytes(), 32);
         // Full entries (end-of-flow records) keep value, start and receipt time.
         let d = def("name=\"e\"\nkeys=\"ipsource,ipdestination,icmpunreachableport\"");
         let t = FlowTable::new(&d, 100_000, 1);

@@ -24,6 +24,11 @@ pub const TAG_LEN: usize = 4;
 pub mod ethertype {
     pub const IPV4: u16 = 0x0800;
     pub const IPV6: u16 = 0x86DD;
+    /// MPLS unicast and multicast label stacks (RFC 3032).
+    pub const MPLS: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
+    /// Transparent Ethernet bridging: an Ethernet frame inside GRE (NVGRE) or Geneve.
+    pub const TRANSPARENT_ETHERNET: u16 = 0x6558;
     /// IEEE 802.1Q customer tag.
     pub const VLAN: u16 = 0x8100;
     /// IEEE 802.1ad service tag (QinQ outer tag).

@@ -17,9 +17,12 @@
 //! over the corpus and over synthetic and mutated frames.
 
 use super::ethernet::ethertype;
-use super::header::icmpv4_unreachable;
+use super::header::{
+    icmpv4_unreachable, tunnel, vxlan_vni, walk_tunnels, walk_tunnels_from, Payload, UDP_HEADER,
+    VXLAN_HEADER, VXLAN_PORT,
+};
 use super::transport::protocol;
-use super::{Key, PacketKeys};
+use super::{InnerKeys, Key, PacketKeys, TunnelKind};
 
 /// Bytes needed from the start of the IPv4 header: 20 for the header, 14 for the TCP header
 /// up to its flags byte.
@@ -112,19 +115,90 @@ impl<'a> Ipv4Frame<'a> {
         );
     }
 
-    /// Add the destination-unreachable key to `keys` (from [`Self::write_keys`]) when the frame is
-    /// an ICMP destination unreachable.
+    /// Add the destination-unreachable key to `keys` (from [`Self::write_keys`]) when the
+    /// frame is an ICMP destination unreachable, and decode the headers inside when it is a
+    /// tunnel (into `inner`; `keys` then records the tunnel and the depth).
+    ///
+    /// One test decides for nearly every frame: the protocol's [`TRANSPORT_KEYS`] entry,
+    /// which [`Self::write_keys`] stored in the keys, has [`LOOK_CLOSER`] only for a first
+    /// fragment of ICMP, UDP or an encapsulating protocol.
     #[inline(always)]
-    pub fn finish(&self, keys: &mut PacketKeys) {
+    pub fn finish(&self, keys: &mut PacketKeys, inner: &mut InnerKeys) {
         let ip = self.ip;
-        if ip[9] == protocol::ICMP
-            && ip[20] == ICMPV4_DESTINATION_UNREACHABLE
-            && be16(ip, 6) & 0x1FFF == 0
-        {
-            unreachable_v4(ip[21], self.packet.get(20..).unwrap_or(&[]), keys);
+        // The flag as `write_keys` just stored it with the keys (clear for a non-first
+        // fragment): no reload of the protocol and its table entry.
+        if keys.raw_present() & LOOK_CLOSER == 0 {
+            return;
+        }
+        let first_fragment = be16(ip, 6) & 0x1FFF == 0;
+        if ip[9] == protocol::ICMP {
+            if ip[20] == ICMPV4_DESTINATION_UNREACHABLE && first_fragment {
+                unreachable_v4(ip[21], self.packet.get(20..).unwrap_or(&[]), keys);
+            }
+        } else if (ip[9] != protocol::UDP || is_tunnel_port(be16(ip, 22))) && first_fragment {
+            decapsulate(ip[9], self.packet.get(20..).unwrap_or(&[]), keys, inner);
         }
     }
+
+    /// [`Self::finish`] for a level inside a tunnel: the contents of a further tunnel are
+    /// returned for the caller's walk instead of decoded here.
+    #[inline(always)]
+    pub(super) fn finish_level(&self, keys: &mut PacketKeys) -> Option<Payload<'a>> {
+        let ip = self.ip;
+        if be16(ip, 6) & 0x1FFF != 0 || TRANSPORT_KEYS[usize::from(ip[9])] & LOOK_CLOSER == 0 {
+            return None;
+        }
+        if ip[9] == protocol::ICMP {
+            if ip[20] == ICMPV4_DESTINATION_UNREACHABLE {
+                unreachable_v4(ip[21], self.packet.get(20..).unwrap_or(&[]), keys);
+            }
+            return None;
+        }
+        tunnel(ip[9], self.packet.get(20..).unwrap_or(&[]), keys)
+    }
 }
+
+/// A tunnel (or UDP to a tunnel port that may be one) is a small fraction of samples on
+/// most links: decoded out of the straight line. `l4` starts at the transport header.
+///
+/// VXLAN around a tenant frame of this module's shape, what a fabric link mostly samples,
+/// goes straight through; every other tunnel takes the general walk.
+#[inline(never)]
+fn decapsulate(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
+    if proto == protocol::UDP {
+        if let Some((h, tenant)) = l4
+            .get(UDP_HEADER..)
+            .and_then(|b| b.split_first_chunk::<VXLAN_HEADER>())
+        {
+            if l4.get(2..4) == Some(&VXLAN_PORT.to_be_bytes()[..]) {
+                if let (Some(vni), Some(frame)) = (vxlan_vni(h), Ipv4Frame::parse(tenant)) {
+                    keys.set_tunnel(TunnelKind::Vxlan, Some(vni));
+                    let level = &mut inner.levels_mut()[0];
+                    frame.write_keys(level);
+                    match frame.finish_level(level) {
+                        None => keys.set_depth(1),
+                        Some(payload) => walk_tunnels_from(payload, 1, keys, inner),
+                    }
+                    return;
+                }
+            }
+        }
+    }
+    if let Some(payload) = tunnel(proto, l4, keys) {
+        walk_tunnels(payload, keys, inner);
+    }
+}
+
+/// UDP destination ports of the tunnels [`super::header`] recognises.
+#[inline(always)]
+fn is_tunnel_port(port: u16) -> bool {
+    port == 4789 || port == 6081
+}
+
+/// Flag in [`TRANSPORT_KEYS`] entries: the protocol may need more than the fixed-place
+/// keys (ICMP's unreachable quote, a tunnel). Bit 1 of a presence mask is `inputifindex`'s,
+/// which [`PacketKeys`] never counts, so the flag is harmless in the keys.
+const LOOK_CLOSER: u32 = Key::InputIfIndex.bit();
 
 /// The keys of an Ethernet sampled header of the common shape, or `None` for any other
 /// shape. Every key is set: keys the frame lacks are absent, as [`super::decode_header`]
@@ -134,7 +208,7 @@ pub fn ethernet_ipv4(bytes: &[u8]) -> Option<PacketKeys> {
     let frame = Ipv4Frame::parse(bytes)?;
     let mut keys = PacketKeys::default();
     frame.write_keys(&mut keys);
-    frame.finish(&mut keys);
+    frame.finish(&mut keys, &mut InnerKeys::default());
     Some(keys)
 }
 
@@ -152,8 +226,12 @@ static TRANSPORT_KEYS: [u32; 256] = {
     let mut t = [0u32; 256];
     t[protocol::TCP as usize] =
         Key::TcpSourcePort.bit() | Key::TcpDestinationPort.bit() | Key::TcpFlags.bit();
-    t[protocol::UDP as usize] = Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit();
-    t[protocol::ICMP as usize] = Key::IcmpType.bit() | Key::IcmpCode.bit();
+    t[protocol::UDP as usize] =
+        Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit() | LOOK_CLOSER;
+    t[protocol::ICMP as usize] = Key::IcmpType.bit() | Key::IcmpCode.bit() | LOOK_CLOSER;
+    t[protocol::IPIP as usize] = LOOK_CLOSER;
+    t[protocol::IPV6 as usize] = LOOK_CLOSER;
+    t[protocol::GRE as usize] = LOOK_CLOSER;
     t
 };
 

@@ -52,11 +52,18 @@ pub struct PacketKeys {
     icmp: [u8; 2],
     /// `Protocol`: the quoted protocol; `Port`: 6 (TCP) or 17 (UDP).
     unreachable_protocol: u8,
+    /// The tunnel this header's payload is ([`TunnelKind`] as a byte, 0 for none): its
+    /// contents are the next level's keys.
+    tunnel: u8,
+    /// That tunnel's VXLAN or Geneve VNI, or GRE key ([`Key::VxlanVni`], [`Key::GeneveVni`],
+    /// [`Key::GreKey`] tell which, when present).
+    tunnel_id: u32,
 }
 
 impl PartialEq for PacketKeys {
     fn eq(&self, other: &Self) -> bool {
         KeyFields::from(*self) == KeyFields::from(*other)
+            && self.tunnel_view() == other.tunnel_view()
     }
 }
 
@@ -64,16 +71,160 @@ impl Eq for PacketKeys {}
 
 impl fmt::Debug for PacketKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        KeyFields::from(*self).fmt(f)
+        if self.tunnel_view() == TunnelView::default() {
+            KeyFields::from(*self).fmt(f)
+        } else {
+            write!(f, "{:?} {:?}", KeyFields::from(*self), self.tunnel_view())
+        }
     }
+}
+
+/// What [`PacketKeys`] holds about tunnels, for equality and `Debug`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct TunnelView {
+    tunnel: Option<TunnelKind>,
+    vxlan_vni: Option<u32>,
+    geneve_vni: Option<u32>,
+    gre_key: Option<u32>,
+    depth: usize,
+    too_deep: bool,
+}
+
+impl PacketKeys {
+    fn tunnel_view(&self) -> TunnelView {
+        TunnelView {
+            tunnel: self.tunnel(),
+            vxlan_vni: self.tunnel_id_of(Key::VxlanVni),
+            geneve_vni: self.tunnel_id_of(Key::GeneveVni),
+            gre_key: self.tunnel_id_of(Key::GreKey),
+            depth: self.depth(),
+            too_deep: self.too_deep(),
+        }
+    }
+}
+
+impl PacketKeys {
+    /// No key present.
+    pub const EMPTY: PacketKeys = PacketKeys {
+        present: 0,
+        ethernet: [0; 16],
+        ip: [0; 16],
+        ip6: [0; 32],
+        unreachable_address: [0; 16],
+        tcp_flags: 0,
+        unreachable_port: 0,
+        ip_tos: 0,
+        icmp: [0; 2],
+        unreachable_protocol: 0,
+        tunnel: 0,
+        tunnel_id: 0,
+    };
 }
 
 /// Presence flag beyond the [`Key`] bits: the unreachable address is IPv6.
 const UNREACHABLE_V6: u32 = 1 << 31;
 
+/// Presence bits 28 and 29 of the outermost level's keys: how many tunnel levels below it
+/// were decoded (0 to [`MAX_DEPTH`]); the fast decoder's whole-mask store clears them.
+const DEPTH_SHIFT: u32 = 28;
+const DEPTH_MASK: u32 = 3 << DEPTH_SHIFT;
+/// Presence flag of the outermost level's keys: a tunnel deeper than [`MAX_DEPTH`] was
+/// found and not walked.
+const TOO_DEEP: u32 = 1 << 30;
+/// Presence flag: `tunnel` holds the tunnel this header's payload is. `agent`'s bit, which
+/// no header key uses; the fast decoder's whole-mask store clears it.
+const HAS_TUNNEL: u32 = 1 << (Key::Agent.index());
+
 /// Every bit of a key the sampled header can carry (not `agent`/`inputifindex`/`outputifindex`).
-const HEADER_KEYS: u32 =
-    !(Key::Agent.bit() | Key::InputIfIndex.bit() | Key::OutputIfIndex.bit()) & !UNREACHABLE_V6;
+const HEADER_KEYS: u32 = !(Key::Agent.bit() | Key::InputIfIndex.bit() | Key::OutputIfIndex.bit())
+    & !UNREACHABLE_V6
+    & !DEPTH_MASK
+    & !TOO_DEEP;
+
+/// The encapsulations the decoder walks into (see [`super::header`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TunnelKind {
+    /// VXLAN (RFC 7348), UDP port 4789; [`Key::VxlanVni`].
+    Vxlan = 1,
+    /// Geneve (RFC 8926), UDP port 6081; [`Key::GeneveVni`].
+    Geneve = 2,
+    /// GRE (RFC 2784, 2890) carrying IPv4 or IPv6; [`Key::GreKey`] when it has a key.
+    Gre = 3,
+    /// GRE carrying Ethernet (transparent Ethernet bridging, NVGRE RFC 7637); the key,
+    /// whose top 24 bits are the VSID, is [`Key::GreKey`].
+    Nvgre = 4,
+    /// IPv4 directly inside IPv4 or IPv6 (IP protocol 4, RFC 2003 / RFC 2473).
+    IpInIp = 5,
+    /// IPv6 directly inside IPv4 or IPv6 (IP protocol 41, RFC 4213 / RFC 2473).
+    Ipv6InIp = 6,
+}
+
+impl TunnelKind {
+    /// The name `decode --format json` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::Geneve => "geneve",
+            TunnelKind::Gre => "gre",
+            TunnelKind::Nvgre => "nvgre",
+            TunnelKind::IpInIp => "ipip",
+            TunnelKind::Ipv6InIp => "ipv6ip",
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<TunnelKind> {
+        Some(match b {
+            1 => TunnelKind::Vxlan,
+            2 => TunnelKind::Geneve,
+            3 => TunnelKind::Gre,
+            4 => TunnelKind::Nvgre,
+            5 => TunnelKind::IpInIp,
+            6 => TunnelKind::Ipv6InIp,
+            _ => return None,
+        })
+    }
+}
+
+/// The headers inside tunnels: level N (1 to [`MAX_DEPTH`]) at index N - 1. Only the
+/// levels the outermost keys' [`PacketKeys::depth`] counts hold keys; the others may hold
+/// anything (a record reused from sample to sample keeps them), so a sample without
+/// tunnels never writes here. The levels are made only when a tunnel is found: an empty
+/// value is one word, so a record costs no more to create than without tunnel keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InnerKeys {
+    levels: Option<[PacketKeys; MAX_DEPTH]>,
+}
+
+impl InnerKeys {
+    /// No level holds keys.
+    pub const EMPTY: InnerKeys = InnerKeys { levels: None };
+
+    /// [`Self::EMPTY`], written as a value so that making one stores only the `None`
+    /// (a constant may be materialised whole, zeroing the absent levels' bytes too).
+    #[inline(always)]
+    pub fn empty() -> InnerKeys {
+        InnerKeys { levels: None }
+    }
+
+    /// Level `level`'s keys (1 to [`MAX_DEPTH`]), as stored: the caller checks the depth.
+    #[inline]
+    pub fn level(&self, level: usize) -> Option<&PacketKeys> {
+        self.levels.as_ref()?.get(level.checked_sub(1)?)
+    }
+
+    /// Every level's storage, made (empty) the first time.
+    #[inline]
+    pub fn levels_mut(&mut self) -> &mut [PacketKeys; MAX_DEPTH] {
+        self.levels.get_or_insert([PacketKeys::EMPTY; MAX_DEPTH])
+    }
+}
+
+impl Default for InnerKeys {
+    #[inline(always)]
+    fn default() -> Self {
+        InnerKeys::EMPTY
+    }
+}
 
 /// The keys one `Option` per key: the convenient form for building a [`PacketKeys`] by hand
 /// (tests, tools) with struct-update syntax, converted with `.into()`.
@@ -311,6 +462,75 @@ impl PacketKeys {
         self.present & HEADER_KEYS
     }
 
+    /// The presence word as stored, flags included (for [`super::fast`]).
+    #[inline(always)]
+    pub(crate) fn raw_present(&self) -> u32 {
+        self.present
+    }
+
+    /// How many tunnel levels below these (outermost) keys were decoded, 0 to
+    /// [`MAX_DEPTH`].
+    #[inline]
+    pub fn depth(&self) -> usize {
+        ((self.present & DEPTH_MASK) >> DEPTH_SHIFT) as usize
+    }
+
+    /// Record that `depth` tunnel levels were decoded (on the outermost keys).
+    #[inline]
+    pub fn set_depth(&mut self, depth: usize) {
+        let d = (depth.min(MAX_DEPTH) as u32) << DEPTH_SHIFT;
+        self.present = (self.present & !DEPTH_MASK) | d;
+    }
+
+    /// Whether a tunnel deeper than [`MAX_DEPTH`] levels was found and left unwalked.
+    #[inline]
+    pub fn too_deep(&self) -> bool {
+        self.present & TOO_DEEP != 0
+    }
+
+    /// Mark (on the outermost keys) that a tunnel too deep to walk was found.
+    #[inline]
+    pub fn set_too_deep(&mut self) {
+        self.present |= TOO_DEEP;
+    }
+
+    /// The tunnel whose payload follows this header, if the decoder recognised one.
+    #[inline]
+    pub fn tunnel(&self) -> Option<TunnelKind> {
+        if self.present & HAS_TUNNEL == 0 {
+            return None;
+        }
+        TunnelKind::from_byte(self.tunnel)
+    }
+
+    /// Record the tunnel found in this header, with its VNI or key (which sets
+    /// [`Key::VxlanVni`], [`Key::GeneveVni`] or [`Key::GreKey`] by the kind).
+    #[inline]
+    pub fn set_tunnel(&mut self, kind: TunnelKind, id: Option<u32>) {
+        self.tunnel = kind as u8;
+        self.present |= HAS_TUNNEL;
+        let bit = match kind {
+            TunnelKind::Vxlan => Key::VxlanVni.bit(),
+            TunnelKind::Geneve => Key::GeneveVni.bit(),
+            TunnelKind::Gre | TunnelKind::Nvgre => Key::GreKey.bit(),
+            TunnelKind::IpInIp | TunnelKind::Ipv6InIp => 0,
+        };
+        self.mark(
+            Key::VxlanVni.bit() | Key::GeneveVni.bit() | Key::GreKey.bit(),
+            false,
+        );
+        if let Some(id) = id {
+            self.tunnel_id = id;
+            self.mark(bit, true);
+        }
+    }
+
+    /// The VXLAN VNI, Geneve VNI or GRE key of the tunnel in this header.
+    #[inline]
+    fn tunnel_id_of(&self, key: Key) -> Option<u32> {
+        self.has(key).then_some(self.tunnel_id)
+    }
+
     /// Whether the header carried `key`.
     #[inline]
     pub fn has(&self, key: Key) -> bool {
@@ -526,26 +746,36 @@ pub enum L4 {
 
 macro_rules! keys {
     ($($variant:ident => $name:literal),* $(,)?) => {
-        /// A flow key, named as in sFlow-RT.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Key { $($variant),* }
+        /// The plain keys' codes, in declaration order.
+        #[allow(clippy::enum_variant_names)]
+        #[derive(Clone, Copy)]
+        #[repr(u8)]
+        enum Code { $($variant),* }
 
+        /// A flow key, named as in sFlow-RT: a plain key (`ipsource`), or a header key at
+        /// tunnel level N = 1..=[`MAX_DEPTH`] (`ipsource.1`, the header inside the first
+        /// tunnel; `.2` the one inside that). Plain names are the outermost header.
+        ///
+        /// A code, not an enum: the low five bits are the plain key (its bit in
+        /// [`PacketKeys`]' presence mask), the two above the level. The plain keys are
+        /// associated constants, so `match key { Key::IpSource => .. }` reads as with an enum.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct Key(u8);
+
+        #[allow(non_upper_case_globals)]
         impl Key {
-            /// Every key, in declaration order.
+            $(pub const $variant: Key = Key(Code::$variant as u8);)*
+
+            /// Every plain key, in declaration order (the `.N` forms are
+            /// [`Key::at_level`] of the header keys among them).
             pub const ALL: &'static [Key] = &[$(Key::$variant),*];
 
-            /// This key's bit in [`PacketKeys::present`] (`1 << ` its position in [`Key::ALL`]).
-            pub const fn bit(self) -> u32 {
-                1 << (self as u32)
-            }
+            /// The plain keys' names, by code.
+            const NAMES: &'static [[&'static str; 1 + MAX_DEPTH]] =
+                &[$([$name, concat!($name, ".1"), concat!($name, ".2"), concat!($name, ".3")]),*];
 
-            /// The sFlow-RT name (`ipsource`, `icmpunreachableport`, ...).
-            pub const fn name(self) -> &'static str {
-                match self { $(Key::$variant => $name),* }
-            }
-
-            /// Look a key up by its sFlow-RT name (exact, lower case).
-            pub fn from_name(name: &str) -> Option<Key> {
+            /// The plain key of a name without a level suffix.
+            fn plain_from_name(name: &str) -> Option<Key> {
                 match name { $($name => Some(Key::$variant),)* _ => None }
             }
         }
@@ -578,6 +808,91 @@ keys! {
     IcmpUnreachableHost => "icmpunreachablehost",
     IcmpUnreachableProtocol => "icmpunreachableprotocol",
     IcmpUnreachablePort => "icmpunreachableport",
+    VxlanVni => "vxlanvni",
+    GeneveVni => "genevevni",
+    GreKey => "grekey",
+}
+
+/// Deepest tunnel level decoded: headers inside a fourth tunnel are not walked (the
+/// sample keeps its other keys, and [`PacketKeys::too_deep`] says so).
+pub const MAX_DEPTH: usize = 3;
+
+impl Key {
+    /// This key's bit in [`PacketKeys`]' presence mask (the same for every level).
+    pub const fn bit(self) -> u32 {
+        1 << (self.0 & 31)
+    }
+
+    /// The plain key (level 0) of this key.
+    pub const fn plain(self) -> Key {
+        Key(self.0 & 31)
+    }
+
+    /// The tunnel level: 0 for the outermost header, N for a `.N` key.
+    pub const fn level(self) -> usize {
+        (self.0 >> 5) as usize
+    }
+
+    /// A small number unique to each key of every level, below 128: its bit in a
+    /// record's presence mask ([`crate::flow::key::present_keys`]).
+    pub const fn index(self) -> u32 {
+        (self.level() as u32) * 32 + (self.0 & 31) as u32
+    }
+
+    /// Whether the sampled header carries this key (not `agent`, `inputifindex`,
+    /// `outputifindex`, which come from the sample): the keys that have `.N` forms.
+    pub const fn from_header(self) -> bool {
+        !matches!(
+            self.plain(),
+            Key::Agent | Key::InputIfIndex | Key::OutputIfIndex
+        )
+    }
+
+    /// This header key at tunnel level `level` (0 = the plain key); `None` for a level
+    /// beyond [`MAX_DEPTH`] or a key that does not come from the header.
+    pub const fn at_level(self, level: usize) -> Option<Key> {
+        if level > MAX_DEPTH || (level > 0 && !self.from_header()) {
+            return None;
+        }
+        Some(Key((self.0 & 31) | (level as u8) << 5))
+    }
+
+    /// The sFlow-RT name (`ipsource`, `icmpunreachableport.1`, ...).
+    pub fn name(self) -> &'static str {
+        Key::NAMES
+            .get(usize::from(self.0 & 31))
+            .and_then(|n| n.get(self.level()))
+            .copied()
+            .unwrap_or("")
+    }
+
+    /// Look a key up by its sFlow-RT name (exact, lower case), `.1` to `.3` suffixes
+    /// included.
+    pub fn from_name(name: &str) -> Option<Key> {
+        if let Some(k) = Key::plain_from_name(name) {
+            return Some(k);
+        }
+        let (plain, level) = name.rsplit_once('.')?;
+        let level = match level {
+            "1" => 1,
+            "2" => 2,
+            "3" => 3,
+            _ => return None,
+        };
+        Key::plain_from_name(plain)?.at_level(level)
+    }
+
+    /// Every key of every level: the plain keys, then each header key at levels 1 to
+    /// [`MAX_DEPTH`].
+    pub fn every() -> impl Iterator<Item = Key> {
+        (0..=MAX_DEPTH).flat_map(|level| Key::ALL.iter().filter_map(move |k| k.at_level(level)))
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl fmt::Display for Key {
@@ -618,14 +933,18 @@ impl fmt::Display for KeyValue {
 impl PacketKeys {
     /// The value of a key that the sampled header carries, or `None` when it does not.
     /// `agent`, `inputifindex` and `outputifindex` come from the sample, not the header:
-    /// see [`crate::record::SampleRecord::key`].
+    /// see [`crate::record::SampleRecord::key`]. These are one level's keys: a `.N` key
+    /// reads as its plain key here (the record picks the level).
     pub fn get(&self, key: Key) -> Option<KeyValue> {
+        let key = key.plain();
         let num = |v: Option<u8>| v.map(|n| KeyValue::Number(u32::from(n)));
         let num16 = |v: Option<u16>| v.map(|n| KeyValue::Number(u32::from(n)));
         let v4 = |ip: Option<IpAddr>| ip.filter(IpAddr::is_ipv4).map(KeyValue::Ip);
         let v6 = |ip: Option<IpAddr>| ip.filter(IpAddr::is_ipv6).map(KeyValue::Ip);
         match key {
-            Key::Agent | Key::InputIfIndex | Key::OutputIfIndex => None,
+            Key::VxlanVni | Key::GeneveVni | Key::GreKey => {
+                self.tunnel_id_of(key).map(KeyValue::Number)
+            }
             Key::MacSource => self.mac_source().map(KeyValue::Mac),
             Key::MacDestination => self.mac_destination().map(KeyValue::Mac),
             Key::Vlan => num16(self.vlan()),
@@ -660,6 +979,7 @@ impl PacketKeys {
                 Some(Unreachable::Port { protocol, port }) => Some(KeyValue::Port(protocol, port)),
                 _ => None,
             },
+            _ => None,
         }
     }
 }
@@ -674,6 +994,27 @@ mod tests {
             assert_eq!(Key::from_name(k.name()), Some(k));
         }
         assert_eq!(Key::from_name("IPSOURCE"), None);
+        // Every header key has `.1` to `.3`; the sample's own keys have none.
+        let every: Vec<Key> = Key::every().collect();
+        assert_eq!(every.len(), Key::ALL.len() + 3 * (Key::ALL.len() - 3));
+        for k in every {
+            assert_eq!(Key::from_name(k.name()), Some(k), "{k}");
+            assert_eq!(k.plain().at_level(k.level()), Some(k));
+        }
+        let k = Key::from_name("icmpunreachableport.1").unwrap();
+        assert_eq!((k.plain(), k.level()), (Key::IcmpUnreachablePort, 1));
+        assert_eq!(k.name(), "icmpunreachableport.1");
+        for bad in [
+            "agent.1",
+            "ipsource.0",
+            "ipsource.4",
+            "ipsource.",
+            "ipsource.1.1",
+            ".1",
+        ] {
+            assert_eq!(Key::from_name(bad), None, "{bad}");
+        }
+        assert_eq!(Key::from_name("vxlanvni.2").map(Key::level), Some(2));
     }
 
     #[test]

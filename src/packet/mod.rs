@@ -19,7 +19,9 @@ pub mod keys;
 pub mod transport;
 
 pub use header::{decode_header, decode_header_keys, DecodedHeader, HeaderLayout, HeaderProtocol};
-pub use keys::{Key, KeyFields, KeyValue, PacketKeys, Unreachable, L4};
+pub use keys::{
+    InnerKeys, Key, KeyFields, KeyValue, PacketKeys, TunnelKind, Unreachable, L4, MAX_DEPTH,
+};
 
 /// Why a protocol view could not be built over some bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

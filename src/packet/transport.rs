@@ -9,7 +9,13 @@ use super::{array_at, be16_at};
 /// IP protocol numbers the decoder acts on (IANA "Assigned Internet Protocol Numbers").
 pub mod protocol {
     pub const ICMP: u8 = 1;
+    /// IPv4 encapsulated in IP (RFC 2003).
+    pub const IPIP: u8 = 4;
     pub const TCP: u8 = 6;
+    /// IPv6 encapsulated in IP (RFC 4213, RFC 2473).
+    pub const IPV6: u8 = 41;
+    /// Generic Routing Encapsulation (RFC 2784).
+    pub const GRE: u8 = 47;
     pub const UDP: u8 = 17;
     pub const ICMPV6: u8 = 58;
 }

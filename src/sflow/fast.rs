@@ -12,7 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::packet::fast::{self, Ipv4Frame};
-use crate::packet::{decode_header_keys, PacketKeys};
+use crate::packet::{decode_header_keys, InnerKeys, PacketKeys};
 use crate::record::SampleRecord;
 
 use super::datagram::{Datagram, DatagramHeader, Tag};
@@ -497,7 +497,7 @@ fn usual_flow_sample<'a, V: Visitor>(
     // splits and swaps them when a worker reads them.
     record.set_compact_words(fixed, array_at::<52, 4, USUAL_PREFIX>(s));
     frame.write_keys(&mut record.keys);
-    frame.finish(&mut record.keys);
+    frame.finish(&mut record.keys, &mut record.inner);
     let sampled = Header {
         protocol: HEADER_PROTOCOL_ETHERNET,
         frame_length: word::<52, USUAL_PREFIX>(s),
@@ -640,7 +640,7 @@ fn flow_sample<V: Visitor>(
             if let Some(frame) = Ipv4Frame::parse(h.bytes) {
                 let mut record = sample_record(datagram, &fs, h.frame_length);
                 frame.write_keys(&mut record.keys);
-                frame.finish(&mut record.keys);
+                frame.finish(&mut record.keys, &mut record.inner);
                 visitor.flow_sample(&flow_meta(index, &fs, sampled), &record);
                 return Ok(());
             }
@@ -728,7 +728,7 @@ fn general_flow_sample<V: Visitor>(
     let mut record = sample_record(datagram, fs, frame_length);
     match sampled {
         Some(h) => {
-            decode_header_keys(h.protocol, h.bytes, &mut record.keys);
+            decode_header_keys(h.protocol, h.bytes, &mut record.keys, &mut record.inner);
         }
         None => others.fill_keys(&mut record.keys),
     }
@@ -799,15 +799,19 @@ impl Others<'_> {
     }
 }
 
-/// Keys of a sampled header, through whichever decoder fits: what discard samples carry.
+/// Keys of a sampled header, through whichever decoder fits: what discard samples carry
+/// (the outermost header's; a discard reports no tunnel levels).
 fn header_keys(h: Header<'_>) -> PacketKeys {
-    if h.protocol == HEADER_PROTOCOL_ETHERNET {
-        if let Some(keys) = fast::ethernet_ipv4(h.bytes) {
-            return keys;
-        }
+    let mut keys = match h.protocol {
+        HEADER_PROTOCOL_ETHERNET => fast::ethernet_ipv4(h.bytes),
+        _ => None,
     }
-    let mut keys = PacketKeys::default();
-    decode_header_keys(h.protocol, h.bytes, &mut keys);
+    .unwrap_or_else(|| {
+        let mut keys = PacketKeys::default();
+        decode_header_keys(h.protocol, h.bytes, &mut keys, &mut InnerKeys::default());
+        keys
+    });
+    keys.set_depth(0);
     keys
 }
 

@@ -152,6 +152,11 @@ fn sample_json(
             if let Some(k) = sample_keys(&keys.flows) {
                 m.insert("keys".into(), k);
             }
+            if let Some((_, r)) = keys.flows.iter().find(|(i, _)| *i == sample.index) {
+                if r.keys.depth() > 0 || r.keys.tunnel().is_some() {
+                    m.insert("tunnels".into(), tunnels_json(r));
+                }
+            }
         }
         Some((SampleKind::Counters, expanded)) => {
             let c = CounterSample::new_checked(sample.data, expanded)?;
@@ -194,10 +199,40 @@ fn sample_json(
     Ok(m)
 }
 
-/// Every key the sample has, by sFlow-RT name, in its sFlow-RT text form.
+/// The tunnels a sample's header went through, outermost first: type, VNI or GRE key, the
+/// carrying header's addresses (the tunnel's endpoints), and the level its contents'
+/// keys are at (`null` when too deep to walk).
+fn tunnels_json(record: &SampleRecord) -> Value {
+    let mut list = Vec::new();
+    for (level, (kind, keys, walked)) in record.tunnels().enumerate() {
+        let mut t = Map::new();
+        t.insert("type".into(), json!(kind.name()));
+        for id in [Key::VxlanVni, Key::GeneveVni, Key::GreKey] {
+            if let Some(crate::packet::KeyValue::Number(v)) = keys.get(id) {
+                let name = if id == Key::GreKey { "key" } else { "vni" };
+                t.insert(name.into(), json!(v));
+            }
+        }
+        t.insert("source".into(), ip_or_null(keys.ip_source()));
+        t.insert("destination".into(), ip_or_null(keys.ip_destination()));
+        t.insert(
+            "inner_level".into(),
+            if walked {
+                json!(level + 1)
+            } else {
+                Value::Null
+            },
+        );
+        list.push(Value::Object(t));
+    }
+    Value::Array(list)
+}
+
+/// Every key the sample has, by sFlow-RT name, in its sFlow-RT text form: the outermost
+/// header's under the plain names, each tunnel level's under the `.N` names.
 fn keys_json(record: &SampleRecord, agent: IpAddr) -> Value {
     let mut k = Map::new();
-    for &key in Key::ALL {
+    for key in Key::every() {
         let value = match key {
             Key::Agent => Some(crate::packet::KeyValue::Ip(agent)),
             _ => record.key(key),

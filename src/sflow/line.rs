@@ -110,6 +110,10 @@ impl LineState {
                     self.eth_type = u32::from(t);
                 }
             }
+            // sflowtool does not look under MPLS labels (the keys do).
+            if matches!(k.ethernet_protocol(), Some(0x8847 | 0x8848)) {
+                return;
+            }
         }
         let (Some(src), Some(dst)) = (k.ip_source(), k.ip_destination()) else {
             return;

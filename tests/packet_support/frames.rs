@@ -279,3 +279,138 @@ pub fn synthetic_1400(seed: u32) -> Vec<u8> {
     }
     d.finish()
 }
+
+/// A VXLAN header (RFC 7348): the I flag and `vni`.
+pub fn vxlan(vni: u32) -> Vec<u8> {
+    let v = vni.to_be_bytes();
+    vec![0x08, 0, 0, 0, v[1], v[2], v[3], 0]
+}
+
+/// A Geneve header (RFC 8926) with `options` bytes of options (a multiple of 4) carrying
+/// EtherType `protocol`.
+pub fn geneve(vni: u32, protocol: u16, options: usize) -> Vec<u8> {
+    let v = vni.to_be_bytes();
+    let p = protocol.to_be_bytes();
+    let mut b = vec![(options / 4) as u8, 0, p[0], p[1], v[1], v[2], v[3], 0];
+    // One option TLV: class 0x0102, type 0x80, its length in words after the 4 bytes.
+    if options >= 4 {
+        b.extend_from_slice(&[0x01, 0x02, 0x80, ((options - 4) / 4) as u8]);
+        b.resize(8 + options, 0xEE);
+    }
+    b
+}
+
+/// A GRE header (RFC 2784/2890) carrying `protocol`, with the optional checksum, key and
+/// sequence number.
+pub fn gre(protocol: u16, checksum: bool, key: Option<u32>, sequence: Option<u32>) -> Vec<u8> {
+    let mut flags = 0u16;
+    if checksum {
+        flags |= 0x8000;
+    }
+    if key.is_some() {
+        flags |= 0x2000;
+    }
+    if sequence.is_some() {
+        flags |= 0x1000;
+    }
+    let mut b = flags.to_be_bytes().to_vec();
+    b.extend_from_slice(&protocol.to_be_bytes());
+    if checksum {
+        b.extend_from_slice(&[0xAB, 0xCD, 0, 0]);
+    }
+    if let Some(k) = key {
+        b.extend_from_slice(&k.to_be_bytes());
+    }
+    if let Some(s) = sequence {
+        b.extend_from_slice(&s.to_be_bytes());
+    }
+    b
+}
+
+/// The outer headers of a tunnel over IPv4: Ethernet (optionally tagged), IPv4 of
+/// `protocol` from `src` to `dst`, then `inner` (a UDP header and tunnel header included
+/// when the tunnel is over UDP).
+pub fn over_ipv4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    vlan: Option<u16>,
+    inner: &[u8],
+) -> Vec<u8> {
+    let mut b = ethernet(0x0800, vlan);
+    b.extend_from_slice(&ipv4(src, dst, protocol, 63, inner.len() as u16));
+    b.extend_from_slice(inner);
+    b
+}
+
+/// [`over_ipv4`] over IPv6.
+pub fn over_ipv6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    protocol: u8,
+    vlan: Option<u16>,
+    inner: &[u8],
+) -> Vec<u8> {
+    let mut b = ethernet(0x86DD, vlan);
+    b.extend_from_slice(&ipv6(src, dst, protocol, 63, inner.len() as u16));
+    b.extend_from_slice(inner);
+    b
+}
+
+/// A UDP header to `port` followed by `payload`.
+pub fn udp_to(port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut b = udp(49_152, port);
+    b.extend_from_slice(payload);
+    b
+}
+
+/// A VXLAN-encapsulated tenant frame: the underlay (VTEP 192.0.2.1 -> 192.0.2.2, UDP 4789,
+/// VNI `vni`) carrying `tenant` (an Ethernet frame).
+pub fn vxlan_frame(vni: u32, tenant: &[u8]) -> Vec<u8> {
+    let mut payload = vxlan(vni);
+    payload.extend_from_slice(tenant);
+    over_ipv4(
+        Ipv4Addr::new(192, 0, 2, 1),
+        Ipv4Addr::new(192, 0, 2, 2),
+        17,
+        None,
+        &udp_to(4789, &payload),
+    )
+}
+
+/// The VXLAN load of the decoder bench: like [`synthetic_1400`], 7 flow samples of
+/// 128-byte headers in a 1396-byte datagram, each header a VXLAN underlay frame whose
+/// tenant frame is Ethernet/IPv4/TCP-or-UDP (the tenant headers cut at 128 bytes as an
+/// agent cuts them: 78 bytes of tenant frame).
+pub fn synthetic_vxlan_1400(seed: u32) -> Vec<u8> {
+    let mut d = Datagram::new(Ipv4Addr::new(10, 0, 0, 1), 0, seed, 1000 + seed);
+    for i in 0..7u32 {
+        let n = seed.wrapping_mul(7).wrapping_add(i);
+        let src = Ipv4Addr::from(0x0A00_0000 | (n.wrapping_mul(2_654_435_761) & 0xFFFF));
+        let dst = Ipv4Addr::from(0xC0A8_0000 | (n & 0xFFFF));
+        let (proto, l4) = match n % 3 {
+            0 => (6, tcp(40_000 + (n % 1000) as u16, 443, 0x10)),
+            1 => (17, udp(53, 30_000 + (n % 5000) as u16)),
+            _ => (6, tcp(22, 50_000 + (n % 100) as u16, 0x18)),
+        };
+        let mut tenant = ethernet(0x0800, (n % 2 == 0).then_some(100 + (n % 50) as u16));
+        tenant.extend_from_slice(&ipv4(src, dst, proto, 64, 1350));
+        tenant.extend_from_slice(&l4);
+        tenant.resize(1450, 0xA5);
+        let frame = vxlan_frame(10_000 + n % 16, &tenant);
+        let sample = FlowSample {
+            sequence: n,
+            source_id: 3 + i,
+            input: 3 + i,
+            output: 40 + i,
+            ..FlowSample::default()
+        };
+        let header = sampled_header(1, &frame, frame.len() as u32 + 4, 128);
+        if i == 0 {
+            d.flow_sample(sample, &[header, extended_switch(100, 200)]);
+        } else {
+            d.flow_sample(sample, &[header]);
+        }
+    }
+    d.finish()
+}
