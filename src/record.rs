@@ -587,11 +587,12 @@ mod tests {
 
     #[test]
     fn record_stays_small() {
-        // The record crosses a ring per sample: widening it must not grow it. Its tunnel
-        // levels are the one part beyond the outermost keys.
+        // The record crosses a ring per sample: widening it must not grow it. Beyond the
+        // outermost keys it holds the tunnel levels and the sample's sequence number (for
+        // `event_id`), which with alignment take the 168th byte.
         assert!(
             std::mem::size_of::<SampleRecord>()
-                <= 160 + std::mem::size_of::<crate::packet::InnerKeys>()
+                <= 168 + std::mem::size_of::<crate::packet::InnerKeys>()
         );
         // The router's hint costs 32 bytes of ring per sample, no more.
         assert!(std::mem::size_of::<WorkItem>() <= std::mem::size_of::<SampleRecord>() + 40);
