@@ -199,6 +199,12 @@ pub fn render(s: &Snapshot) -> String {
         t.unknown_records,
     );
     out.single(
+        "flowsift_tunnels_too_deep_total",
+        "counter",
+        "Flow samples whose tunnels nest deeper than the decoder walks (3 levels).",
+        t.tunnels_too_deep,
+    );
+    out.single(
         "flowsift_samples_routed_total",
         "counter",
         "Samples handed to flow workers.",

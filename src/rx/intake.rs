@@ -266,6 +266,9 @@ impl Visitor for Intake {
 
     fn flow_sample(&mut self, meta: &FlowSampleMeta, record: &SampleRecord) {
         self.state.counters.flow_samples += 1;
+        if record.keys.too_deep() {
+            self.state.counters.tunnels_too_deep += 1;
+        }
         if let Some((agent, epoch)) = self.current {
             let key = SourceSlot {
                 agent,
@@ -472,6 +475,59 @@ mod tests {
         let w = c.pop().unwrap();
         assert_eq!(w.definitions, 3);
         assert_eq!(w.record.keys.udp_destination_port(), Some(53));
+    }
+
+    /// `inner` behind Ethernet / IPv4 / UDP 4789 / VXLAN `vni`.
+    fn in_vxlan(inner: &[u8], vni: u8) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let total = (20 + 8 + 8 + inner.len()) as u16;
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0, 0, 64, 17]);
+        f.extend_from_slice(&[0, 0, 192, 0, 2, 10, 192, 0, 2, 11]);
+        let udp = (8 + 8 + inner.len()) as u16;
+        f.extend_from_slice(&[0xC0, 0x00, 0x12, 0xB5, (udp >> 8) as u8, udp as u8, 0, 0]);
+        f.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, vni, 0]);
+        f.extend_from_slice(inner);
+        f
+    }
+
+    #[test]
+    fn tunnels_deeper_than_the_decoder_walks_are_counted() {
+        let (mut i, _c, slot) = intake(0, 64);
+        let tenant = Frame::new(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            Transport::Udp {
+                src_port: 1,
+                dst_port: 53,
+            },
+        )
+        .to_ethernet();
+        let mut three = tenant.clone();
+        for vni in [3, 2, 1] {
+            three = in_vxlan(&three, vni);
+        }
+        let four = in_vxlan(&three, 9);
+        let mut b = DatagramBuilder::new("192.0.2.1".parse().unwrap(), 0, 1, 1);
+        for (k, frame) in [&three, &four].into_iter().enumerate() {
+            b.flow_sample(
+                &FlowSampleHeader {
+                    sequence: k as u32 + 1,
+                    source_index: 1,
+                    sampling_rate: 10,
+                    ..Default::default()
+                },
+                &[FlowRecord::SampledHeader {
+                    protocol: header_protocol::ETHERNET,
+                    frame_length: frame.len() as u32,
+                    stripped: 0,
+                    header: frame,
+                }],
+            );
+        }
+        feed(&mut i, &b.finish());
+        drop(i);
+        let c = slot.state.lock().unwrap().counters;
+        assert_eq!((c.flow_samples, c.tunnels_too_deep), (2, 1));
     }
 
     #[test]

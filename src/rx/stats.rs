@@ -101,6 +101,9 @@ pub struct Counters {
     /// Interface counter updates (a counter sample's generic interface record) dropped
     /// because the queue to the metrics side was full.
     pub interface_updates_dropped: u64,
+    /// Flow samples whose sampled header nests tunnels deeper than the decoder walks
+    /// ([`crate::packet::MAX_DEPTH`]): their keys stop at the deepest level walked.
+    pub tunnels_too_deep: u64,
 }
 
 impl Counters {
@@ -131,6 +134,7 @@ impl Counters {
         self.sources_untracked += o.sources_untracked;
         self.bad_senders_untracked += o.bad_senders_untracked;
         self.interface_updates_dropped += o.interface_updates_dropped;
+        self.tunnels_too_deep += o.tunnels_too_deep;
     }
 }
 
@@ -579,6 +583,12 @@ impl fmt::Display for Report<'_> {
         writeln!(f, "  flow samples           {}", t.flow_samples)?;
         writeln!(f, "  counter samples        {}", t.counter_samples)?;
         writeln!(f, "  discard samples        {}", t.discard_samples)?;
+        writeln!(
+            f,
+            "  tunnels too deep       {} (flow samples with keys stopped at level {})",
+            t.tunnels_too_deep,
+            crate::packet::MAX_DEPTH
+        )?;
         writeln!(
             f,
             "  unknown samples/records {} / {}",
