@@ -431,8 +431,9 @@ mod tests {
         )
     }
 
-    fn good(seq: u32) -> Vec<u8> {
-        let frame = Frame::new(
+    /// A DNS query frame, 10.0.0.1 to 10.0.0.2.
+    fn dns_query() -> Vec<u8> {
+        Frame::new(
             "10.0.0.1".parse().unwrap(),
             "10.0.0.2".parse().unwrap(),
             Transport::Udp {
@@ -440,7 +441,11 @@ mod tests {
                 dst_port: 53,
             },
         )
-        .to_ethernet();
+        .to_ethernet()
+    }
+
+    fn good(seq: u32) -> Vec<u8> {
+        let frame = dns_query();
         let mut b = DatagramBuilder::new("192.0.2.1".parse().unwrap(), 0, seq, seq);
         for k in 0..3 {
             b.flow_sample(
@@ -493,15 +498,7 @@ mod tests {
     #[test]
     fn tunnels_deeper_than_the_decoder_walks_are_counted() {
         let (mut i, _c, slot) = intake(0, 64);
-        let tenant = Frame::new(
-            "10.0.0.1".parse().unwrap(),
-            "10.0.0.2".parse().unwrap(),
-            Transport::Udp {
-                src_port: 1,
-                dst_port: 53,
-            },
-        )
-        .to_ethernet();
+        let tenant = dns_query();
         let mut three = tenant.clone();
         for vni in [3, 2, 1] {
             three = in_vxlan(&three, vni);
