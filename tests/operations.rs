@@ -106,16 +106,6 @@ fn hup(c: &Collector) {
     unsafe { libc::kill(c.pid() as libc::pid_t, libc::SIGHUP) };
 }
 
-fn start(config: &Path) -> Collector {
-    let mut c = Collector::start(config);
-    assert!(
-        c.wait_for("listening on", Duration::from_secs(20)),
-        "{:#?}",
-        c.lines
-    );
-    c
-}
-
 #[test]
 fn sighup_moves_a_sink_keeps_open_flows_and_refuses_a_broken_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,7 +116,7 @@ fn sighup_moves_a_sink_keeps_open_flows_and_refuses_a_broken_file() {
     let config = dir.path().join("flowsift.toml");
     let extra = format!("[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n");
     std::fs::write(&config, config_text(listen, a.port(), &extra)).unwrap();
-    let mut c = start(&config);
+    let mut c = Collector::start_listening(&config);
 
     // Ports 1..=20 open 20 flows; their events go to A.
     let seq = send_ports(listen, 1, 1..=20);
@@ -235,7 +225,7 @@ fn sighup_adds_and_removes_flow_definitions() {
     let mut a = Receiver::new();
     let config = dir.path().join("flowsift.toml");
     std::fs::write(&config, config_text(listen, a.port(), "")).unwrap();
-    let mut c = start(&config);
+    let mut c = Collector::start_listening(&config);
     let seq = send_ports(listen, 1, 1..=5);
     assert_eq!(a.wait(5, Duration::from_secs(10)).len(), 5);
 
@@ -292,7 +282,7 @@ fn sigusr1_prints_the_report_and_hup_without_file_does_not_kill() {
     let a = Receiver::new();
     let config = dir.path().join("flowsift.toml");
     std::fs::write(&config, config_text(listen, a.port(), "")).unwrap();
-    let mut c = start(&config);
+    let mut c = Collector::start_listening(&config);
     send_ports(listen, 1, 1..=3);
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on our own child's pid.
@@ -333,7 +323,7 @@ fn second_stop_signal_says_why_it_exits_1() {
         ),
     )
     .unwrap();
-    let mut c = start(&config);
+    let mut c = Collector::start_listening(&config);
     send_ports(listen, 1, [53]);
     std::thread::sleep(Duration::from_millis(300));
     c.signal_term();
@@ -546,7 +536,7 @@ fn prometheus_scrapes_the_collector() {
     let config = dir.path().join("flowsift.toml");
     let extra = format!("[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n");
     std::fs::write(&config, config_text(listen, a.port(), &extra)).unwrap();
-    let mut c = start(&config);
+    let mut c = Collector::start_listening(&config);
     send_ports(listen, 1, 1..=17);
 
     let web = free_tcp_port();
@@ -712,7 +702,7 @@ fn two_collectors_fed_by_one_agent_give_the_same_event_ids() {
         let mut text = config_text(listen, r.port(), "");
         text.push_str("format = \"json\"\n");
         std::fs::write(&config, text).unwrap();
-        collectors.push(start(&config));
+        collectors.push(Collector::start_listening(&config));
         receivers.push(r);
         listens.push(listen);
     }

@@ -8,7 +8,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use run_support::{datagram, unreachable, Collector};
+use run_support::{datagram, free_udp_port, unreachable, Collector};
 
 fn flowsift() -> Command {
     Command::new(env!("CARGO_BIN_EXE_flowsift"))
@@ -131,11 +131,7 @@ fn receiver_that_never_comes_back_means_counted_drops_and_clean_exit() {
         .local_addr()
         .unwrap()
         .port();
-    let listen = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let listen = free_udp_port();
     let config = dir.path().join("dead.toml");
     std::fs::write(
         &config,
@@ -146,12 +142,7 @@ fn receiver_that_never_comes_back_means_counted_drops_and_clean_exit() {
         ),
     )
     .unwrap();
-    let mut c = Collector::start(&config);
-    assert!(
-        c.wait_for("listening on", Duration::from_secs(20)),
-        "{:#?}",
-        c.lines
-    );
+    let mut c = Collector::start_listening(&config);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..10u16 {
         let frames: Vec<Vec<u8>> = (0..5)
@@ -189,11 +180,7 @@ fn second_signal_while_flushing_exits_at_once() {
         .local_addr()
         .unwrap()
         .port();
-    let listen = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let listen = free_udp_port();
     let config = dir.path().join("slow.toml");
     // A long shutdown timeout and a receiver that is never there: the first SIGTERM starts
     // a flush that would take 60 s.
@@ -206,12 +193,7 @@ fn second_signal_while_flushing_exits_at_once() {
         ),
     )
     .unwrap();
-    let mut c = Collector::start(&config);
-    assert!(
-        c.wait_for("listening on", Duration::from_secs(20)),
-        "{:#?}",
-        c.lines
-    );
+    let mut c = Collector::start_listening(&config);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let frames = vec![unreachable("10.0.0.5", "198.51.100.7", 17, 53)];
     sock.send_to(&datagram("192.0.2.1", 1, 3, &frames), ("127.0.0.1", listen))
@@ -233,11 +215,7 @@ fn second_signal_while_flushing_exits_at_once() {
 #[test]
 fn second_collector_on_the_same_address_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let listen = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let listen = free_udp_port();
     let config = dir.path().join("one.toml");
     std::fs::write(
         &config,
@@ -247,12 +225,7 @@ fn second_collector_on_the_same_address_is_refused() {
         ),
     )
     .unwrap();
-    let mut first = Collector::start(&config);
-    assert!(
-        first.wait_for("listening on", Duration::from_secs(20)),
-        "{:#?}",
-        first.lines
-    );
+    let mut first = Collector::start_listening(&config);
     let second = flowsift()
         .args(["run", "--config"])
         .arg(&config)

@@ -17,7 +17,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
 use ovs_support::{have, is_root, Netns, Ovs};
-use run_support::Collector;
+use run_support::{free_udp_port, Collector};
 
 /// Probes sent over the overlay, one per closed port.
 const PORTS: std::ops::Range<u16> = 20_000..20_050;
@@ -193,11 +193,7 @@ fn tenant_scan_over_ovs_vxlan() {
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let sflow_port = agent_in.local_addr().unwrap().port();
-    let listen = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let listen = free_udp_port();
     let siem = UdpSocket::bind("127.0.0.1:0").unwrap();
     siem.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
@@ -212,12 +208,7 @@ fn tenant_scan_over_ovs_vxlan() {
         ),
     )
     .unwrap();
-    let mut c = Collector::start(&config);
-    assert!(
-        c.wait_for("listening on", Duration::from_secs(20)),
-        "{:#?}",
-        c.lines
-    );
+    let mut c = Collector::start_listening(&config);
     ovs.sflow(&bridge, "lo", &format!("127.0.0.1:{sflow_port}"), 1, 128)
         .unwrap();
 

@@ -13,16 +13,12 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use flowsift::synth::{Frame, Transport};
-use run_support::{datagram, ip, unreachable, Collector};
+use run_support::{datagram, free_udp_port, ip, unreachable, Collector};
 
 #[test]
 fn tenant_scan_inside_vxlan_gives_one_line_per_port() {
     let dir = tempfile::tempdir().unwrap();
-    let listen = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let listen = free_udp_port();
     let siem = UdpSocket::bind("127.0.0.1:0").unwrap();
     siem.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -40,12 +36,7 @@ fn tenant_scan_inside_vxlan_gives_one_line_per_port() {
         ),
     )
     .unwrap();
-    let mut c = Collector::start(&config);
-    assert!(
-        c.wait_for("listening on", Duration::from_secs(20)),
-        "{:#?}",
-        c.lines
-    );
+    let mut c = Collector::start_listening(&config);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut seq = 0;
     let mut send = |frames: &[Vec<u8>]| {

@@ -62,6 +62,18 @@ impl Collector {
         }
     }
 
+    /// Start the collector and wait (bounded, 20 s) until it says it is listening; the
+    /// test fails with what it printed otherwise.
+    pub fn start_listening(config: &std::path::Path) -> Collector {
+        let mut c = Collector::start(config);
+        assert!(
+            c.wait_for("listening on", Duration::from_secs(20)),
+            "{:#?}",
+            c.lines
+        );
+        c
+    }
+
     /// Wait (bounded) for a stderr line containing `what`.
     pub fn wait_for(&mut self, what: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -124,6 +136,15 @@ impl Drop for Collector {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A UDP port free on loopback right now (bound, then released), for a collector to listen on.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn ip(s: &str) -> IpAddr {
