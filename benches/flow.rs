@@ -10,8 +10,7 @@
 //! `cargo bench --bench flow` (all sizes) or `cargo bench --bench flow -- 1000 1000000`;
 //! `FLOW_BENCH_UPDATES=n` sets the timed updates (e.g. small, under callgrind);
 //! `FLOW_BENCH_CHUNK=n` the work items prepared per timed stretch (default 65 536, which
-//! stream from memory; 4096 is about what a busy worker's rings hold);
-//! `FLOW_BENCH_HINT=0` strips the router's hint from the items (the worker packs and hashes).
+//! stream from memory; 4096 is about what a busy worker's rings hold).
 //! Also reports the router's cost per sample (filter, key packing, hashing).
 
 use std::hint::black_box;
@@ -19,7 +18,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use flowsift::flow::{builtin, FlowDefinitions, Router, Shard};
-use flowsift::record::{FlowHint, Route, SampleRecord, WorkItem};
+use flowsift::flow::{Route, WorkItem};
+use flowsift::record::SampleRecord;
 
 const BATCH: usize = 256;
 
@@ -71,21 +71,16 @@ fn walk(i: u64, n: u64, pow2: u64) -> Option<u64> {
     (k < n).then_some(k)
 }
 
-/// The next chunk of work items, routed as a receive thread routes them: with the
-/// router's [`flowsift::record::FlowHint`] unless `hinted` is false (the worker then packs
-/// and hashes itself, as for items from a router that computes no hints).
+/// The next chunk of work items, routed as a receive thread routes them (the router
+/// packs and hashes the key; the worker finds the entry).
 fn fill(items: &mut Vec<WorkItem>, next: &mut u64, n: u64, pow2: u64, router: &mut Router) {
-    let (chunk, hinted) = (chunk(), env_or("FLOW_BENCH_HINT", 1) != 0);
+    let chunk = chunk();
     items.clear();
     while items.len() < chunk {
         if let Some(k) = walk(*next, n, pow2) {
             let record = record(k);
-            router.route_hinted(&record, &mut |_, definitions, hint| {
-                items.push(WorkItem {
-                    record,
-                    definitions,
-                    hint: if hinted { hint } else { FlowHint::NONE },
-                })
+            router.route(&record, &mut |_, flow| {
+                items.push(WorkItem::new(&record, flow))
             });
         }
         *next += 1;
@@ -175,7 +170,9 @@ fn bench_router() {
         let t = cpu_time();
         for _ in 0..rounds {
             for r in set.iter() {
-                router.route(r, &mut |w, m| delivered += w as u64 + m);
+                router.route(r, &mut |w, f| {
+                    delivered += w as u64 + u64::from(f.definition)
+                });
             }
         }
         let el = cpu_time().saturating_sub(t);

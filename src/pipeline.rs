@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::flow::{FlowDefinitions, FlowEvent, FlowStats, WorkerConfig, Workers};
-use crate::record::{Route, WorkItem};
+use crate::flow::{Route, WorkItem};
 use crate::ring::{ring, Consumer, Producer};
 use crate::rx::{Receiver, RxStats};
 use crate::sink::{SinkStats, SyslogSink};

@@ -60,7 +60,9 @@ use super::key::{
 };
 use super::FlowEvent;
 use crate::packet::Key;
-use crate::record::{FlowHint, SampleRecord};
+use crate::record::{SampleRecord, WorkSample};
+
+use super::handoff::FlowId;
 
 /// Most slots in use, in percent, in a table of full entries: the table grows (or, at
 /// its bound, evicts) beyond it. Half full, a flow lies in its home slot or the next
@@ -489,35 +491,25 @@ impl FlowTable {
         true
     }
 
-    /// [`FlowTable::probe_into`] from the identity the router computed for this sample
-    /// and this table's definition: no packing, no hashing, only the scope words (the
-    /// entry stores them). A hint of another width than this table's key (none, or a
-    /// wide key) falls back to packing. The hint must come from a [`super::Router`] over
-    /// the same definitions; debug builds check it against packing.
+    /// The probe of a flow whose identity the router computed ([`FlowId`], for this
+    /// table's definition): no packing, no hashing, only the scope words (the entry stores
+    /// them). False for an identity of another key width than this table's, which a router
+    /// over the same definitions never makes (`router_identity_equals_the_tables_own_probe`).
     #[inline]
-    pub fn probe_hinted(&self, record: &SampleRecord, hint: &FlowHint, p: &mut Probe) -> bool {
-        if usize::from(hint.words) != self.key_words {
-            return self.probe_into(record, p);
+    pub fn probe_flow(&self, flow: &FlowId, record: &WorkSample, p: &mut Probe) -> bool {
+        if usize::from(flow.words) != self.key_words {
+            debug_assert!(
+                false,
+                "identity of {} words for a {}-word key",
+                flow.words, self.key_words
+            );
+            return false;
         }
-        p.key.words = [0; MAX_KEY_WORDS];
-        p.key.words[0] = hint.key[0];
-        p.key.words[1] = hint.key[1];
+        p.key.words = flow.key;
         p.key.len = self.key_words;
         p.scope = scope_words(record.agent, record.data_source());
-        p.hash = hint.hash;
+        p.hash = flow.hash;
         self.seal(p);
-        #[cfg(debug_assertions)]
-        {
-            let packed = self.probe(record);
-            debug_assert!(
-                packed.is_some_and(|q| q.hash == p.hash
-                    && q.key == p.key
-                    && q.tail == p.tail
-                    && q.scope == p.scope
-                    && q.agent == p.agent),
-                "hint {hint:?} disagrees with packing {packed:?}"
-            );
-        }
         true
     }
 
@@ -585,7 +577,7 @@ impl FlowTable {
     /// `record`. Records go to `emit`.
     pub fn sample(&mut self, record: &SampleRecord, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
         if let Some(p) = self.probe(record) {
-            self.update(&p, record, now_ms, emit);
+            self.update(&p, &WorkSample::from(record), now_ms, emit);
         }
     }
 
@@ -597,7 +589,7 @@ impl FlowTable {
     pub fn update(
         &mut self,
         probe: &Probe,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
@@ -650,7 +642,7 @@ impl FlowTable {
 
     /// The scaled value one sample adds.
     #[inline(always)]
-    fn value_of(&self, record: &SampleRecord) -> u64 {
+    fn value_of(&self, record: &WorkSample) -> u64 {
         match self.value {
             ValueKind::Frames => record.frames(),
             ValueKind::Bytes => record.bytes(),
@@ -664,7 +656,7 @@ impl FlowTable {
         i: usize,
         probe: &Probe,
         agent: u64,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
@@ -702,7 +694,7 @@ impl FlowTable {
         slot: usize,
         probe: &Probe,
         agent: u64,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
@@ -747,7 +739,7 @@ impl FlowTable {
         i: usize,
         probe: &Probe,
         agent: u64,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
@@ -1185,7 +1177,7 @@ impl FlowTable {
 /// The opening sample's identity in a `flowStart` record's `event_id`: its sub-agent and
 /// sample sequence number (the agent and data source are hashed in beside).
 #[inline]
-pub fn opening_word(record: &SampleRecord) -> u64 {
+pub fn opening_word(record: &WorkSample) -> u64 {
     (u64::from(record.sub_agent) << 32) | u64::from(record.sequence)
 }
 
@@ -1640,14 +1632,13 @@ mod tests {
         assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
     }
 
-    /// The router's hint must give exactly the probe the table computes itself, for
-    /// one- and two-word keys in both scopes and for each agent family; wider keys carry
-    /// no hint; with several definitions the hint is the lowest one's.
+    /// The router's flow identity must give exactly the probe the table computes itself,
+    /// for one-, two- and wide-word keys, in both scopes, for each agent family, and for
+    /// every definition a sample matches.
     #[test]
-    fn router_hint_equals_the_tables_own_probe() {
+    fn router_identity_equals_the_tables_own_probe() {
         use crate::flow::definition::FlowDefinitions;
-        use crate::flow::Router;
-        use crate::record::Route;
+        use crate::flow::{Route, Router};
         let specs: Vec<FlowSpec> = [
             "name=\"one\"\nkeys=\"ipsource\"",
             "name=\"two\"\nkeys=\"ipsource,ipdestination,icmpunreachableport\"",
@@ -1665,41 +1656,37 @@ mod tests {
                 records.push(r);
             }
         }
-        let mut hinted = 0;
-        for first in 0..specs.len() {
-            // Definition `first` alone, then with every later one behind it.
-            for rest in [first + 1, specs.len()] {
-                let defs = FlowDefinitions::from_specs(&specs[first..rest]).unwrap();
-                let tables: Vec<FlowTable> = defs
-                    .as_slice()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| FlowTable::new(d, 100, definition_seed(i)))
-                    .collect();
-                let mut router = Router::new(&defs, 1);
-                for r in &records {
-                    let mut got = None;
-                    router.route_hinted(r, &mut |w, defs, hint| got = Some((w, defs, hint)));
-                    let (w, mask, hint) = got.unwrap();
-                    assert_eq!((w, mask & 1), (0, 1));
-                    let table = &tables[0];
-                    let own = table.probe(r).unwrap();
-                    if table.key_words > 2 {
-                        assert!(!hint.is_some());
-                        continue;
-                    }
-                    assert_eq!(usize::from(hint.words), table.key_words);
-                    let mut p = Probe::EMPTY;
-                    assert!(table.probe_hinted(r, &hint, &mut p));
-                    assert_eq!(
-                        (p.hash, p.key, p.tail, p.scope, p.agent),
-                        (own.hash, own.key, own.tail, own.scope, own.agent)
-                    );
-                    hinted += 1;
-                }
+        let defs = FlowDefinitions::from_specs(&specs).unwrap();
+        let tables: Vec<FlowTable> = defs
+            .as_slice()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| FlowTable::new(d, 100, definition_seed(i)))
+            .collect();
+        assert!(
+            tables.iter().any(|t| t.key_words > 2),
+            "a wide key among them"
+        );
+        let mut router = Router::new(&defs, 3);
+        let mut checked = 0;
+        for r in &records {
+            let mut got = Vec::new();
+            router.route(r, &mut |w, f| got.push((w, *f)));
+            assert_eq!(got.len(), specs.len(), "every definition matches");
+            for (w, flow) in got {
+                assert_eq!(w, crate::flow::router::worker_of(flow.hash, 3));
+                let table = &tables[usize::from(flow.definition)];
+                let own = table.probe(r).unwrap();
+                let mut p = Probe::EMPTY;
+                assert!(table.probe_flow(&flow, &WorkSample::from(r), &mut p));
+                assert_eq!(
+                    (p.hash, p.key, p.tail, p.scope, p.agent),
+                    (own.hash, own.key, own.tail, own.scope, own.agent)
+                );
+                checked += 1;
             }
         }
-        assert_eq!(hinted, 2 * 3 * 150);
+        assert_eq!(checked, 4 * 150);
     }
 
     #[test]

@@ -28,9 +28,9 @@ use crossbeam::channel::{self, Receiver, Sender};
 use crossbeam::utils::CachePadded;
 
 use super::definition::{FlowDefinitions, MAX_DEFINITIONS};
+use super::handoff::WorkItem;
 use super::shard::Shard;
 use super::{FlowEvent, FlowTable};
-use crate::record::WorkItem;
 use crate::ring::{Consumer, Producer};
 use crate::wake::{Doorbell, IdleSpin};
 
@@ -541,8 +541,8 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{builtin, Router};
-    use crate::record::{monotonic_nanos, Route, SampleRecord};
+    use crate::flow::{builtin, Route, Router};
+    use crate::record::{monotonic_nanos, SampleRecord};
     use crate::ring::ring;
 
     fn unreachable_port(port: u16) -> SampleRecord {
@@ -577,14 +577,8 @@ mod tests {
             // park, varied so some samples land just as it is about to.
             std::thread::sleep(Duration::from_millis(u64::from(i * 7 % 20)));
             let record = unreachable_port(1 + i);
-            router.route_hinted(&record, &mut |_, definitions, hint| {
-                assert!(input
-                    .push_deferred(WorkItem {
-                        record,
-                        definitions,
-                        hint,
-                    })
-                    .is_ok());
+            router.route(&record, &mut |_, flow| {
+                assert!(input.push_deferred(WorkItem::new(&record, flow)).is_ok());
             });
             input.commit();
             let deadline = Instant::now() + 2 * PARK;

@@ -1,7 +1,7 @@
 //! Applying a new configuration to a running pipeline (SIGHUP), without stopping receive.
 //!
 //! Flow definitions live in slots: a definition's slot is its bit in
-//! [`crate::record::WorkItem::definitions`] and the seed of its hash, so a definition whose
+//! [`crate::flow::FlowId::definition`] and the seed of its hash, so a definition whose
 //! spec did not change keeps its slot, its tables in every worker and therefore its open
 //! flows (a `flowStart` key already seen does not fire again). A removed or changed
 //! definition's slot is retired: its bit leaves the live set (items routed before the
@@ -29,8 +29,8 @@ use crate::config::Config;
 use crate::flow::definition::MAX_DEFINITIONS;
 use crate::flow::key::definition_seed;
 use crate::flow::router::{ReloadableRouter, RouterUpdates};
+use crate::flow::Route;
 use crate::flow::{FlowDefinition, FlowDefinitions, FlowSpec, FlowTable, Router};
-use crate::record::Route;
 use crate::sink::{SinkStats, SyslogSink};
 
 /// Longest a reload waits for the workers, or for the sender's hand-over.

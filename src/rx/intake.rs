@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 
-use crate::record::{monotonic_nanos, Route, SampleRecord, WorkItem};
+use crate::flow::{Route, WorkItem};
+use crate::record::{monotonic_nanos, SampleRecord};
 use crate::ring::Producer;
 use crate::sflow::{
     decode_datagram, CounterSampleMeta, DatagramHeader, DecodeError, DiscardSampleMeta,
@@ -292,18 +293,14 @@ impl Visitor for Intake {
             ..
         } = self;
         let batch = *batch;
-        router.route_hinted(record, &mut |worker, definitions, hint| {
+        router.route(record, &mut |worker, flow| {
             let (Some(pending), Some(producer)) =
                 (pending.get_mut(worker), producers.get_mut(worker))
             else {
                 state.counters.route_errors += 1;
                 return;
             };
-            let item = WorkItem {
-                record: *record,
-                definitions,
-                hint,
-            };
+            let item = WorkItem::new(record, flow);
             if producer.push_deferred(item).is_err() {
                 state.counters.ring_drops += 1;
                 return;
@@ -352,12 +349,24 @@ impl Visitor for Intake {
 #[cfg(test)]
 mod tests_support {
     use super::*;
+    use crate::flow::FlowId;
     use crate::ring::ring;
 
+    /// Delivers every sample to one worker, as definition 3 with the UDP destination
+    /// port as its key.
     pub(super) struct ToWorker(pub usize);
     impl Route for ToWorker {
-        fn route(&mut self, _r: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
-            deliver(self.0, 3);
+        fn route(&mut self, r: &SampleRecord, deliver: &mut dyn FnMut(usize, &FlowId)) {
+            let port = r.keys.udp_destination_port().map_or(0, u64::from);
+            let mut key = [0; crate::flow::key::MAX_KEY_WORDS];
+            key[0] = port;
+            let flow = FlowId {
+                hash: port,
+                key,
+                words: 1,
+                definition: 3,
+            };
+            deliver(self.0, &flow);
         }
     }
 
@@ -478,8 +487,7 @@ mod tests {
         feed(&mut i, &good(3));
         assert_eq!(c.len(), 3 + 4, "a full batch goes at once");
         let w = c.pop().unwrap();
-        assert_eq!(w.definitions, 3);
-        assert_eq!(w.record.keys.udp_destination_port(), Some(53));
+        assert_eq!((w.flow.definition, w.flow.key_words()), (3, &[53][..]));
     }
 
     /// `inner` behind Ethernet / IPv4 / UDP 4789 / VXLAN `vni`.

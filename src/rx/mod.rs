@@ -49,7 +49,7 @@ use crossbeam::utils::CachePadded;
 use serde::Deserialize;
 use socket2::Socket;
 
-use crate::record::{Route, WorkItem};
+use crate::flow::{Route, WorkItem};
 use crate::ring::Producer;
 
 pub use allow::{Allowlist, Cidr, CidrError};
