@@ -138,7 +138,7 @@ pub fn render(s: &Snapshot) -> String {
     per_thread(
         &mut out,
         "flowsift_ring_drops_total",
-        "Samples dropped because a flow worker's ring was full, per receive thread.",
+        "Work items (a sample for one flow definition) dropped because a flow worker's ring was full, per receive thread.",
         &|i| rx.threads[i].counters.ring_drops,
     );
     let t = &rx.totals;
