@@ -9,6 +9,7 @@
 //! [stats]         # periodic stats line
 //! [shutdown]      # bound on the final flush
 //! [metrics]       # Prometheus endpoint (off unless `listen` is set)
+//! [script]        # sFlow-RT JavaScript applications (crate::script::ScriptConfig)
 //! ```
 //!
 //! Loading is two-staged, as in ripgrep: [`Config::parse`] checks everything that can be
@@ -20,7 +21,9 @@
 //!
 //! An empty file is the embedded default, which is the seed script's behaviour: the
 //! `uport` flow, events to 127.0.0.1:514 over UDP, local0.notice, sFlow-RT's line format,
-//! listening on port 6343.
+//! listening on port 6343. With a script (`[script] files`, or `--script` on the command
+//! line) the defaults are not added: a file without `[[flow]]` or `[[sink]]` leaves the
+//! flows and destinations to the scripts.
 
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -33,6 +36,7 @@ use toml::Spanned;
 use crate::flow::{default_specs, DefinitionError, FlowDefinition, FlowDefinitions, FlowSpec};
 use crate::packet::Key;
 use crate::rx::RxConfig;
+use crate::script::ScriptConfig;
 use crate::sink::config::HostName;
 use crate::sink::SinkConfig;
 
@@ -224,6 +228,9 @@ pub struct Config {
     /// Syslog destinations (`[[sink]]`).
     #[serde(rename = "sink", default = "default_sinks")]
     pub sinks: Vec<SinkConfig>,
+    /// sFlow-RT JavaScript applications.
+    #[serde(default)]
+    pub script: ScriptConfig,
 }
 
 fn default_sinks() -> Vec<SinkConfig> {
@@ -241,6 +248,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             flows: default_specs(),
             sinks: default_sinks(),
+            script: ScriptConfig::default(),
         }
     }
 }
@@ -265,6 +273,8 @@ struct RawConfig {
     flow: Option<Vec<Spanned<FlowSpec>>>,
     #[serde(default)]
     sink: Option<Vec<Spanned<SinkConfig>>>,
+    #[serde(default)]
+    script: ScriptConfig,
 }
 
 /// 1-based line and column (in characters) of byte `offset` of `src`.
@@ -285,6 +295,12 @@ impl Config {
 
     /// Read and check a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_scripts(path, false)
+    }
+
+    /// [`Config::load`]; `scripts` says that the command line names scripts, so the file
+    /// gets no default flow or sink.
+    pub fn load_with_scripts(path: &Path, scripts: bool) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
         let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
             origin: origin.clone(),
@@ -292,11 +308,20 @@ impl Config {
             column: 0,
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&src, &origin)
+        Config::parse_with_scripts(&src, &origin, scripts)
     }
 
     /// Parse and check TOML text; `origin` names it in errors.
     pub fn parse(src: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::parse_with_scripts(src, origin, false)
+    }
+
+    /// [`Config::parse`]; `scripts` says that the command line names scripts.
+    pub fn parse_with_scripts(
+        src: &str,
+        origin: &str,
+        scripts: bool,
+    ) -> Result<Config, ConfigError> {
         let at = |span: Option<Range<usize>>, message: String| {
             let (line, column) = span.map_or((1, 1), |s| line_col(src, s.start));
             ConfigError {
@@ -308,6 +333,7 @@ impl Config {
         };
         let raw: RawConfig =
             toml::from_str(src).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
+        let scripted = scripts || !raw.script.is_empty();
 
         let flow_spans: Vec<Range<usize>>;
         let flows: Vec<FlowSpec> = match raw.flow {
@@ -317,10 +343,14 @@ impl Config {
             }
             None => {
                 flow_spans = Vec::new();
-                default_specs()
+                if scripted {
+                    Vec::new()
+                } else {
+                    default_specs()
+                }
             }
         };
-        if flows.is_empty() {
+        if flows.is_empty() && !scripted {
             return Err(at(
                 None,
                 "no [[flow]] definition: at least one is needed".into(),
@@ -366,6 +396,7 @@ impl Config {
                 }
                 out
             }
+            None if scripted => Vec::new(),
             None => default_sinks(),
         };
         let config = Config {
@@ -377,6 +408,7 @@ impl Config {
             metrics: raw.metrics,
             flows,
             sinks,
+            script: raw.script,
         };
         config.check().map_err(|m| at(None, m))?;
         Ok(config)
@@ -387,9 +419,10 @@ impl Config {
         if self.rx.listen.is_empty() {
             return Err("rx.listen is empty: give at least one address to listen on".into());
         }
-        if self.sinks.is_empty() {
+        if self.sinks.is_empty() && self.script.is_empty() {
             return Err("no [[sink]]: events would go nowhere".into());
         }
+        self.script.check()?;
         let names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
         for s in &self.sinks {
             s.validate(&names)?;
@@ -418,7 +451,8 @@ impl Config {
                 .sinks
                 .iter()
                 .any(|s| s.flows.is_empty() || s.flows.contains(&f.name));
-            if log && !taken {
+            // A script's flow handler may take it.
+            if log && !taken && self.script.is_empty() {
                 out.push(format!("flow '{}' is taken by no [[sink]]", f.name));
             }
         }

@@ -24,6 +24,7 @@ pub mod record;
 pub mod ring;
 pub mod rx;
 pub mod sched;
+pub mod script;
 pub mod sflow;
 pub mod sink;
 pub mod synth;

@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -21,7 +22,7 @@ use crate::flow::{FlowDefinitions, FlowEvent, FlowStats, WorkerConfig, Workers};
 use crate::flow::{Route, WorkItem};
 use crate::ring::{ring, Consumer, Producer};
 use crate::rx::{Receiver, RxStats};
-use crate::sink::{SinkStats, SyslogSink};
+use crate::sink::{SinkStats, SyslogSink, Tap};
 
 mod reload;
 pub use reload::ReloadOutcome;
@@ -60,6 +61,11 @@ pub struct FinalReport {
 impl Pipeline {
     /// Build the rings and start sink, workers and receivers.
     pub fn start(config: &Config) -> Result<Pipeline, String> {
+        Pipeline::start_with_tap(config, None)
+    }
+
+    /// [`Pipeline::start`], the sender also offering records to `tap` (the script thread).
+    pub fn start_with_tap(config: &Config, tap: Option<Tap>) -> Result<Pipeline, String> {
         let definitions = FlowDefinitions::from_specs(&config.flows).map_err(|e| e.to_string())?;
         let workers_n = config.workers.count.get();
         let threads = config.rx.thread_cores().len().max(1);
@@ -83,14 +89,20 @@ impl Pipeline {
 
         // Before any thread starts: workers and senders request it as they begin.
         crate::sched::set_wake_slice(Duration::from_micros(config.scheduler.slice_us));
-        let sink = SyslogSink::start(&config.sinks, events)?;
+        let sink = SyslogSink::start_with(
+            &config.sinks,
+            events,
+            Arc::new(crate::wake::Doorbell::new()),
+            tap.clone(),
+        )?;
         let worker_config = WorkerConfig {
             cores: config.workers.cores.iter().map(|&c| Some(c)).collect(),
             ..WorkerConfig::default()
         };
         let workers = Workers::spawn(&definitions, worker_config, inputs, outputs)
             .map_err(|e| e.to_string())?;
-        let engine = reload::Engine::new(config, &definitions, threads);
+        let mut engine = reload::Engine::new(config, &definitions, threads);
+        engine.tap = tap;
         let routers: Vec<Box<dyn Route>> =
             (0..threads).map(|i| engine.router(i, workers_n)).collect();
         let receiver =

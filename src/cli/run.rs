@@ -19,6 +19,7 @@ use crate::metrics::fabric::FabricTable;
 use crate::metrics::{Exchange, MetricsServer, Snapshot};
 use crate::pipeline::{Pipeline, StatsLine};
 use crate::rx::IoMode;
+use crate::script::ScriptHost;
 use crate::sink::config::{Facility, HostName, Severity};
 use crate::sink::format::Format;
 use crate::sink::SinkConfig;
@@ -67,13 +68,30 @@ pub struct RunArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics, replacing `listen` in `[metrics]`.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Run an sFlow-RT JavaScript application (repeatable), after `[script] files`.
+    #[arg(long, value_name = "FILE")]
+    pub script: Vec<PathBuf>,
+    /// A system property for the scripts' `getSystemProperty`, as sFlow-RT spells it:
+    /// `-Dname=value`; `-Dscript.file=FILE` runs a script (repeatable).
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    pub define: Vec<String>,
 }
 
 impl RunArgs {
     /// The configuration file (or the embedded default) with the flags applied.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let scripts = !self.script.is_empty()
+            || self.define.iter().any(|d| {
+                d.split_once('=')
+                    .is_some_and(|(n, _)| n.trim() == crate::script::config::SCRIPT_FILE_PROPERTY)
+            });
         let mut config = match &self.config {
-            Some(path) => Config::load(path)?,
+            Some(path) => Config::load_with_scripts(path, scripts)?,
+            None if scripts => Config {
+                flows: Vec::new(),
+                sinks: Vec::new(),
+                ..Config::embedded()
+            },
             None => Config::embedded(),
         };
         self.apply(&mut config).map_err(|message| ConfigError {
@@ -87,6 +105,10 @@ impl RunArgs {
 
     /// Apply the overrides, then re-check the whole configuration.
     pub fn apply(&self, config: &mut Config) -> Result<(), String> {
+        config.script.files.extend(self.script.iter().cloned());
+        for d in &self.define {
+            config.script.define(d)?;
+        }
         if !self.listen.is_empty() {
             config.rx.listen = self.listen.clone();
         }
@@ -218,7 +240,7 @@ impl Signals {
 
 /// Re-read the configuration file (with the command line's overrides) and apply it.
 /// Returns whether it was applied; every outcome is logged.
-fn reload(args: &RunArgs, pipeline: &mut Pipeline) -> bool {
+fn reload(args: &RunArgs, pipeline: &mut Pipeline, scripts: Option<&ScriptHost>) -> bool {
     let Some(path) = &args.config else {
         eprintln!(
             "flowsift: SIGHUP: running on the embedded default configuration (no --config): nothing to reload"
@@ -226,7 +248,18 @@ fn reload(args: &RunArgs, pipeline: &mut Pipeline) -> bool {
         return true;
     };
     eprintln!("flowsift: SIGHUP: reloading {}", path.display());
-    let config = match args.resolve() {
+    let config = match args.resolve().map_err(|e| e.to_string()).and_then(|mut c| {
+        if let Some(host) = scripts {
+            if c.script != pipeline.config().script {
+                return Err(
+                    "[script] changed: scripts load only at start-up; restart to change them"
+                        .into(),
+                );
+            }
+            with_script_flows(&mut c, host)?;
+        }
+        Ok(c)
+    }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("flowsift: reload refused, the running configuration goes on: {e}");
@@ -251,6 +284,21 @@ fn reload(args: &RunArgs, pipeline: &mut Pipeline) -> bool {
             false
         }
     }
+}
+
+/// Add the flows the scripts defined to `config`'s; a name defined twice is an error.
+fn with_script_flows(config: &mut Config, host: &ScriptHost) -> Result<(), String> {
+    for f in host.flows() {
+        if config.flows.iter().any(|c| c.name == f.name) {
+            return Err(format!(
+                "flow '{}' is defined both by a [[flow]] table and by a script's setFlow",
+                f.name
+            ));
+        }
+        config.flows.push(f.clone());
+    }
+    crate::flow::FlowDefinitions::from_specs(&config.flows).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Run the collector until SIGTERM or SIGINT; exit 0 after a clean shutdown, 2 on a
@@ -285,9 +333,24 @@ pub fn run(args: RunArgs) -> ExitCode {
         },
         None => None,
     };
+    let mut config = config;
+    let scripts = if config.script.is_empty() {
+        None
+    } else {
+        let loaded = ScriptHost::load(&config.script)
+            .and_then(|host| with_script_flows(&mut config, &host).map(|()| host));
+        match loaded {
+            Ok(host) => Some(host),
+            Err(e) => {
+                eprintln!("flowsift: cannot start: script: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let start_time = crate::metrics::unix_now();
     let mut fabric = FabricTable::new(config.metrics.max_series);
-    let mut pipeline = match Pipeline::start(&config) {
+    let tap = scripts.as_ref().and_then(ScriptHost::tap);
+    let mut pipeline = match Pipeline::start_with_tap(&config, tap) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("flowsift: cannot start: {e}");
@@ -312,12 +375,27 @@ pub fn run(args: RunArgs) -> ExitCode {
             )
         })
         .collect();
+    let script_files: Vec<String> = config
+        .script
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
     eprintln!(
-        "flowsift: listening on {}; {} flow definition(s), {} worker(s); sending to {}",
+        "flowsift: listening on {}; {} flow definition(s), {} worker(s); sending to {}{}",
         addrs.join(", "),
         config.flows.len(),
         config.workers.count,
-        sinks.join(", ")
+        if sinks.is_empty() {
+            "no sink".to_string()
+        } else {
+            sinks.join(", ")
+        },
+        if script_files.is_empty() {
+            String::new()
+        } else {
+            format!("; scripts: {}", script_files.join(", "))
+        }
     );
     if let Some(m) = &metrics {
         eprintln!("flowsift: metrics on http://{}/metrics", m.local_addr());
@@ -339,7 +417,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         // read once, after the last of them, so a storm leaves one consistent state.
         if signals.reload.swap(false, Ordering::AcqRel) {
             crate::notify::notify_or_log(&crate::notify::reloading_state());
-            if reload(&args, &mut pipeline) {
+            if reload(&args, &mut pipeline, scripts.as_ref()) {
                 reloads_ok += 1;
             } else {
                 reloads_failed += 1;
@@ -372,7 +450,10 @@ pub fn run(args: RunArgs) -> ExitCode {
                 prev: &prev,
                 secs,
             };
-            eprintln!("flowsift: {line}");
+            match &scripts {
+                Some(s) => eprintln!("flowsift: {line}; scripts: {}", s.stats()),
+                None => eprintln!("flowsift: {line}"),
+            }
             prev = now;
             last = Instant::now();
         }
@@ -382,6 +463,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     drop(metrics);
     let report = pipeline.shutdown();
     eprint!("{report}");
+    if let Some(s) = scripts {
+        let stats = s.shutdown(Duration::from_millis(config.shutdown.timeout_ms));
+        eprintln!("script report\n  {stats}");
+    }
     ExitCode::SUCCESS
 }
 

@@ -31,7 +31,7 @@ use crate::flow::key::definition_seed;
 use crate::flow::router::{ReloadableRouter, RouterUpdates};
 use crate::flow::Route;
 use crate::flow::{FlowDefinition, FlowDefinitions, FlowSpec, FlowTable, Router};
-use crate::sink::{SinkStats, SyslogSink};
+use crate::sink::{SinkStats, SyslogSink, Tap};
 
 /// Longest a reload waits for the workers, or for the sender's hand-over.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -56,6 +56,8 @@ pub(super) struct Engine {
     updates: Arc<RouterUpdates>,
     /// Counters of senders replaced by reloads, for sinks that kept their name.
     pub sink_base: SinkStats,
+    /// The script thread's hook on the sender, given to every sender a reload starts.
+    pub tap: Option<Tap>,
 }
 
 /// What a reload changed.
@@ -122,6 +124,7 @@ impl Engine {
             generation: 0,
             updates: RouterUpdates::new(threads),
             sink_base: SinkStats::default(),
+            tap: None,
         }
     }
 
@@ -372,7 +375,7 @@ impl Pipeline {
                 return Err(e);
             }
         };
-        let started = SyslogSink::start_with(&new.sinks, rings, doorbell);
+        let started = SyslogSink::start_with(&new.sinks, rings, doorbell, self.engine.tap.clone());
         let sink = match started {
             Ok(s) => s,
             Err(e) => {

@@ -424,13 +424,7 @@ impl Formatter {
     }
 
     fn header3164(&self, local: &LocalTime, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.pri);
-        out.extend_from_slice(&local.rfc3164());
-        out.push(b' ');
-        out.extend_from_slice(self.opts.hostname.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(APP_NAME.as_bytes());
-        out.extend_from_slice(b": ");
+        push_header3164(&self.pri, local, &self.opts.hostname, out);
     }
 
     /// Visit the fields this destination prints, in order.
@@ -461,29 +455,9 @@ impl Formatter {
                 out.push(b' ');
             }
             first = false;
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'=');
             scratch.clear();
             value.write_text(&mut scratch);
-            let bare = !scratch.is_empty()
-                && scratch
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-'));
-            if bare {
-                out.extend_from_slice(&scratch);
-            } else {
-                out.push(b'"');
-                for &b in scratch.iter() {
-                    match b {
-                        // Keep a quoted value parseable: escape the quote and the escape, and
-                        // never let a control character (a line break) split the message.
-                        b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-                        b if b < 0x20 || b == 0x7f => out.push(b' '),
-                        b => out.push(b),
-                    }
-                }
-                out.push(b'"');
-            }
+            push_pair(name.as_bytes(), &scratch, out);
         });
         self.scratch = scratch;
     }
@@ -585,6 +559,50 @@ impl Formatter {
         push_event_id(event.event_id, out);
         out.extend_from_slice(b"\"]");
     }
+}
+
+/// `<PRI>Mmm dd HH:MM:SS HOST sflow-rt: `, the RFC 3164 header of sFlow-RT's line; `pri`
+/// is `<N>` already written out.
+pub fn push_header3164(pri: &[u8], local: &LocalTime, hostname: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(pri);
+    out.extend_from_slice(&local.rfc3164());
+    out.push(b' ');
+    out.extend_from_slice(hostname.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(APP_NAME.as_bytes());
+    out.extend_from_slice(b": ");
+}
+
+/// `name=value`, the value quoted as sFlow-RT quotes it: bare when it is not empty and
+/// holds only `[A-Za-z0-9.:-]`, else in double quotes.
+pub fn push_pair(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(name);
+    out.push(b'=');
+    let bare = !value.is_empty()
+        && value
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-'));
+    if bare {
+        out.extend_from_slice(value);
+        return;
+    }
+    out.push(b'"');
+    for &b in value {
+        match b {
+            // Keep a quoted value parseable: escape the quote and the escape, and never let a
+            // control character (a line break) split the message.
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b if b < 0x20 || b == 0x7f => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Cut a message that starts at `start` of `out` at sFlow-RT's 1024 bytes, on a UTF-8
+/// boundary.
+pub fn cut_sflow_rt(out: &mut Vec<u8>, start: usize) {
+    truncate_utf8(out, start + SFLOW_RT_MAX_MESSAGE);
 }
 
 /// `event_id` as 16 lower-case hex digits (the same text in every format that has it).

@@ -15,5 +15,6 @@ pub mod transport;
 
 pub use config::SinkConfig;
 pub use sender::{
-    DestinationStats, LatencyBuckets, LatencySummary, SinkStats, SyslogSink, LATENCY_BOUNDS_US,
+    DestinationStats, LatencyBuckets, LatencySummary, SinkStats, SyslogSink, Tap, TapCounters,
+    LATENCY_BOUNDS_US,
 };

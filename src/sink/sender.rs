@@ -319,6 +319,37 @@ impl fmt::Display for SinkStats {
     }
 }
 
+/// A consumer of flow records beside the syslog destinations (the script thread): the
+/// dispatcher offers it every record of the flows it takes, without waiting (a full
+/// queue drops the record and counts it).
+#[derive(Clone)]
+pub struct Tap {
+    /// Flow names it takes; `None`: every flow.
+    pub flows: Option<Vec<String>>,
+    /// Flows it defined: a destination whose `flows` list is empty (all flows) does not
+    /// take these; one that names them does.
+    pub own: Vec<String>,
+    pub queue: Sender<Arc<FlowEvent>>,
+    pub counters: Arc<TapCounters>,
+}
+
+/// What a [`Tap`] was offered.
+#[derive(Debug, Default)]
+pub struct TapCounters {
+    /// Records queued.
+    pub queued: AtomicU64,
+    /// Records dropped because the queue was full.
+    pub overflow: AtomicU64,
+}
+
+impl Tap {
+    fn wants(&self, flow: &str) -> bool {
+        self.flows
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == flow))
+    }
+}
+
 /// The running sender. Dropping it without [`SyslogSink::shutdown`] stops it with a zero
 /// timeout.
 pub struct SyslogSink {
@@ -341,7 +372,7 @@ impl SyslogSink {
         configs: &[SinkConfig],
         rings: Vec<Consumer<FlowEvent>>,
     ) -> Result<SyslogSink, String> {
-        SyslogSink::start_with(configs, rings, Arc::new(Doorbell::new()))
+        SyslogSink::start_with(configs, rings, Arc::new(Doorbell::new()), None)
     }
 
     /// Check what [`SyslogSink::start`] would refuse (TLS files, certificates), without
@@ -355,10 +386,13 @@ impl SyslogSink {
 
     /// [`SyslogSink::start`] with the rings' doorbell: the one a previous sender used,
     /// after [`SyslogSink::hand_over`] (a ring keeps the doorbell it was first given).
+    /// With a `tap`, the dispatcher also offers it the records of the flows it takes
+    /// (there is then always a dispatcher).
     pub fn start_with(
         configs: &[SinkConfig],
         rings: Vec<Consumer<FlowEvent>>,
         doorbell: Arc<Doorbell>,
+        tap: Option<Tap>,
     ) -> Result<SyslogSink, String> {
         let mut connectors = Vec::with_capacity(configs.len());
         for c in configs {
@@ -386,7 +420,7 @@ impl SyslogSink {
         let mut routes = Vec::with_capacity(configs.len());
         let mut senders = Vec::with_capacity(configs.len());
         // One destination takes the rings itself; several share a dispatcher.
-        let single = configs.len() == 1;
+        let single = configs.len() == 1 && tap.is_none();
         let (mut direct, rings) = if single {
             (Some(rings), Vec::new())
         } else {
@@ -438,7 +472,7 @@ impl SyslogSink {
             let dispatch_shared = Arc::clone(&shared);
             let handle = std::thread::Builder::new()
                 .name("sink-dispatch".into())
-                .spawn(move || dispatch(rings, routes, &dispatch_shared))
+                .spawn(move || dispatch(rings, routes, tap, &dispatch_shared))
                 .map_err(|e| format!("cannot start sink dispatcher: {e}"))?;
             Some(handle)
         };
@@ -565,7 +599,12 @@ impl Drop for SyslogSink {
 
 /// Route events from the worker rings to the destination queues until the rings are
 /// finished (every producer gone and drained) or shutdown asks for a last pass.
-fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Shared) {
+fn dispatch(
+    mut rings: Vec<Consumer<FlowEvent>>,
+    routes: Vec<Route>,
+    tap: Option<Tap>,
+    shared: &Shared,
+) {
     crate::sched::apply_wake_slice();
     let mut idle = IdleSpin::default();
     loop {
@@ -580,7 +619,7 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
             for _ in 0..DISPATCH_BURST {
                 let Some(event) = ring.pop() else { break };
                 moved += 1;
-                route(Arc::new(event), &routes, shared);
+                route(Arc::new(event), &routes, tap.as_ref(), shared);
             }
         }
         if moved > 0 {
@@ -611,10 +650,16 @@ fn dispatch(mut rings: Vec<Consumer<FlowEvent>>, routes: Vec<Route>, shared: &Sh
     // Dropping `routes` closes the queues: destinations finish what they hold and exit.
 }
 
-fn route(event: Arc<FlowEvent>, routes: &[Route], shared: &Shared) {
+fn route(event: Arc<FlowEvent>, routes: &[Route], tap: Option<&Tap>, shared: &Shared) {
     let mut taken = false;
+    let tapped_only = tap.is_some_and(|t| t.own.iter().any(|f| **f == *event.name));
     for (i, r) in routes.iter().enumerate() {
-        if !r.flows.is_empty() && !r.flows.iter().any(|f| **f == *event.name) {
+        let takes = if r.flows.is_empty() {
+            !tapped_only
+        } else {
+            r.flows.iter().any(|f| **f == *event.name)
+        };
+        if !takes {
             continue;
         }
         taken = true;
@@ -627,6 +672,13 @@ fn route(event: Arc<FlowEvent>, routes: &[Route], shared: &Shared) {
                 c.overflow.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+    if let Some(t) = tap.filter(|t| t.wants(&event.name)) {
+        taken = true;
+        match t.queue.try_send(event) {
+            Ok(()) => t.counters.queued.fetch_add(1, Ordering::Relaxed),
+            Err(_) => t.counters.overflow.fetch_add(1, Ordering::Relaxed),
+        };
     }
     if !taken {
         shared.unrouted.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,352 @@
+//! The sFlow-RT functions a script can call, bound into each script's context.
+//!
+//! Supported, with sFlow-RT's argument shapes: `setFlow(name, spec)`, `clearFlow(name)`,
+//! `setFlowHandler(fn, [names])`, `setIntervalHandler(fn, seconds)`,
+//! `syslog(host, port, facility, severity, msg)`, `logInfo`, `logWarning`, `logSevere`,
+//! `getSystemProperty(name)`. Nothing else of sFlow-RT's API is defined, so the load-time
+//! scan ([`super::scan`]) refuses a script that calls it.
+//!
+//! `setFlow` configures the native flow engine with the same [`FlowSpec`] a `[[flow]]`
+//! table deserializes into (the spec object goes through JSON, so an attribute flowsift
+//! does not know is refused with its name, as in the configuration file). Flows are
+//! defined while the scripts load; the flow engine starts with them.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rquickjs::function::Opt;
+use rquickjs::{Ctx, Exception, Function, Object, Persistent, Value};
+
+use super::syslog::SyslogOut;
+use crate::flow::{FlowDefinition, FlowSpec};
+
+/// The global functions this module defines, in the order the docs list them.
+pub const SUPPORTED: &[&str] = &[
+    "setFlow",
+    "clearFlow",
+    "setFlowHandler",
+    "setIntervalHandler",
+    "syslog",
+    "logInfo",
+    "logWarning",
+    "logSevere",
+    "getSystemProperty",
+];
+
+/// sFlow-RT functions that configure thresholds and address groups: the native
+/// `[[threshold]]` and `[[group]]` engines they need are not part of this build.
+pub const PENDING: &[&str] = &[
+    "setThreshold",
+    "clearThreshold",
+    "setEventHandler",
+    "setGroups",
+];
+
+/// Shortest interval `setIntervalHandler` accepts.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// State every script shares: the flows they define, properties, syslog output, log.
+pub struct Common {
+    /// True while the scripts' top levels run; `setFlow` and `clearFlow` work only then.
+    pub loading: bool,
+    /// Flows the scripts defined, in definition order.
+    pub flows: Vec<FlowSpec>,
+    pub properties: BTreeMap<String, String>,
+    pub syslog: SyslogOut,
+}
+
+/// One flow handler: the function and the flow names it takes (`None`: every flow).
+pub struct FlowHandler {
+    pub function: Persistent<Function<'static>>,
+    pub names: Option<Vec<String>>,
+}
+
+/// An interval handler and when it runs next.
+pub struct IntervalHandler {
+    pub function: Persistent<Function<'static>>,
+    pub every: Duration,
+    pub next: Instant,
+}
+
+/// State of one script.
+pub struct PerScript {
+    /// The file, as named on the command line or in the configuration.
+    pub file: String,
+    pub flow_handler: Option<FlowHandler>,
+    pub interval: Option<IntervalHandler>,
+    pub log: RateLog,
+}
+
+/// At most [`RateLog::LINES`] log lines per script per [`RateLog::WINDOW`]; the rest are
+/// counted and the count printed with the next window's first line.
+pub struct RateLog {
+    window: Instant,
+    lines: u32,
+    suppressed: u64,
+}
+
+impl Default for RateLog {
+    fn default() -> Self {
+        RateLog {
+            window: Instant::now(),
+            lines: 0,
+            suppressed: 0,
+        }
+    }
+}
+
+impl RateLog {
+    pub const LINES: u32 = 20;
+    pub const WINDOW: Duration = Duration::from_secs(10);
+
+    /// Print `msg` for `file` unless the window's budget is spent.
+    pub fn log(&mut self, file: &str, level: &str, msg: &str) {
+        if self.window.elapsed() >= Self::WINDOW {
+            if self.suppressed > 0 {
+                eprintln!(
+                    "flowsift: script {file}: {} log lines suppressed (at most {} every {} s)",
+                    self.suppressed,
+                    Self::LINES,
+                    Self::WINDOW.as_secs()
+                );
+            }
+            self.window = Instant::now();
+            self.lines = 0;
+            self.suppressed = 0;
+        }
+        if self.lines >= Self::LINES {
+            self.suppressed += 1;
+            return;
+        }
+        self.lines += 1;
+        eprintln!("flowsift: script {file}: {level}: {msg}");
+    }
+}
+
+fn throw(ctx: &Ctx<'_>, msg: &str) -> rquickjs::Error {
+    Exception::throw_message(ctx, msg)
+}
+
+/// A JavaScript value as text, as `String(v)` would give it.
+pub fn text_of<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> rquickjs::Result<String> {
+    if let Some(s) = v.as_string() {
+        return s.to_string();
+    }
+    if let Some(n) = v.as_int() {
+        return Ok(n.to_string());
+    }
+    let c: rquickjs::convert::Coerced<String> = rquickjs::FromJs::from_js(ctx, v.clone())?;
+    Ok(c.0)
+}
+
+/// A number argument as an integer in `range`, or a thrown error naming `what`.
+fn int_arg<'js>(
+    ctx: &Ctx<'js>,
+    v: &Value<'js>,
+    what: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> rquickjs::Result<i64> {
+    let n = if let Some(i) = v.as_int() {
+        Some(i64::from(i))
+    } else if let Some(f) = v.as_float() {
+        (f.fract() == 0.0 && f.is_finite()).then_some(f as i64)
+    } else if let Some(s) = v.as_string() {
+        s.to_string()?.trim().parse().ok()
+    } else {
+        None
+    };
+    match n {
+        Some(n) if range.contains(&n) => Ok(n),
+        _ => Err(throw(
+            ctx,
+            &format!(
+                "{what} must be an integer in {}..={}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
+/// Flow names from `[names]`: an array of strings, or a single string.
+fn names_arg<'js>(ctx: &Ctx<'js>, v: Opt<Value<'js>>) -> rquickjs::Result<Option<Vec<String>>> {
+    let Some(v) = v.0 else { return Ok(None) };
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if let Some(a) = v.as_array() {
+        let mut out = Vec::with_capacity(a.len());
+        for x in a.iter::<Value>() {
+            out.push(text_of(ctx, &x?)?);
+        }
+        return Ok(Some(out));
+    }
+    Ok(Some(vec![text_of(ctx, &v)?]))
+}
+
+/// The `[[flow]]` spec of `setFlow(name, spec)`.
+fn flow_spec<'js>(ctx: &Ctx<'js>, name: &str, spec: Value<'js>) -> rquickjs::Result<FlowSpec> {
+    let json = match ctx.json_stringify(spec)? {
+        Some(s) => s.to_string()?,
+        None => return Err(throw(ctx, "setFlow: the spec must be an object")),
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| throw(ctx, &format!("setFlow('{name}'): {e}")))?;
+    let Some(obj) = value.as_object_mut() else {
+        return Err(throw(ctx, "setFlow: the spec must be an object"));
+    };
+    obj.insert("name".into(), serde_json::Value::String(name.to_owned()));
+    let spec: FlowSpec = serde_json::from_value(value)
+        .map_err(|e| throw(ctx, &format!("setFlow('{name}'): {e}")))?;
+    FlowDefinition::from_spec(&spec).map_err(|e| throw(ctx, &format!("setFlow: {e}")))?;
+    Ok(spec)
+}
+
+/// Define the supported functions as globals of `ctx`.
+pub fn install<'js>(
+    ctx: &Ctx<'js>,
+    common: &Rc<RefCell<Common>>,
+    script: &Rc<RefCell<PerScript>>,
+) -> rquickjs::Result<()> {
+    let g = ctx.globals();
+
+    let c = Rc::clone(common);
+    g.set(
+        "setFlow",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
+            if !c.borrow().loading {
+                return Err(throw(
+                    &ctx,
+                    "setFlow after the script has loaded is not supported: define flows at the top level",
+                ));
+            }
+            let spec = flow_spec(&ctx, &name, spec)?;
+            let mut c = c.borrow_mut();
+            match c.flows.iter_mut().find(|f| f.name == spec.name) {
+                Some(f) => *f = spec,
+                None => c.flows.push(spec),
+            }
+            Ok(())
+        })?,
+    )?;
+
+    let c = Rc::clone(common);
+    g.set(
+        "clearFlow",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
+            if !c.borrow().loading {
+                return Err(throw(
+                    &ctx,
+                    "clearFlow after the script has loaded is not supported",
+                ));
+            }
+            c.borrow_mut().flows.retain(|f| f.name != name);
+            Ok(())
+        })?,
+    )?;
+
+    let s = Rc::clone(script);
+    g.set(
+        "setFlowHandler",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, f: Function<'js>, names: Opt<Value<'js>>| {
+                let names = names_arg(&ctx, names)?;
+                s.borrow_mut().flow_handler = Some(FlowHandler {
+                    function: Persistent::save(&ctx, f),
+                    names,
+                });
+                Ok::<_, rquickjs::Error>(())
+            },
+        )?,
+    )?;
+
+    let s = Rc::clone(script);
+    g.set(
+        "setIntervalHandler",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, f: Function<'js>, seconds: Opt<f64>| {
+                let secs = seconds.0.unwrap_or(1.0);
+                if !secs.is_finite() || secs <= 0.0 {
+                    return Err(throw(&ctx, "setIntervalHandler: seconds must be > 0"));
+                }
+                let every = Duration::from_secs_f64(secs.min(86_400.0)).max(MIN_INTERVAL);
+                s.borrow_mut().interval = Some(IntervalHandler {
+                    function: Persistent::save(&ctx, f),
+                    every,
+                    next: Instant::now() + every,
+                });
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let c = Rc::clone(common);
+    g.set(
+        "syslog",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  host: String,
+                  port: Value<'js>,
+                  facility: Value<'js>,
+                  severity: Value<'js>,
+                  msg: Value<'js>| {
+                let port = int_arg(&ctx, &port, "syslog: port", 1..=65535)? as u16;
+                let facility = int_arg(&ctx, &facility, "syslog: facility", 0..=23)? as u8;
+                let severity = int_arg(&ctx, &severity, "syslog: severity", 0..=7)? as u8;
+                let mut c = c.borrow_mut();
+                let mut line = c.syslog.begin(facility, severity);
+                if let Some(obj) = msg.as_object().filter(|_| !msg.is_function()) {
+                    write_pairs(&ctx, obj, &mut line)?;
+                } else {
+                    line.extend_from_slice(text_of(&ctx, &msg)?.as_bytes());
+                }
+                c.syslog.push(&host, port, line);
+                Ok::<_, rquickjs::Error>(())
+            },
+        )?,
+    )?;
+
+    for (name, level) in [
+        ("logInfo", "INFO"),
+        ("logWarning", "WARNING"),
+        ("logSevere", "SEVERE"),
+    ] {
+        let s = Rc::clone(script);
+        g.set(
+            name,
+            Function::new(ctx.clone(), move |ctx: Ctx<'js>, msg: Value<'js>| {
+                let text = text_of(&ctx, &msg)?;
+                let mut s = s.borrow_mut();
+                let PerScript { file, log, .. } = &mut *s;
+                log.log(file, level, &text);
+                Ok::<_, rquickjs::Error>(())
+            })?,
+        )?;
+    }
+
+    let c = Rc::clone(common);
+    g.set(
+        "getSystemProperty",
+        Function::new(ctx.clone(), move |name: String| {
+            c.borrow().properties.get(&name).cloned()
+        })?,
+    )?;
+    Ok(())
+}
+
+/// `key=value` pairs of `obj`'s own enumerable properties, in their order.
+fn write_pairs<'js>(ctx: &Ctx<'js>, obj: &Object<'js>, line: &mut Vec<u8>) -> rquickjs::Result<()> {
+    let mut first = true;
+    for prop in obj.props::<String, Value>() {
+        let (k, v) = prop?;
+        let text = text_of(ctx, &v)?;
+        SyslogOut::pair(line, first, &k, &text);
+        first = false;
+    }
+    Ok(())
+}

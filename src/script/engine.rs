@@ -1,0 +1,588 @@
+//! The script thread: one QuickJS runtime, one context per script, fed by a bounded queue.
+//!
+//! QuickJS runs on this thread only (its runtime is not `Send`), so the thread is started
+//! before the collector and loads the scripts itself: each file's top level runs in its
+//! own context (its own globals, as sFlow-RT gives each script its own), then the
+//! load-time scan ([`super::scan`]) refuses calls of functions nobody defines. The
+//! result (the flows the scripts defined, or the first error with file and line) goes
+//! back to [`ScriptHost::load`], and the thread waits for flow records.
+//!
+//! Records arrive as `Arc<FlowEvent>` through a bounded queue that the syslog
+//! dispatcher fills without waiting (full: dropped and counted), so a slow script never
+//! stalls the flow workers or receive. The thread takes them in batches and calls each
+//! script's flow handler with sFlow-RT's record object; it sends the scripts' syslog
+//! batches whenever the queue is empty. Each call runs under a deadline: QuickJS's
+//! interrupt handler ends a call that runs past `handler_timeout_ms` (counted). A handler
+//! that throws is logged (rate-limited) and the thread goes on. The scripts have no file
+//! or socket access: the runtime has no `std`/`os` modules, and `syslog` is their only
+//! way out.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Object, Runtime};
+
+use super::api::{self, Common, PerScript, RateLog, PENDING, SUPPORTED};
+use super::config::ScriptConfig;
+use super::scan::scan;
+use super::syslog::{SyslogCounters, SyslogOut};
+use crate::flow::{FlowEvent, FlowSpec};
+use crate::record::monotonic_nanos;
+use crate::sink::config::HostName;
+use crate::sink::{Tap, TapCounters};
+
+/// Longest a script's top level may run when it loads.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Records handed to the handlers between two looks at timers and the syslog batches.
+const BATCH: usize = 256;
+/// Longest the idle thread sleeps before looking at its interval handlers.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+/// Counters of the script thread.
+#[derive(Debug, Default)]
+pub struct ScriptCounters {
+    /// Records queued for the handlers, and dropped because the queue was full.
+    pub tap: Arc<TapCounters>,
+    /// Records handed to a handler.
+    pub handled: AtomicU64,
+    /// Handler calls that threw.
+    pub errors: AtomicU64,
+    /// Handler calls cut by the deadline.
+    pub interrupted: AtomicU64,
+    pub syslog: Arc<SyslogCounters>,
+}
+
+/// A snapshot of [`ScriptCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScriptStats {
+    pub queued: u64,
+    pub overflow: u64,
+    pub handled: u64,
+    pub errors: u64,
+    pub interrupted: u64,
+    pub syslog_sent: u64,
+    pub syslog_batches: u64,
+    pub syslog_dropped: u64,
+}
+
+impl fmt::Display for ScriptStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "records queued {}, dropped (queue full) {}, handled {}, handler errors {}, interrupted {}; syslog sent {}, send calls {}, dropped {}",
+            self.queued,
+            self.overflow,
+            self.handled,
+            self.errors,
+            self.interrupted,
+            self.syslog_sent,
+            self.syslog_batches,
+            self.syslog_dropped
+        )
+    }
+}
+
+/// What the scripts asked for while loading.
+struct Loaded {
+    flows: Vec<FlowSpec>,
+    /// Flow names some handler takes; `None`: every flow.
+    wanted: Option<Vec<String>>,
+}
+
+/// The running script thread.
+pub struct ScriptHost {
+    flows: Vec<FlowSpec>,
+    wanted: Option<Vec<String>>,
+    queue: Option<Sender<Arc<FlowEvent>>>,
+    counters: Arc<ScriptCounters>,
+    thread: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ScriptHost {
+    /// Start the thread and load every script; an error names the file and line.
+    pub fn load(cfg: &ScriptConfig) -> Result<ScriptHost, String> {
+        cfg.check()?;
+        let (tx, rx) = channel::bounded(cfg.queue.get());
+        let counters = Arc::new(ScriptCounters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (loaded_tx, loaded_rx) = mpsc::channel();
+        let thread = {
+            let cfg = cfg.clone();
+            let counters = Arc::clone(&counters);
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("flowsift-script".into())
+                .spawn(move || run(cfg, rx, loaded_tx, counters, stop))
+                .map_err(|e| format!("cannot start the script thread: {e}"))?
+        };
+        let loaded = loaded_rx
+            .recv()
+            .map_err(|_| "the script thread stopped while loading".to_string())
+            .and_then(|r| r);
+        match loaded {
+            Ok(l) => Ok(ScriptHost {
+                flows: l.flows,
+                wanted: l.wanted,
+                queue: Some(tx),
+                counters,
+                thread: Some(thread),
+                stop,
+            }),
+            Err(e) => {
+                drop(tx);
+                let _ = thread.join();
+                Err(e)
+            }
+        }
+    }
+
+    /// The flows the scripts defined with `setFlow`.
+    pub fn flows(&self) -> &[FlowSpec] {
+        &self.flows
+    }
+
+    /// The sender's hook: records of the flows the handlers take.
+    pub fn tap(&self) -> Option<Tap> {
+        let queue = self.queue.clone()?;
+        Some(Tap {
+            flows: self.wanted.clone(),
+            own: self.flows.iter().map(|f| f.name.clone()).collect(),
+            queue,
+            counters: Arc::clone(&self.counters.tap),
+        })
+    }
+
+    pub fn stats(&self) -> ScriptStats {
+        let c = &self.counters;
+        ScriptStats {
+            queued: c.tap.queued.load(Ordering::Relaxed),
+            overflow: c.tap.overflow.load(Ordering::Relaxed),
+            handled: c.handled.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            interrupted: c.interrupted.load(Ordering::Relaxed),
+            syslog_sent: c.syslog.sent.load(Ordering::Relaxed),
+            syslog_batches: c.syslog.batches.load(Ordering::Relaxed),
+            syslog_dropped: c.syslog.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Let the thread handle what is queued (the sender, already stopped, holds no more
+    /// taps), send its syslog batches and stop, within `timeout`; then stop it anyway.
+    pub fn shutdown(mut self, timeout: Duration) -> ScriptStats {
+        self.finish(timeout);
+        self.stats()
+    }
+
+    fn finish(&mut self, timeout: Duration) {
+        drop(self.queue.take());
+        let deadline = Instant::now() + timeout;
+        if let Some(t) = self.thread.take() {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            self.stop.store(true, Ordering::Release);
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ScriptHost {
+    fn drop(&mut self) {
+        self.finish(Duration::ZERO);
+    }
+}
+
+/// One loaded script.
+struct Script {
+    ctx: Context,
+    state: Rc<RefCell<PerScript>>,
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        // The handlers hold JavaScript functions, and the functions (through their
+        // closures) hold this state: release the functions first, so the context and then
+        // the runtime are freed with nothing still referenced.
+        if let Ok(mut s) = self.state.try_borrow_mut() {
+            s.flow_handler = None;
+            s.interval = None;
+        }
+    }
+}
+
+/// The deadline the interrupt handler enforces, shared with it.
+struct Deadline {
+    at_ns: Arc<AtomicU64>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Deadline {
+    fn install(rt: &Runtime, stop: &Arc<AtomicBool>) -> Deadline {
+        let at_ns = Arc::new(AtomicU64::new(0));
+        let fired = Arc::new(AtomicBool::new(false));
+        let (a, f, s) = (Arc::clone(&at_ns), Arc::clone(&fired), Arc::clone(stop));
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            let at = a.load(Ordering::Relaxed);
+            let cut = (at != 0 && monotonic_nanos() > at) || s.load(Ordering::Relaxed);
+            if cut {
+                f.store(true, Ordering::Relaxed);
+            }
+            cut
+        })));
+        Deadline { at_ns, fired }
+    }
+
+    fn arm(&self, bound: Duration) {
+        self.fired.store(false, Ordering::Relaxed);
+        let at = monotonic_nanos().saturating_add(bound.as_nanos() as u64);
+        self.at_ns.store(at, Ordering::Relaxed);
+    }
+
+    /// Disarm; true when the call was cut.
+    fn disarm(&self) -> bool {
+        self.at_ns.store(0, Ordering::Relaxed);
+        self.fired.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// `FILE:LINE: message` of an error a script's load raised.
+fn describe(file: &str, err: CaughtError<'_>) -> String {
+    match err {
+        CaughtError::Exception(ex) => {
+            let message = ex.message().unwrap_or_default();
+            let stack = ex.stack().unwrap_or_default();
+            let line = line_in(&stack, file).or_else(|| {
+                ex.get::<_, i32>("lineNumber")
+                    .ok()
+                    .map(|l| l.max(0) as usize)
+            });
+            let kind = ex
+                .get::<_, String>("name")
+                .unwrap_or_else(|_| "Error".into());
+            match line {
+                Some(l) => format!("{file}:{l}: {kind}: {message}"),
+                None => format!("{file}: {kind}: {message}"),
+            }
+        }
+        CaughtError::Value(v) => {
+            let text = v
+                .as_string()
+                .and_then(|s| s.to_string().ok())
+                .unwrap_or_else(|| format!("{v:?}"));
+            format!("{file}: uncaught exception: {text}")
+        }
+        CaughtError::Error(e) => format!("{file}: {e}"),
+    }
+}
+
+/// The first `FILE:LINE` in a QuickJS stack trace.
+fn line_in(stack: &str, file: &str) -> Option<usize> {
+    let needle = format!("{file}:");
+    let at = stack.find(&needle)? + needle.len();
+    let digits: String = stack[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn load_script(
+    rt: &Runtime,
+    file: &PathBuf,
+    common: &Rc<RefCell<Common>>,
+    deadline: &Deadline,
+) -> Result<Script, String> {
+    let name = file.display().to_string();
+    let src = std::fs::read_to_string(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let ctx = Context::full(rt).map_err(|e| format!("{name}: cannot create a context: {e}"))?;
+    let state = Rc::new(RefCell::new(PerScript {
+        file: name.clone(),
+        flow_handler: None,
+        interval: None,
+        log: RateLog::default(),
+    }));
+    // Made before the script runs, so that on any error its drop releases what the
+    // script registered before the context goes.
+    let script = Script { ctx, state };
+    let state = &script.state;
+    script.ctx.with(|ctx| -> Result<(), String> {
+        api::install(&ctx, common, state).map_err(|e| format!("{name}: {e}"))?;
+        let mut opts = rquickjs::context::EvalOptions::default();
+        opts.global = true;
+        opts.strict = false;
+        opts.filename = Some(name.clone());
+        deadline.arm(LOAD_TIMEOUT);
+        let result = ctx
+            .eval_with_options::<(), _>(src.as_bytes(), opts)
+            .catch(&ctx);
+        if deadline.disarm() {
+            return Err(format!(
+                "{name}: its top level ran longer than {} s and was interrupted",
+                LOAD_TIMEOUT.as_secs()
+            ));
+        }
+        result.map_err(|e| describe(&name, e))?;
+        check_calls(&ctx, &name, &src)
+    })?;
+    Ok(script)
+}
+
+/// Refuse calls of functions neither flowsift nor the script defines (see [`super::scan`]).
+fn check_calls(ctx: &Ctx<'_>, file: &str, src: &str) -> Result<(), String> {
+    let found = scan(src);
+    let globals = ctx.globals();
+    for call in &found.calls {
+        if found.other.contains(&call.name)
+            || globals.contains_key(call.name.as_str()).unwrap_or(false)
+        {
+            continue;
+        }
+        let why = if PENDING.contains(&call.name.as_str()) {
+            "is not supported yet: the native [[threshold]] and [[group]] engines it configures are not in this build"
+        } else {
+            "is not supported: it is neither one of flowsift's sFlow-RT functions nor defined by the script"
+        };
+        return Err(format!(
+            "{file}:{}: {}() {why} (supported: {})",
+            call.line,
+            call.name,
+            SUPPORTED.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+fn run(
+    cfg: ScriptConfig,
+    rx: Receiver<Arc<FlowEvent>>,
+    loaded: mpsc::Sender<Result<Loaded, String>>,
+    counters: Arc<ScriptCounters>,
+    stop: Arc<AtomicBool>,
+) {
+    let setup = || -> Result<(Runtime, Deadline), String> {
+        let rt = Runtime::new().map_err(|e| format!("cannot start QuickJS: {e}"))?;
+        rt.set_memory_limit(cfg.memory_bytes);
+        rt.set_max_stack_size(1 << 20);
+        let deadline = Deadline::install(&rt, &stop);
+        Ok((rt, deadline))
+    };
+    let (rt, deadline) = match setup() {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = loaded.send(Err(e));
+            return;
+        }
+    };
+    let common = Rc::new(RefCell::new(Common {
+        loading: true,
+        flows: Vec::new(),
+        properties: cfg.properties.clone(),
+        syslog: SyslogOut::new(HostName::system().0, Arc::clone(&counters.syslog)),
+    }));
+    let mut scripts = Vec::with_capacity(cfg.files.len());
+    for file in &cfg.files {
+        match load_script(&rt, file, &common, &deadline) {
+            Ok(s) => scripts.push(s),
+            Err(e) => {
+                let _ = loaded.send(Err(e));
+                return;
+            }
+        }
+    }
+    common.borrow_mut().loading = false;
+    let mut wanted: Option<Vec<String>> = Some(Vec::new());
+    for s in &scripts {
+        if let Some(h) = &s.state.borrow().flow_handler {
+            match (&mut wanted, &h.names) {
+                (Some(w), Some(names)) => w.extend(names.iter().cloned()),
+                _ => wanted = None,
+            }
+        }
+    }
+    let flows = common.borrow().flows.clone();
+    if loaded.send(Ok(Loaded { flows, wanted })).is_err() {
+        return;
+    }
+    common.borrow_mut().syslog.flush();
+    let timeout = Duration::from_millis(cfg.handler_timeout_ms);
+    let mut batch: Vec<Arc<FlowEvent>> = Vec::with_capacity(BATCH);
+    loop {
+        let wait = next_interval(&scripts)
+            .map_or(IDLE_WAIT, |t| t.saturating_duration_since(Instant::now()))
+            .min(IDLE_WAIT);
+        let closed = match rx.recv_timeout(wait) {
+            Ok(e) => {
+                batch.push(e);
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            for s in &scripts {
+                handle_batch(s, &batch, &deadline, timeout, &counters);
+            }
+            counters
+                .handled
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            batch.clear();
+        }
+        run_intervals(&scripts, &deadline, timeout, &counters);
+        if rx.is_empty() {
+            let mut c = common.borrow_mut();
+            c.syslog.flush();
+            if let Some(note) = c.syslog.note.take() {
+                eprintln!("flowsift: script: {note}");
+            }
+        }
+        if closed || stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    common.borrow_mut().syslog.flush();
+}
+
+fn next_interval(scripts: &[Script]) -> Option<Instant> {
+    scripts
+        .iter()
+        .filter_map(|s| s.state.borrow().interval.as_ref().map(|i| i.next))
+        .min()
+}
+
+/// Note a handler's failure: counted, and logged within the script's log budget.
+fn failed(
+    state: &Rc<RefCell<PerScript>>,
+    what: &str,
+    err: String,
+    cut: bool,
+    counters: &ScriptCounters,
+) {
+    if cut {
+        counters.interrupted.fetch_add(1, Ordering::Relaxed);
+    } else {
+        counters.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut s = state.borrow_mut();
+    let PerScript { file, log, .. } = &mut *s;
+    let msg = if cut {
+        format!("{what} interrupted: it ran past its deadline")
+    } else {
+        format!("{what} threw: {err}")
+    };
+    log.log(file, "SEVERE", &msg);
+}
+
+fn caught_text(file: &str, e: CaughtError<'_>) -> String {
+    describe(file, e)
+}
+
+fn handle_batch(
+    script: &Script,
+    batch: &[Arc<FlowEvent>],
+    deadline: &Deadline,
+    timeout: Duration,
+    counters: &ScriptCounters,
+) {
+    let (function, names, file) = {
+        let s = script.state.borrow();
+        let Some(h) = &s.flow_handler else { return };
+        (h.function.clone(), h.names.clone(), s.file.clone())
+    };
+    script.ctx.with(|ctx| {
+        let Ok(f) = function.restore(&ctx) else {
+            return;
+        };
+        for e in batch {
+            if let Some(n) = &names {
+                if !n.iter().any(|n| **n == *e.name) {
+                    continue;
+                }
+            }
+            let rec = match record(&ctx, e) {
+                Ok(r) => r,
+                Err(err) => {
+                    failed(
+                        &script.state,
+                        "flow handler",
+                        err.to_string(),
+                        false,
+                        counters,
+                    );
+                    continue;
+                }
+            };
+            deadline.arm(timeout);
+            let r = f.call::<_, ()>((rec,)).catch(&ctx);
+            let cut = deadline.disarm();
+            if let Err(err) = r {
+                let text = caught_text(&file, err);
+                failed(&script.state, "flow handler", text, cut, counters);
+            }
+        }
+    });
+}
+
+fn run_intervals(
+    scripts: &[Script],
+    deadline: &Deadline,
+    timeout: Duration,
+    counters: &ScriptCounters,
+) {
+    let now = Instant::now();
+    for s in scripts {
+        let (function, file) = {
+            let mut st = s.state.borrow_mut();
+            let file = st.file.clone();
+            let Some(i) = st.interval.as_mut() else {
+                continue;
+            };
+            if i.next > now {
+                continue;
+            }
+            i.next = now + i.every;
+            (i.function.clone(), file)
+        };
+        s.ctx.with(|ctx| {
+            let Ok(f) = function.restore(&ctx) else {
+                return;
+            };
+            let now_ms = (crate::metrics::unix_now() * 1000.0).floor();
+            deadline.arm(timeout);
+            let r = f.call::<_, ()>((now_ms,)).catch(&ctx);
+            let cut = deadline.disarm();
+            if let Err(err) = r {
+                let text = caught_text(&file, err);
+                failed(&s.state, "interval handler", text, cut, counters);
+            }
+        });
+    }
+}
+
+/// sFlow-RT's flow record: `flowID`, `name`, `flowKeys`, `value`, `start`, `end`,
+/// `agent`, `dataSource`.
+fn record<'js>(ctx: &Ctx<'js>, e: &FlowEvent) -> rquickjs::Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set("flowID", e.flow_id as f64)?;
+    o.set("name", &*e.name)?;
+    o.set("flowKeys", e.flow_keys())?;
+    o.set("value", e.value)?;
+    o.set("start", e.start_ms as f64)?;
+    o.set("end", e.end_ms as f64)?;
+    o.set("agent", e.agent.to_string())?;
+    o.set("dataSource", e.data_source.to_string())?;
+    Ok(o)
+}
