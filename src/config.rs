@@ -410,16 +410,22 @@ impl Config {
             sinks,
             script: raw.script,
         };
-        config.check().map_err(|m| at(None, m))?;
+        config.check_scripted(scripted).map_err(|m| at(None, m))?;
         Ok(config)
     }
 
     /// Whole-configuration checks, also run after command-line overrides.
     pub fn check(&self) -> Result<(), String> {
+        self.check_scripted(!self.script.is_empty())
+    }
+
+    /// [`Config::check`]; `scripted`: scripts run (perhaps named only on the command
+    /// line), so no sink is needed.
+    fn check_scripted(&self, scripted: bool) -> Result<(), String> {
         if self.rx.listen.is_empty() {
             return Err("rx.listen is empty: give at least one address to listen on".into());
         }
-        if self.sinks.is_empty() && self.script.is_empty() {
+        if self.sinks.is_empty() && !scripted {
             return Err("no [[sink]]: events would go nowhere".into());
         }
         self.script.check()?;

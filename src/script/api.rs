@@ -332,8 +332,12 @@ pub fn install<'js>(
     let c = Rc::clone(common);
     g.set(
         "getSystemProperty",
-        Function::new(ctx.clone(), move |name: String| {
-            c.borrow().properties.get(&name).cloned()
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
+            // sFlow-RT (Java's System.getProperty) gives null for a missing property.
+            match c.borrow().properties.get(&name) {
+                Some(v) => rquickjs::String::from_str(ctx, v).map(Value::from),
+                None => Ok(Value::new_null(ctx)),
+            }
         })?,
     )?;
     Ok(())

@@ -1,9 +1,10 @@
 //! The script thread: one QuickJS runtime, one context per script, fed by a bounded queue.
 //!
 //! QuickJS runs on this thread only (its runtime is not `Send`), so the thread is started
-//! before the collector and loads the scripts itself: each file's top level runs in its
-//! own context (its own globals, as sFlow-RT gives each script its own), then the
-//! load-time scan ([`super::scan`]) refuses calls of functions nobody defines. The
+//! before the collector and loads the scripts itself: the load-time scan
+//! ([`super::scan`]) refuses calls of functions nobody defines, then each file's top
+//! level runs in its own context (its own globals, as sFlow-RT gives each script its
+//! own). The
 //! result (the flows the scripts defined, or the first error with file and line) goes
 //! back to [`ScriptHost::load`], and the thread waits for flow records.
 //!
@@ -315,6 +316,8 @@ fn load_script(
     let state = &script.state;
     script.ctx.with(|ctx| -> Result<(), String> {
         api::install(&ctx, common, state).map_err(|e| format!("{name}: {e}"))?;
+        // Before the top level runs, so a call at the top level is refused by name too.
+        check_calls(&ctx, &name, &src)?;
         let mut opts = rquickjs::context::EvalOptions::default();
         opts.global = true;
         opts.strict = false;
@@ -329,8 +332,7 @@ fn load_script(
                 LOAD_TIMEOUT.as_secs()
             ));
         }
-        result.map_err(|e| describe(&name, e))?;
-        check_calls(&ctx, &name, &src)
+        result.map_err(|e| describe(&name, e))
     })?;
     Ok(script)
 }

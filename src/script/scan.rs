@@ -2,12 +2,11 @@
 //!
 //! sFlow-RT has many global functions (topology, BGP, REST, metrics ...); flowsift runs a
 //! few of them. A script that calls another must fail when it loads, naming the function,
-//! not at the first event hours later. So after a script has run its top level, its source
-//! is scanned for calls `name(` of a bare identifier (not `obj.name(`): a name that is
-//! neither a global of the script's context (JavaScript built-ins, flowsift's API, the
-//! script's own top-level functions and variables) nor ever written anywhere in the
-//! script outside a call (a parameter, a local variable, a local function) is a function
-//! nobody provides. Comments, strings, template literals and regular expressions are
+//! not at the first event hours later. So before a script runs, its source is scanned for
+//! calls `name(` of a bare identifier (not `obj.name(`): a name that is neither a global
+//! of the script's context (JavaScript built-ins, flowsift's API) nor ever written
+//! anywhere in the script outside a call (a declaration, a parameter, a variable) is a
+//! function nobody provides. Comments, strings, template literals and regular expressions are
 //! skipped. The scan is lexical, so it may accept a script that would still fail (a local
 //! name shadowing nothing), but it never refuses a name the script defines.
 

@@ -1,0 +1,422 @@
+//! sFlow-RT applications run by `flowsift run --script`: the seed `syslog.js` against the
+//! built-in `uport` (the same lines, byte for byte but for the time stamp), and the bad
+//! inputs: a script that throws at load, one that calls a function flowsift lacks, a
+//! handler that throws, a handler that never returns.
+
+mod run_support;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use run_support::{datagram, free_udp_port, unreachable, Collector};
+
+/// The seed script as shipped in tests/data/scripts, `server` and `port` edited.
+fn seed_script(dir: &Path, port: u16) -> PathBuf {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/scripts/syslog.js");
+    let seed = std::fs::read_to_string(path).expect("tests/data/scripts/syslog.js");
+    let first = "var server = '10.0.0.1'; var port = 514;";
+    assert!(seed.starts_with(first), "the seed's first line changed");
+    let edited = seed.replacen(
+        first,
+        &format!("var server = '127.0.0.1'; var port = {port};"),
+        1,
+    );
+    let out = dir.join("syslog.js");
+    std::fs::write(&out, edited).unwrap();
+    out
+}
+
+/// 60 port-unreachable answers (30 UDP, 30 TCP; three agents), each seen twice, among
+/// noise: 60 distinct (agent, data source, key) flows.
+fn scan_datagrams() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut seq = 1;
+    for agent in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        for chunk in 0..4u16 {
+            let mut frames = Vec::new();
+            for p in 0..5u16 {
+                let port = 1000 + chunk * 5 + p;
+                let proto = if port % 2 == 0 { 17 } else { 6 };
+                let responder = format!("10.0.{}.{}", chunk, p + 1);
+                frames.push(unreachable(&responder, "198.51.100.7", proto, port));
+            }
+            // Noise: an answer quoting GRE (no port), which no flow takes.
+            frames.push(unreachable("10.9.9.9", "198.51.100.7", 47, 0));
+            for _ in 0..2 {
+                out.push(datagram(agent, seq, 3, &frames));
+                seq += 1;
+            }
+        }
+    }
+    out
+}
+
+fn send_all(port: u16, datagrams: &[Vec<u8>]) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for d in datagrams {
+        sock.send_to(d, ("127.0.0.1", port)).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Datagrams arriving on `sock` until `n` came or `timeout` passed.
+fn receive(sock: &UdpSocket, n: usize, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    while out.len() < n {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match sock.recv(&mut buf) {
+            Ok(len) => out.push(String::from_utf8_lossy(&buf[..len]).into_owned()),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// The line without its time stamp (`<133>` + 15 characters): the rest must be equal.
+fn untimed(line: &str) -> String {
+    let (pri, rest) = line.split_at(line.find('>').map_or(0, |i| i + 1));
+    format!("{pri}{}", rest.get(15..).unwrap_or(""))
+}
+
+fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn start(args: &[&OsStr]) -> Collector {
+    let mut c = Collector::start_args(args);
+    assert!(
+        c.wait_for("listening on", Duration::from_secs(20)),
+        "{:#?}",
+        c.lines
+    );
+    c
+}
+
+#[test]
+fn seed_script_sends_the_lines_of_the_built_in_uport() {
+    let dir = tempfile::tempdir().unwrap();
+    let builtin_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let script_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (listen_a, listen_b) = (free_udp_port(), free_udp_port());
+    let builtin = write_config(
+        dir.path(),
+        "builtin.toml",
+        &format!(
+            "[rx]\nlisten = [\"127.0.0.1:{listen_a}\"]\n[stats]\ninterval_s = 0\n[[sink]]\naddress = \"{}\"\n",
+            builtin_rx.local_addr().unwrap()
+        ),
+    );
+    // No [[flow]], no [[sink]]: the script alone defines them.
+    let scripted = write_config(
+        dir.path(),
+        "scripted.toml",
+        &format!("[rx]\nlisten = [\"127.0.0.1:{listen_b}\"]\n[stats]\ninterval_s = 0\n"),
+    );
+    let script = seed_script(dir.path(), script_rx.local_addr().unwrap().port());
+    let mut a = Collector::start_listening(&builtin);
+    let mut b = start(&[
+        "--config".as_ref(),
+        scripted.as_os_str(),
+        "--script".as_ref(),
+        script.as_os_str(),
+    ]);
+    assert!(
+        b.lines
+            .iter()
+            .any(|l| l.contains("1 flow definition(s)") && l.contains("no sink")),
+        "the script's uport only, no default sink: {:#?}",
+        b.lines
+    );
+    let datagrams = scan_datagrams();
+    send_all(listen_a, &datagrams);
+    send_all(listen_b, &datagrams);
+    let from_builtin = receive(&builtin_rx, 60, Duration::from_secs(15));
+    let from_script = receive(&script_rx, 60, Duration::from_secs(15));
+    // Nothing more arrives: each key is logged once.
+    assert!(receive(&script_rx, 1, Duration::from_millis(300)).is_empty());
+    assert_eq!(
+        a.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    assert_eq!(
+        b.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+
+    assert_eq!(from_builtin.len(), 60, "{from_builtin:#?}");
+    let count = |lines: &[String]| {
+        let mut m: BTreeMap<String, usize> = BTreeMap::new();
+        for l in lines {
+            *m.entry(untimed(l)).or_default() += 1;
+        }
+        m
+    };
+    assert_eq!(count(&from_script), count(&from_builtin));
+    assert!(
+        from_script[0].starts_with("<133>") && from_script[0].contains(" sflow-rt: ipsource=10.0."),
+        "{}",
+        from_script[0]
+    );
+    assert!(
+        from_script
+            .iter()
+            .any(|l| l.ends_with("ipdestination=198.51.100.7 icmpunreachableport=\"udp_1000\"")),
+        "{from_script:#?}"
+    );
+    assert!(
+        b.lines
+            .iter()
+            .any(|l| l.contains("handled 60,") && l.contains("syslog sent 60,")),
+        "{:#?}",
+        b.lines
+    );
+}
+
+/// `flowsift run` with only `script` (and a listen address): its exit code and stderr.
+fn run_to_exit(dir: &Path, script: &str) -> (Option<i32>, String, PathBuf) {
+    let path = dir.join("app.js");
+    std::fs::write(&path, script).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowsift"))
+        .args(["run", "--listen", "127.0.0.1:0", "--script"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        path,
+    )
+}
+
+#[test]
+fn a_script_that_throws_at_load_stops_start_up_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err, path) = run_to_exit(
+        dir.path(),
+        "var a = 1;\nsetFlow('x', {keys:'ipsource', log:true});\nthrow new Error('no SIEM configured');\n",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}:3: Error: no SIEM configured", path.display())),
+        "{err}"
+    );
+    assert!(!err.contains("listening on"), "{err}");
+
+    let (code, err, path) = run_to_exit(
+        dir.path(),
+        "setFlow('x', {keys:'ipsource',\n  value:'frames' flowStart:true});\n",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}:2: SyntaxError", path.display())),
+        "{err}"
+    );
+
+    // A spec the flow engine refuses is an error at load, with the attribute named.
+    let (code, err, path) = run_to_exit(
+        dir.path(),
+        "\n\nsetFlow('x', {keys:'ipsource', nosuch:1});\n",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}:3:", path.display())) && err.contains("nosuch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_call_flowsift_lacks_fails_at_load_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err, path) = run_to_exit(
+        dir.path(),
+        "setFlow('x', {keys:'ipsource', log:true});\nsetFlowHandler(function(rec) {\n  var n = topologyNodeNames();\n  logInfo(n);\n}, ['x']);\n",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:3: topologyNodeNames() is not supported",
+            path.display()
+        )),
+        "{err}"
+    );
+    let (code, err, _) = run_to_exit(
+        dir.path(),
+        "setFlow('udp', {keys:'ipdestination', value:'frames'});\nsetThreshold('ddos', {metric:'udp', value:1000, byFlow:true});\n",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(":2: setThreshold() is not supported yet"),
+        "{err}"
+    );
+    // Functions the script defines itself, parameters and methods are not refused.
+    let (mut c, _, _) = scripted(
+        dir.path(),
+        "function helper(f) { return f(1); }\nvar o = { m(x) { return x; } };\nhelper(function(v) { return o.m(v); });\nlogInfo('property: ' + getSystemProperty('nope'));\n",
+    );
+    assert_eq!(
+        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.ends_with("app.js: INFO: property: null")),
+        "{:#?}",
+        c.lines
+    );
+}
+
+/// A collector running `script`, its syslog receiver, and where it listens.
+fn scripted(dir: &Path, script: &str) -> (Collector, UdpSocket, u16) {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let path = dir.join("app.js");
+    std::fs::write(
+        &path,
+        script.replace("PORT", &rx.local_addr().unwrap().port().to_string()),
+    )
+    .unwrap();
+    let listen = free_udp_port();
+    let listen_arg = format!("127.0.0.1:{listen}");
+    let c = start(&[
+        "--listen".as_ref(),
+        listen_arg.as_ref(),
+        "--stats-interval".as_ref(),
+        "1".as_ref(),
+        "--script".as_ref(),
+        path.as_os_str(),
+    ]);
+    (c, rx, listen)
+}
+
+const HANDLER_PRELUDE: &str = "var keys = ['ipsource','ipdestination','icmpunreachableport'];\n\
+setFlow('uport', {keys:keys, value:'frames', log:true, flowStart:true});\n";
+
+#[test]
+fn a_handler_that_throws_is_logged_and_the_script_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{HANDLER_PRELUDE}setFlowHandler(function(rec) {{\n  if (rec.flowKeys.indexOf('udp_1000') >= 0) throw new Error('cannot handle ' + rec.flowKeys);\n  syslog('127.0.0.1', PORT, 16, 5, {{keys: rec.flowKeys}});\n}}, ['uport']);\n"
+    );
+    let (mut c, rx, listen) = scripted(dir.path(), &script);
+    send_all(listen, &scan_datagrams());
+    // Three agents each see udp_1000: three throws, 57 lines.
+    let lines = receive(&rx, 57, Duration::from_secs(15));
+    assert_eq!(lines.len(), 57, "{lines:#?}");
+    assert!(receive(&rx, 1, Duration::from_millis(300)).is_empty());
+    // Still running: more records after the throws are handled.
+    send_all(
+        listen,
+        &[datagram(
+            "192.0.2.9",
+            1,
+            4,
+            &[unreachable("10.7.0.1", "198.51.100.8", 17, 53)],
+        )],
+    );
+    let more = receive(&rx, 1, Duration::from_secs(10));
+    assert_eq!(more.len(), 1);
+    assert!(
+        more[0].ends_with("keys=\"10.7.0.1,198.51.100.8,udp_53\""),
+        "{more:?}"
+    );
+    assert_eq!(
+        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    assert!(
+        c.lines.iter().any(|l| l.contains("flow handler threw")
+            && l.contains("app.js:4")
+            && l.contains("cannot handle 10.0.0.1,198.51.100.7,udp_1000")),
+        "{:#?}",
+        c.lines
+    );
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.contains("handler errors 3, interrupted 0")),
+        "{:#?}",
+        c.lines
+    );
+}
+
+#[test]
+fn a_handler_that_never_returns_is_interrupted_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{HANDLER_PRELUDE}setFlowHandler(function(rec) {{\n  if (rec.flowKeys.indexOf('udp_1000') >= 0) {{ var n = 0; while (true) {{ n++; }} }}\n  syslog('127.0.0.1', PORT, 16, 5, {{keys: rec.flowKeys}});\n}}, ['uport']);\n"
+    );
+    let (mut c, rx, listen) = scripted(dir.path(), &script);
+    let started = Instant::now();
+    send_all(listen, &scan_datagrams());
+    let lines = receive(&rx, 57, Duration::from_secs(15));
+    assert_eq!(lines.len(), 57, "{lines:#?}");
+    // Three loops of 100 ms each, not an endless stall.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.contains("handler errors 0, interrupted 3")),
+        "{:#?}",
+        c.lines
+    );
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.contains("flow handler interrupted")),
+        "{:#?}",
+        c.lines
+    );
+}
+
+#[test]
+fn properties_reach_get_system_property_and_script_file_runs_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let path = dir.path().join("props.js");
+    std::fs::write(
+        &path,
+        "var port = parseInt(getSystemProperty('siem.port'));\n\
+         setIntervalHandler(function(now) {\n\
+           syslog(getSystemProperty('siem.host'), port, 16, 6, {who: getSystemProperty('who'), missing: String(getSystemProperty('none'))});\n\
+         }, 0.2);\n",
+    )
+    .unwrap();
+    let listen = free_udp_port();
+    let defines = [
+        format!("-Dscript.file={}", path.display()),
+        "-Dsiem.host=127.0.0.1".to_string(),
+        format!("-Dsiem.port={}", rx.local_addr().unwrap().port()),
+        "-Dwho=a b".to_string(),
+    ];
+    let listen_arg = format!("127.0.0.1:{listen}");
+    let mut args: Vec<&OsStr> = vec!["--listen".as_ref(), listen_arg.as_ref()];
+    args.extend(defines.iter().map(|d| -> &OsStr { d.as_ref() }));
+    let mut c = start(&args);
+    let lines = receive(&rx, 1, Duration::from_secs(10));
+    assert_eq!(
+        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    assert_eq!(lines.len(), 1, "{:#?}", c.lines);
+    assert!(lines[0].starts_with("<134>"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with(" sflow-rt: who=\"a b\" missing=null"),
+        "{}",
+        lines[0]
+    );
+}
