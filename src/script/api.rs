@@ -343,13 +343,20 @@ pub fn install<'js>(
     Ok(())
 }
 
-/// `key=value` pairs of `obj`'s own enumerable properties, in their order.
+/// `key=value` pairs of `obj`'s own enumerable properties, in their order. String keys
+/// and values are read in place (no copy); other values as `String(v)`.
 fn write_pairs<'js>(ctx: &Ctx<'js>, obj: &Object<'js>, line: &mut Vec<u8>) -> rquickjs::Result<()> {
     let mut first = true;
-    for prop in obj.props::<String, Value>() {
+    for prop in obj.props::<rquickjs::String<'js>, Value<'js>>() {
         let (k, v) = prop?;
-        let text = text_of(ctx, &v)?;
-        SyslogOut::pair(line, first, &k, &text);
+        let k = k.to_cstring()?;
+        match v.as_string() {
+            Some(s) => {
+                let s = s.clone().to_cstring()?;
+                SyslogOut::pair(line, first, k.as_str(), s.as_str());
+            }
+            None => SyslogOut::pair(line, first, k.as_str(), &text_of(ctx, &v)?),
+        }
         first = false;
     }
     Ok(())

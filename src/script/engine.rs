@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
-use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Object, Runtime};
+use rquickjs::{Atom, CatchResultExt, CaughtError, Context, Ctx, Object, Runtime};
 
 use super::api::{self, Common, PerScript, RateLog, PENDING, SUPPORTED};
 use super::config::ScriptConfig;
@@ -508,13 +508,26 @@ fn handle_batch(
         let Ok(f) = function.restore(&ctx) else {
             return;
         };
+        let mut maker = match RecordMaker::new(&ctx) {
+            Ok(m) => m,
+            Err(err) => {
+                failed(
+                    &script.state,
+                    "flow handler",
+                    err.to_string(),
+                    false,
+                    counters,
+                );
+                return;
+            }
+        };
         for e in batch {
             if let Some(n) = &names {
                 if !n.iter().any(|n| **n == *e.name) {
                     continue;
                 }
             }
-            let rec = match record(&ctx, e) {
+            let rec = match maker.record(e) {
                 Ok(r) => r,
                 Err(err) => {
                     failed(
@@ -574,17 +587,81 @@ fn run_intervals(
     }
 }
 
-/// sFlow-RT's flow record: `flowID`, `name`, `flowKeys`, `value`, `start`, `end`,
-/// `agent`, `dataSource`.
-fn record<'js>(ctx: &Ctx<'js>, e: &FlowEvent) -> rquickjs::Result<Object<'js>> {
-    let o = Object::new(ctx.clone())?;
-    o.set("flowID", e.flow_id as f64)?;
-    o.set("name", &*e.name)?;
-    o.set("flowKeys", e.flow_keys())?;
-    o.set("value", e.value)?;
-    o.set("start", e.start_ms as f64)?;
-    o.set("end", e.end_ms as f64)?;
-    o.set("agent", e.agent.to_string())?;
-    o.set("dataSource", e.data_source.to_string())?;
-    Ok(o)
+/// Builds sFlow-RT's flow records (`flowID`, `name`, `flowKeys`, `value`, `start`, `end`,
+/// `agent`, `dataSource`) for one batch: the property names are atoms made once, the last
+/// definition name's string is reused and the texts are written without `core::fmt`, so
+/// a record costs its own values only.
+struct RecordMaker<'js> {
+    ctx: Ctx<'js>,
+    atoms: Vec<Atom<'js>>,
+    name: Option<(Arc<str>, rquickjs::String<'js>)>,
+    text: Vec<u8>,
+}
+
+impl<'js> RecordMaker<'js> {
+    const FIELDS: [&'static str; 8] = [
+        "flowID",
+        "name",
+        "flowKeys",
+        "value",
+        "start",
+        "end",
+        "agent",
+        "dataSource",
+    ];
+
+    fn new(ctx: &Ctx<'js>) -> rquickjs::Result<RecordMaker<'js>> {
+        let atoms = Self::FIELDS
+            .iter()
+            .map(|n| Atom::from_str(ctx.clone(), n))
+            .collect::<rquickjs::Result<Vec<_>>>()?;
+        Ok(RecordMaker {
+            ctx: ctx.clone(),
+            atoms,
+            name: None,
+            text: Vec::with_capacity(64),
+        })
+    }
+
+    /// `self.text` as a JavaScript string (ASCII, or the UTF-8 separator).
+    fn text(&self) -> rquickjs::Result<rquickjs::String<'js>> {
+        rquickjs::String::from_str(
+            self.ctx.clone(),
+            std::str::from_utf8(&self.text).unwrap_or(""),
+        )
+    }
+
+    fn record(&mut self, e: &FlowEvent) -> rquickjs::Result<Object<'js>> {
+        use crate::sink::format::{push_ip, push_key_value, push_u64};
+        let name = match &self.name {
+            Some((n, js)) if Arc::ptr_eq(n, &e.name) => js.clone(),
+            _ => {
+                let js = rquickjs::String::from_str(self.ctx.clone(), &e.name)?;
+                self.name = Some((Arc::clone(&e.name), js.clone()));
+                js
+            }
+        };
+        let o = Object::new(self.ctx.clone())?;
+        let atom = |i: usize| self.atoms[i].clone();
+        o.set(atom(0), e.flow_id as f64)?;
+        o.set(atom(1), name)?;
+        self.text.clear();
+        for (i, (_, v)) in e.keys.iter().enumerate() {
+            if i > 0 {
+                self.text.extend_from_slice(e.separator.as_bytes());
+            }
+            push_key_value(v, &mut self.text);
+        }
+        o.set(self.atoms[2].clone(), self.text()?)?;
+        o.set(self.atoms[3].clone(), e.value)?;
+        o.set(self.atoms[4].clone(), e.start_ms as f64)?;
+        o.set(self.atoms[5].clone(), e.end_ms as f64)?;
+        self.text.clear();
+        push_ip(e.agent, &mut self.text);
+        o.set(self.atoms[6].clone(), self.text()?)?;
+        self.text.clear();
+        push_u64(u64::from(e.data_source), &mut self.text);
+        o.set(self.atoms[7].clone(), self.text()?)?;
+        Ok(o)
+    }
 }

@@ -54,10 +54,11 @@ pub struct SyslogOut {
     dests: Vec<Destination>,
     /// Message buffers to reuse.
     spare: Vec<Vec<u8>>,
-    value: Vec<u8>,
     cached_secs: Option<i64>,
     cached: LocalTime,
+    /// `<N>` for `pri_value`, the PRI of the last message.
     pri: Vec<u8>,
+    pri_value: Option<u16>,
     counters: Arc<SyslogCounters>,
     /// A message for the log, at most one every [`RETRY`].
     pub note: Option<String>,
@@ -70,10 +71,10 @@ impl SyslogOut {
             hostname,
             dests: Vec::new(),
             spare: Vec::new(),
-            value: Vec::with_capacity(64),
             cached_secs: None,
             cached: LocalTime::from_epoch(0),
             pri: Vec::with_capacity(6),
+            pri_value: None,
             counters,
             note: None,
             noted_at: None,
@@ -88,11 +89,14 @@ impl SyslogOut {
             self.cached = LocalTime::from_epoch(now.secs);
             self.cached_secs = Some(now.secs);
         }
-        self.pri.clear();
-        self.pri.push(b'<');
         let n = u16::from(facility) * 8 + u16::from(severity);
-        self.pri.extend_from_slice(n.to_string().as_bytes());
-        self.pri.push(b'>');
+        if self.pri_value != Some(n) {
+            self.pri.clear();
+            self.pri.push(b'<');
+            crate::sink::format::push_u64(u64::from(n), &mut self.pri);
+            self.pri.push(b'>');
+            self.pri_value = Some(n);
+        }
         let mut msg = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(256));
         msg.clear();
         push_header3164(&self.pri, &self.cached, &self.hostname, &mut msg);
@@ -205,11 +209,6 @@ impl SyslogOut {
         if let Some(n) = note {
             self.set_note(n);
         }
-    }
-
-    /// Scratch space for a value's text.
-    pub fn value_buffer(&mut self) -> &mut Vec<u8> {
-        &mut self.value
     }
 }
 

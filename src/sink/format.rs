@@ -191,7 +191,7 @@ impl FieldValue<'_> {
 
 /// Decimal digits of `n`, without the `core::fmt` machinery (this runs for every value
 /// of every event; `write!` costs several times more).
-fn push_u64(mut n: u64, out: &mut Vec<u8>) {
+pub(crate) fn push_u64(mut n: u64, out: &mut Vec<u8>) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -208,7 +208,7 @@ fn push_u64(mut n: u64, out: &mut Vec<u8>) {
 /// `KeyValue`'s `Display` text (the sFlow-RT form), written directly. IPv6 goes through
 /// `Display` (its zero compression is not worth re-implementing); the tests check that
 /// every other form equals `Display` byte for byte.
-fn push_key_value(v: &KeyValue, out: &mut Vec<u8>) {
+pub(crate) fn push_key_value(v: &KeyValue, out: &mut Vec<u8>) {
     match *v {
         KeyValue::Ip(ip) => push_ip(ip, out),
         KeyValue::Number(n) => push_u64(u64::from(n), out),
@@ -229,7 +229,7 @@ fn push_key_value(v: &KeyValue, out: &mut Vec<u8>) {
     }
 }
 
-fn push_ip(ip: IpAddr, out: &mut Vec<u8>) {
+pub(crate) fn push_ip(ip: IpAddr, out: &mut Vec<u8>) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, o) in v4.octets().into_iter().enumerate() {
