@@ -17,7 +17,9 @@
 //! counted as overflow, without delaying the others. Each destination thread formats into
 //! recycled buffers (no allocation per event once warm).
 //!
-//! With a single destination (the seed configuration, and the common one) there is no
+//! A [`Tap`] (the script thread's record queue) is one more route of the dispatcher.
+//!
+//! With a single destination and no tap (the seed configuration, and the common one) there is no
 //! dispatcher: the destination thread takes events from the worker rings itself, one
 //! thread hop and one wake-up less per event; its bounded queue is then where it keeps
 //! what it takes from the rings while it cannot send (reconnecting).
