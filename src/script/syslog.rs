@@ -60,7 +60,7 @@ pub struct SyslogOut {
     pri: Vec<u8>,
     pri_value: Option<u16>,
     counters: Arc<SyslogCounters>,
-    /// A message for the log, at most one every [`RETRY`].
+    /// A message for the log, at most one every 10 s.
     pub note: Option<String>,
     noted_at: Option<Instant>,
 }
