@@ -29,4 +29,5 @@ pub mod sink;
 pub mod synth;
 #[doc(hidden)]
 pub mod testdata;
+pub mod threshold;
 pub mod wake;
