@@ -600,6 +600,42 @@ ca_file = "/etc/ssl/ca.pem"
     }
 
     #[test]
+    fn thresholds_are_checked_with_positions() {
+        let ok = Config::parse(
+            "[[flow]]\nname = \"udpflood\"\nkeys = \"ipdestination\"\n\n[[threshold]]\nname = \"udpflood\"\nmetric = \"udpflood\"\nvalue = 100000\nbyFlow = true\n\n[[sink]]\nflows = [\"udpflood\"]\n",
+            "x",
+        )
+        .unwrap();
+        let t = ok.thresholds().unwrap();
+        assert_eq!((t.len(), t[0].by_flow, t[0].timeout_ms), (1, true, 60_000));
+        let defs = ok.definitions(&t).unwrap();
+        assert_eq!(defs.as_slice()[0].thresholds.len(), 1);
+        // The effective configuration prints every attribute and parses back.
+        let printed = ok.to_toml();
+        assert!(
+            printed.contains("timeout = 60") && printed.contains("end = false"),
+            "{printed}"
+        );
+        assert_eq!(
+            Config::parse(&printed, "p").unwrap().thresholds,
+            ok.thresholds
+        );
+
+        let e = err("[[flow]]\nname = \"uport\"\n\n[[threshold]]\nname = \"t\"\nmetric = \"nope\"\nvalue = 1\n");
+        assert_eq!((e.line, e.column), (4, 1), "{e}");
+        assert!(e.message.contains("unknown metric 'nope'"), "{e}");
+        assert!(e.message.contains("ifinutilization"), "{e}");
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"uport\"\nvalue = 1\nbyflow = true\n");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("unknown field `byflow`"), "{e}");
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"uport\"\n");
+        assert!(e.message.contains("value"), "{e}");
+        // A sink may name a threshold; not an undefined one.
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"ifinerrors\"\nvalue = 1\n[[sink]]\nflows = [\"u\"]\n");
+        assert_eq!(e.line, 5, "{e}");
+    }
+
+    #[test]
     fn value_errors_have_positions() {
         let e = err("[[sink]]\n  facility = 99\n");
         assert_eq!((e.line, e.column), (2, 14), "{e}");

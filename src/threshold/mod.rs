@@ -41,7 +41,8 @@ pub const MAX_PER_DEFINITION: usize = 8;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdSpec {
-    /// The threshold's name (`thresholdID` in events); sinks select it by this name.
+    /// The threshold's name (`thresholdID` in events; unique among thresholds, may equal
+    /// its flow's); sinks select it by this name.
     pub name: String,
     /// A flow definition's name, or an interface metric (`ifinutilization`, ...).
     pub metric: String,
@@ -167,9 +168,10 @@ pub struct Crossing {
     pub end: bool,
 }
 
-/// Every threshold of a configuration, checked as a set: names unique and distinct from
-/// the flows' (a sink's `flows` list selects both by name), at most
-/// [`MAX_PER_DEFINITION`] on one flow definition. Returns the index of the offending
+/// Every threshold of a configuration, checked as a set: names unique, at most
+/// [`MAX_PER_DEFINITION`] on one flow definition. A threshold may share its flow's name
+/// (sFlow-RT's `thresholdID=udpflood metric=udpflood`); a sink's `flows` list naming it
+/// then takes both the flow's records and the threshold's events. Returns the index of the offending
 /// spec with the message.
 pub fn check_all(
     specs: &[ThresholdSpec],
@@ -180,15 +182,6 @@ pub fn check_all(
         let t = Threshold::from_spec(spec, flows).map_err(|m| (i, m))?;
         if out.iter().any(|o| o.name == t.name) {
             return Err((i, format!("threshold '{}' is defined twice", t.name)));
-        }
-        if flows.iter().any(|(f, _)| **f == *t.name) {
-            return Err((
-                i,
-                format!(
-                    "threshold '{}' has a flow definition's name; sinks select both by name, give it another",
-                    t.name
-                ),
-            ));
         }
         if let Metric::Flow(f) = &t.metric {
             let on = out.iter().filter(|o| o.metric == t.metric).count();
@@ -447,8 +440,8 @@ mod tests {
         assert!(Threshold::from_spec(&spec("name='h'\nmetric='uport'\nvalue=-1"), &flows).is_err());
         let twice = [ok.clone(), ok.clone()];
         assert_eq!(check_all(&twice, &flows).unwrap_err().0, 1);
-        let named_like_a_flow = spec("name='uport'\nmetric='uport'\nvalue=1");
-        assert!(check_all(&[named_like_a_flow], &flows).is_err());
+        let named_like_its_flow = spec("name='uport'\nmetric='uport'\nvalue=1");
+        assert!(check_all(&[named_like_its_flow], &flows).is_ok());
         let many: Vec<ThresholdSpec> = (0..9)
             .map(|i| spec(&format!("name='t{i}'\nmetric='uport'\nvalue=1")))
             .collect();
