@@ -53,6 +53,7 @@ fn event(i: u32) -> FlowEvent {
         data_source: 3,
         received_ns: 0,
         event_id: 0,
+        threshold: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! [rx]            # receive engine (crate::rx::RxConfig): listen, cores, io, buffers ...
 //! [workers]       # flow workers: count, cores, event queue
 //! [[flow]]        # sFlow-RT flow definitions (crate::flow::FlowSpec); default: `uport`
+//! [[threshold]]   # thresholds on flow and interface metrics (crate::threshold); none by default
 //! [[sink]]        # syslog destinations (crate::sink::SinkConfig); default: UDP 127.0.0.1:514
 //! [stats]         # periodic stats line
 //! [shutdown]      # bound on the final flush
@@ -35,6 +36,7 @@ use crate::packet::Key;
 use crate::rx::RxConfig;
 use crate::sink::config::HostName;
 use crate::sink::SinkConfig;
+use crate::threshold::{Threshold, ThresholdSpec};
 
 /// A configuration error with its position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,6 +223,9 @@ pub struct Config {
     /// Flow definitions (`[[flow]]`).
     #[serde(rename = "flow", default = "default_specs")]
     pub flows: Vec<FlowSpec>,
+    /// Thresholds (`[[threshold]]`).
+    #[serde(rename = "threshold", default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdSpec>,
     /// Syslog destinations (`[[sink]]`).
     #[serde(rename = "sink", default = "default_sinks")]
     pub sinks: Vec<SinkConfig>,
@@ -240,6 +245,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             metrics: MetricsConfig::default(),
             flows: default_specs(),
+            thresholds: Vec::new(),
             sinks: default_sinks(),
         }
     }
@@ -264,7 +270,21 @@ struct RawConfig {
     #[serde(default)]
     flow: Option<Vec<Spanned<FlowSpec>>>,
     #[serde(default)]
+    threshold: Vec<Spanned<ThresholdSpec>>,
+    #[serde(default)]
     sink: Option<Vec<Spanned<SinkConfig>>>,
+}
+
+/// Each flow's name and `maxEntries` (what a threshold's metric is checked against); a
+/// spec that does not validate counts with the default bound (its own error comes first).
+fn flow_bounds(flows: &[FlowSpec]) -> Vec<(&str, usize)> {
+    flows
+        .iter()
+        .map(|f| {
+            let max = FlowDefinition::from_spec(f).map_or(100_000, |d| d.max_entries);
+            (f.name.as_str(), max)
+        })
+        .collect()
 }
 
 /// 1-based line and column (in characters) of byte `offset` of `src`.
@@ -345,7 +365,14 @@ impl Config {
         }
         FlowDefinitions::from_specs(&flows).map_err(|e| at(None, e.to_string()))?;
 
-        let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+        let threshold_spans: Vec<Range<usize>> = raw.threshold.iter().map(Spanned::span).collect();
+        let thresholds: Vec<ThresholdSpec> =
+            raw.threshold.into_iter().map(Spanned::into_inner).collect();
+        crate::threshold::check_all(&thresholds, &flow_bounds(&flows))
+            .map_err(|(i, m)| at(threshold_spans.get(i).cloned(), m))?;
+
+        let mut names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+        names.extend(thresholds.iter().map(|t| t.name.as_str()));
         let sinks: Vec<SinkConfig> = match raw.sink {
             Some(list) => {
                 let mut out = Vec::with_capacity(list.len());
@@ -376,6 +403,7 @@ impl Config {
             scheduler: raw.scheduler,
             metrics: raw.metrics,
             flows,
+            thresholds,
             sinks,
         };
         config.check().map_err(|m| at(None, m))?;
@@ -390,7 +418,8 @@ impl Config {
         if self.sinks.is_empty() {
             return Err("no [[sink]]: events would go nowhere".into());
         }
-        let names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+        let mut names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+        names.extend(self.thresholds.iter().map(|t| t.name.as_str()));
         for s in &self.sinks {
             s.validate(&names)?;
         }
@@ -403,9 +432,28 @@ impl Config {
         Ok(())
     }
 
-    /// Notes that are not errors: definitions whose records reach no sink.
+    /// The validated thresholds ([`Config::parse`] has checked them).
+    pub fn thresholds(&self) -> Result<Vec<Threshold>, String> {
+        crate::threshold::check_all(&self.thresholds, &flow_bounds(&self.flows)).map_err(|(_, m)| m)
+    }
+
+    /// The flow definitions, each with the thresholds that watch it.
+    pub fn definitions(&self, thresholds: &[Threshold]) -> Result<FlowDefinitions, String> {
+        FlowDefinitions::with_thresholds(&self.flows, thresholds).map_err(|e| e.to_string())
+    }
+
+    /// Notes that are not errors: definitions and thresholds whose events reach no sink.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        for t in &self.thresholds {
+            let taken = self
+                .sinks
+                .iter()
+                .any(|s| s.flows.is_empty() || s.flows.contains(&t.name));
+            if !taken {
+                out.push(format!("threshold '{}' is taken by no [[sink]]", t.name));
+            }
+        }
         for f in &self.flows {
             let log = FlowDefinition::from_spec(f).map(|d| d.log).unwrap_or(true);
             if !log {
@@ -549,6 +597,42 @@ ca_file = "/etc/ssl/ca.pem"
 
         let e = err("[[sink]]\nname = \"a\"\n[[sink]]\nname = \"a\"\n");
         assert_eq!(e.line, 3, "{e}");
+    }
+
+    #[test]
+    fn thresholds_are_checked_with_positions() {
+        let ok = Config::parse(
+            "[[flow]]\nname = \"udpflood\"\nkeys = \"ipdestination\"\n\n[[threshold]]\nname = \"udpflood\"\nmetric = \"udpflood\"\nvalue = 100000\nbyFlow = true\n\n[[sink]]\nflows = [\"udpflood\"]\n",
+            "x",
+        )
+        .unwrap();
+        let t = ok.thresholds().unwrap();
+        assert_eq!((t.len(), t[0].by_flow, t[0].timeout_ms), (1, true, 60_000));
+        let defs = ok.definitions(&t).unwrap();
+        assert_eq!(defs.as_slice()[0].thresholds.len(), 1);
+        // The effective configuration prints every attribute and parses back.
+        let printed = ok.to_toml();
+        assert!(
+            printed.contains("timeout = 60") && printed.contains("end = false"),
+            "{printed}"
+        );
+        assert_eq!(
+            Config::parse(&printed, "p").unwrap().thresholds,
+            ok.thresholds
+        );
+
+        let e = err("[[flow]]\nname = \"uport\"\n\n[[threshold]]\nname = \"t\"\nmetric = \"nope\"\nvalue = 1\n");
+        assert_eq!((e.line, e.column), (4, 1), "{e}");
+        assert!(e.message.contains("unknown metric 'nope'"), "{e}");
+        assert!(e.message.contains("ifinutilization"), "{e}");
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"uport\"\nvalue = 1\nbyflow = true\n");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("unknown field `byflow`"), "{e}");
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"uport\"\n");
+        assert!(e.message.contains("value"), "{e}");
+        // A sink may name a threshold; not an undefined one.
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"ifinerrors\"\nvalue = 1\n[[sink]]\nflows = [\"u\"]\n");
+        assert_eq!(e.line, 5, "{e}");
     }
 
     #[test]

@@ -29,5 +29,6 @@ pub mod sink;
 pub mod synth;
 #[doc(hidden)]
 pub mod testdata;
+pub mod threshold;
 pub mod udp;
 pub mod wake;

@@ -51,6 +51,7 @@ fn event(i: u32) -> FlowEvent {
         data_source: 7,
         received_ns: monotonic_nanos(),
         event_id: 0,
+        threshold: None,
     }
 }
 

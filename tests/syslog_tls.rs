@@ -133,6 +133,7 @@ fn event(i: u16) -> FlowEvent {
         data_source: 1,
         received_ns: monotonic_nanos(),
         event_id: 0,
+        threshold: None,
     }
 }
 

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::filter::{Filter, FilterError};
 use super::key::{packed_bytes, packed_words, MAX_KEYS, MAX_KEY_BYTES};
 use crate::packet::Key;
+use crate::threshold::{Metric, Threshold};
 
 /// Most definitions the engine runs at once: a work item carries them as a 64-bit mask.
 pub const MAX_DEFINITIONS: usize = 64;
@@ -96,8 +97,9 @@ pub struct FlowSpec {
     /// compatibility; flowsift has no top-N view and does not use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
-    /// sFlow-RT's rate smoothing in seconds (default 2). Accepted for compatibility;
-    /// flowsift reports exact sums, not smoothed rates, and does not use it.
+    /// sFlow-RT's rate smoothing in seconds (default 2, clamped to 0.2..600): the time
+    /// constant of the smoothed rate a `[[threshold]]` on this definition watches.
+    /// Records carry exact sums, not smoothed rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t: Option<f64>,
     /// Most flows this definition tracks at once, across all workers (default 100000).
@@ -291,6 +293,9 @@ pub struct FlowDefinition {
     pub scope: Scope,
     /// Words the packed keys take in a table entry.
     pub key_words: usize,
+    /// The `[[threshold]]`s on this definition's flows, in configuration order (none:
+    /// its flows keep no rate).
+    pub thresholds: Arc<[Threshold]>,
 }
 
 impl FlowDefinition {
@@ -390,7 +395,18 @@ impl FlowDefinition {
             idle_timeout_ms: idle.saturating_mul(1000),
             scope: pick(&spec.scope, &base.scope).unwrap_or_else(default_scope),
             key_words,
+            thresholds: Arc::new([]),
         })
+    }
+
+    /// This definition with the thresholds among `all` that watch it.
+    pub fn with_thresholds(mut self, all: &[Threshold]) -> FlowDefinition {
+        self.thresholds = all
+            .iter()
+            .filter(|t| matches!(&t.metric, Metric::Flow(f) if *f == self.name))
+            .cloned()
+            .collect();
+        self
     }
 
     /// The effective spec, every attribute filled in (for `check-config`).
@@ -453,9 +469,18 @@ impl FlowDefinitions {
 
     /// Validate every spec, then the set.
     pub fn from_specs(specs: &[FlowSpec]) -> Result<FlowDefinitions, DefinitionError> {
+        FlowDefinitions::with_thresholds(specs, &[])
+    }
+
+    /// [`FlowDefinitions::from_specs`], each definition with the thresholds among
+    /// `thresholds` that watch it.
+    pub fn with_thresholds(
+        specs: &[FlowSpec],
+        thresholds: &[Threshold],
+    ) -> Result<FlowDefinitions, DefinitionError> {
         let defs = specs
             .iter()
-            .map(FlowDefinition::from_spec)
+            .map(|s| FlowDefinition::from_spec(s).map(|d| d.with_thresholds(thresholds)))
             .collect::<Result<Vec<_>, _>>()?;
         FlowDefinitions::new(defs)
     }

@@ -1,7 +1,8 @@
 //! The record a flow definition emits, as sFlow-RT hands it to `setFlowHandler`.
 //!
 //! Events are rare next to samples (one per new key with `flowStart`, one per flow end
-//! otherwise), so an event may own a small allocation; samples never do.
+//! otherwise, one per threshold crossing), so an event may own a small allocation;
+//! samples never do.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,6 +33,9 @@ pub struct FlowEvent {
     /// Stable identifier ([`event_id`]): two collectors fed by the same agent give the same
     /// event the same id, so a SIEM can drop the second copy.
     pub event_id: u64,
+    /// Set on a threshold event: `name` is then the threshold's, `value` the metric's,
+    /// and `keys` the crossing flow's (none for an interface metric).
+    pub threshold: Option<Box<crate::threshold::Crossing>>,
 }
 
 /// The `event_id` of a record: a fixed (unseeded, so equal across processes and hosts)
@@ -107,6 +111,7 @@ mod tests {
             data_source: 3,
             received_ns: 0,
             event_id: 0,
+            threshold: None,
         };
         assert_eq!(e.flow_keys(), "10.0.0.5,10.0.0.9,udp_53");
     }

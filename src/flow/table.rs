@@ -63,6 +63,9 @@ use crate::packet::Key;
 use crate::record::{SampleRecord, WorkSample};
 
 use super::handoff::FlowId;
+use crate::threshold::{Smoothing, Threshold};
+
+mod metric;
 
 /// Most slots in use, in percent, in a table of full entries: the table grows (or, at
 /// its bound, evicts) beyond it. Half full, a flow lies in its home slot or the next
@@ -135,6 +138,33 @@ const UNRESOLVED: u64 = u64::MAX;
 /// Process-wide flow record identifiers (sFlow-RT `flowID`), increasing from 1.
 static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The next `flowID` (flow records and threshold events share the sequence).
+pub fn next_flow_id() -> u64 {
+    NEXT_FLOW_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Word offsets inside the metric words that follow an entry of a definition a
+/// threshold watches (`FlowTable::metric`).
+mod metric_field {
+    /// The smoothed sum and observed time ([`crate::threshold::Rate`], f64 bits), as of
+    /// LAST.
+    pub const SUM: usize = 0;
+    pub const WINDOW: usize = 1;
+    /// One word per threshold: a [`crate::threshold::Gate`] (`byFlow`), or bit 63 while
+    /// the flow is counted above in its scope's [`crate::threshold::Largest`].
+    pub const GATES: usize = 2;
+}
+
+/// The rate and thresholds of a table whose definition a threshold watches.
+struct TableMetric {
+    thresholds: Arc<[Threshold]>,
+    smoothing: Smoothing,
+    /// Entry word of [`metric_field::SUM`].
+    at: usize,
+    /// When the largest-flow thresholds were last checked for a re-arm.
+    last_rearm_ms: u64,
+}
+
 /// Counters of one table, plain integers: only the owning worker writes them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TableCounters {
@@ -148,6 +178,8 @@ pub struct TableCounters {
     pub expired: u64,
     /// Records handed to the output (whether the queue then took them or not).
     pub events: u64,
+    /// Threshold events handed to the output (crossings and `end` events).
+    pub crossings: u64,
     /// Samples (also in `samples`) that would have opened a flow for an IPv6 agent when
     /// the agent intern was full ([`AGENT_INTERN_MAX`]): dropped, no flow, no record.
     pub agents_full: u64,
@@ -329,6 +361,9 @@ pub struct FlowTable {
     evict_hand: usize,
     agents: AgentIntern,
     counters: TableCounters,
+    /// Rate and threshold state when a threshold watches the definition; `None` (the
+    /// entries have no metric words) otherwise.
+    metric: Option<Box<TableMetric>>,
 }
 
 impl FlowTable {
@@ -349,9 +384,14 @@ impl FlowTable {
         let max_entries = max_entries.max(1);
         let key_bits = packed_bytes(&def.keys) * 8;
         let ident_words = (key_bits + EXTRA_BITS).div_ceil(64);
+        let metric_words = if def.thresholds.is_empty() {
+            0
+        } else {
+            metric_field::GATES + def.thresholds.len()
+        };
         let (stride, ident_at, agent_at, last_at) = if def.flow_start {
             // Half or whole lines, so that no entry straddles two.
-            let words = ident_words + 2;
+            let words = ident_words + 2 + metric_words;
             let stride = match words {
                 ..=4 => 4,
                 5..=8 => 8,
@@ -366,12 +406,27 @@ impl FlowTable {
             )
         } else {
             (
-                field::IDENT + ident_words,
+                field::IDENT + ident_words + metric_words,
                 field::IDENT,
                 field::AGENT,
                 field::LAST,
             )
         };
+        // The metric words follow the identity (and a start-only entry's agent word and
+        // LAST).
+        let metric_at = if def.flow_start {
+            ident_at + ident_words + 2
+        } else {
+            field::IDENT + ident_words
+        };
+        let metric = (metric_words > 0).then(|| {
+            Box::new(TableMetric {
+                thresholds: def.thresholds.clone(),
+                smoothing: Smoothing::new(def.t),
+                at: metric_at,
+                last_rearm_ms: 0,
+            })
+        });
         let line_shift = u32::from(stride == 4);
         let per_line = 1usize << line_shift;
         let load_percent = if line_shift == 1 {
@@ -432,6 +487,7 @@ impl FlowTable {
             evict_hand: 0,
             agents: AgentIntern::new(),
             counters: TableCounters::default(),
+            metric,
         }
     }
 
@@ -609,8 +665,12 @@ impl FlowTable {
                 Ok(i) => {
                     let at = self.at(i) + self.last_at;
                     if let Some(last) = self.words.get_mut(at) {
-                        if now_ms.saturating_sub(*last) < self.idle_ms {
+                        let since = now_ms.saturating_sub(*last);
+                        if since < self.idle_ms {
                             *last = now_ms;
+                            if self.metric.is_some() {
+                                self.observe(i, since, probe, record, now_ms, emit);
+                            }
                             return;
                         }
                     }
@@ -625,12 +685,16 @@ impl FlowTable {
             Ok(i) => {
                 let (at, stride) = (self.at(i), self.stride);
                 if let Some(e) = self.words.get_mut(at..at + stride) {
-                    let idle = now_ms.saturating_sub(e[field::LAST]) >= self.idle_ms;
+                    let since = now_ms.saturating_sub(e[field::LAST]);
+                    let idle = since >= self.idle_ms;
                     let active = now_ms.saturating_sub(e[field::START]) >= self.active_ms;
                     if !(idle || active) {
                         e[field::VALUE] = e[field::VALUE].saturating_add(value);
                         e[field::LAST] = now_ms;
                         e[field::RECEIVED] = record.received_ns;
+                        if self.metric.is_some() {
+                            self.observe(i, since, probe, record, now_ms, emit);
+                        }
                         return;
                     }
                 }
@@ -679,9 +743,13 @@ impl FlowTable {
         }
         let value = self.value_of(record);
         let e = &mut self.words[at..at + self.stride];
+        let since = now_ms.saturating_sub(e[field::LAST]);
         e[field::VALUE] = e[field::VALUE].saturating_add(value);
         e[field::LAST] = now_ms;
         e[field::RECEIVED] = record.received_ns;
+        if self.metric.is_some() {
+            self.observe(i, since, probe, record, now_ms, emit);
+        }
     }
 
     /// A sample of a flow not in the table: open it in `slot` (the empty slot ending its
@@ -762,6 +830,12 @@ impl FlowTable {
             e[field::START] = now_ms;
             e[field::LAST] = now_ms;
             e[field::RECEIVED] = record.received_ns;
+        }
+        if let Some(m) = &self.metric {
+            // The opening sample starts the observation: sum and window 0.
+            if let Some(words) = e.get_mut(m.at..) {
+                words.fill(0);
+            }
         }
         self.counters.created += 1;
         if self.flow_start {
@@ -985,6 +1059,7 @@ impl FlowTable {
             if !self.flow_start {
                 self.report(v, now_ms, emit);
             }
+            self.retire_metric(v, now_ms, emit);
             self.remove(v);
             self.counters.evicted += 1;
         }
@@ -1017,6 +1092,9 @@ impl FlowTable {
 
     /// Run the timers: sweep the share of slots due since the last tick.
     pub fn tick(&mut self, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
+        if self.metric.is_some() {
+            self.rearm_largest(now_ms, emit);
+        }
         let Some(last) = self.last_sweep_ms else {
             self.last_sweep_ms = Some(now_ms);
             return;
@@ -1052,6 +1130,9 @@ impl FlowTable {
                 {
                     self.report(i, now_ms, emit);
                 }
+                if self.metric.is_some() {
+                    self.sweep_metric(i, now_ms, emit);
+                }
             }
             i = self.next(i);
             examined += 1;
@@ -1071,11 +1152,12 @@ impl FlowTable {
         self.agents.clear();
     }
 
-    /// A flow ends: its last record when `flowStart` is false.
+    /// A flow ends: its last record when `flowStart` is false; its thresholds re-arm.
     fn end(&mut self, i: usize, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
         if !self.flow_start {
             self.report(i, now_ms, emit);
         }
+        self.retire_metric(i, now_ms, emit);
     }
 
     /// Slot where a probe for `hash` starts: the low 32 bits scaled to the lines, the
@@ -1159,7 +1241,7 @@ impl FlowTable {
         let (agent, data_source): (IpAddr, u32) = scope_from_words(scope);
         self.counters.events += 1;
         emit(FlowEvent {
-            flow_id: NEXT_FLOW_ID.fetch_add(1, Ordering::Relaxed),
+            flow_id: next_flow_id(),
             name: self.name.clone(),
             keys,
             separator: self.separator.clone(),
@@ -1170,6 +1252,7 @@ impl FlowTable {
             data_source,
             received_ns,
             event_id: super::event::event_id(&self.name, agent, data_source, opening),
+            threshold: None,
         });
     }
 }

@@ -150,8 +150,10 @@ pub struct DefinitionStats {
     pub samples_agents_full: u64,
     /// Flows in the tables now.
     pub flows_active: u64,
-    /// Records produced (delivered or dropped).
+    /// Records produced (delivered or dropped), threshold events included.
     pub events_emitted: u64,
+    /// Threshold events (crossings and `end` events) among `events_emitted`.
+    pub threshold_events: u64,
     /// Records dropped because the output ring was full.
     pub events_dropped: u64,
 }
@@ -172,6 +174,7 @@ struct SharedCounters {
     agents_full: AtomicU64,
     active: AtomicU64,
     events: AtomicU64,
+    crossings: AtomicU64,
     dropped: AtomicU64,
 }
 
@@ -355,6 +358,7 @@ impl Workers {
                 s.samples_agents_full += get(&c.agents_full);
                 s.flows_active += get(&c.active);
                 s.events_emitted += get(&c.events);
+                s.threshold_events += get(&c.crossings);
                 s.events_dropped += get(&c.dropped);
             }
         }
@@ -532,7 +536,8 @@ impl Worker {
             c.expired.store(t.expired, Ordering::Relaxed);
             c.agents_full.store(t.agents_full, Ordering::Relaxed);
             c.active.store(table.len() as u64, Ordering::Relaxed);
-            c.events.store(t.events, Ordering::Relaxed);
+            c.events.store(t.events + t.crossings, Ordering::Relaxed);
+            c.crossings.store(t.crossings, Ordering::Relaxed);
             c.dropped.store(*dropped, Ordering::Relaxed);
         }
     }

@@ -18,6 +18,11 @@
 //! bounded worker rings for the hand-over), then finishes what it holds, bounded by
 //! `[shutdown] timeout_ms`, and closes. Counters of sinks that keep their name carry over.
 //!
+//! Thresholds: a flow definition's thresholds are part of it (they shape its entries), so
+//! a definition whose thresholds changed is a changed definition (new tables), and one
+//! whose thresholds did not keeps its tables and its thresholds' states. Interface
+//! thresholds change in place; an unchanged one keeps its state on every interface.
+//!
 //! Settings that shape threads and sockets (`[rx]`, `[workers]`, `[scheduler]`) need a
 //! restart: they are listed as not applied.
 
@@ -32,6 +37,7 @@ use crate::flow::router::{ReloadableRouter, RouterUpdates};
 use crate::flow::Route;
 use crate::flow::{FlowDefinition, FlowDefinitions, FlowSpec, FlowTable, Router};
 use crate::sink::{SinkStats, SyslogSink};
+use crate::threshold::Threshold;
 
 /// Longest a reload waits for the workers, or for the sender's hand-over.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -184,6 +190,11 @@ fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
         && a.idle_timeout_ms == b.idle_timeout_ms
         && a.scope == b.scope
         && a.key_words == b.key_words
+        && a.thresholds.len() == b.thresholds.len()
+        && a.thresholds
+            .iter()
+            .zip(b.thresholds.iter())
+            .all(|(x, y)| x.same(y))
 }
 
 /// Add `base` (counters of replaced senders) into `stats`, by sink name.
@@ -225,7 +236,8 @@ impl Pipeline {
             // Everything that can fail before the switch: TLS files, addresses.
             SyslogSink::check(&new.sinks)?;
         }
-        let plan = self.plan_flows(new)?;
+        let thresholds = new.thresholds()?;
+        let plan = self.plan_flows(new, &thresholds)?;
         if sinks_change {
             self.replace_sinks(new)?;
             outcome.sinks_replaced = true;
@@ -236,6 +248,11 @@ impl Pipeline {
         if !plan.added.is_empty() || !plan.retire.is_empty() {
             self.apply_flows(plan)?;
         }
+        self.interfaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .metrics
+            .set_thresholds(&thresholds);
         self.shutdown_timeout = Duration::from_millis(new.shutdown.timeout_ms);
         // Keep the settings that were not applied as they run, so the next reload lists
         // them again and the running configuration stays the truth.
@@ -247,7 +264,7 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    fn plan_flows(&self, new: &Config) -> Result<FlowPlan, String> {
+    fn plan_flows(&self, new: &Config, thresholds: &[Threshold]) -> Result<FlowPlan, String> {
         let generation = self.engine.generation + 1;
         let mut plan = FlowPlan {
             generation,
@@ -256,7 +273,9 @@ impl Pipeline {
         let slots = &self.engine.slots;
         let mut keep = vec![false; slots.len()];
         for spec in &new.flows {
-            let def = FlowDefinition::from_spec(spec).map_err(|e| e.to_string())?;
+            let def = FlowDefinition::from_spec(spec)
+                .map_err(|e| e.to_string())?
+                .with_thresholds(thresholds);
             match slots
                 .iter()
                 .enumerate()

@@ -1149,6 +1149,7 @@ mod tests {
             data_source: 1,
             received_ns: monotonic_nanos(),
             event_id: 0,
+            threshold: None,
         }
     }
 
