@@ -60,7 +60,8 @@ pub struct FinalReport {
 impl Pipeline {
     /// Build the rings and start sink, workers and receivers.
     pub fn start(config: &Config) -> Result<Pipeline, String> {
-        let definitions = FlowDefinitions::from_specs(&config.flows).map_err(|e| e.to_string())?;
+        let definitions = FlowDefinitions::from_specs_in(&config.flows, &config.group_sets)
+            .map_err(|e| e.to_string())?;
         let workers_n = config.workers.count.get();
         let threads = config.rx.thread_cores().len().max(1);
 

@@ -7,6 +7,8 @@
 //!   [`FlowDefinition`]; built-ins `uport` (on by default), `unet`, `uhost`, `uproto`, `uport6`,
 //!   `tenantuport` (`uport` inside the first tunnel).
 //! - [`filter`]: sFlow-RT's filter language, compiled once.
+//! - [`group`]: the key function `group:KEY:SET` (address groups, [`crate::groups`]),
+//!   usable as a key and in filters.
 //! - [`router`]: on each receive thread, picks the worker owning each definition's flow
 //!   (and evaluates filters there, so rejected samples never cross a ring).
 //! - [`key`]: definition keys packed into fixed-width words, and the flow hash.
@@ -18,6 +20,7 @@
 pub mod definition;
 pub mod event;
 pub mod filter;
+pub mod group;
 pub mod key;
 pub mod router;
 pub mod shard;
@@ -30,6 +33,7 @@ pub use definition::{
 };
 pub use event::FlowEvent;
 pub use filter::{Filter, FilterError};
+pub use group::{FlowKey, GroupKey};
 pub use router::Router;
 pub use shard::Shard;
 pub use table::FlowTable;

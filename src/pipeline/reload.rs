@@ -30,6 +30,7 @@ use crate::flow::definition::MAX_DEFINITIONS;
 use crate::flow::key::definition_seed;
 use crate::flow::router::{ReloadableRouter, RouterUpdates};
 use crate::flow::{FlowDefinition, FlowDefinitions, FlowSpec, FlowTable, Router};
+use crate::groups::Groups;
 use crate::record::Route;
 use crate::sink::{SinkStats, SyslogSink};
 
@@ -64,6 +65,8 @@ pub struct ReloadOutcome {
     pub flows_added: Vec<String>,
     pub flows_removed: Vec<String>,
     pub flows_kept: Vec<String>,
+    /// Group sets added, removed or changed in content (files re-read included).
+    pub groups_changed: Vec<String>,
     /// The sender was replaced (some `[[sink]]` changed).
     pub sinks_replaced: bool,
     /// Settings that differ from the running ones but need a restart.
@@ -91,6 +94,9 @@ impl std::fmt::Display for ReloadOutcome {
                 "unchanged"
             }
         )?;
+        if !self.groups_changed.is_empty() {
+            write!(f, "; groups changed: {}", self.groups_changed.join(", "))?;
+        }
         if !self.not_applied.is_empty() {
             write!(
                 f,
@@ -170,10 +176,17 @@ fn changed_keys<T: serde::Serialize>(table: &str, old: &T, new: &T) -> Vec<Strin
 /// Whether two validated definitions behave the same (a spec that only spells out a
 /// built-in's defaults is the built-in).
 fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
+    let same_filter = match (&a.filter, &b.filter) {
+        (Some(x), Some(y)) => x.same_as(y),
+        (None, None) => true,
+        _ => false,
+    };
     a.name == b.name
         && a.keys == b.keys
+        && a.columns == b.columns
+        && a.groups == b.groups
         && a.value == b.value
-        && a.filter.as_ref().map(|f| f.text()) == b.filter.as_ref().map(|f| f.text())
+        && same_filter
         && a.separator == b.separator
         && a.log == b.log
         && a.flow_start == b.flow_start
@@ -184,6 +197,25 @@ fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
         && a.idle_timeout_ms == b.idle_timeout_ms
         && a.scope == b.scope
         && a.key_words == b.key_words
+}
+
+/// The names of the sets in `old` or `new` that are not in both with the same content.
+fn changed_groups(old: &Groups, new: &Groups) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in new.sets() {
+        if old
+            .get(s.name())
+            .is_none_or(|o| !(Arc::ptr_eq(o, s) || **o == **s))
+        {
+            out.push(s.name().to_owned());
+        }
+    }
+    for s in old.sets() {
+        if new.get(s.name()).is_none() {
+            out.push(s.name().to_owned());
+        }
+    }
+    out
 }
 
 /// Add `base` (counters of replaced senders) into `stats`, by sink name.
@@ -225,6 +257,7 @@ impl Pipeline {
             // Everything that can fail before the switch: TLS files, addresses.
             SyslogSink::check(&new.sinks)?;
         }
+        outcome.groups_changed = changed_groups(&old.group_sets, &new.group_sets);
         let plan = self.plan_flows(new)?;
         if sinks_change {
             self.replace_sinks(new)?;
@@ -256,7 +289,8 @@ impl Pipeline {
         let slots = &self.engine.slots;
         let mut keep = vec![false; slots.len()];
         for spec in &new.flows {
-            let def = FlowDefinition::from_spec(spec).map_err(|e| e.to_string())?;
+            let def =
+                FlowDefinition::from_spec_in(spec, &new.group_sets).map_err(|e| e.to_string())?;
             match slots
                 .iter()
                 .enumerate()

@@ -22,6 +22,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use crate::flow::FlowEvent;
+use crate::flow::FlowKey;
 use crate::packet::{Key, KeyValue};
 
 /// sFlow-RT cuts every message at this many bytes (REFERENCE.md section 2).
@@ -142,7 +143,11 @@ enum FieldValue<'a> {
 
 fn field_value(event: &FlowEvent, field: Field) -> Option<FieldValue<'_>> {
     Some(match field {
-        Field::Key(k) => match event.keys.iter().find(|(key, _)| *key == k) {
+        Field::Key(k) => match event
+            .keys
+            .iter()
+            .find(|(key, _)| *key == FlowKey::Packet(k))
+        {
             Some((_, v)) => FieldValue::Key(*v),
             None if k == Key::Agent => FieldValue::Ip(event.agent),
             None => return None,
@@ -219,6 +224,7 @@ fn push_key_value(v: &KeyValue, out: &mut Vec<u8>) {
             });
             push_u64(u64::from(port), out);
         }
+        KeyValue::Group(name) => out.extend_from_slice(name.as_bytes()),
         KeyValue::Mac(m) => {
             const HEX: &[u8; 16] = b"0123456789ABCDEF";
             for b in m {
@@ -682,7 +688,9 @@ mod tests {
                 ),
                 (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53)),
             ]
-            .into(),
+            .into_iter()
+            .map(|(k, v)| (crate::flow::FlowKey::Packet(k), v))
+            .collect(),
             separator: ",".into(),
             value: 1000.0,
             start_ms: 1_700_000_000_000,
@@ -765,7 +773,9 @@ mod tests {
             (Key::IcmpUnreachablePort, KeyValue::Port(L4::Tcp, 22)),
             (Key::Vlan, KeyValue::Number(32)),
         ]
-        .into();
+        .into_iter()
+        .map(|(k, v)| (crate::flow::FlowKey::Packet(k), v))
+        .collect();
         let mut f = Formatter::new(opts(Format::SflowRt));
         let s = render(&mut f, &e, &NOV24);
         assert!(
