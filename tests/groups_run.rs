@@ -2,8 +2,9 @@
 //! blocklist flow filtered on `group:ipdestination:feeds=blocklist` and a flow keyed on a
 //! group, fed ICMP port-unreachable answers over loopback; the syslog side is a UDP
 //! socket in the test, and every line is checked exactly. SIGHUP re-reads the group file:
-//! the new membership applies, definitions without group keys keep their flows, and a
-//! broken or missing file is refused while the old groups stay in force.
+//! the new membership applies, every definition keeps its open flows (the one filtering
+//! on the changed set too), and a broken or missing file is refused while the old groups
+//! stay in force.
 
 mod run_support;
 
@@ -175,8 +176,12 @@ fn sighup_rereads_the_group_file_and_refuses_a_bad_one() {
     let got = siem.take(3, Duration::from_secs(10), Duration::from_millis(300));
     assert_eq!(got, want, "{:#?}", c.lines);
 
-    // The feed now lists the other network.
-    std::fs::write(&feeds, "203.0.113.0/24 blocklist\n").unwrap();
+    // The feed now lists half the first network and another one.
+    std::fs::write(
+        &feeds,
+        "198.51.100.0/25 blocklist\n203.0.113.0/24 blocklist\n",
+    )
+    .unwrap();
     hup(&c);
     assert!(
         c.wait_for("flowsift: reloaded:", Duration::from_secs(20)),
@@ -184,18 +189,19 @@ fn sighup_rereads_the_group_file_and_refuses_a_bad_one() {
         c.lines
     );
     let line = c.lines.iter().find(|l| l.contains("reloaded:")).unwrap();
-    assert!(line.contains("flows kept: uport"), "{line}");
+    assert!(line.contains("flows kept: blocked, uport;"), "{line}");
     assert!(line.contains("groups changed: feeds"), "{line}");
-    // The same answers: `uport` knows both flows (no line); `blocked` now takes the
-    // second scanner only.
-    tx.send(&[a, b]);
-    let got = siem.take(1, Duration::from_secs(10), Duration::from_millis(500));
-    assert_eq!(
-        got,
-        vec!["ipsource=10.0.0.5 ipdestination=203.0.113.9".to_string()],
-        "{:#?}",
-        c.lines
-    );
+    // `blocked` kept its open flow to .7 (still listed: no line), takes the newly
+    // listed network, and no longer the unlisted half; `uport` only sees the new port.
+    let d = ("10.0.0.5", "198.51.100.200", 4);
+    tx.send(&[a, b, d]);
+    let got = siem.take(2, Duration::from_secs(10), Duration::from_millis(500));
+    let mut want = vec![
+        "ipsource=10.0.0.5 ipdestination=203.0.113.9".to_string(),
+        "ipsource=10.0.0.5 ipdestination=198.51.100.200 icmpunreachableport=\"udp_4\"".to_string(),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{:#?}", c.lines);
 
     // A bad line: refused with the file's name and line; the groups in force stay.
     std::fs::write(&feeds, "# feed\n203.0.113.0/33 blocklist\n").unwrap();

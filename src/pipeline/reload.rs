@@ -18,6 +18,14 @@
 //! bounded worker rings for the hand-over), then finishes what it holds, bounded by
 //! `[shutdown] timeout_ms`, and closes. Counters of sinks that keep their name carry over.
 //!
+//! Group sets: a reload re-reads every `[[group]]` (files included; an unreadable or bad
+//! file refuses the whole reload and the sets in force stay). A definition whose keys and
+//! filter are written the same but read a set whose content changed is kept, flows and
+//! all: its tables take the new sets (workers first, then the routers), and since a
+//! flow's group is packed as the group name's process-wide number, an open flow keeps its
+//! identity. From then on samples are classified by the new sets: an address that left
+//! a group no longer matches, one that joined starts new flows.
+//!
 //! Settings that shape threads and sockets (`[rx]`, `[workers]`, `[scheduler]`) need a
 //! restart: they are listed as not applied.
 
@@ -57,6 +65,8 @@ pub(super) struct Engine {
     updates: Arc<RouterUpdates>,
     /// Counters of senders replaced by reloads, for sinks that kept their name.
     pub sink_base: SinkStats,
+    /// The group sets the last reload replaced.
+    retired_groups: Groups,
 }
 
 /// What a reload changed.
@@ -128,6 +138,7 @@ impl Engine {
             generation: 0,
             updates: RouterUpdates::new(threads),
             sink_base: SinkStats::default(),
+            retired_groups: Groups::default(),
         }
     }
 
@@ -174,19 +185,15 @@ fn changed_keys<T: serde::Serialize>(table: &str, old: &T, new: &T) -> Vec<Strin
 }
 
 /// Whether two validated definitions behave the same (a spec that only spells out a
-/// built-in's defaults is the built-in).
+/// built-in's defaults is the built-in), the content of the group sets they read aside:
+/// a definition whose sets changed keeps its slot and its flows and takes the new sets
+/// ([`same_groups`]).
 fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
-    let same_filter = match (&a.filter, &b.filter) {
-        (Some(x), Some(y)) => x.same_as(y),
-        (None, None) => true,
-        _ => false,
-    };
     a.name == b.name
         && a.keys == b.keys
         && a.columns == b.columns
-        && a.groups == b.groups
         && a.value == b.value
-        && same_filter
+        && a.filter.as_ref().map(|f| f.text()) == b.filter.as_ref().map(|f| f.text())
         && a.separator == b.separator
         && a.log == b.log
         && a.flow_start == b.flow_start
@@ -197,6 +204,18 @@ fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
         && a.idle_timeout_ms == b.idle_timeout_ms
         && a.scope == b.scope
         && a.key_words == b.key_words
+}
+
+/// Whether two definitions that are the same by [`same_definition`] read group sets of
+/// the same content (in their keys and their filter).
+fn same_groups(a: &FlowDefinition, b: &FlowDefinition) -> bool {
+    let filter_groups = |d: &FlowDefinition| {
+        d.filter
+            .as_ref()
+            .map(|f| f.group_keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    a.groups == b.groups && filter_groups(a) == filter_groups(b)
 }
 
 /// The names of the sets in `old` or `new` that are not in both with the same content.
@@ -266,9 +285,14 @@ impl Pipeline {
         outcome.flows_added = plan.added.iter().map(|(_, s)| s.name.clone()).collect();
         outcome.flows_removed = plan.removed.clone();
         outcome.flows_kept = plan.kept.clone();
-        if !plan.added.is_empty() || !plan.retire.is_empty() {
+        if !plan.added.is_empty() || !plan.retire.is_empty() || !plan.regroup.is_empty() {
             self.apply_flows(plan)?;
         }
+        // The sets just replaced stay referenced until the next reload, so that their
+        // memory is most likely freed here rather than on a datapath thread that held
+        // the last reference.
+        self.engine.retired_groups =
+            std::mem::replace(&mut self.engine.config.group_sets, new.group_sets.clone());
         self.shutdown_timeout = Duration::from_millis(new.shutdown.timeout_ms);
         // Keep the settings that were not applied as they run, so the next reload lists
         // them again and the running configuration stays the truth.
@@ -299,6 +323,9 @@ impl Pipeline {
                 Some(i) => {
                     keep[i] = true;
                     plan.kept.push(spec.name.clone());
+                    if !same_groups(&slots[i].def, &def) {
+                        plan.regroup.push((i, def, spec.clone()));
+                    }
                 }
                 None => plan.added.push((def, spec.clone())),
             }
@@ -349,6 +376,14 @@ impl Pipeline {
         }
         let mut per_worker: Vec<Vec<(usize, FlowTable)>> =
             (0..workers_n).map(|_| Vec::new()).collect();
+        let mut regroup = Vec::with_capacity(plan.regroup.len());
+        for (i, def, spec) in plan.regroup {
+            if let Some(s) = engine.slots.get_mut(i) {
+                regroup.push((i, def.groups.clone()));
+                s.def = def;
+                s.spec = spec;
+            }
+        }
         for &i in &plan.retire {
             if let Some(s) = engine.slots.get(i) {
                 for w in per_worker.iter_mut() {
@@ -385,7 +420,7 @@ impl Pipeline {
             .map(|s| s.live.then(|| s.def.name.clone()))
             .collect();
         if let Some(w) = &self.workers {
-            w.reconfigure(per_worker, live, names, PATIENCE)?;
+            w.reconfigure(per_worker, regroup, live, names, PATIENCE)?;
         }
         let threads = self.receiver_threads;
         let routers = (0..threads)
@@ -434,6 +469,8 @@ struct FlowPlan {
     removed: Vec<String>,
     retire: Vec<usize>,
     added: Vec<(FlowDefinition, FlowSpec)>,
+    /// Kept slots whose group sets changed content: the definition over the new sets.
+    regroup: Vec<(usize, FlowDefinition, FlowSpec)>,
     /// The slot of each added definition.
     slots: Vec<usize>,
 }
