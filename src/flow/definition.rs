@@ -67,7 +67,8 @@ pub enum Scope {
 pub struct FlowSpec {
     /// Definition name, used in events (`name`) and statistics.
     pub name: String,
-    /// Flow keys, comma-separated or a list (`ipsource,ipdestination,icmpunreachableport`).
+    /// Flow keys, comma-separated or a list (`ipsource,ipdestination,icmpunreachableport`);
+    /// a key may be the key function `group:KEY:SET` (the address group, [`super::group`]).
     /// Omitted: `name` must be a built-in definition, whose attributes are taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<KeyList>,
