@@ -4,6 +4,7 @@
 //! ```toml
 //! [rx]            # receive engine (crate::rx::RxConfig): listen, cores, io, buffers ...
 //! [workers]       # flow workers: count, cores, event queue
+//! [[group]]       # address group sets (crate::groups::GroupSpec), for `group:KEY:SET` keys
 //! [[flow]]        # sFlow-RT flow definitions (crate::flow::FlowSpec); default: `uport`
 //! [[threshold]]   # thresholds on flow and interface metrics (crate::threshold); none by default
 //! [[sink]]        # syslog destinations (crate::sink::SinkConfig); default: UDP 127.0.0.1:514
@@ -19,19 +20,26 @@
 //! reports, and checks that look at a whole `[[flow]]` or `[[sink]]` (filters, flow names a
 //! sink refers to) take the span of that table, kept with [`toml::Spanned`].
 //!
+//! Group sets are built while parsing, group files included (the one read parsing does):
+//! a flow that names a set is checked against it, and a file's bad line is reported with
+//! the file's name and line number. A relative `file` is relative to the configuration
+//! file's directory.
+//!
 //! An empty file is the embedded default, which is the seed script's behaviour: the
 //! `uport` flow, events to 127.0.0.1:514 over UDP, local0.notice, sFlow-RT's line format,
 //! listening on port 6343.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::flow::{default_specs, DefinitionError, FlowDefinition, FlowDefinitions, FlowSpec};
+use crate::groups::{parse_cidr, GroupError, GroupSpec, Groups};
 use crate::packet::Key;
 use crate::rx::RxConfig;
 use crate::sink::config::HostName;
@@ -220,6 +228,12 @@ pub struct Config {
     /// Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Address group sets (`[[group]]`).
+    #[serde(rename = "group", default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSpec>,
+    /// The sets `groups` built (files read), which the flow definitions use.
+    #[serde(skip)]
+    pub group_sets: Groups,
     /// Flow definitions (`[[flow]]`).
     #[serde(rename = "flow", default = "default_specs")]
     pub flows: Vec<FlowSpec>,
@@ -244,6 +258,8 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             scheduler: SchedulerConfig::default(),
             metrics: MetricsConfig::default(),
+            groups: Vec::new(),
+            group_sets: Groups::default(),
             flows: default_specs(),
             thresholds: Vec::new(),
             sinks: default_sinks(),
@@ -268,6 +284,8 @@ struct RawConfig {
     #[serde(default)]
     metrics: MetricsConfig,
     #[serde(default)]
+    group: Vec<Spanned<RawGroupSpec>>,
+    #[serde(default)]
     flow: Option<Vec<Spanned<FlowSpec>>>,
     #[serde(default)]
     threshold: Vec<Spanned<ThresholdSpec>>,
@@ -277,14 +295,26 @@ struct RawConfig {
 
 /// Each flow's name and `maxEntries` (what a threshold's metric is checked against); a
 /// spec that does not validate counts with the default bound (its own error comes first).
-fn flow_bounds(flows: &[FlowSpec]) -> Vec<(&str, usize)> {
+fn flow_bounds<'a>(flows: &'a [FlowSpec], groups: &Groups) -> Vec<(&'a str, usize)> {
     flows
         .iter()
         .map(|f| {
-            let max = FlowDefinition::from_spec(f).map_or(100_000, |d| d.max_entries);
+            let max = FlowDefinition::from_spec_in(f, groups).map_or(100_000, |d| d.max_entries);
             (f.name.as_str(), max)
         })
         .collect()
+}
+
+/// A `[[group]]` table as read, with the span of each CIDR so that a bad one is reported
+/// where it is written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroupSpec {
+    name: String,
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<Spanned<String>>>,
+    #[serde(default)]
+    file: Option<PathBuf>,
 }
 
 /// 1-based line and column (in characters) of byte `offset` of `src`.
@@ -303,7 +333,7 @@ impl Config {
         Config::default()
     }
 
-    /// Read and check a file.
+    /// Read and check a file (and the group files it names, relative to its directory).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
         let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -312,11 +342,17 @@ impl Config {
             column: 0,
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&src, &origin)
+        Config::parse_in(&src, &origin, path.parent())
     }
 
-    /// Parse and check TOML text; `origin` names it in errors.
+    /// Parse and check TOML text; `origin` names it in errors. Relative group files are
+    /// relative to the working directory.
     pub fn parse(src: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::parse_in(src, origin, None)
+    }
+
+    /// [`Config::parse`] with relative group files relative to `base`.
+    pub fn parse_in(src: &str, origin: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
         let at = |span: Option<Range<usize>>, message: String| {
             let (line, column) = span.map_or((1, 1), |s| line_col(src, s.start));
             ConfigError {
@@ -328,6 +364,53 @@ impl Config {
         };
         let raw: RawConfig =
             toml::from_str(src).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
+
+        let mut groups = Vec::with_capacity(raw.group.len());
+        let mut group_sets = Groups::default();
+        for g in raw.group {
+            let span = g.span();
+            let g = g.into_inner();
+            if groups.iter().any(|o: &GroupSpec| o.name == g.name) {
+                return Err(at(
+                    Some(span),
+                    format!("group set '{}' is defined twice", g.name),
+                ));
+            }
+            let mut map = BTreeMap::new();
+            for (group, cidrs) in g.groups {
+                let mut list = Vec::with_capacity(cidrs.len());
+                for c in cidrs {
+                    parse_cidr(c.get_ref()).map_err(|m| {
+                        at(
+                            Some(c.span()),
+                            format!("group set '{}', group '{group}': {m}", g.name),
+                        )
+                    })?;
+                    list.push(c.into_inner());
+                }
+                map.insert(group, list);
+            }
+            let spec = GroupSpec {
+                name: g.name,
+                groups: map,
+                file: g.file,
+            };
+            let set = spec.load(base).map_err(|e| match e {
+                GroupError::File {
+                    path,
+                    line,
+                    message,
+                } => ConfigError {
+                    origin: path,
+                    line,
+                    column: 1,
+                    message,
+                },
+                other => at(Some(span.clone()), other.to_string()),
+            })?;
+            group_sets.insert(set);
+            groups.push(spec);
+        }
 
         let flow_spans: Vec<Range<usize>>;
         let flows: Vec<FlowSpec> = match raw.flow {
@@ -348,7 +431,7 @@ impl Config {
         }
         // Check one by one first, so an error points at the table that caused it.
         for (i, spec) in flows.iter().enumerate() {
-            if let Err(e) = FlowDefinition::from_spec(spec) {
+            if let Err(e) = FlowDefinition::from_spec_in(spec, &group_sets) {
                 let mut message = e.to_string();
                 if matches!(e, DefinitionError::UnknownKey { .. }) {
                     let keys: Vec<&str> = Key::ALL.iter().map(|k| k.name()).collect();
@@ -363,12 +446,12 @@ impl Config {
                 ));
             }
         }
-        FlowDefinitions::from_specs(&flows).map_err(|e| at(None, e.to_string()))?;
+        FlowDefinitions::from_specs_in(&flows, &group_sets).map_err(|e| at(None, e.to_string()))?;
 
         let threshold_spans: Vec<Range<usize>> = raw.threshold.iter().map(Spanned::span).collect();
         let thresholds: Vec<ThresholdSpec> =
             raw.threshold.into_iter().map(Spanned::into_inner).collect();
-        crate::threshold::check_all(&thresholds, &flow_bounds(&flows))
+        crate::threshold::check_all(&thresholds, &flow_bounds(&flows, &group_sets))
             .map_err(|(i, m)| at(threshold_spans.get(i).cloned(), m))?;
 
         let mut names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
@@ -402,6 +485,8 @@ impl Config {
             shutdown: raw.shutdown,
             scheduler: raw.scheduler,
             metrics: raw.metrics,
+            groups,
+            group_sets,
             flows,
             thresholds,
             sinks,
@@ -434,12 +519,16 @@ impl Config {
 
     /// The validated thresholds ([`Config::parse`] has checked them).
     pub fn thresholds(&self) -> Result<Vec<Threshold>, String> {
-        crate::threshold::check_all(&self.thresholds, &flow_bounds(&self.flows)).map_err(|(_, m)| m)
+        crate::threshold::check_all(
+            &self.thresholds,
+            &flow_bounds(&self.flows, &self.group_sets),
+        )
+        .map_err(|(_, m)| m)
     }
 
     /// The flow definitions, each with the thresholds that watch it.
     pub fn definitions(&self, thresholds: &[Threshold]) -> Result<FlowDefinitions, String> {
-        FlowDefinitions::with_thresholds(&self.flows, thresholds).map_err(|e| e.to_string())
+        FlowDefinitions::build(&self.flows, &self.group_sets, thresholds).map_err(|e| e.to_string())
     }
 
     /// Notes that are not errors: definitions and thresholds whose events reach no sink.
@@ -455,7 +544,9 @@ impl Config {
             }
         }
         for f in &self.flows {
-            let log = FlowDefinition::from_spec(f).map(|d| d.log).unwrap_or(true);
+            let log = FlowDefinition::from_spec_in(f, &self.group_sets)
+                .map(|d| d.log)
+                .unwrap_or(true);
             if !log {
                 out.push(format!(
                     "flow '{}' has log = false: its records are counted but not sent (sFlow-RT semantics)",
@@ -478,7 +569,7 @@ impl Config {
     pub fn effective(&self) -> Config {
         let mut out = self.clone();
         for spec in &mut out.flows {
-            if let Ok(d) = FlowDefinition::from_spec(spec) {
+            if let Ok(d) = FlowDefinition::from_spec_in(spec, &self.group_sets) {
                 *spec = d.spec();
             }
         }
@@ -700,6 +791,97 @@ ca_file = "/etc/ssl/ca.pem"
                 assert!(e.line <= lines + 1, "{e} (of {lines} lines)");
             }
         }
+    }
+
+    #[test]
+    fn groups_build_and_flows_use_them() {
+        let c = Config::parse(
+            r#"
+[[group]]
+name = "site"
+groups = { private = ["10.0.0.0/8", "fd00::/8"], external = ["0.0.0.0/0"] }
+
+[[flow]]
+name = "blocked"
+keys = "ipsource,ipdestination,group:ipdestination:site"
+filter = "group:ipdestination:site=private"
+log = true
+"#,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.groups.len(), 1);
+        let set = c.group_sets.get("site").unwrap();
+        assert_eq!(set.group_of("10.1.1.1".parse().unwrap()), Some("private"));
+        // The printed configuration keeps the group table and parses back to itself.
+        let printed = c.to_toml();
+        assert!(printed.contains("[[group]]"), "{printed}");
+        assert_eq!(
+            Config::parse(&printed, "printed").unwrap().effective(),
+            c.effective()
+        );
+    }
+
+    #[test]
+    fn group_errors_have_positions() {
+        let e =
+            err("[[group]]\nname = \"s\"\ngroups = { a = [\"10.0.0.0/8\", \"10.0.0.0/99\"] }\n");
+        assert_eq!((e.line, e.column), (3, 31), "{e}");
+        assert!(e.message.contains("group set 's', group 'a'"), "{e}");
+        assert!(e.message.contains("10.0.0.0/99"), "{e}");
+
+        let e = err("[[flow]]\nname = \"x\"\nkeys = \"group:ipsource:nope\"\n");
+        assert_eq!(e.line, 1, "{e}");
+        assert!(e.message.contains("unknown group set 'nope'"), "{e}");
+
+        let e = err("[[group]]\nname = \"s\"\n\n[[flow]]\nname = \"x\"\nkeys = \"ipsource\"\nfilter = \"group:ipsource:t=a\"\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(
+            e.message.contains("unknown group set 't' (defined: s)"),
+            "{e}"
+        );
+
+        let e = err("[[group]]\nname = \"s\"\nfiles = \"x\"\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("unknown field `files`"), "{e}");
+
+        let e = err("[[group]]\nname = \"s\"\n[[group]]\nname = \"s\"\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("defined twice"), "{e}");
+
+        let e = err(
+            "\n[[group]]\nname = \"s\"\ngroups = { a = [\"10.0.0.0/8\"], b = [\"10.0.0.0/8\"] }\n",
+        );
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("in group 'a' and in group 'b'"), "{e}");
+    }
+
+    #[test]
+    fn group_files_are_read_relative_to_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("feed.txt"),
+            "# feed\n192.0.2.0/24 blocklist\n198.51.100.0/24 blocklist extra\n",
+        )
+        .unwrap();
+        let conf = dir.path().join("flowsift.toml");
+        std::fs::write(&conf, "[[group]]\nname = \"feeds\"\nfile = \"feed.txt\"\n").unwrap();
+        let e = Config::load(&conf).unwrap_err();
+        let feed = dir.path().join("feed.txt").display().to_string();
+        assert_eq!(e.origin, feed);
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.to_string().starts_with(&format!("{feed}:3:")), "{e}");
+        std::fs::write(dir.path().join("feed.txt"), "192.0.2.0/24 blocklist\n").unwrap();
+        let c = Config::load(&conf).unwrap();
+        let set = c.group_sets.get("feeds").unwrap();
+        assert_eq!(
+            set.group_of("192.0.2.9".parse().unwrap()),
+            Some("blocklist")
+        );
+        std::fs::remove_file(dir.path().join("feed.txt")).unwrap();
+        let e = Config::load(&conf).unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
+        assert!(e.message.contains("cannot read"), "{e}");
     }
 
     #[test]

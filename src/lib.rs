@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod flow;
+pub mod groups;
 pub mod hash;
 pub mod metrics;
 pub mod notify;

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::filter::{Filter, FilterError};
-use super::key::{packed_bytes, packed_words, MAX_KEYS, MAX_KEY_BYTES};
+use super::group::{is_function, FlowKey, GroupKey, GROUP_BYTES};
+use super::key::{key_bit, packed_bytes, required_keys, MAX_KEYS, MAX_KEY_BYTES};
+use crate::groups::Groups;
 use crate::packet::Key;
 use crate::threshold::{Metric, Threshold};
 
@@ -66,7 +68,8 @@ pub enum Scope {
 pub struct FlowSpec {
     /// Definition name, used in events (`name`) and statistics.
     pub name: String,
-    /// Flow keys, comma-separated or a list (`ipsource,ipdestination,icmpunreachableport`).
+    /// Flow keys, comma-separated or a list (`ipsource,ipdestination,icmpunreachableport`);
+    /// a key may be the key function `group:KEY:SET` (the address group, [`super::group`]).
     /// Omitted: `name` must be a built-in definition, whose attributes are taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<KeyList>,
@@ -216,7 +219,12 @@ pub enum DefinitionError {
     },
     DuplicateKey {
         name: String,
-        key: Key,
+        key: FlowKey,
+    },
+    /// A key function (`group:KEY:SET`) that does not apply.
+    KeyFunction {
+        name: String,
+        message: String,
     },
     Filter {
         name: String,
@@ -256,6 +264,9 @@ impl fmt::Display for DefinitionError {
             DefinitionError::DuplicateKey { name, key } => {
                 write!(f, "flow '{name}': key '{key}' given twice")
             }
+            DefinitionError::KeyFunction { name, message } => {
+                write!(f, "flow '{name}': key {message}")
+            }
             DefinitionError::Filter { name, error } => {
                 write!(f, "flow '{name}': filter {error}")
             }
@@ -279,7 +290,13 @@ impl std::error::Error for DefinitionError {}
 #[derive(Clone, Debug)]
 pub struct FlowDefinition {
     pub name: Arc<str>,
+    /// The keys the sample carries, in definition order: packed first.
     pub keys: Box<[Key]>,
+    /// The group key functions, in definition order: packed after `keys`
+    /// ([`super::group::pack_groups`]). Empty for most definitions.
+    pub groups: Box<[GroupKey]>,
+    /// Every key in the definition's order (events list them so).
+    pub columns: Box<[FlowKey]>,
     pub value: ValueKind,
     pub filter: Option<Filter>,
     pub separator: Arc<str>,
@@ -299,8 +316,17 @@ pub struct FlowDefinition {
 }
 
 impl FlowDefinition {
-    /// Validate a spec, applying the built-in's attributes when it has no keys.
+    /// Validate a spec with no group sets defined (a `group:` key is an error).
     pub fn from_spec(spec: &FlowSpec) -> Result<FlowDefinition, DefinitionError> {
+        FlowDefinition::from_spec_in(spec, &Groups::default())
+    }
+
+    /// Validate a spec, applying the built-in's attributes when it has no keys; `group:`
+    /// keys and filter terms resolve their sets in `groups`.
+    pub fn from_spec_in(
+        spec: &FlowSpec,
+        groups: &Groups,
+    ) -> Result<FlowDefinition, DefinitionError> {
         let name = spec.name.trim();
         if name.is_empty() {
             return Err(DefinitionError::EmptyName);
@@ -331,20 +357,35 @@ impl FlowDefinition {
             });
         }
         let mut keys = Vec::with_capacity(names.len());
+        let mut group_keys: Vec<GroupKey> = Vec::new();
+        let mut columns: Vec<FlowKey> = Vec::with_capacity(names.len());
         for k in &names {
-            let key = Key::from_name(k).ok_or_else(|| DefinitionError::UnknownKey {
-                name: name.to_owned(),
-                key: k.clone(),
-            })?;
-            if keys.contains(&key) {
+            let column = if is_function(k) {
+                let g =
+                    GroupKey::parse(k, groups).map_err(|message| DefinitionError::KeyFunction {
+                        name: name.to_owned(),
+                        message,
+                    })?;
+                let c = FlowKey::Group(g.text);
+                group_keys.push(g);
+                c
+            } else {
+                let key = Key::from_name(k).ok_or_else(|| DefinitionError::UnknownKey {
+                    name: name.to_owned(),
+                    key: k.clone(),
+                })?;
+                keys.push(key);
+                FlowKey::Packet(key)
+            };
+            if columns.contains(&column) {
                 return Err(DefinitionError::DuplicateKey {
                     name: name.to_owned(),
-                    key,
+                    key: column,
                 });
             }
-            keys.push(key);
+            columns.push(column);
         }
-        let bytes = packed_bytes(&keys);
+        let bytes = packed_bytes(&keys) + GROUP_BYTES * group_keys.len();
         if bytes > MAX_KEY_BYTES {
             return Err(DefinitionError::KeysTooWide {
                 name: name.to_owned(),
@@ -352,12 +393,12 @@ impl FlowDefinition {
             });
         }
         let filter = match pick(&spec.filter, &base.filter) {
-            Some(text) if !text.trim().is_empty() => Some(Filter::parse(&text).map_err(
-                |error| DefinitionError::Filter {
+            Some(text) if !text.trim().is_empty() => Some(
+                Filter::parse_in(&text, groups).map_err(|error| DefinitionError::Filter {
                     name: name.to_owned(),
                     error,
-                },
-            )?),
+                })?,
+            ),
             _ => None,
         };
         let zero = |attribute| DefinitionError::Zero {
@@ -379,10 +420,12 @@ impl FlowDefinition {
         if max_entries == 0 {
             return Err(zero("maxEntries"));
         }
-        let key_words = packed_words(&keys);
+        let key_words = bytes.div_ceil(8);
         Ok(FlowDefinition {
             name: name.into(),
             keys: keys.into_boxed_slice(),
+            groups: group_keys.into_boxed_slice(),
+            columns: columns.into_boxed_slice(),
             value: pick(&spec.value, &base.value).unwrap_or_else(default_value),
             filter,
             separator: pick(&spec.fs, &base.fs).unwrap_or_else(default_fs).into(),
@@ -409,12 +452,25 @@ impl FlowDefinition {
         self
     }
 
+    /// Bytes the packed key takes: the packet keys, then the group keys.
+    pub fn packed_bytes(&self) -> usize {
+        packed_bytes(&self.keys) + GROUP_BYTES * self.groups.len()
+    }
+
+    /// The presence mask a sample needs ([`super::key::present_keys`]): every packet key
+    /// and every group key's address key.
+    pub fn required_keys(&self) -> u128 {
+        self.groups
+            .iter()
+            .fold(required_keys(&self.keys), |m, g| m | key_bit(g.address))
+    }
+
     /// The effective spec, every attribute filled in (for `check-config`).
     pub fn spec(&self) -> FlowSpec {
         FlowSpec {
             name: self.name.to_string(),
             keys: Some(KeyList::Text(
-                self.keys
+                self.columns
                     .iter()
                     .map(|k| k.name())
                     .collect::<Vec<_>>()
@@ -467,9 +523,17 @@ impl FlowDefinitions {
         Ok(FlowDefinitions { defs: defs.into() })
     }
 
-    /// Validate every spec, then the set.
+    /// Validate every spec, then the set (no group sets defined).
     pub fn from_specs(specs: &[FlowSpec]) -> Result<FlowDefinitions, DefinitionError> {
-        FlowDefinitions::with_thresholds(specs, &[])
+        FlowDefinitions::build(specs, &Groups::default(), &[])
+    }
+
+    /// [`FlowDefinitions::from_specs`], the keys' group functions over `groups`.
+    pub fn from_specs_in(
+        specs: &[FlowSpec],
+        groups: &Groups,
+    ) -> Result<FlowDefinitions, DefinitionError> {
+        FlowDefinitions::build(specs, groups, &[])
     }
 
     /// [`FlowDefinitions::from_specs`], each definition with the thresholds among
@@ -478,9 +542,19 @@ impl FlowDefinitions {
         specs: &[FlowSpec],
         thresholds: &[Threshold],
     ) -> Result<FlowDefinitions, DefinitionError> {
+        FlowDefinitions::build(specs, &Groups::default(), thresholds)
+    }
+
+    /// Validate every spec against `groups` (for `group:` keys), each definition with the
+    /// thresholds among `thresholds` that watch it, then the set.
+    pub fn build(
+        specs: &[FlowSpec],
+        groups: &Groups,
+        thresholds: &[Threshold],
+    ) -> Result<FlowDefinitions, DefinitionError> {
         let defs = specs
             .iter()
-            .map(|s| FlowDefinition::from_spec(s).map(|d| d.with_thresholds(thresholds)))
+            .map(|s| FlowDefinition::from_spec_in(s, groups).map(|d| d.with_thresholds(thresholds)))
             .collect::<Result<Vec<_>, _>>()?;
         FlowDefinitions::new(defs)
     }

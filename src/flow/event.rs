@@ -7,7 +7,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::packet::{Key, KeyValue};
+use super::FlowKey;
+use crate::packet::KeyValue;
 
 /// One flow record leaving a worker towards the sinks.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,7 +18,7 @@ pub struct FlowEvent {
     /// The flow definition's name (sFlow-RT `name`).
     pub name: Arc<str>,
     /// The definition's keys with this flow's values, in the definition's key order.
-    pub keys: Box<[(Key, KeyValue)]>,
+    pub keys: Box<[(FlowKey, KeyValue)]>,
     /// The separator joining the values into `flowKeys` (sFlow-RT `fs`, default `,`).
     pub separator: Arc<str>,
     /// Frames or bytes, scaled by the sampling rate (sFlow-RT `value`).
@@ -88,6 +89,7 @@ impl FlowEvent {
 mod tests {
     use super::*;
     use crate::packet::keys::L4;
+    use crate::packet::Key;
 
     #[test]
     fn flow_keys_joins_in_order() {
@@ -102,7 +104,9 @@ mod tests {
                 ),
                 (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53)),
             ]
-            .into(),
+            .into_iter()
+            .map(|(k, v)| (FlowKey::Packet(k), v))
+            .collect(),
             separator: ",".into(),
             value: 1000.0,
             start_ms: 0,

@@ -54,9 +54,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::definition::{FlowDefinition, Scope, ValueKind};
+use super::group::{pack_groups, unpack_columns, FlowKey, GroupKey};
 use super::key::{
-    flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackPlan, PackedKey,
-    MAX_KEY_WORDS, SCOPE_BITS, SCOPE_V6,
+    flow_hash, packed_bytes, scope_from_words, scope_words, PackPlan, PackedKey, MAX_KEY_WORDS,
+    SCOPE_BITS, SCOPE_V6,
 };
 use super::FlowEvent;
 use crate::packet::Key;
@@ -321,6 +322,11 @@ pub struct FlowTable {
     separator: Arc<str>,
     keys: Box<[Key]>,
     plan: PackPlan,
+    /// The definition's group keys, packed after `keys` (usually none).
+    groups: Box<[GroupKey]>,
+    /// Bytes of the packet keys: where the group keys start.
+    packet_bytes: usize,
+    columns: Box<[FlowKey]>,
     value: ValueKind,
     scope: Scope,
     log: bool,
@@ -382,7 +388,7 @@ impl FlowTable {
         presize_bytes: usize,
     ) -> FlowTable {
         let max_entries = max_entries.max(1);
-        let key_bits = packed_bytes(&def.keys) * 8;
+        let key_bits = def.packed_bytes() * 8;
         let ident_words = (key_bits + EXTRA_BITS).div_ceil(64);
         let metric_words = if def.thresholds.is_empty() {
             0
@@ -457,6 +463,9 @@ impl FlowTable {
             separator: def.separator.clone(),
             keys: def.keys.clone(),
             plan: PackPlan::new(&def.keys),
+            groups: def.groups.clone(),
+            packet_bytes: packed_bytes(&def.keys),
+            columns: def.columns.clone(),
             value: def.value,
             scope: def.scope,
             log: def.log,
@@ -524,6 +533,20 @@ impl FlowTable {
         self.counters
     }
 
+    /// Use `groups` (the same key functions over sets of new content, from a reload) for
+    /// the group keys: flows keep their identity, since a group's packed value is its
+    /// process-wide name number. Group keys of another shape are ignored.
+    pub fn set_groups(&mut self, groups: Box<[GroupKey]>) {
+        let same_shape = groups.len() == self.groups.len()
+            && groups
+                .iter()
+                .zip(self.groups.iter())
+                .all(|(a, b)| a.text == b.text);
+        if same_shape {
+            self.groups = groups;
+        }
+    }
+
     /// The sample's identity in this table, or `None` when it lacks one of the keys.
     pub fn probe(&self, record: &SampleRecord) -> Option<Probe> {
         let mut p = Probe::EMPTY;
@@ -535,6 +558,11 @@ impl FlowTable {
     #[inline]
     pub fn probe_into(&self, record: &SampleRecord, p: &mut Probe) -> bool {
         if !p.key.pack_planned(record, &self.plan, &self.keys) {
+            return false;
+        }
+        if !self.groups.is_empty()
+            && !pack_groups(&mut p.key, self.packet_bytes, record, &self.groups)
+        {
             return false;
         }
         p.scope = scope_words(record.agent, record.data_source());
@@ -1235,7 +1263,7 @@ impl FlowTable {
         if !self.log {
             return;
         }
-        let Some(keys) = unpack(&key[..self.key_words], &self.keys) else {
+        let Some(keys) = unpack_columns(&key[..self.key_words], &self.keys, &self.columns) else {
             return;
         };
         let (agent, data_source): (IpAddr, u32) = scope_from_words(scope);
@@ -1387,7 +1415,10 @@ mod tests {
         assert_eq!(e.flow_keys(), "10.0.0.5,10.0.0.9,udp_53");
         assert_eq!(
             e.keys[2],
-            (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53))
+            (
+                FlowKey::Packet(Key::IcmpUnreachablePort),
+                KeyValue::Port(L4::Udp, 53)
+            )
         );
         assert_eq!(e.value, 1000.0);
         assert_eq!((e.start_ms, e.end_ms), (T0, T0));

@@ -28,6 +28,7 @@ use crossbeam::channel::{self, Receiver, Sender};
 use crossbeam::utils::CachePadded;
 
 use super::definition::{FlowDefinitions, MAX_DEFINITIONS};
+use super::group::GroupKey;
 use super::handoff::WorkItem;
 use super::shard::Shard;
 use super::{FlowEvent, FlowTable};
@@ -184,6 +185,8 @@ struct Reconfigure {
     tables: Vec<(usize, FlowTable)>,
     /// The definition bits in use afterwards.
     live: u64,
+    /// Kept tables whose group sets changed, with the new sets ([`Shard::regroup`]).
+    groups: Vec<(usize, Box<[GroupKey]>)>,
     /// Where the worker acknowledges, handing back the tables it replaced so that they
     /// are freed on the reloading thread, not on the datapath.
     done: Sender<Vec<FlowTable>>,
@@ -271,12 +274,14 @@ impl Workers {
     }
 
     /// Change every worker's tables: `tables[w]` goes to worker `w` (see
-    /// [`Shard::reconfigure`]), `live` becomes the set of definition bits in use and
-    /// `names` each slot's name. Returns once every worker has switched (each does at its
-    /// next pass; a parked one is woken), within `patience`.
+    /// [`Shard::reconfigure`]), every worker's tables in the slots `groups` lists take
+    /// those group sets ([`Shard::regroup`]), `live` becomes the set of definition bits in
+    /// use and `names` each slot's name. Returns once every worker has switched (each does
+    /// at its next pass; a parked one is woken), within `patience`.
     pub fn reconfigure(
         &self,
         tables: Vec<Vec<(usize, FlowTable)>>,
+        groups: Vec<(usize, Box<[GroupKey]>)>,
         live: u64,
         names: Vec<Option<Arc<str>>>,
         patience: Duration,
@@ -287,6 +292,7 @@ impl Workers {
             let msg = Reconfigure {
                 tables,
                 live,
+                groups: groups.clone(),
                 done: done_tx.clone(),
             };
             if control.tx.send(msg).is_ok() {
@@ -489,6 +495,7 @@ impl Worker {
 
     fn reconfigure(&mut self, msg: Reconfigure) {
         let replaced: Vec<usize> = msg.tables.iter().map(|(slot, _)| *slot).collect();
+        self.shard.regroup(msg.groups);
         let old = self.shard.reconfigure(msg.tables, msg.live);
         let slots = self.shard.tables().len();
         self.dropped.resize(slots, 0);

@@ -22,6 +22,13 @@
 //! a definition whose thresholds changed is a changed definition (new tables), and one
 //! whose thresholds did not keeps its tables and its thresholds' states. Interface
 //! thresholds change in place; an unchanged one keeps its state on every interface.
+//! Group sets: a reload re-reads every `[[group]]` (files included; an unreadable or bad
+//! file refuses the whole reload and the sets in force stay). A definition whose keys and
+//! filter are written the same but read a set whose content changed is kept, flows and
+//! all: its tables take the new sets (workers first, then the routers), and since a
+//! flow's group is packed as the group name's process-wide number, an open flow keeps its
+//! identity. From then on samples are classified by the new sets: an address that left
+//! a group no longer matches, one that joined starts new flows.
 //!
 //! Settings that shape threads and sockets (`[rx]`, `[workers]`, `[scheduler]`) need a
 //! restart: they are listed as not applied.
@@ -36,6 +43,7 @@ use crate::flow::key::definition_seed;
 use crate::flow::router::{ReloadableRouter, RouterUpdates};
 use crate::flow::Route;
 use crate::flow::{FlowDefinition, FlowDefinitions, FlowSpec, FlowTable, Router};
+use crate::groups::Groups;
 use crate::sink::{SinkStats, SyslogSink};
 use crate::threshold::Threshold;
 
@@ -62,6 +70,8 @@ pub(super) struct Engine {
     updates: Arc<RouterUpdates>,
     /// Counters of senders replaced by reloads, for sinks that kept their name.
     pub sink_base: SinkStats,
+    /// The group sets the last reload replaced.
+    retired_groups: Groups,
 }
 
 /// What a reload changed.
@@ -70,6 +80,8 @@ pub struct ReloadOutcome {
     pub flows_added: Vec<String>,
     pub flows_removed: Vec<String>,
     pub flows_kept: Vec<String>,
+    /// Group sets added, removed or changed in content (files re-read included).
+    pub groups_changed: Vec<String>,
     /// The sender was replaced (some `[[sink]]` changed).
     pub sinks_replaced: bool,
     /// Settings that differ from the running ones but need a restart.
@@ -97,6 +109,9 @@ impl std::fmt::Display for ReloadOutcome {
                 "unchanged"
             }
         )?;
+        if !self.groups_changed.is_empty() {
+            write!(f, "; groups changed: {}", self.groups_changed.join(", "))?;
+        }
         if !self.not_applied.is_empty() {
             write!(
                 f,
@@ -128,6 +143,7 @@ impl Engine {
             generation: 0,
             updates: RouterUpdates::new(threads),
             sink_base: SinkStats::default(),
+            retired_groups: Groups::default(),
         }
     }
 
@@ -174,10 +190,13 @@ fn changed_keys<T: serde::Serialize>(table: &str, old: &T, new: &T) -> Vec<Strin
 }
 
 /// Whether two validated definitions behave the same (a spec that only spells out a
-/// built-in's defaults is the built-in).
+/// built-in's defaults is the built-in), the content of the group sets they read aside:
+/// a definition whose sets changed keeps its slot and its flows and takes the new sets
+/// ([`same_groups`]).
 fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
     a.name == b.name
         && a.keys == b.keys
+        && a.columns == b.columns
         && a.value == b.value
         && a.filter.as_ref().map(|f| f.text()) == b.filter.as_ref().map(|f| f.text())
         && a.separator == b.separator
@@ -195,6 +214,37 @@ fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
             .iter()
             .zip(b.thresholds.iter())
             .all(|(x, y)| x.same(y))
+}
+
+/// Whether two definitions that are the same by [`same_definition`] read group sets of
+/// the same content (in their keys and their filter).
+fn same_groups(a: &FlowDefinition, b: &FlowDefinition) -> bool {
+    let filter_groups = |d: &FlowDefinition| {
+        d.filter
+            .as_ref()
+            .map(|f| f.group_keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    a.groups == b.groups && filter_groups(a) == filter_groups(b)
+}
+
+/// The names of the sets in `old` or `new` that are not in both with the same content.
+fn changed_groups(old: &Groups, new: &Groups) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in new.sets() {
+        if old
+            .get(s.name())
+            .is_none_or(|o| !(Arc::ptr_eq(o, s) || **o == **s))
+        {
+            out.push(s.name().to_owned());
+        }
+    }
+    for s in old.sets() {
+        if new.get(s.name()).is_none() {
+            out.push(s.name().to_owned());
+        }
+    }
+    out
 }
 
 /// Add `base` (counters of replaced senders) into `stats`, by sink name.
@@ -236,6 +286,7 @@ impl Pipeline {
             // Everything that can fail before the switch: TLS files, addresses.
             SyslogSink::check(&new.sinks)?;
         }
+        outcome.groups_changed = changed_groups(&old.group_sets, &new.group_sets);
         let thresholds = new.thresholds()?;
         let plan = self.plan_flows(new, &thresholds)?;
         if sinks_change {
@@ -245,7 +296,7 @@ impl Pipeline {
         outcome.flows_added = plan.added.iter().map(|(_, s)| s.name.clone()).collect();
         outcome.flows_removed = plan.removed.clone();
         outcome.flows_kept = plan.kept.clone();
-        if !plan.added.is_empty() || !plan.retire.is_empty() {
+        if !plan.added.is_empty() || !plan.retire.is_empty() || !plan.regroup.is_empty() {
             self.apply_flows(plan)?;
         }
         self.interfaces
@@ -253,6 +304,11 @@ impl Pipeline {
             .unwrap_or_else(|e| e.into_inner())
             .metrics
             .set_thresholds(&thresholds);
+        // The sets just replaced stay referenced until the next reload, so that their
+        // memory is most likely freed here rather than on a datapath thread that held
+        // the last reference.
+        self.engine.retired_groups =
+            std::mem::replace(&mut self.engine.config.group_sets, new.group_sets.clone());
         self.shutdown_timeout = Duration::from_millis(new.shutdown.timeout_ms);
         // Keep the settings that were not applied as they run, so the next reload lists
         // them again and the running configuration stays the truth.
@@ -273,7 +329,7 @@ impl Pipeline {
         let slots = &self.engine.slots;
         let mut keep = vec![false; slots.len()];
         for spec in &new.flows {
-            let def = FlowDefinition::from_spec(spec)
+            let def = FlowDefinition::from_spec_in(spec, &new.group_sets)
                 .map_err(|e| e.to_string())?
                 .with_thresholds(thresholds);
             match slots
@@ -284,6 +340,9 @@ impl Pipeline {
                 Some(i) => {
                     keep[i] = true;
                     plan.kept.push(spec.name.clone());
+                    if !same_groups(&slots[i].def, &def) {
+                        plan.regroup.push((i, def, spec.clone()));
+                    }
                 }
                 None => plan.added.push((def, spec.clone())),
             }
@@ -334,6 +393,14 @@ impl Pipeline {
         }
         let mut per_worker: Vec<Vec<(usize, FlowTable)>> =
             (0..workers_n).map(|_| Vec::new()).collect();
+        let mut regroup = Vec::with_capacity(plan.regroup.len());
+        for (i, def, spec) in plan.regroup {
+            if let Some(s) = engine.slots.get_mut(i) {
+                regroup.push((i, def.groups.clone()));
+                s.def = def;
+                s.spec = spec;
+            }
+        }
         for &i in &plan.retire {
             if let Some(s) = engine.slots.get(i) {
                 for w in per_worker.iter_mut() {
@@ -370,7 +437,7 @@ impl Pipeline {
             .map(|s| s.live.then(|| s.def.name.clone()))
             .collect();
         if let Some(w) = &self.workers {
-            w.reconfigure(per_worker, live, names, PATIENCE)?;
+            w.reconfigure(per_worker, regroup, live, names, PATIENCE)?;
         }
         let threads = self.receiver_threads;
         let routers = (0..threads)
@@ -419,6 +486,8 @@ struct FlowPlan {
     removed: Vec<String>,
     retire: Vec<usize>,
     added: Vec<(FlowDefinition, FlowSpec)>,
+    /// Kept slots whose group sets changed content: the definition over the new sets.
+    regroup: Vec<(usize, FlowDefinition, FlowSpec)>,
     /// The slot of each added definition.
     slots: Vec<usize>,
 }

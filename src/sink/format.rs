@@ -22,6 +22,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use crate::flow::FlowEvent;
+use crate::flow::FlowKey;
 use crate::packet::{Key, KeyValue};
 
 /// sFlow-RT cuts every message at this many bytes (REFERENCE.md section 2).
@@ -142,7 +143,11 @@ enum FieldValue<'a> {
 
 fn field_value(event: &FlowEvent, field: Field) -> Option<FieldValue<'_>> {
     Some(match field {
-        Field::Key(k) => match event.keys.iter().find(|(key, _)| *key == k) {
+        Field::Key(k) => match event
+            .keys
+            .iter()
+            .find(|(key, _)| *key == FlowKey::Packet(k))
+        {
             Some((_, v)) => FieldValue::Key(*v),
             None if k == Key::Agent => FieldValue::Ip(event.agent),
             None => return None,
@@ -219,6 +224,7 @@ fn push_key_value(v: &KeyValue, out: &mut Vec<u8>) {
             });
             push_u64(u64::from(port), out);
         }
+        KeyValue::Group(name) => out.extend_from_slice(name.as_bytes()),
         KeyValue::Mac(m) => {
             const HEX: &[u8; 16] = b"0123456789ABCDEF";
             for b in m {
@@ -706,7 +712,9 @@ mod tests {
                 ),
                 (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53)),
             ]
-            .into(),
+            .into_iter()
+            .map(|(k, v)| (crate::flow::FlowKey::Packet(k), v))
+            .collect(),
             separator: ",".into(),
             value: 1000.0,
             start_ms: 1_700_000_000_000,
@@ -790,7 +798,9 @@ mod tests {
             (Key::IcmpUnreachablePort, KeyValue::Port(L4::Tcp, 22)),
             (Key::Vlan, KeyValue::Number(32)),
         ]
-        .into();
+        .into_iter()
+        .map(|(k, v)| (crate::flow::FlowKey::Packet(k), v))
+        .collect();
         let mut f = Formatter::new(opts(Format::SflowRt));
         let s = render(&mut f, &e, &NOV24);
         assert!(
@@ -838,7 +848,10 @@ mod tests {
     ) -> FlowEvent {
         let mut e = event();
         e.name = name.into();
-        e.keys = keys.into();
+        e.keys = keys
+            .iter()
+            .map(|&(k, v)| (crate::flow::FlowKey::Packet(k), v))
+            .collect();
         e.agent = "10.3.0.1".parse().unwrap();
         e.data_source = 7;
         e.value = value;
@@ -893,10 +906,13 @@ mod tests {
         let mut two = flood.clone();
         two.keys = vec![
             (
-                Key::IpDestination,
+                crate::flow::FlowKey::Packet(Key::IpDestination),
                 KeyValue::Ip("192.0.2.55".parse().unwrap()),
             ),
-            (Key::UdpDestinationPort, KeyValue::Number(53)),
+            (
+                crate::flow::FlowKey::Packet(Key::UdpDestinationPort),
+                KeyValue::Number(53),
+            ),
         ]
         .into();
         assert!(render(&mut f, &two, &dec6).contains(" flowKey=\"192.0.2.55,53\" "));

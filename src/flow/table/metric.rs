@@ -10,7 +10,8 @@
 
 use super::{metric_field, FlowTable, Probe, TableMetric, MAX_KEY_WORDS};
 use crate::flow::definition::{Scope, ValueKind};
-use crate::flow::key::{scope_from_words, unpack};
+use crate::flow::group::unpack_columns;
+use crate::flow::key::scope_from_words;
 use crate::flow::FlowEvent;
 use crate::record::WorkSample;
 use crate::threshold::{Gate, Rate, Step, Threshold};
@@ -260,7 +261,8 @@ impl FlowTable {
         now_ms: u64,
         end: bool,
     ) -> FlowEvent {
-        let keys = unpack(&about.key[..self.key_words], &self.keys).unwrap_or_default();
+        let keys = unpack_columns(&about.key[..self.key_words], &self.keys, &self.columns)
+            .unwrap_or_default();
         let (agent, data_source) = scope_from_words(about.scope);
         // Unique per flow, crossing time and direction; equal at two collectors only
         // when their clocks agree to the millisecond.
