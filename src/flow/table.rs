@@ -685,7 +685,10 @@ impl FlowTable {
                 probe.agent
             };
             let found = if self.stride == 4 && self.ident_words == 2 {
-                self.find_half_line(probe, agent)
+                self.find_half_line::<4>(probe, agent)
+            } else if self.stride == 8 && self.ident_words == 2 {
+                // The same entries with metric words (a watched definition).
+                self.find_half_line::<8>(probe, agent)
             } else {
                 self.find(probe, agent)
             };
@@ -884,9 +887,14 @@ impl FlowTable {
     /// [`FlowTable::find`] for start-only entries of 32 bytes with two identity words
     /// (`uport` and every definition whose key packs in 11 bytes or less): the offsets
     /// are constants (identity 0-1, agent word 2) and the compare is three masked words,
-    /// a third fewer instructions per update than the general loop.
+    /// a third fewer instructions per update than the general loop. `STRIDE` is the
+    /// entry's words: 4, or 8 when metric words follow.
     #[inline(always)]
-    fn find_half_line(&self, probe: &Probe, agent: u64) -> Result<usize, usize> {
+    fn find_half_line<const STRIDE: usize>(
+        &self,
+        probe: &Probe,
+        agent: u64,
+    ) -> Result<usize, usize> {
         let agent_mask = if self.scope == Scope::Agent {
             u64::MAX
         } else {
@@ -898,8 +906,8 @@ impl FlowTable {
         let mut i = self.home(probe.hash);
         // At most half the slots are used, so an empty one ends every probe.
         loop {
-            let at = self.base + i * 4;
-            let Some(e) = self.words.get(at..at + 4) else {
+            let at = self.base + i * STRIDE;
+            let Some(e) = self.words.get(at..at + STRIDE) else {
                 // Slot `i` < `slots` always lies inside `words`.
                 return Err(i);
             };

@@ -496,6 +496,37 @@ struct FlowPlan {
 mod tests {
     use super::*;
 
+    /// A changed interface threshold keeps every flow table; a changed threshold on a
+    /// definition renews that definition's tables only.
+    #[test]
+    fn thresholds_change_on_reload_and_unchanged_tables_stay() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sink.local_addr().unwrap();
+        let config = |flood: u32, hot: u32| {
+            let text = format!(
+                "[rx]\nlisten = [\"127.0.0.1:0\"]\n[stats]\ninterval_s = 0\n\
+                 [[flow]]\nname = \"uport\"\n\
+                 [[flow]]\nname = \"flood\"\nkeys = \"ipdestination\"\n\
+                 [[threshold]]\nname = \"f\"\nmetric = \"flood\"\nvalue = {flood}\nbyFlow = true\n\
+                 [[threshold]]\nname = \"hot\"\nmetric = \"ifinutilization\"\nvalue = {hot}\n\
+                 [[sink]]\naddress = \"{addr}\"\n"
+            );
+            Config::parse(&text, "reload.toml").unwrap()
+        };
+        let mut p = Pipeline::start(&config(100, 80)).unwrap();
+        let out = p.reload(&config(100, 90)).unwrap();
+        assert_eq!(out.flows_kept, vec!["uport", "flood"], "{out}");
+        assert!(
+            out.flows_added.is_empty() && out.flows_removed.is_empty(),
+            "{out}"
+        );
+        let out = p.reload(&config(200, 90)).unwrap();
+        assert_eq!(out.flows_kept, vec!["uport"], "{out}");
+        assert_eq!(out.flows_added, vec!["flood"], "{out}");
+        assert_eq!(p.config().thresholds[0].value, 200.0);
+        let _ = p.shutdown();
+    }
+
     #[test]
     fn changed_keys_name_the_settings() {
         let a = crate::rx::RxConfig::default();

@@ -44,8 +44,9 @@ struct About {
 }
 
 impl FlowTable {
-    /// A sample of flow `i`, `since_ms` after its previous one: update the rate and step
-    /// the thresholds.
+    /// A sample of flow `i`, `since_ms` after its previous one: update the rate and, when
+    /// a threshold may change state (the rate is above its value, or it is not armed),
+    /// step the thresholds.
     #[inline(never)]
     pub(super) fn observe(
         &mut self,
@@ -56,19 +57,49 @@ impl FlowTable {
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
-        let Some(m) = self.metric.take() else {
+        let entry = self.at(i);
+        let Some(m) = self.metric.as_deref() else {
             return;
         };
-        let at = self.at(i) + m.at;
+        let at = entry + m.at;
         let value = metric_value(self.value, record);
-        let Some(words) = self.words.get_mut(at..at + metric_field::GATES) else {
-            self.metric = Some(m);
+        let end = at + metric_field::GATES + m.thresholds.len();
+        let Some(words) = self.words.get_mut(at..end) else {
             return;
         };
         let r = m.smoothing.add(read_rate(words), since_ms, value);
         words[metric_field::SUM] = r.sum.to_bits();
         words[metric_field::WINDOW] = r.window_s.to_bits();
         let rate = m.smoothing.per_second(r);
+        let gates = &words[metric_field::GATES..];
+        let quiet = match rate {
+            None => gates.iter().all(|&g| g == 0),
+            Some(x) => m
+                .thresholds
+                .iter()
+                .zip(gates)
+                .all(|(t, &g)| g == 0 && x <= t.value),
+        };
+        if !quiet {
+            self.observe_step(i, rate, probe, record, now_ms, emit);
+        }
+    }
+
+    /// [`FlowTable::observe`]'s threshold steps.
+    #[inline(never)]
+    fn observe_step(
+        &mut self,
+        i: usize,
+        rate: Option<f64>,
+        probe: &Probe,
+        record: &SampleRecord,
+        now_ms: u64,
+        emit: &mut dyn FnMut(FlowEvent),
+    ) {
+        let Some(m) = self.metric.take() else {
+            return;
+        };
+        let at = self.at(i) + m.at;
         let mut key = probe.key.words;
         self.mask_key(&mut key);
         let about = About {
