@@ -322,4 +322,82 @@ mod tests {
             std::slice::from_ref(&gk)
         ));
     }
+
+    /// The router's hint and the table's own packing give the same flows, and a table
+    /// that takes new sets keeps its open flows.
+    #[test]
+    fn router_and_table_agree_and_new_sets_keep_flows() {
+        use crate::flow::{FlowDefinitions, FlowSpec, Router, Shard};
+        use crate::record::{Route, WorkItem};
+        let specs: Vec<FlowSpec> = vec![
+            toml::from_str("name=\"src\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true").unwrap(),
+            toml::from_str(
+                "name=\"g\"\nkeys=\"ipsource,group:ipdestination:feeds:site\"\nlog=true\nflowStart=true",
+            )
+            .unwrap(),
+        ];
+        let route = |defs: &FlowDefinitions, recs: &[SampleRecord], hints: bool| {
+            let mut router = Router::new(defs, 1);
+            let mut items = Vec::new();
+            for r in recs {
+                router.route_hinted(r, &mut |_, m, h| {
+                    let mut item = WorkItem::new(*r, m);
+                    if hints {
+                        item.hint = h;
+                    }
+                    items.push(item);
+                });
+            }
+            items
+        };
+        let run = |shard: &mut Shard, items: &[WorkItem]| {
+            let mut got = Vec::new();
+            shard.apply(items, 1_700_000_000_000, &mut |d, e| {
+                if d == 1 {
+                    got.push(e.flow_keys());
+                }
+            });
+            got.sort();
+            got
+        };
+        let defs = FlowDefinitions::from_specs_in(&specs, &groups()).unwrap();
+        let recs = [
+            rec("1.1.1.1", "10.9.1.1"),
+            rec("1.1.1.1", "10.8.1.1"),
+            rec("1.1.1.2", "11.0.0.1"),
+        ];
+        let items = route(&defs, &recs, true);
+        let masks: Vec<u64> = items.iter().map(|i| i.definitions).collect();
+        assert_eq!(masks, vec![0b11, 0b11, 0b01], "no group for 11.0.0.1");
+        let want = vec![
+            "1.1.1.1,blocklist".to_string(),
+            "1.1.1.1,private".to_string(),
+        ];
+        assert_eq!(run(&mut Shard::new(&defs, 1), &items), want);
+        assert_eq!(
+            run(&mut Shard::new(&defs, 1), &route(&defs, &recs, false)),
+            want,
+            "without hints the table packs the group itself"
+        );
+
+        // New content for `feeds`: 10.8/16 is the blocklist now.
+        let mut newer = Groups::new();
+        newer.insert(GroupSet::from_map("site", &[("private", vec!["10.0.0.0/8"])]).unwrap());
+        newer.insert(GroupSet::from_map("feeds", &[("blocklist", vec!["10.8.0.0/16"])]).unwrap());
+        let mut shard = Shard::new(&defs, 1);
+        run(&mut shard, &items);
+        let new_defs = FlowDefinitions::from_specs_in(&specs, &newer).unwrap();
+        shard.regroup(vec![(1, new_defs.as_slice()[1].groups.clone())]);
+        let again = [
+            rec("1.1.1.1", "10.9.1.1"),
+            rec("1.1.1.1", "10.8.1.1"),
+            rec("1.1.1.3", "10.8.1.1"),
+        ];
+        // Both open flows stay open (now private and blocklist by the new sets); only
+        // the new source opens one, in either packing path.
+        assert_eq!(
+            run(&mut shard, &route(&new_defs, &again, false)),
+            vec!["1.1.1.3,blocklist".to_string()]
+        );
+    }
 }
