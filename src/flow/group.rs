@@ -323,12 +323,12 @@ mod tests {
         ));
     }
 
-    /// The router's hint and the table's own packing give the same flows, and a table
-    /// that takes new sets keeps its open flows.
+    /// The router's packing and the table's own give the same flows, and a table that
+    /// takes new sets keeps its open flows.
     #[test]
     fn router_and_table_agree_and_new_sets_keep_flows() {
-        use crate::flow::{FlowDefinitions, FlowSpec, Router, Shard};
-        use crate::record::{Route, WorkItem};
+        use crate::flow::key::definition_seed;
+        use crate::flow::{FlowDefinitions, FlowSpec, FlowTable, Route, Router, Shard, WorkItem};
         let specs: Vec<FlowSpec> = vec![
             toml::from_str("name=\"src\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true").unwrap(),
             toml::from_str(
@@ -336,23 +336,18 @@ mod tests {
             )
             .unwrap(),
         ];
-        let route = |defs: &FlowDefinitions, recs: &[SampleRecord], hints: bool| {
+        let route = |defs: &FlowDefinitions, recs: &[SampleRecord]| {
             let mut router = Router::new(defs, 1);
             let mut items = Vec::new();
             for r in recs {
-                router.route_hinted(r, &mut |_, m, h| {
-                    let mut item = WorkItem::new(*r, m);
-                    if hints {
-                        item.hint = h;
-                    }
-                    items.push(item);
-                });
+                router.route(r, &mut |_, f| items.push(WorkItem::new(r, f)));
             }
             items
         };
+        let now = 1_700_000_000_000;
         let run = |shard: &mut Shard, items: &[WorkItem]| {
             let mut got = Vec::new();
-            shard.apply(items, 1_700_000_000_000, &mut |d, e| {
+            shard.apply(items, now, &mut |d, e| {
                 if d == 1 {
                     got.push(e.flow_keys());
                 }
@@ -366,19 +361,21 @@ mod tests {
             rec("1.1.1.1", "10.8.1.1"),
             rec("1.1.1.2", "11.0.0.1"),
         ];
-        let items = route(&defs, &recs, true);
-        let masks: Vec<u64> = items.iter().map(|i| i.definitions).collect();
-        assert_eq!(masks, vec![0b11, 0b11, 0b01], "no group for 11.0.0.1");
+        let items = route(&defs, &recs);
+        let slots: Vec<u8> = items.iter().map(|i| i.flow.definition).collect();
+        assert_eq!(slots, vec![0, 1, 0, 1, 0], "no group for 11.0.0.1");
         let want = vec![
             "1.1.1.1,blocklist".to_string(),
             "1.1.1.1,private".to_string(),
         ];
         assert_eq!(run(&mut Shard::new(&defs, 1), &items), want);
-        assert_eq!(
-            run(&mut Shard::new(&defs, 1), &route(&defs, &recs, false)),
-            want,
-            "without hints the table packs the group itself"
-        );
+        let mut table = FlowTable::new(&defs.as_slice()[1], 100, definition_seed(1));
+        let mut own = Vec::new();
+        for r in &recs {
+            table.sample(r, now, &mut |e| own.push(e.flow_keys()));
+        }
+        own.sort();
+        assert_eq!(own, want, "the table packs the group itself the same way");
 
         // New content for `feeds`: 10.8/16 is the blocklist now.
         let mut newer = Groups::new();
@@ -394,9 +391,9 @@ mod tests {
             rec("1.1.1.3", "10.8.1.1"),
         ];
         // Both open flows stay open (now private and blocklist by the new sets); only
-        // the new source opens one, in either packing path.
+        // the new source opens one.
         assert_eq!(
-            run(&mut shard, &route(&new_defs, &again, false)),
+            run(&mut shard, &route(&new_defs, &again)),
             vec!["1.1.1.3,blocklist".to_string()]
         );
     }

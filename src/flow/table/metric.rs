@@ -92,7 +92,7 @@ impl FlowTable {
         i: usize,
         rate: Option<f64>,
         probe: &Probe,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
