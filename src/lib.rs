@@ -17,6 +17,7 @@ pub mod config;
 pub mod flow;
 pub mod groups;
 pub mod hash;
+pub mod mem;
 pub mod metrics;
 pub mod notify;
 pub mod packet;

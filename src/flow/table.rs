@@ -1310,23 +1310,7 @@ fn allocate(words: usize) -> (Vec<u64>, usize) {
     let v = vec![0u64; words + 7];
     let base = (v.as_ptr() as usize).next_multiple_of(64) - v.as_ptr() as usize;
     let base = base / 8;
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        const HUGE: usize = 2 << 20;
-        let bytes = v.len() * 8;
-        if bytes >= 2 * HUGE {
-            let start = v.as_ptr() as usize;
-            let aligned = start.next_multiple_of(PAGE);
-            let len = (start + bytes - aligned) / PAGE * PAGE;
-            // SAFETY: [aligned, aligned + len) lies inside `v`'s live allocation, is
-            // page-aligned as madvise requires, and MADV_HUGEPAGE neither changes the
-            // contents nor unmaps anything; the return value is deliberately ignored.
-            unsafe {
-                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
+    crate::mem::advise_huge_pages(&v);
     (v, base)
 }
 

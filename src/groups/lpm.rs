@@ -134,7 +134,7 @@ impl<T: Addr> RangeTable<T> {
             .min(MAX_INDEX_BITS);
         let buckets = 1usize << index_bits;
         let mut index = Vec::with_capacity(buckets + 1);
-        advise_huge_pages(&index);
+        crate::mem::advise_huge_pages(&index);
         let mut i = 0usize;
         for b in 0..buckets {
             let first = T::bucket_start(b, index_bits);
@@ -145,7 +145,7 @@ impl<T: Addr> RangeTable<T> {
         }
         index.push(starts.len() as u32);
         let mut ranges = Vec::with_capacity(starts.len());
-        advise_huge_pages(&ranges);
+        crate::mem::advise_huge_pages(&ranges);
         ranges.extend(starts.into_iter().zip(values));
         Ok(RangeTable {
             ranges: ranges.into_boxed_slice(),
@@ -235,29 +235,6 @@ impl<T: Addr> Sweep<T> {
             let resumed = self.open.last().map_or(NONE, |&(_, v)| v);
             if let Some(after) = last.next() {
                 self.push(after, resumed);
-            }
-        }
-    }
-}
-
-/// Ask for transparent huge pages under a large, still untouched vector's capacity: at a
-/// million prefixes every lookup lands on a random page of a table of megabytes, and with
-/// 4 KiB pages each would also miss the TLB. Advice only; refused, nothing changes.
-fn advise_huge_pages<E>(v: &Vec<E>) {
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        const HUGE: usize = 2 << 20;
-        let bytes = v.capacity() * std::mem::size_of::<E>();
-        if bytes >= 2 * HUGE {
-            let start = v.as_ptr() as usize;
-            let aligned = start.next_multiple_of(PAGE);
-            let len = (start + bytes - aligned) / PAGE * PAGE;
-            // SAFETY: [aligned, aligned + len) lies inside `v`'s live allocation (its
-            // capacity), is page-aligned as madvise requires, and MADV_HUGEPAGE neither
-            // changes contents nor unmaps anything; the result is deliberately ignored.
-            unsafe {
-                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
             }
         }
     }
