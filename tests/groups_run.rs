@@ -182,7 +182,7 @@ fn sighup_rereads_the_group_file_and_refuses_a_bad_one() {
         "198.51.100.0/25 blocklist\n203.0.113.0/24 blocklist\n",
     )
     .unwrap();
-    hup(&c);
+    c.signal_hup();
     assert!(
         c.wait_for("flowsift: reloaded:", Duration::from_secs(20)),
         "{:#?}",
@@ -205,24 +205,17 @@ fn sighup_rereads_the_group_file_and_refuses_a_bad_one() {
 
     // A bad line: refused with the file's name and line; the groups in force stay.
     std::fs::write(&feeds, "# feed\n203.0.113.0/33 blocklist\n").unwrap();
-    hup(&c);
-    assert!(
-        c.wait_for("reload refused", Duration::from_secs(20)),
-        "{:#?}",
-        c.lines
-    );
+    c.signal_hup();
     let refused = c
-        .lines
-        .iter()
-        .find(|l| l.contains("reload refused"))
-        .unwrap();
+        .wait_line("reload refused", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no refusal: {:#?}", c.lines));
     assert!(
         refused.contains(&format!("{}:2:", feeds.display())),
         "{refused}"
     );
     // A missing file too.
     std::fs::remove_file(&feeds).unwrap();
-    hup(&c);
+    c.signal_hup();
     let deadline = Instant::now() + Duration::from_secs(20);
     while c
         .lines
@@ -251,9 +244,4 @@ fn sighup_rereads_the_group_file_and_refuses_a_bad_one() {
     assert_eq!(got, want, "{:#?}", c.lines);
     let status = c.terminate(Duration::from_secs(20));
     assert_eq!(status.map(|s| s.code()), Some(Some(0)), "{:#?}", c.lines);
-}
-
-fn hup(c: &Collector) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(c.pid() as libc::pid_t, libc::SIGHUP) };
 }
