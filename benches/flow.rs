@@ -26,19 +26,12 @@ use flowsift::flow::{Route, WorkItem};
 use flowsift::record::SampleRecord;
 use flowsift::threshold::{Threshold, ThresholdSpec};
 
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_time;
+
 const BATCH: usize = 256;
 
-/// CPU time of this thread. The machine is shared, so wall time counts other processes'
-/// turns on the core too; "updates per second per core" is updates per CPU-second.
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 /// Work items prepared (untimed) before each timed stretch, unless `FLOW_BENCH_CHUNK`
 /// says otherwise: 64 K items (11 MB, streamed from memory) by default; a ring-sized
 /// chunk (e.g. 4096, what a worker's ring holds) stays in cache as production's items do.
