@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowsift::flow::FlowEvent;
+use flowsift::flow::{FlowEvent, FlowKey};
 
 /// The binary's allocator, so the Rust side allocates as it does in `flowsift run`
 /// (QuickJS keeps the C library's, which enforces `[script] memory_bytes`).
@@ -36,12 +36,15 @@ fn event(i: u32) -> FlowEvent {
         name: "uport".into(),
         keys: vec![
             (
-                Key::IpSource,
+                FlowKey::Packet(Key::IpSource),
                 KeyValue::Ip(std::net::Ipv4Addr::from(0x0A00_0000 | (i & 0xFFFF)).into()),
             ),
-            (Key::IpDestination, KeyValue::Ip([198, 51, 100, 7].into())),
             (
-                Key::IcmpUnreachablePort,
+                FlowKey::Packet(Key::IpDestination),
+                KeyValue::Ip([198, 51, 100, 7].into()),
+            ),
+            (
+                FlowKey::Packet(Key::IcmpUnreachablePort),
                 KeyValue::Port(L4::Udp, (i % 65_000) as u16 + 1),
             ),
         ]
@@ -54,6 +57,7 @@ fn event(i: u32) -> FlowEvent {
         data_source: 3,
         received_ns: 0,
         event_id: 0,
+        threshold: None,
     }
 }
 

@@ -7,6 +7,8 @@
 //!   [`FlowDefinition`]; built-ins `uport` (on by default), `unet`, `uhost`, `uproto`, `uport6`,
 //!   `tenantuport` (`uport` inside the first tunnel).
 //! - [`filter`]: sFlow-RT's filter language, compiled once.
+//! - [`group`]: the key function `group:KEY:SET` (address groups, [`crate::groups`]),
+//!   usable as a key and in filters.
 //! - [`router`]: on each receive thread, picks the worker owning each definition's flow
 //!   (and evaluates filters there, so rejected samples never cross a ring).
 //! - [`handoff`]: what crosses the ring to a worker: a [`WorkItem`] per sample and
@@ -20,6 +22,7 @@
 pub mod definition;
 pub mod event;
 pub mod filter;
+pub mod group;
 pub mod handoff;
 pub mod key;
 pub mod router;
@@ -33,6 +36,7 @@ pub use definition::{
 };
 pub use event::FlowEvent;
 pub use filter::{Filter, FilterError};
+pub use group::{FlowKey, GroupKey};
 pub use handoff::{FlowId, Route, WorkItem};
 pub use router::Router;
 pub use shard::Shard;

@@ -24,9 +24,10 @@ use crate::record::SampleRecord;
 
 use super::definition::{FlowDefinitions, Scope};
 use super::filter::Filter;
+use super::group::pack_groups;
 use super::handoff::{FlowId, Route};
 use super::key::{
-    definition_seed, flow_hash, present_keys, required_keys, scope_words, PackPlan, PackedKey,
+    definition_seed, flow_hash, packed_bytes, present_keys, scope_words, PackPlan, PackedKey,
 };
 
 /// The worker that owns hash `hash` among `workers` (its high 32 bits, scaled).
@@ -75,11 +76,7 @@ impl Router {
                 .iter()
                 .map(|d| PackPlan::new(&d.keys))
                 .collect(),
-            required: defs
-                .as_slice()
-                .iter()
-                .map(|d| required_keys(&d.keys))
-                .collect(),
+            required: defs.as_slice().iter().map(|d| d.required_keys()).collect(),
             workers: workers.max(1),
         }
     }
@@ -114,6 +111,13 @@ impl Route for Router {
                 break;
             };
             if !key.pack_planned(record, plan, &def.keys) {
+                continue;
+            }
+            // Group keys (computed from the definition's group sets) follow the packet
+            // keys; a definition without them pays this one test.
+            if !def.groups.is_empty()
+                && !pack_groups(&mut key, packed_bytes(&def.keys), record, &def.groups)
+            {
                 continue;
             }
             if let Some(Some(f)) = self.filters.get(i) {

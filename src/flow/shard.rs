@@ -13,6 +13,7 @@
 //! benchmark measures exactly the worker's code.
 
 use super::definition::FlowDefinitions;
+use super::group::GroupKey;
 use super::handoff::WorkItem;
 use super::key::definition_seed;
 use super::table::{FlowTable, Probe};
@@ -86,6 +87,15 @@ impl Shard {
         };
         self.live = live & present;
         old
+    }
+
+    /// Give the tables in the listed slots new group sets ([`FlowTable::set_groups`]).
+    pub fn regroup(&mut self, groups: Vec<(usize, Box<[GroupKey]>)>) {
+        for (slot, g) in groups {
+            if let Some(t) = self.tables.get_mut(slot) {
+                t.set_groups(g);
+            }
+        }
     }
 
     /// Apply a batch of work items at time `now_ms`; records go to `emit` with the index

@@ -21,7 +21,7 @@ use crate::sflow::{
 };
 
 use super::allow::Allowlist;
-use super::interfaces::PendingSample;
+use super::interfaces::{PendingSample, SampleOrigin};
 use super::stats::{
     AgentKey, BadDatagram, ErrorCounts, Limits, SourceSlot, ThreadState, PUBLISH_EVERY_NS,
 };
@@ -48,6 +48,7 @@ pub(crate) struct Intake {
     /// The current datagram's agent, and the interface records of the counter sample being
     /// walked.
     agent: std::net::IpAddr,
+    uptime_ms: u32,
     interface: PendingSample,
     /// Per agent slot (below [`DENSE_AGENTS`]), per ifIndex (below [`DENSE_INDEX`]): the
     /// position of the data source in `state.sources`, plus one (0: not cached yet). Spares
@@ -84,6 +85,7 @@ impl Intake {
             from: None,
             now: 0,
             agent: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            uptime_ms: 0,
             interface: PendingSample::default(),
             dense: Vec::new(),
         }
@@ -247,6 +249,7 @@ impl Handler for Intake {
 impl Visitor for Intake {
     fn datagram(&mut self, h: &DatagramHeader) {
         self.agent = h.agent;
+        self.uptime_ms = h.uptime_ms;
         self.interface.clear();
         let key = AgentKey {
             agent: h.agent,
@@ -314,9 +317,15 @@ impl Visitor for Intake {
         });
     }
 
-    fn counter_sample(&mut self, _meta: &CounterSampleMeta) {
+    fn counter_sample(&mut self, meta: &CounterSampleMeta) {
         self.state.counters.counter_samples += 1;
-        if let Some(ic) = self.interface.finish(self.agent) {
+        let origin = SampleOrigin {
+            agent: Some(self.agent),
+            sequence: meta.sequence,
+            uptime_ms: self.uptime_ms,
+            received_ns: self.now,
+        };
+        if let Some(ic) = self.interface.finish(origin) {
             if self.slot.interfaces.push(ic).is_err() {
                 self.state.counters.interface_updates_dropped += 1;
             }

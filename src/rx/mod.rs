@@ -30,7 +30,6 @@ mod intake;
 pub mod interfaces;
 mod mmsg;
 mod owner;
-pub mod send;
 mod seq;
 mod stats;
 mod sys;

@@ -3,9 +3,10 @@
 //! The line is the one the `sflow-rt` sink format writes ([`crate::sink::format`]): the
 //! RFC 3164 header with this host's name, then `key=value` pairs in the order of the
 //! message object's keys, quoted by the same rule, cut at 1024 bytes. Messages collect in
-//! one batch per destination and leave in one `sendmmsg` call
-//! ([`crate::sink::transport::Connection`]) when the batch is full or when the script
-//! thread has no more records waiting: the same flush policy as a sink with
+//! one batch per destination and leave through the crate's one batched UDP sender
+//! ([`crate::udp::UdpSender`] in [`Mode::Delivery`](crate::udp::Mode::Delivery), as the
+//! sink's UDP destinations) when the batch is full or when the script thread has no more
+//! records or events waiting: the same flush policy as a sink with
 //! `flush_ms = 0`. A UDP send does not wait for the receiver, so the script thread is
 //! the sender; there is no further hop.
 //!
@@ -13,13 +14,13 @@
 //! kernel refuses, or one for a destination that cannot be resolved, is counted as
 //! dropped.
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::sink::format::{cut_sflow_rt, push_header3164, push_pair, LocalTime, WallTime};
-use crate::sink::transport::Connection;
+use crate::udp::UdpSender;
 
 /// Most distinct `(host, port)` destinations a script may send to.
 pub const MAX_DESTINATIONS: usize = 64;
@@ -42,7 +43,7 @@ pub struct SyslogCounters {
 struct Destination {
     host: String,
     port: u16,
-    conn: Option<Connection>,
+    conn: Option<UdpSender>,
     /// When resolving or opening failed last (retried after [`RETRY`]).
     failed_at: Option<Instant>,
     batch: Vec<Vec<u8>>,
@@ -185,9 +186,11 @@ impl SyslogOut {
         match d.conn.as_mut() {
             Some(conn) => {
                 self.counters.batches.fetch_add(1, Ordering::Relaxed);
-                match conn.send(&d.batch) {
-                    Ok(()) => {
-                        self.counters.sent.fetch_add(n, Ordering::Relaxed);
+                match conn.send_each(&d.batch) {
+                    Ok(sent) => {
+                        let sent = (sent as u64).min(n);
+                        self.counters.sent.fetch_add(sent, Ordering::Relaxed);
+                        self.counters.dropped.fetch_add(n - sent, Ordering::Relaxed);
                     }
                     Err(e) => {
                         let sent = (e.sent as u64).min(n);
@@ -212,26 +215,19 @@ impl SyslogOut {
     }
 }
 
-/// A connected UDP socket to `host:port`.
-fn open(host: &str, port: u16) -> std::io::Result<Connection> {
+/// A delivering UDP sender to `host:port`; a send waits at most a second for buffer room.
+fn open(host: &str, port: u16) -> std::io::Result<UdpSender> {
     let addr: SocketAddr = (host, port)
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| std::io::Error::other("the name has no address"))?;
-    let local: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = UdpSocket::bind(local)?;
-    sock.connect(addr)?;
-    sock.set_write_timeout(Some(Duration::from_secs(1)))?;
-    Ok(Connection::Udp(sock))
+    UdpSender::deliver_to(addr, Duration::from_secs(1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
 
     #[test]
     fn lines_are_batched_per_destination_and_quoted() {
