@@ -580,7 +580,8 @@ impl Config {
                 .sinks
                 .iter()
                 .any(|s| s.flows.is_empty() || s.flows.contains(&t.name));
-            if !taken {
+            // A script's event handler may take it.
+            if !taken && self.script.is_empty() {
                 out.push(format!("threshold '{}' is taken by no [[sink]]", t.name));
             }
         }

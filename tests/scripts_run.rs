@@ -1,7 +1,9 @@
 //! sFlow-RT applications run by `flowsift run --script`: the seed `syslog.js` against the
-//! built-in `uport` (the same lines, byte for byte but for the time stamp), and the bad
-//! inputs: a script that throws at load, one that calls a function flowsift lacks, a
-//! handler that throws, a handler that never returns.
+//! built-in `uport` (the same lines, byte for byte but for the time stamp), a DDoS script
+//! (`setThreshold`, `setEventHandler`) against the same `[[threshold]]` configuration, a
+//! blocklist script (`setGroups`, a `group:` filter), and the bad inputs: a script that
+//! throws at load, one that calls a function flowsift lacks, bad threshold and group
+//! specs, a handler that throws, a handler that never returns.
 
 mod run_support;
 
@@ -11,6 +13,7 @@ use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use run_support::flood::{flood, frame};
 use run_support::{datagram, free_udp_port, unreachable, Collector};
 
 /// The seed script as shipped in tests/data/scripts, `server` and `port` edited.
@@ -250,13 +253,15 @@ fn a_call_flowsift_lacks_fails_at_load_naming_it() {
         )),
         "{err}"
     );
+    // An sFlow-RT function outside the supported set is refused even where a supported
+    // one shares its prefix.
     let (code, err, _) = run_to_exit(
         dir.path(),
-        "setFlow('udp', {keys:'ipdestination', value:'frames'});\nsetThreshold('ddos', {metric:'udp', value:1000, byFlow:true});\n",
+        "setFlow('udp', {keys:'ipdestination', value:'frames'});\nsetThresholdAlert('ddos');\n",
     );
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains(":2: setThreshold() is not supported yet"),
+        err.contains(":2: setThresholdAlert() is not supported"),
         "{err}"
     );
     // Functions the script defines itself, parameters and methods are not refused.
@@ -418,5 +423,284 @@ fn properties_reach_get_system_property_and_script_file_runs_a_script() {
         lines[0].ends_with(" sflow-rt: who=\"a b\" missing=null"),
         "{}",
         lines[0]
+    );
+}
+
+/// The DDoS application: a UDP flow by destination, a byFlow threshold on it and one on
+/// interface utilization, events sent with `syslog` as the sink's sFlow-RT format prints
+/// them.
+const DDOS_JS: &str = "setFlow('udpflood', {keys:'ipdestination', value:'frames', filter:'ipprotocol=17'});
+setThreshold('flood', {metric:'udpflood', value:100000, byFlow:true, timeout:60});
+setThreshold('hotlink', {metric:'ifinutilization', value:80});
+setEventHandler(function(evt) {
+  logInfo('event fields ' + Object.keys(evt).join(',') + ' id ' + typeof evt.eventID
+    + ' age ' + (Math.abs(Date.now() - evt.timestamp) < 60000));
+  var msg = {thresholdID:evt.thresholdID, metric:evt.metric, agent:evt.agent, dataSource:evt.dataSource};
+  if (evt.flowKey) msg.flowKey = evt.flowKey;
+  msg.value = Math.floor(evt.value);
+  msg.threshold = evt.threshold;
+  syslog('127.0.0.1', PORT, 16, 5, msg);
+}, ['flood', 'hotlink']);
+";
+
+/// Lines read from `sock` for `wait`.
+fn drain(sock: &UdpSocket, wait: Duration) -> Vec<String> {
+    let deadline = Instant::now() + wait;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    while Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    out
+}
+
+/// `line` untimed with its `value=` masked, and the value.
+fn masked_value(line: &str) -> (String, f64) {
+    let line = untimed(line);
+    let (head, tail) = line
+        .split_once(" value=")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (value, rest) = tail.split_once(' ').unwrap_or((tail, ""));
+    let v = value.parse().unwrap_or_else(|_| panic!("{line}"));
+    (format!("{head} value=V {rest}"), v)
+}
+
+#[test]
+fn ddos_script_gives_the_events_of_the_same_threshold_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let native_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (listen_a, listen_b) = (free_udp_port(), free_udp_port());
+    let native = write_config(
+        dir.path(),
+        "native.toml",
+        &format!(
+            r#"[rx]
+listen = ["127.0.0.1:{listen_a}"]
+[stats]
+interval_s = 0
+[[flow]]
+name = "udpflood"
+keys = "ipdestination"
+value = "frames"
+filter = "ipprotocol=17"
+[[threshold]]
+name = "flood"
+metric = "udpflood"
+value = 100000
+byFlow = true
+[[threshold]]
+name = "hotlink"
+metric = "ifinutilization"
+value = 80
+[[sink]]
+address = "{}"
+flows = ["flood", "hotlink"]
+"#,
+            native_rx.local_addr().unwrap()
+        ),
+    );
+    let mut a = Collector::start_listening(&native);
+    let scripted_config = write_config(
+        dir.path(),
+        "scripted.toml",
+        &format!("[rx]\nlisten = [\"127.0.0.1:{listen_b}\"]\n[stats]\ninterval_s = 0\n"),
+    );
+    let script_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let script = dir.path().join("ddos.js");
+    std::fs::write(
+        &script,
+        DDOS_JS.replace("PORT", &script_rx.local_addr().unwrap().port().to_string()),
+    )
+    .unwrap();
+    let mut b = start(&[
+        "--config".as_ref(),
+        scripted_config.as_os_str(),
+        "--script".as_ref(),
+        script.as_os_str(),
+    ]);
+    let run = Duration::from_secs(4);
+    let sent_for = flood(&[listen_a, listen_b], run);
+    assert!(
+        sent_for < run + Duration::from_secs(1),
+        "sender too slow: {sent_for:?}"
+    );
+    let mut from_native = drain(&native_rx, Duration::from_millis(1500));
+    let mut from_script = drain(&script_rx, Duration::from_millis(10));
+    assert_eq!(
+        a.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    assert_eq!(
+        b.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    from_native.extend(drain(&native_rx, Duration::from_millis(10)));
+    from_script.extend(drain(&script_rx, Duration::from_millis(10)));
+
+    // One flood event and one hot-link event from each, the same but for the measured
+    // value, which each collector takes from its own clock.
+    let sorted = |lines: &[String]| {
+        let mut m: Vec<(String, f64)> = lines.iter().map(|l| masked_value(l)).collect();
+        m.sort_by(|x, y| x.0.cmp(&y.0));
+        m
+    };
+    let (native, script) = (sorted(&from_native), sorted(&from_script));
+    assert_eq!(native.len(), 2, "{from_native:#?}\n{:#?}", a.lines);
+    assert_eq!(
+        native.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        script.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        "{from_native:#?}\n{from_script:#?}\n{:#?}",
+        b.lines
+    );
+    assert!(
+        native[0].0.ends_with(" sflow-rt: thresholdID=flood metric=udpflood agent=10.3.0.1 dataSource=7 flowKey=192.0.2.55 value=V threshold=100000"),
+        "{native:?}"
+    );
+    assert!(
+        native[1].0.ends_with(" sflow-rt: thresholdID=hotlink metric=ifinutilization agent=10.3.0.1 dataSource=3 value=V threshold=80"),
+        "{native:?}"
+    );
+    for lines in [&native, &script] {
+        assert!((170_000.0..=230_000.0).contains(&lines[0].1), "{lines:?}");
+        assert!((88.0..=91.0).contains(&lines[1].1), "{lines:?}");
+    }
+    assert!(
+        b.lines.iter().any(|l| l.ends_with(
+            "INFO: event fields eventID,thresholdID,metric,agent,dataSource,flowKey,value,threshold,timestamp id number age true"
+        )),
+        "{:#?}",
+        b.lines
+    );
+    assert!(
+        b.lines
+            .iter()
+            .any(|l| l.contains("handled 2,") && l.contains("syslog sent 2,")),
+        "{:#?}",
+        b.lines
+    );
+}
+
+#[test]
+fn blocklist_script_logs_flows_to_blocked_destinations_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "setGroups('blocklist', {blocked: ['192.0.2.0/25', '2001:db8::/32'], allowed: ['192.0.2.128/25']});
+setFlow('blocked', {keys:'ipsource,ipdestination,group:ipdestination:blocklist', value:'frames',
+  filter:'group:ipdestination:blocklist=blocked', log:true, flowStart:true});
+setFlowHandler(function(rec) {
+  var k = rec.flowKeys.split(',');
+  syslog('127.0.0.1', PORT, 16, 4, {src:k[0], dst:k[1], group:k[2]});
+}, ['blocked']);
+";
+    let (mut c, rx, listen) = scripted(dir.path(), script);
+    let frames: Vec<Vec<u8>> = ["192.0.2.5", "192.0.2.200", "203.0.113.1", "192.0.2.9"]
+        .iter()
+        .map(|d| frame(d, true))
+        .collect();
+    // Each destination twice (two datagrams): one record per blocked flow.
+    send_all(
+        listen,
+        &[
+            datagram("10.3.0.1", 1, 7, &frames),
+            datagram("10.3.0.1", 2, 7, &frames),
+        ],
+    );
+    let lines = receive(&rx, 2, Duration::from_secs(15));
+    assert!(
+        receive(&rx, 1, Duration::from_millis(500)).is_empty(),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    let mut tails: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            assert!(l.starts_with("<132>"), "{l}");
+            l.split_once(" sflow-rt: ")
+                .map(|x| x.1.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    tails.sort();
+    assert_eq!(
+        tails,
+        [
+            "src=198.51.100.7 dst=192.0.2.5 group=blocked",
+            "src=198.51.100.7 dst=192.0.2.9 group=blocked"
+        ],
+        "{:#?}",
+        c.lines
+    );
+}
+
+#[test]
+fn bad_threshold_and_group_specs_fail_at_load_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = "setFlow('udp', {keys:'ipdestination', value:'frames'});\n";
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "setThreshold('ddos', {metric:'nosuch', value:1000});",
+            &["setThreshold: threshold 'ddos': unknown metric 'nosuch'; flow definitions: udp; interface metrics: "],
+        ),
+        (
+            "setThreshold('ddos', {metric:'udp', value:'lots'});",
+            &["setThreshold('ddos'): invalid type: string \"lots\", expected f64"],
+        ),
+        (
+            "setThreshold('ddos', {metric:'udp', value:1000, filter:'ipprotocol=17'});",
+            &["setThreshold('ddos'): unknown field `filter`"],
+        ),
+        (
+            "setThreshold('ddos', 1000);",
+            &["setThreshold('ddos'): the spec must be an object"],
+        ),
+        (
+            "setGroups('feeds', {bad: ['10.0.0.0/33']});",
+            &["setGroups: group set 'feeds', group 'bad': "],
+        ),
+        (
+            "setFlow('blocked', {keys:'ipsource', filter:'group:ipdestination:nosuch=x'});",
+            &["setFlow: ", "nosuch"],
+        ),
+    ];
+    for (call, wanted) in cases {
+        let (code, err, path) = run_to_exit(dir.path(), &format!("{flow}\n{call}\n"));
+        assert_eq!(code, Some(2), "{call}: {err}");
+        let at = format!("{}:3: Error: ", path.display());
+        assert!(err.contains(&at), "{call}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{call}: wanted {w:?} in {err}");
+        }
+        assert!(!err.contains("listening on"), "{err}");
+    }
+    // A threshold the configuration file defines too is refused by name.
+    let config = write_config(
+        dir.path(),
+        "both.toml",
+        "[[flow]]\nname = \"udp\"\nkeys = \"ipdestination\"\n[[threshold]]\nname = \"ddos\"\nmetric = \"udp\"\nvalue = 5\n",
+    );
+    let path = dir.path().join("both.js");
+    std::fs::write(
+        &path,
+        "setThreshold('ddos', {metric:'udp', value:1000, byFlow:true});\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowsift"))
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--script")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("threshold 'ddos' is defined both by a [[threshold]] table and by a script's setThreshold"),
+        "{err}"
     );
 }

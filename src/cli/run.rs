@@ -19,6 +19,7 @@ use crate::metrics::fabric::FabricTable;
 use crate::metrics::{Exchange, MetricsServer, Snapshot};
 use crate::pipeline::{Pipeline, StatsLine};
 use crate::rx::IoMode;
+use crate::script::api::Native;
 use crate::script::ScriptHost;
 use crate::sink::config::{Facility, HostName, Severity};
 use crate::sink::format::Format;
@@ -256,7 +257,7 @@ fn reload(args: &RunArgs, pipeline: &mut Pipeline, scripts: Option<&ScriptHost>)
                         .into(),
                 );
             }
-            with_script_flows(&mut c, host)?;
+            with_script_config(&mut c, host)?;
         }
         Ok(c)
     }) {
@@ -286,8 +287,21 @@ fn reload(args: &RunArgs, pipeline: &mut Pipeline, scripts: Option<&ScriptHost>)
     }
 }
 
-/// Add the flows the scripts defined to `config`'s; a name defined twice is an error.
-fn with_script_flows(config: &mut Config, host: &ScriptHost) -> Result<(), String> {
+/// Add what the scripts configured (`setGroups`, `setFlow`, `setThreshold`) to
+/// `config`'s own group sets, flows and thresholds, then check the whole as the
+/// configuration file's own tables are checked; a name both define is an error.
+fn with_script_config(config: &mut Config, host: &ScriptHost) -> Result<(), String> {
+    for g in host.groups() {
+        if config.groups.iter().any(|c| c.name == g.name) {
+            return Err(format!(
+                "group set '{}' is defined both by a [[group]] table and by a script's setGroups",
+                g.name
+            ));
+        }
+        let set = g.load(None).map_err(|e| e.to_string())?;
+        config.group_sets.insert(set);
+        config.groups.push(g.clone());
+    }
     for f in host.flows() {
         if config.flows.iter().any(|c| c.name == f.name) {
             return Err(format!(
@@ -297,8 +311,26 @@ fn with_script_flows(config: &mut Config, host: &ScriptHost) -> Result<(), Strin
         }
         config.flows.push(f.clone());
     }
-    crate::flow::FlowDefinitions::from_specs(&config.flows).map_err(|e| e.to_string())?;
+    for t in host.thresholds() {
+        if config.thresholds.iter().any(|c| c.name == t.name) {
+            return Err(format!(
+                "threshold '{}' is defined both by a [[threshold]] table and by a script's setThreshold",
+                t.name
+            ));
+        }
+        config.thresholds.push(t.clone());
+    }
+    let thresholds = config.thresholds()?;
+    config.definitions(&thresholds)?;
     Ok(())
+}
+
+/// What the configuration file defines, for the scripts' specs to be checked against.
+fn native(config: &Config) -> Native {
+    Native {
+        flows: config.flows.clone(),
+        groups: config.group_sets.clone(),
+    }
 }
 
 /// Run the collector until SIGTERM or SIGINT; exit 0 after a clean shutdown, 2 on a
@@ -337,8 +369,8 @@ pub fn run(args: RunArgs) -> ExitCode {
     let scripts = if config.script.is_empty() {
         None
     } else {
-        let loaded = ScriptHost::load(&config.script)
-            .and_then(|host| with_script_flows(&mut config, &host).map(|()| host));
+        let loaded = ScriptHost::load_with(&config.script, native(&config))
+            .and_then(|host| with_script_config(&mut config, &host).map(|()| host));
         match loaded {
             Ok(host) => Some(host),
             Err(e) => {

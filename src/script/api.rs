@@ -1,15 +1,23 @@
 //! The sFlow-RT functions a script can call, bound into each script's context.
 //!
 //! Supported, with sFlow-RT's argument shapes: `setFlow(name, spec)`, `clearFlow(name)`,
-//! `setFlowHandler(fn, [names])`, `setIntervalHandler(fn, seconds)`,
-//! `syslog(host, port, facility, severity, msg)`, `logInfo`, `logWarning`, `logSevere`,
-//! `getSystemProperty(name)`. Nothing else of sFlow-RT's API is defined, so the load-time
-//! scan ([`super::scan`]) refuses a script that calls it.
+//! `setThreshold(name, spec)`, `clearThreshold(name)`, `setGroups(name, groups)`,
+//! `setFlowHandler(fn, [names])`, `setEventHandler(fn, [names])`,
+//! `setIntervalHandler(fn, seconds)`, `syslog(host, port, facility, severity, msg)`,
+//! `logInfo`, `logWarning`, `logSevere`, `getSystemProperty(name)`. Nothing else of
+//! sFlow-RT's API is defined, so the load-time scan ([`super::scan`]) refuses a script
+//! that calls it.
 //!
-//! `setFlow` configures the native flow engine with the same [`FlowSpec`] a `[[flow]]`
-//! table deserializes into (the spec object goes through JSON, so an attribute flowsift
-//! does not know is refused with its name, as in the configuration file). Flows are
-//! defined while the scripts load; the flow engine starts with them.
+//! The configuring calls build the native engine's own specs, so a script and the
+//! configuration file cannot disagree on what an attribute means: `setFlow` the
+//! [`FlowSpec`] of a `[[flow]]` table, `setThreshold` the [`ThresholdSpec`] of a
+//! `[[threshold]]`, `setGroups` the [`GroupSpec`] of a `[[group]]`. Spec objects go
+//! through JSON, so an attribute flowsift does not know is refused with its name, as in
+//! the configuration file. Each spec is checked when it is set (a group set's CIDRs, a
+//! flow's keys against the group sets known so far, a threshold's metric against the
+//! flows known so far), so the error carries the script's file and line. The native
+//! engine is built once, after every script has loaded, so these calls work only while
+//! the scripts load.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -21,12 +29,18 @@ use rquickjs::{Ctx, Exception, Function, Object, Persistent, Value};
 
 use super::syslog::SyslogOut;
 use crate::flow::{FlowDefinition, FlowSpec};
+use crate::groups::{GroupSet, GroupSpec, Groups};
+use crate::threshold::{Threshold, ThresholdSpec};
 
 /// The global functions this module defines, in the order the docs list them.
 pub const SUPPORTED: &[&str] = &[
     "setFlow",
     "clearFlow",
+    "setThreshold",
+    "clearThreshold",
+    "setGroups",
     "setFlowHandler",
+    "setEventHandler",
     "setIntervalHandler",
     "syslog",
     "logInfo",
@@ -35,30 +49,55 @@ pub const SUPPORTED: &[&str] = &[
     "getSystemProperty",
 ];
 
-/// sFlow-RT functions that configure thresholds and address groups: the native
-/// `[[threshold]]` and `[[group]]` engines they need are not part of this build.
-pub const PENDING: &[&str] = &[
-    "setThreshold",
-    "clearThreshold",
-    "setEventHandler",
-    "setGroups",
-];
-
 /// Shortest interval `setIntervalHandler` accepts.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// State every script shares: the flows they define, properties, syslog output, log.
+/// What the configuration file defines, against which the scripts' specs are checked.
+#[derive(Clone, Debug, Default)]
+pub struct Native {
+    /// The `[[flow]]` definitions.
+    pub flows: Vec<FlowSpec>,
+    /// The `[[group]]` sets.
+    pub groups: Groups,
+}
+
+/// State every script shares: what they configure, properties, syslog output.
 pub struct Common {
-    /// True while the scripts' top levels run; `setFlow` and `clearFlow` work only then.
+    /// True while the scripts' top levels run; the configuring calls work only then.
     pub loading: bool,
     /// Flows the scripts defined, in definition order.
     pub flows: Vec<FlowSpec>,
+    /// Thresholds the scripts defined, in definition order.
+    pub thresholds: Vec<ThresholdSpec>,
+    /// Group sets the scripts defined, in definition order.
+    pub groups: Vec<GroupSpec>,
+    /// The configuration's definitions, and its group sets joined by the scripts'.
+    pub native: Native,
     pub properties: BTreeMap<String, String>,
     pub syslog: SyslogOut,
 }
 
-/// One flow handler: the function and the flow names it takes (`None`: every flow).
-pub struct FlowHandler {
+impl Common {
+    /// Every flow known so far (the configuration's, then the scripts') with its
+    /// `maxEntries`, as a threshold's metric is checked against; a flow that does not
+    /// build over the known group sets counts with the default bound.
+    fn flow_bounds(&self) -> Vec<(&str, usize)> {
+        self.native
+            .flows
+            .iter()
+            .chain(&self.flows)
+            .map(|f| {
+                let max = FlowDefinition::from_spec_in(f, &self.native.groups)
+                    .map_or(100_000, |d| d.max_entries);
+                (f.name.as_str(), max)
+            })
+            .collect()
+    }
+}
+
+/// One flow or event handler: the function and the flow or threshold names it takes
+/// (`None`: every one).
+pub struct Handler {
     pub function: Persistent<Function<'static>>,
     pub names: Option<Vec<String>>,
 }
@@ -74,7 +113,8 @@ pub struct IntervalHandler {
 pub struct PerScript {
     /// The file, as named on the command line or in the configuration.
     pub file: String,
-    pub flow_handler: Option<FlowHandler>,
+    pub flow_handler: Option<Handler>,
+    pub event_handler: Option<Handler>,
     pub interval: Option<IntervalHandler>,
     pub log: RateLog,
 }
@@ -170,7 +210,7 @@ fn int_arg<'js>(
     }
 }
 
-/// Flow names from `[names]`: an array of strings, or a single string.
+/// Flow or threshold names from `[names]`: an array of strings, or a single string.
 fn names_arg<'js>(ctx: &Ctx<'js>, v: Opt<Value<'js>>) -> rquickjs::Result<Option<Vec<String>>> {
     let Some(v) = v.0 else { return Ok(None) };
     if v.is_undefined() || v.is_null() {
@@ -186,22 +226,104 @@ fn names_arg<'js>(ctx: &Ctx<'js>, v: Opt<Value<'js>>) -> rquickjs::Result<Option
     Ok(Some(vec![text_of(ctx, &v)?]))
 }
 
-/// The `[[flow]]` spec of `setFlow(name, spec)`.
-fn flow_spec<'js>(ctx: &Ctx<'js>, name: &str, spec: Value<'js>) -> rquickjs::Result<FlowSpec> {
+/// The native spec of `call(name, spec)`: `spec` as JSON with `name` added (`named`) or
+/// in place, deserialized as the configuration file's table would be.
+fn native_spec<'js, T: serde::de::DeserializeOwned>(
+    ctx: &Ctx<'js>,
+    call: &str,
+    name: &str,
+    spec: Value<'js>,
+    named: bool,
+) -> rquickjs::Result<T> {
+    let not_object = || {
+        throw(
+            ctx,
+            &format!("{call}('{name}'): the spec must be an object"),
+        )
+    };
+    if !spec.is_object() || spec.is_array() || spec.is_function() {
+        return Err(not_object());
+    }
     let json = match ctx.json_stringify(spec)? {
         Some(s) => s.to_string()?,
-        None => return Err(throw(ctx, "setFlow: the spec must be an object")),
+        None => return Err(not_object()),
     };
     let mut value: serde_json::Value =
-        serde_json::from_str(&json).map_err(|e| throw(ctx, &format!("setFlow('{name}'): {e}")))?;
-    let Some(obj) = value.as_object_mut() else {
-        return Err(throw(ctx, "setFlow: the spec must be an object"));
-    };
-    obj.insert("name".into(), serde_json::Value::String(name.to_owned()));
-    let spec: FlowSpec = serde_json::from_value(value)
-        .map_err(|e| throw(ctx, &format!("setFlow('{name}'): {e}")))?;
-    FlowDefinition::from_spec(&spec).map_err(|e| throw(ctx, &format!("setFlow: {e}")))?;
+        serde_json::from_str(&json).map_err(|e| throw(ctx, &format!("{call}('{name}'): {e}")))?;
+    if named {
+        let Some(obj) = value.as_object_mut() else {
+            return Err(not_object());
+        };
+        obj.insert("name".into(), serde_json::Value::String(name.to_owned()));
+    }
+    serde_json::from_value(value).map_err(|e| throw(ctx, &format!("{call}('{name}'): {e}")))
+}
+
+/// The `[[flow]]` spec of `setFlow(name, spec)`, checked over the known group sets.
+fn flow_spec<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    spec: Value<'js>,
+    groups: &Groups,
+) -> rquickjs::Result<FlowSpec> {
+    let spec: FlowSpec = native_spec(ctx, "setFlow", name, spec, true)?;
+    FlowDefinition::from_spec_in(&spec, groups)
+        .map_err(|e| throw(ctx, &format!("setFlow: {e}")))?;
     Ok(spec)
+}
+
+/// The `[[threshold]]` spec of `setThreshold(name, spec)`, its metric checked against the
+/// flows known so far and the interface metrics.
+fn threshold_spec<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    spec: Value<'js>,
+    common: &Common,
+) -> rquickjs::Result<ThresholdSpec> {
+    let spec: ThresholdSpec = native_spec(ctx, "setThreshold", name, spec, true)?;
+    Threshold::from_spec(&spec, &common.flow_bounds())
+        .map_err(|e| throw(ctx, &format!("setThreshold: {e}")))?;
+    Ok(spec)
+}
+
+/// The `[[group]]` spec of `setGroups(name, {group: [cidr, ...]})` and the set it builds.
+fn group_spec<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    groups: Value<'js>,
+) -> rquickjs::Result<(GroupSpec, GroupSet)> {
+    let map: BTreeMap<String, Vec<String>> = native_spec(ctx, "setGroups", name, groups, false)?;
+    let spec = GroupSpec {
+        name: name.to_owned(),
+        groups: map,
+        file: None,
+    };
+    let set = spec
+        .load(None)
+        .map_err(|e| throw(ctx, &format!("setGroups: {e}")))?;
+    Ok((spec, set))
+}
+
+/// Refuse a configuring call made after the scripts loaded.
+fn loading_only(ctx: &Ctx<'_>, common: &Common, call: &str) -> rquickjs::Result<()> {
+    if common.loading {
+        return Ok(());
+    }
+    Err(throw(
+        ctx,
+        &format!(
+            "{call} after the script has loaded is not supported: the native engine is built from what the scripts set at their top level"
+        ),
+    ))
+}
+
+/// Put `item` in `list` in place of the one named `name`, or at its end.
+fn replace_or_push<T>(list: &mut Vec<T>, item: T, name: impl Fn(&T) -> &str) {
+    let n = name(&item).to_owned();
+    match list.iter_mut().find(|x| name(x) == n) {
+        Some(x) => *x = item,
+        None => list.push(item),
+    }
 }
 
 /// Define the supported functions as globals of `ctx`.
@@ -215,36 +337,65 @@ pub fn install<'js>(
     let c = Rc::clone(common);
     g.set(
         "setFlow",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
-            if !c.borrow().loading {
-                return Err(throw(
-                    &ctx,
-                    "setFlow after the script has loaded is not supported: define flows at the top level",
-                ));
-            }
-            let spec = flow_spec(&ctx, &name, spec)?;
-            let mut c = c.borrow_mut();
-            match c.flows.iter_mut().find(|f| f.name == spec.name) {
-                Some(f) => *f = spec,
-                None => c.flows.push(spec),
-            }
-            Ok(())
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
+                loading_only(&ctx, &c.borrow(), "setFlow")?;
+                let spec = flow_spec(&ctx, &name, spec, &c.borrow().native.groups)?;
+                replace_or_push(&mut c.borrow_mut().flows, spec, |f| &f.name);
+                Ok::<_, rquickjs::Error>(())
+            },
+        )?,
     )?;
 
     let c = Rc::clone(common);
     g.set(
         "clearFlow",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
-            if !c.borrow().loading {
-                return Err(throw(
-                    &ctx,
-                    "clearFlow after the script has loaded is not supported",
-                ));
-            }
+            loading_only(&ctx, &c.borrow(), "clearFlow")?;
             c.borrow_mut().flows.retain(|f| f.name != name);
-            Ok(())
+            Ok::<_, rquickjs::Error>(())
         })?,
+    )?;
+
+    let c = Rc::clone(common);
+    g.set(
+        "setThreshold",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
+                loading_only(&ctx, &c.borrow(), "setThreshold")?;
+                let spec = threshold_spec(&ctx, &name, spec, &c.borrow())?;
+                replace_or_push(&mut c.borrow_mut().thresholds, spec, |t| &t.name);
+                Ok::<_, rquickjs::Error>(())
+            },
+        )?,
+    )?;
+
+    let c = Rc::clone(common);
+    g.set(
+        "clearThreshold",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
+            loading_only(&ctx, &c.borrow(), "clearThreshold")?;
+            c.borrow_mut().thresholds.retain(|t| t.name != name);
+            Ok::<_, rquickjs::Error>(())
+        })?,
+    )?;
+
+    let c = Rc::clone(common);
+    g.set(
+        "setGroups",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String, groups: Value<'js>| {
+                loading_only(&ctx, &c.borrow(), "setGroups")?;
+                let (spec, set) = group_spec(&ctx, &name, groups)?;
+                let mut c = c.borrow_mut();
+                c.native.groups.insert(set);
+                replace_or_push(&mut c.groups, spec, |g| &g.name);
+                Ok::<_, rquickjs::Error>(())
+            },
+        )?,
     )?;
 
     let s = Rc::clone(script);
@@ -254,7 +405,23 @@ pub fn install<'js>(
             ctx.clone(),
             move |ctx: Ctx<'js>, f: Function<'js>, names: Opt<Value<'js>>| {
                 let names = names_arg(&ctx, names)?;
-                s.borrow_mut().flow_handler = Some(FlowHandler {
+                s.borrow_mut().flow_handler = Some(Handler {
+                    function: Persistent::save(&ctx, f),
+                    names,
+                });
+                Ok::<_, rquickjs::Error>(())
+            },
+        )?,
+    )?;
+
+    let s = Rc::clone(script);
+    g.set(
+        "setEventHandler",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, f: Function<'js>, names: Opt<Value<'js>>| {
+                let names = names_arg(&ctx, names)?;
+                s.borrow_mut().event_handler = Some(Handler {
                     function: Persistent::save(&ctx, f),
                     names,
                 });

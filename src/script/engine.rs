@@ -8,11 +8,12 @@
 //! result (the flows the scripts defined, or the first error with file and line) goes
 //! back to [`ScriptHost::load`], and the thread waits for flow records.
 //!
-//! Records arrive as `Arc<FlowEvent>` through a bounded queue that the syslog
-//! dispatcher fills without waiting (full: dropped and counted), so a slow script never
-//! stalls the flow workers or receive. The thread takes them in batches and calls each
-//! script's flow handler with sFlow-RT's record object; it sends the scripts' syslog
-//! batches whenever the queue is empty. Each call runs under a deadline: QuickJS's
+//! Flow records and threshold events arrive as `Arc<FlowEvent>` through a bounded queue
+//! that the syslog dispatcher fills without waiting (full: dropped and counted), so a slow
+//! script never stalls the flow workers or receive. The thread takes them in batches and
+//! calls each script's flow handler with sFlow-RT's record object, or its event handler
+//! with sFlow-RT's event object; it sends the scripts' syslog batches whenever the queue
+//! is empty. Each call runs under a deadline: QuickJS's
 //! interrupt handler ends a call that runs past `handler_timeout_ms` (counted). A handler
 //! that throws is logged (rate-limited) and the thread goes on. The scripts have no file
 //! or socket access: the runtime has no `std`/`os` modules, and `syslog` is their only
@@ -30,14 +31,16 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use rquickjs::{Atom, CatchResultExt, CaughtError, Context, Ctx, Object, Runtime};
 
-use super::api::{self, Common, PerScript, RateLog, PENDING, SUPPORTED};
+use super::api::{self, Common, Handler, Native, PerScript, RateLog, SUPPORTED};
 use super::config::ScriptConfig;
 use super::scan::scan;
 use super::syslog::{SyslogCounters, SyslogOut};
 use crate::flow::{FlowEvent, FlowSpec};
+use crate::groups::GroupSpec;
 use crate::record::monotonic_nanos;
 use crate::sink::config::HostName;
 use crate::sink::{Tap, TapCounters};
+use crate::threshold::ThresholdSpec;
 
 /// Longest a script's top level may run when it loads.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,9 +52,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(50);
 /// Counters of the script thread.
 #[derive(Debug, Default)]
 pub struct ScriptCounters {
-    /// Records queued for the handlers, and dropped because the queue was full.
+    /// Records and events queued for the handlers, and dropped because the queue was full.
     pub tap: Arc<TapCounters>,
-    /// Records handed to a handler.
+    /// Records and events handed to the handlers.
     pub handled: AtomicU64,
     /// Handler calls that threw.
     pub errors: AtomicU64,
@@ -77,7 +80,7 @@ impl fmt::Display for ScriptStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "records queued {}, dropped (queue full) {}, handled {}, handler errors {}, interrupted {}; syslog sent {}, send calls {}, dropped {}",
+            "records and events queued {}, dropped (queue full) {}, handled {}, handler errors {}, interrupted {}; syslog sent {}, send calls {}, dropped {}",
             self.queued,
             self.overflow,
             self.handled,
@@ -93,14 +96,21 @@ impl fmt::Display for ScriptStats {
 /// What the scripts asked for while loading.
 struct Loaded {
     flows: Vec<FlowSpec>,
-    /// Flow names some handler takes; `None`: every flow.
+    thresholds: Vec<ThresholdSpec>,
+    groups: Vec<GroupSpec>,
+    /// Flow names some flow handler takes; `None`: every flow.
     wanted: Option<Vec<String>>,
+    /// Threshold names some event handler takes; `None`: every threshold.
+    wanted_events: Option<Vec<String>>,
 }
 
 /// The running script thread.
 pub struct ScriptHost {
     flows: Vec<FlowSpec>,
+    thresholds: Vec<ThresholdSpec>,
+    groups: Vec<GroupSpec>,
     wanted: Option<Vec<String>>,
+    wanted_events: Option<Vec<String>>,
     queue: Option<Sender<Arc<FlowEvent>>>,
     counters: Arc<ScriptCounters>,
     thread: Option<JoinHandle<()>>,
@@ -110,6 +120,12 @@ pub struct ScriptHost {
 impl ScriptHost {
     /// Start the thread and load every script; an error names the file and line.
     pub fn load(cfg: &ScriptConfig) -> Result<ScriptHost, String> {
+        ScriptHost::load_with(cfg, Native::default())
+    }
+
+    /// [`ScriptHost::load`] beside the configuration file's definitions (`native`): the
+    /// scripts' flows may use its group sets, their thresholds may watch its flows.
+    pub fn load_with(cfg: &ScriptConfig, native: Native) -> Result<ScriptHost, String> {
         cfg.check()?;
         let (tx, rx) = channel::bounded(cfg.queue.get());
         let counters = Arc::new(ScriptCounters::default());
@@ -121,7 +137,7 @@ impl ScriptHost {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("flowsift-script".into())
-                .spawn(move || run(cfg, rx, loaded_tx, counters, stop))
+                .spawn(move || run(cfg, native, rx, loaded_tx, counters, stop))
                 .map_err(|e| format!("cannot start the script thread: {e}"))?
         };
         let loaded = loaded_rx
@@ -131,7 +147,10 @@ impl ScriptHost {
         match loaded {
             Ok(l) => Ok(ScriptHost {
                 flows: l.flows,
+                thresholds: l.thresholds,
+                groups: l.groups,
                 wanted: l.wanted,
+                wanted_events: l.wanted_events,
                 queue: Some(tx),
                 counters,
                 thread: Some(thread),
@@ -150,12 +169,27 @@ impl ScriptHost {
         &self.flows
     }
 
-    /// The sender's hook: records of the flows the handlers take.
+    /// The thresholds the scripts defined with `setThreshold`.
+    pub fn thresholds(&self) -> &[ThresholdSpec] {
+        &self.thresholds
+    }
+
+    /// The group sets the scripts defined with `setGroups`.
+    pub fn groups(&self) -> &[GroupSpec] {
+        &self.groups
+    }
+
+    /// The sender's hook: records of the flows the flow handlers take, events of the
+    /// thresholds the event handlers take.
     pub fn tap(&self) -> Option<Tap> {
         let queue = self.queue.clone()?;
+        let own = (self.flows.iter().map(|f| f.name.clone()))
+            .chain(self.thresholds.iter().map(|t| t.name.clone()))
+            .collect();
         Some(Tap {
             flows: self.wanted.clone(),
-            own: self.flows.iter().map(|f| f.name.clone()).collect(),
+            thresholds: self.wanted_events.clone(),
+            own,
             queue,
             counters: Arc::clone(&self.counters.tap),
         })
@@ -214,6 +248,7 @@ impl Drop for Script {
         // the runtime are freed with nothing still referenced.
         if let Ok(mut s) = self.state.try_borrow_mut() {
             s.flow_handler = None;
+            s.event_handler = None;
             s.interval = None;
         }
     }
@@ -307,6 +342,7 @@ fn load_script(
     let state = Rc::new(RefCell::new(PerScript {
         file: name.clone(),
         flow_handler: None,
+        event_handler: None,
         interval: None,
         log: RateLog::default(),
     }));
@@ -347,13 +383,8 @@ fn check_calls(ctx: &Ctx<'_>, file: &str, src: &str) -> Result<(), String> {
         {
             continue;
         }
-        let why = if PENDING.contains(&call.name.as_str()) {
-            "is not supported yet: the native [[threshold]] and [[group]] engines it configures are not in this build"
-        } else {
-            "is not supported: it is neither one of flowsift's sFlow-RT functions nor defined by the script"
-        };
         return Err(format!(
-            "{file}:{}: {}() {why} (supported: {})",
+            "{file}:{}: {}() is not supported: it is neither one of flowsift's sFlow-RT functions nor defined by the script (supported: {})",
             call.line,
             call.name,
             SUPPORTED.join(", ")
@@ -364,6 +395,7 @@ fn check_calls(ctx: &Ctx<'_>, file: &str, src: &str) -> Result<(), String> {
 
 fn run(
     cfg: ScriptConfig,
+    native: Native,
     rx: Receiver<Arc<FlowEvent>>,
     loaded: mpsc::Sender<Result<Loaded, String>>,
     counters: Arc<ScriptCounters>,
@@ -386,6 +418,9 @@ fn run(
     let common = Rc::new(RefCell::new(Common {
         loading: true,
         flows: Vec::new(),
+        thresholds: Vec::new(),
+        groups: Vec::new(),
+        native,
         properties: cfg.properties.clone(),
         syslog: SyslogOut::new(HostName::system().0, Arc::clone(&counters.syslog)),
     }));
@@ -400,17 +435,19 @@ fn run(
         }
     }
     common.borrow_mut().loading = false;
-    let mut wanted: Option<Vec<String>> = Some(Vec::new());
-    for s in &scripts {
-        if let Some(h) = &s.state.borrow().flow_handler {
-            match (&mut wanted, &h.names) {
-                (Some(w), Some(names)) => w.extend(names.iter().cloned()),
-                _ => wanted = None,
-            }
+    let wanted = wanted_names(&scripts, |s| &s.flow_handler);
+    let wanted_events = wanted_names(&scripts, |s| &s.event_handler);
+    let done = {
+        let c = common.borrow();
+        Loaded {
+            flows: c.flows.clone(),
+            thresholds: c.thresholds.clone(),
+            groups: c.groups.clone(),
+            wanted,
+            wanted_events,
         }
-    }
-    let flows = common.borrow().flows.clone();
-    if loaded.send(Ok(Loaded { flows, wanted })).is_err() {
+    };
+    if loaded.send(Ok(done)).is_err() {
         return;
     }
     common.borrow_mut().syslog.flush();
@@ -458,6 +495,23 @@ fn run(
     common.borrow_mut().syslog.flush();
 }
 
+/// The names the scripts' handlers of one kind take: `None` when one takes every name.
+fn wanted_names(
+    scripts: &[Script],
+    handler: impl Fn(&PerScript) -> &Option<Handler>,
+) -> Option<Vec<String>> {
+    let mut wanted = Some(Vec::new());
+    for s in scripts {
+        if let Some(h) = handler(&s.state.borrow()) {
+            match (&mut wanted, &h.names) {
+                (Some(w), Some(names)) => w.extend(names.iter().cloned()),
+                _ => wanted = None,
+            }
+        }
+    }
+    wanted
+}
+
 fn next_interval(scripts: &[Script]) -> Option<Instant> {
     scripts
         .iter()
@@ -492,6 +546,22 @@ fn caught_text(file: &str, e: CaughtError<'_>) -> String {
     describe(file, e)
 }
 
+/// A handler's function and the names it takes, restored into `ctx`.
+struct Restored<'js> {
+    function: rquickjs::Function<'js>,
+    names: Option<Vec<String>>,
+}
+
+impl Restored<'_> {
+    fn takes(&self, name: &str) -> bool {
+        self.names
+            .as_ref()
+            .is_none_or(|n| n.iter().any(|n| n == name))
+    }
+}
+
+/// Hand `batch` to `script`'s handlers: each threshold event to its event handler, each
+/// record to its flow handler, when the handler takes that name.
 fn handle_batch(
     script: &Script,
     batch: &[Arc<FlowEvent>],
@@ -499,53 +569,61 @@ fn handle_batch(
     timeout: Duration,
     counters: &ScriptCounters,
 ) {
-    let (function, names, file) = {
+    let (flow, event, file) = {
         let s = script.state.borrow();
-        let Some(h) = &s.flow_handler else { return };
-        (h.function.clone(), h.names.clone(), s.file.clone())
+        if s.flow_handler.is_none() && s.event_handler.is_none() {
+            return;
+        }
+        let saved = |h: &Option<Handler>| h.as_ref().map(|h| (h.function.clone(), h.names.clone()));
+        (
+            saved(&s.flow_handler),
+            saved(&s.event_handler),
+            s.file.clone(),
+        )
     };
     script.ctx.with(|ctx| {
-        let Ok(f) = function.restore(&ctx) else {
-            return;
+        let restore = |h: Option<(rquickjs::Persistent<rquickjs::Function<'static>>, _)>| {
+            h.and_then(|(f, names)| {
+                f.restore(&ctx)
+                    .ok()
+                    .map(|function| Restored { function, names })
+            })
         };
+        let (flow, event) = (restore(flow), restore(event));
         let mut maker = match RecordMaker::new(&ctx) {
             Ok(m) => m,
             Err(err) => {
-                failed(
-                    &script.state,
-                    "flow handler",
-                    err.to_string(),
-                    false,
-                    counters,
-                );
+                failed(&script.state, "handler", err.to_string(), false, counters);
                 return;
             }
         };
         for e in batch {
-            if let Some(n) = &names {
-                if !n.iter().any(|n| **n == *e.name) {
-                    continue;
-                }
-            }
-            let rec = match maker.record(e) {
+            let (handler, what) = if e.threshold.is_some() {
+                (&event, "event handler")
+            } else {
+                (&flow, "flow handler")
+            };
+            let Some(h) = handler.as_ref().filter(|h| h.takes(&e.name)) else {
+                continue;
+            };
+            let made = if e.threshold.is_some() {
+                maker.event(e)
+            } else {
+                maker.record(e)
+            };
+            let arg = match made {
                 Ok(r) => r,
                 Err(err) => {
-                    failed(
-                        &script.state,
-                        "flow handler",
-                        err.to_string(),
-                        false,
-                        counters,
-                    );
+                    failed(&script.state, what, err.to_string(), false, counters);
                     continue;
                 }
             };
             deadline.arm(timeout);
-            let r = f.call::<_, ()>((rec,)).catch(&ctx);
+            let r = h.function.call::<_, ()>((arg,)).catch(&ctx);
             let cut = deadline.disarm();
             if let Err(err) = r {
                 let text = caught_text(&file, err);
-                failed(&script.state, "flow handler", text, cut, counters);
+                failed(&script.state, what, text, cut, counters);
             }
         }
     });
@@ -588,12 +666,15 @@ fn run_intervals(
 }
 
 /// Builds sFlow-RT's flow records (`flowID`, `name`, `flowKeys`, `value`, `start`, `end`,
-/// `agent`, `dataSource`) for one batch: the property names are atoms made once, the last
-/// definition name's string is reused and the texts are written without `core::fmt`, so
-/// a record costs its own values only.
+/// `agent`, `dataSource`) and threshold events (`eventID`, `thresholdID`, `metric`,
+/// `agent`, `dataSource`, `flowKey`, `value`, `threshold`, `timestamp`) for one batch:
+/// the property names are atoms made once, the last definition name's string is reused
+/// and the texts are written without `core::fmt`, so a record costs its own values only.
 struct RecordMaker<'js> {
     ctx: Ctx<'js>,
     atoms: Vec<Atom<'js>>,
+    /// Made at the first event of the batch: most batches hold records only.
+    event_atoms: Vec<Atom<'js>>,
     name: Option<(Arc<str>, rquickjs::String<'js>)>,
     text: Vec<u8>,
 }
@@ -610,6 +691,21 @@ impl<'js> RecordMaker<'js> {
         "dataSource",
     ];
 
+    /// sFlow-RT's event fields; `status` (`end`) only on a re-arm event, which sFlow-RT
+    /// does not send.
+    const EVENT_FIELDS: [&'static str; 10] = [
+        "eventID",
+        "thresholdID",
+        "metric",
+        "agent",
+        "dataSource",
+        "flowKey",
+        "value",
+        "threshold",
+        "timestamp",
+        "status",
+    ];
+
     fn new(ctx: &Ctx<'js>) -> rquickjs::Result<RecordMaker<'js>> {
         let atoms = Self::FIELDS
             .iter()
@@ -618,6 +714,7 @@ impl<'js> RecordMaker<'js> {
         Ok(RecordMaker {
             ctx: ctx.clone(),
             atoms,
+            event_atoms: Vec::new(),
             name: None,
             text: Vec::with_capacity(64),
         })
@@ -662,6 +759,49 @@ impl<'js> RecordMaker<'js> {
         self.text.clear();
         push_u64(u64::from(e.data_source), &mut self.text);
         o.set(self.atoms[7].clone(), self.text()?)?;
+        Ok(o)
+    }
+
+    /// The event object of a threshold event (`e.threshold` is set): `flowKey` for a flow
+    /// metric only, as sFlow-RT gives it.
+    fn event(&mut self, e: &FlowEvent) -> rquickjs::Result<Object<'js>> {
+        use crate::sink::format::{push_ip, push_key_value, push_u64};
+        let Some(t) = &e.threshold else {
+            return self.record(e);
+        };
+        if self.event_atoms.is_empty() {
+            self.event_atoms = Self::EVENT_FIELDS
+                .iter()
+                .map(|n| Atom::from_str(self.ctx.clone(), n))
+                .collect::<rquickjs::Result<Vec<_>>>()?;
+        }
+        let atom = |i: usize| self.event_atoms[i].clone();
+        let o = Object::new(self.ctx.clone())?;
+        o.set(atom(0), e.flow_id as f64)?;
+        o.set(atom(1), &*e.name)?;
+        o.set(atom(2), &*t.metric)?;
+        self.text.clear();
+        push_ip(e.agent, &mut self.text);
+        o.set(atom(3), self.text()?)?;
+        self.text.clear();
+        push_u64(u64::from(e.data_source), &mut self.text);
+        o.set(atom(4), self.text()?)?;
+        if !e.keys.is_empty() {
+            self.text.clear();
+            for (i, (_, v)) in e.keys.iter().enumerate() {
+                if i > 0 {
+                    self.text.extend_from_slice(e.separator.as_bytes());
+                }
+                push_key_value(v, &mut self.text);
+            }
+            o.set(atom(5), self.text()?)?;
+        }
+        o.set(atom(6), e.value)?;
+        o.set(atom(7), t.threshold)?;
+        o.set(atom(8), e.start_ms as f64)?;
+        if t.end {
+            o.set(atom(9), "end")?;
+        }
         Ok(o)
     }
 }

@@ -326,10 +326,12 @@ impl fmt::Display for SinkStats {
 /// queue drops the record and counts it).
 #[derive(Clone)]
 pub struct Tap {
-    /// Flow names it takes; `None`: every flow.
+    /// Flow names whose records it takes; `None`: every flow.
     pub flows: Option<Vec<String>>,
-    /// Flows it defined: a destination whose `flows` list is empty (all flows) does not
-    /// take these; one that names them does.
+    /// Threshold names whose events it takes; `None`: every threshold.
+    pub thresholds: Option<Vec<String>>,
+    /// Flows and thresholds it defined: a destination whose `flows` list is empty (all
+    /// flows) does not take these; one that names them does.
     pub own: Vec<String>,
     pub queue: Sender<Arc<FlowEvent>>,
     pub counters: Arc<TapCounters>,
@@ -345,10 +347,17 @@ pub struct TapCounters {
 }
 
 impl Tap {
-    fn wants(&self, flow: &str) -> bool {
-        self.flows
+    /// Whether a handler takes `event`: a threshold's event by the threshold's name, a
+    /// record by its flow's (a threshold may share its flow's name).
+    fn wants(&self, event: &FlowEvent) -> bool {
+        let names = if event.threshold.is_some() {
+            &self.thresholds
+        } else {
+            &self.flows
+        };
+        names
             .as_ref()
-            .is_none_or(|names| names.iter().any(|n| n == flow))
+            .is_none_or(|names| names.iter().any(|n| **n == *event.name))
     }
 }
 
@@ -675,7 +684,7 @@ fn route(event: Arc<FlowEvent>, routes: &[Route], tap: Option<&Tap>, shared: &Sh
             }
         }
     }
-    if let Some(t) = tap.filter(|t| t.wants(&event.name)) {
+    if let Some(t) = tap.filter(|t| t.wants(&event)) {
         taken = true;
         match t.queue.try_send(event) {
             Ok(()) => t.counters.queued.fetch_add(1, Ordering::Relaxed),

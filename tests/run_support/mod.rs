@@ -1,5 +1,6 @@
 //! Test support for whole-program tests: `flowsift run` as a child process, and sFlow
-//! datagrams carrying ICMP port-unreachable answers built with `flowsift::synth`.
+//! datagrams carrying ICMP port-unreachable answers built with `flowsift::synth`; [`flood`]:
+//! the threshold tests' paced agent.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +13,8 @@ use flowsift::synth::{
     header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, GenericInterface,
     Original, Transport,
 };
+
+pub mod flood;
 
 /// The collector as a child process, killed if the test fails before it exits.
 pub struct Collector {
