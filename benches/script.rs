@@ -1,20 +1,27 @@
-//! Flow records through an sFlow-RT script: the seed `syslog.js` (a JavaScript flow
-//! handler that splits `flowKeys` and calls `syslog` for every record) on the script
-//! thread, fed through its bounded queue as the syslog dispatcher feeds it, its lines
-//! batched over UDP to a loopback receiver.
+//! Events through an sFlow-RT script, end to end in the sink bench's harness: flow
+//! records pushed into a worker's event ring, taken by the syslog sender's dispatcher
+//! (`SyslogSink` with the script thread's tap as its only route), queued for the script
+//! thread, handed to a JavaScript handler that calls `syslog`, and sent through the
+//! scripts' batched UDP sender to a loopback receiver.
 //!
-//! `cargo bench --bench script` prints records per second from the first record queued to
-//! the last line handed to the kernel, with the send calls and what the receiver counted
-//! (loopback UDP drops when the reader falls behind; the sender's figure is what was
-//! handed to the kernel). The feeder waits when the queue is full, so nothing is dropped
-//! and the figure is the script thread's rate.
+//! Two scripts: the seed `syslog.js` (a flow handler that splits `flowKeys` and calls
+//! `syslog` for every record), and a DDoS application's event handler (`setEventHandler`
+//! building sFlow-RT's threshold line from the event object and calling `syslog`) fed
+//! threshold events.
 //!
-//! The script thread's own CPU time (from /proc) is shown too: on a machine shared with
-//! other work the wall-clock rate is what the thread got, records per CPU second what one
-//! core of its own would give.
+//! `cargo bench --bench script` prints, per run, events per second from the first event
+//! pushed to the last line handed to the kernel, the CPU seconds of the script thread and
+//! of the dispatcher, events per script-thread CPU second, the send calls, what the tap
+//! dropped and what the receiver counted (loopback UDP drops when the reader falls behind;
+//! the sender's figure is what was handed to the kernel). The feeder keeps at most half
+//! the script queue in flight, as a flow engine slower than the script would, so the
+//! tap drops nothing and the figure is the path's own rate. On a machine shared with
+//! other work, the wall-clock rate is what the threads got; events per CPU second of the
+//! script thread (the path's bottleneck) is what one core of its own would give.
 //!
-//! Environment: `FLOWSIFT_BENCH_EVENTS` (default 1 000 000) records per run,
-//! `FLOWSIFT_BENCH_RUNS` (default 3) runs.
+//! Environment: `FLOWSIFT_BENCH_EVENTS` (default 1 000 000) events per run,
+//! `FLOWSIFT_BENCH_RUNS` (default 3) runs, `FLOWSIFT_BENCH_ONLY` (`flow` or `event`) one
+//! of the two scripts.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +29,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowsift::flow::{FlowEvent, FlowKey};
+use flowsift::ring::{ring, Producer};
+use flowsift::sink::SyslogSink;
+use flowsift::threshold::Crossing;
+use flowsift::wake::Doorbell;
 
 /// The binary's allocator, so the Rust side allocates as it does in `flowsift run`
 /// (QuickJS keeps the C library's, which enforces `[script] memory_bytes`).
@@ -92,6 +103,99 @@ fn env_u32(name: &str, default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// A threshold event of `flood` on the flow to destination `i`.
+fn threshold_event(i: u32) -> FlowEvent {
+    let mut e = event(i);
+    e.name = "flood".into();
+    e.keys = vec![(
+        FlowKey::Packet(Key::IpDestination),
+        KeyValue::Ip(std::net::Ipv4Addr::from(0xC000_0200 | (i & 0xFF)).into()),
+    )]
+    .into();
+    e.value = 123_456.7;
+    e.threshold = Some(Box::new(Crossing {
+        metric: "udpflood".into(),
+        threshold: 100_000.0,
+        end: false,
+    }));
+    e
+}
+
+/// The DDoS application's handler: sFlow-RT's threshold line, sent with `syslog`.
+const DDOS_JS: &str = "setFlow('udpflood', {keys:'ipdestination', value:'frames', filter:'ipprotocol=17'});
+setThreshold('flood', {metric:'udpflood', value:100000, byFlow:true});
+setEventHandler(function(evt) {
+  syslog('127.0.0.1', PORT, 16, 5, {thresholdID:evt.thresholdID, metric:evt.metric, agent:evt.agent,
+    dataSource:evt.dataSource, flowKey:evt.flowKey, value:Math.floor(evt.value), threshold:evt.threshold});
+}, ['flood']);
+";
+
+/// Push `e` into the ring, waiting while it is full.
+fn push(p: &mut Producer<FlowEvent>, mut e: FlowEvent) {
+    loop {
+        match p.push(e) {
+            Ok(()) => return,
+            Err(back) => {
+                e = back;
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+}
+
+/// One run of `n` events made by `make` through `script`: prints its table row.
+fn run_once(run: u32, n: u32, script: &std::path::Path, make: fn(u32) -> FlowEvent) {
+    let cfg = ScriptConfig {
+        files: vec![script.to_path_buf()],
+        ..ScriptConfig::default()
+    };
+    let in_flight = (cfg.queue.get() / 2) as u64;
+    let host = ScriptHost::load(&cfg).expect("load the script");
+    let tap = host.tap().expect("the script's queue");
+    let (mut p, c) = ring(1 << 14);
+    let sink = SyslogSink::start_with(&[], vec![c], Arc::new(Doorbell::new()), Some(tap))
+        .expect("start the dispatcher");
+    let cpu_before = (thread_cpu("flowsift-script"), thread_cpu("sink-dispatch"));
+    let start = Instant::now();
+    for i in 0..n {
+        if i % 1024 == 0 {
+            loop {
+                let s = host.stats();
+                if u64::from(i) < s.handled + s.overflow + in_flight {
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        push(&mut p, make(i));
+    }
+    let limit = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = host.stats();
+        let lost = s.overflow;
+        if s.syslog_sent + s.syslog_dropped + lost >= u64::from(n) || Instant::now() > limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let script_cpu = thread_cpu("flowsift-script") - cpu_before.0;
+    let dispatch_cpu = thread_cpu("sink-dispatch") - cpu_before.1;
+    drop(p);
+    sink.shutdown(Duration::from_secs(5));
+    let s = host.shutdown(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    println!(
+        "| {run} | {} | {secs:.3} | {:.0} | {script_cpu:.2} | {dispatch_cpu:.2} | {:.0} | {} | {} |",
+        s.syslog_sent,
+        s.syslog_sent as f64 / secs,
+        s.syslog_sent as f64 / script_cpu.max(0.01),
+        s.syslog_batches,
+        s.overflow,
+    );
+    assert_eq!(s.errors + s.interrupted, 0, "{s}");
+}
+
 fn main() {
     let n = env_u32("FLOWSIFT_BENCH_EVENTS", 1_000_000);
     let runs = env_u32("FLOWSIFT_BENCH_RUNS", 3);
@@ -130,57 +234,35 @@ fn main() {
     )
     .expect("write the script");
 
-    println!(
-        "| run | records | seconds | records/s | script thread CPU s | records per CPU s | send calls | receiver got |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for run in 1..=runs {
-        let host = ScriptHost::load(&ScriptConfig {
-            files: vec![script.clone()],
-            ..ScriptConfig::default()
-        })
-        .expect("load the seed script");
-        let tap = host.tap().expect("the script's queue");
-        received.store(0, Ordering::Relaxed);
-        let start = Instant::now();
-        // As the dispatcher does, never blocking on the queue; when it is full (the script
-        // behind by a whole queue) the feeder sleeps instead of dropping, so every record
-        // is handled and the figure is the script thread's own rate.
-        for i in 0..n {
-            let mut e = Arc::new(event(i));
-            loop {
-                match tap.queue.try_send(e) {
-                    Ok(()) => break,
-                    Err(crossbeam::channel::TrySendError::Full(back)) => {
-                        e = back;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(crossbeam::channel::TrySendError::Disconnected(_)) => break,
-                }
-            }
+    let ddos = dir.path().join("ddos.js");
+    std::fs::write(&ddos, DDOS_JS.replace("PORT", &port.to_string())).expect("write the script");
+    let only = std::env::var("FLOWSIFT_BENCH_ONLY").unwrap_or_default();
+    let cases: [(&str, &str, &std::path::Path, fn(u32) -> FlowEvent); 2] = [
+        ("flow", "the seed syslog.js, flow records", &script, event),
+        (
+            "event",
+            "a DDoS event handler, threshold events",
+            &ddos,
+            threshold_event,
+        ),
+    ];
+    for (name, what, path, make) in cases {
+        if !only.is_empty() && only != name {
+            continue;
         }
-        let limit = Instant::now() + Duration::from_secs(120);
-        loop {
-            let s = host.stats();
-            if s.syslog_sent + s.syslog_dropped >= u64::from(n) || Instant::now() > limit {
-                break;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let cpu = thread_cpu("flowsift-script");
-        drop(tap);
-        let s = host.shutdown(Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(200));
+        println!("\n{what}\n");
         println!(
-            "| {run} | {} | {secs:.3} | {:.0} | {cpu:.2} | {:.0} | {} | {} |",
-            s.syslog_sent,
-            s.syslog_sent as f64 / secs,
-            s.syslog_sent as f64 / cpu.max(0.01),
-            s.syslog_batches,
+            "| run | events | seconds | events/s | script thread CPU s | dispatcher CPU s | events per script CPU s | send calls | tap dropped |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        received.store(0, Ordering::Relaxed);
+        for run in 1..=runs {
+            run_once(run, n, path, make);
+        }
+        println!(
+            "\nreceiver got {} datagrams",
             received.load(Ordering::Relaxed)
         );
-        assert_eq!(s.errors + s.interrupted, 0, "{s}");
     }
     done.store(true, Ordering::Relaxed);
     let _ = reader.join();
