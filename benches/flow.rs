@@ -15,6 +15,9 @@
 //! `FLOW_BENCH_CHUNK=n` the work items prepared per timed stretch (default 65 536, which
 //! stream from memory; 4096 is about what a busy worker's rings hold);
 //! `FLOW_BENCH_THRESHOLD=0` or `=only` runs the plain or the threshold case alone.
+//! `FLOW_BENCH_SCRIPT=FILE` keeps an sFlow-RT script loaded on its own thread for the whole
+//! run, as `flowsift run --script FILE` does (the seed `syslog.js` defines the same `uport`):
+//! the update path is the same code with or without it, which the two runs' figures show.
 //! Also reports the router's cost per sample (filter, key packing, hashing).
 
 use std::hint::black_box;
@@ -201,6 +204,14 @@ fn bench_router() {
 }
 
 fn main() {
+    let _script = std::env::var_os("FLOW_BENCH_SCRIPT").map(|file| {
+        println!("with the script {} loaded", file.to_string_lossy());
+        flowsift::script::ScriptHost::load(&flowsift::script::ScriptConfig {
+            files: vec![file.into()],
+            ..flowsift::script::ScriptConfig::default()
+        })
+        .expect("load FLOW_BENCH_SCRIPT")
+    });
     let sizes: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
