@@ -130,6 +130,10 @@ setEventHandler(function(evt) {
 }, ['flood']);
 ";
 
+/// One bench case: its name for `FLOWSIFT_BENCH_ONLY`, what it runs, the script, and the
+/// event it is fed.
+type Case<'a> = (&'a str, &'a str, &'a std::path::Path, fn(u32) -> FlowEvent);
+
 /// Push `e` into the ring, waiting while it is full.
 fn push(p: &mut Producer<FlowEvent>, mut e: FlowEvent) {
     loop {
@@ -237,7 +241,7 @@ fn main() {
     let ddos = dir.path().join("ddos.js");
     std::fs::write(&ddos, DDOS_JS.replace("PORT", &port.to_string())).expect("write the script");
     let only = std::env::var("FLOWSIFT_BENCH_ONLY").unwrap_or_default();
-    let cases: [(&str, &str, &std::path::Path, fn(u32) -> FlowEvent); 2] = [
+    let cases: [Case; 2] = [
         ("flow", "the seed syslog.js, flow records", &script, event),
         (
             "event",

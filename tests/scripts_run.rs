@@ -267,7 +267,8 @@ fn a_call_flowsift_lacks_fails_at_load_naming_it() {
     // Functions the script defines itself, parameters and methods are not refused.
     let (mut c, _, _) = scripted(
         dir.path(),
-        "function helper(f) { return f(1); }\nvar o = { m(x) { return x; } };\nhelper(function(v) { return o.m(v); });\nlogInfo('property: ' + getSystemProperty('nope'));\n",
+        "function helper(f) { return f(1); }\nvar o = { m(x) { return x; } };\n\
+         helper(function(v) { return o.m(v); });\nlogInfo('property: ' + getSystemProperty('nope'));\n",
     );
     assert_eq!(
         c.terminate(Duration::from_secs(20)).map(|s| s.code()),
@@ -311,7 +312,9 @@ setFlow('uport', {keys:keys, value:'frames', log:true, flowStart:true});\n";
 fn a_handler_that_throws_is_logged_and_the_script_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let script = format!(
-        "{HANDLER_PRELUDE}setFlowHandler(function(rec) {{\n  if (rec.flowKeys.indexOf('udp_1000') >= 0) throw new Error('cannot handle ' + rec.flowKeys);\n  syslog('127.0.0.1', PORT, 16, 5, {{keys: rec.flowKeys}});\n}}, ['uport']);\n"
+        "{HANDLER_PRELUDE}setFlowHandler(function(rec) {{\n\
+         if (rec.flowKeys.indexOf('udp_1000') >= 0) throw new Error('cannot handle ' + rec.flowKeys);\n\
+         syslog('127.0.0.1', PORT, 16, 5, {{keys: rec.flowKeys}});\n}}, ['uport']);\n"
     );
     let (mut c, rx, listen) = scripted(dir.path(), &script);
     send_all(listen, &scan_datagrams());
@@ -359,7 +362,9 @@ fn a_handler_that_throws_is_logged_and_the_script_goes_on() {
 fn a_handler_that_never_returns_is_interrupted_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let script = format!(
-        "{HANDLER_PRELUDE}setFlowHandler(function(rec) {{\n  if (rec.flowKeys.indexOf('udp_1000') >= 0) {{ var n = 0; while (true) {{ n++; }} }}\n  syslog('127.0.0.1', PORT, 16, 5, {{keys: rec.flowKeys}});\n}}, ['uport']);\n"
+        "{HANDLER_PRELUDE}setFlowHandler(function(rec) {{\n\
+         if (rec.flowKeys.indexOf('udp_1000') >= 0) {{ var n = 0; while (true) {{ n++; }} }}\n\
+         syslog('127.0.0.1', PORT, 16, 5, {{keys: rec.flowKeys}});\n}}, ['uport']);\n"
     );
     let (mut c, rx, listen) = scripted(dir.path(), &script);
     let started = Instant::now();

@@ -31,8 +31,8 @@ pub struct ScriptConfig {
     /// System properties for `getSystemProperty(name)` (sFlow-RT's `-Dname=value`).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
-    /// Flow records waiting for the script's handlers; what does not fit is dropped and
-    /// counted, so a slow script never stalls the flow engine.
+    /// Flow records and threshold events waiting for the scripts' handlers; what does not
+    /// fit is dropped and counted, so a slow script never stalls the flow engine.
     #[serde(default = "default_queue")]
     pub queue: NonZeroUsize,
     /// Longest one handler call (or a script's load) may run, in milliseconds, before it

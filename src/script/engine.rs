@@ -80,7 +80,8 @@ impl fmt::Display for ScriptStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "records and events queued {}, dropped (queue full) {}, handled {}, handler errors {}, interrupted {}; syslog sent {}, send calls {}, dropped {}",
+            "records and events queued {}, dropped (queue full) {}, handled {}, handler errors {}, \
+             interrupted {}; syslog sent {}, send calls {}, dropped {}",
             self.queued,
             self.overflow,
             self.handled,

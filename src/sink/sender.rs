@@ -17,7 +17,8 @@
 //! counted as overflow, without delaying the others. Each destination thread formats into
 //! recycled buffers (no allocation per event once warm).
 //!
-//! A [`Tap`] (the script thread's record queue) is one more route of the dispatcher.
+//! A [`Tap`] (the script thread's queue of records and threshold events) is one more route of
+//! the dispatcher.
 //!
 //! With a single destination and no tap (the seed configuration, and the common one) there is no
 //! dispatcher: the destination thread takes events from the worker rings itself, one
@@ -321,9 +322,9 @@ impl fmt::Display for SinkStats {
     }
 }
 
-/// A consumer of flow records beside the syslog destinations (the script thread): the
-/// dispatcher offers it every record of the flows it takes, without waiting (a full
-/// queue drops the record and counts it).
+/// A consumer of flow records and threshold events beside the syslog destinations (the
+/// script thread): the dispatcher offers it every record of the flows, and every event of
+/// the thresholds, it takes, without waiting (a full queue drops it and counts it).
 #[derive(Clone)]
 pub struct Tap {
     /// Flow names whose records it takes; `None`: every flow.
@@ -340,9 +341,9 @@ pub struct Tap {
 /// What a [`Tap`] was offered.
 #[derive(Debug, Default)]
 pub struct TapCounters {
-    /// Records queued.
+    /// Records and events queued.
     pub queued: AtomicU64,
-    /// Records dropped because the queue was full.
+    /// Records and events dropped because the queue was full.
     pub overflow: AtomicU64,
 }
 
