@@ -589,10 +589,8 @@ flows = ["flood", "hotlink"]
     );
 }
 
-#[test]
-fn blocklist_script_logs_flows_to_blocked_destinations_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = "setGroups('blocklist', {blocked: ['192.0.2.0/25', '2001:db8::/32'], allowed: ['192.0.2.128/25']});
+/// The blocklist application: a group set, a flow keyed and filtered on it.
+const BLOCKLIST_JS: &str = "setGroups('blocklist', {blocked: ['192.0.2.0/25', '2001:db8::/32'], allowed: ['192.0.2.128/25']});
 setFlow('blocked', {keys:'ipsource,ipdestination,group:ipdestination:blocklist', value:'frames',
   filter:'group:ipdestination:blocklist=blocked', log:true, flowStart:true});
 setFlowHandler(function(rec) {
@@ -600,7 +598,44 @@ setFlowHandler(function(rec) {
   syslog('127.0.0.1', PORT, 16, 4, {src:k[0], dst:k[1], group:k[2]});
 }, ['blocked']);
 ";
-    let (mut c, rx, listen) = scripted(dir.path(), script);
+
+/// The `key=value` part of each line, sorted; each line must be local0.warning.
+fn pairs_of(lines: &[String]) -> Vec<String> {
+    let mut tails: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            assert!(l.starts_with("<132>"), "{l}");
+            l.split_once(" sflow-rt: ")
+                .map(|x| x.1.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    tails.sort();
+    tails
+}
+
+#[test]
+fn blocklist_script_logs_flows_to_blocked_destinations_only_and_survives_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_udp_port();
+    let config = write_config(
+        dir.path(),
+        "blocklist.toml",
+        &format!("[rx]\nlisten = [\"127.0.0.1:{listen}\"]\n[stats]\ninterval_s = 0\n"),
+    );
+    let script = dir.path().join("blocklist.js");
+    std::fs::write(
+        &script,
+        BLOCKLIST_JS.replace("PORT", &rx.local_addr().unwrap().port().to_string()),
+    )
+    .unwrap();
+    let mut c = start(&[
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--script".as_ref(),
+        script.as_os_str(),
+    ]);
     let frames: Vec<Vec<u8>> = ["192.0.2.5", "192.0.2.200", "203.0.113.1", "192.0.2.9"]
         .iter()
         .map(|d| frame(d, true))
@@ -619,25 +654,40 @@ setFlowHandler(function(rec) {
         "{lines:#?}"
     );
     assert_eq!(
-        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
-        Some(Some(0))
-    );
-    let mut tails: Vec<String> = lines
-        .iter()
-        .map(|l| {
-            assert!(l.starts_with("<132>"), "{l}");
-            l.split_once(" sflow-rt: ")
-                .map(|x| x.1.to_string())
-                .unwrap_or_default()
-        })
-        .collect();
-    tails.sort();
-    assert_eq!(
-        tails,
+        pairs_of(&lines),
         [
             "src=198.51.100.7 dst=192.0.2.5 group=blocked",
             "src=198.51.100.7 dst=192.0.2.9 group=blocked"
         ],
+        "{:#?}",
+        c.lines
+    );
+
+    // A reload keeps the script's group set and flow: a newly seen blocked destination
+    // is logged, an allowed one is not, the flows already logged are not logged again.
+    c.signal_hup();
+    let reloaded = c.wait_line("flowsift: reloaded", Duration::from_secs(10));
+    assert!(reloaded.is_some(), "{:#?}", c.lines);
+    let more = [frame("192.0.2.77", true), frame("192.0.2.201", true)];
+    send_all(
+        listen,
+        &[
+            datagram("10.3.0.1", 3, 7, &more),
+            datagram("10.3.0.1", 4, 7, &frames),
+        ],
+    );
+    let after = receive(&rx, 1, Duration::from_secs(15));
+    assert!(
+        receive(&rx, 1, Duration::from_millis(500)).is_empty(),
+        "{after:#?}"
+    );
+    assert_eq!(
+        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    assert_eq!(
+        pairs_of(&after),
+        ["src=198.51.100.7 dst=192.0.2.77 group=blocked"],
         "{:#?}",
         c.lines
     );
