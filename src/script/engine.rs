@@ -671,11 +671,19 @@ fn run_intervals(
 /// `agent`, `dataSource`, `flowKey`, `value`, `threshold`, `timestamp`) for one batch:
 /// the property names are atoms made once, the last definition name's string is reused
 /// and the texts are written without `core::fmt`, so a record costs its own values only.
+///
+/// QuickJS frees an object's shape (its property layout) with the last object using it,
+/// and each property added makes a new shape; a record freed after its handler returns
+/// would take its shapes with it, and the next record would build (allocate and hash) all
+/// of them again. So the maker keeps, for the batch, one object at each step of the
+/// records' and events' layouts: every record then finds its shapes in QuickJS's table.
 struct RecordMaker<'js> {
     ctx: Ctx<'js>,
     atoms: Vec<Atom<'js>>,
     /// Made at the first event of the batch: most batches hold records only.
     event_atoms: Vec<Atom<'js>>,
+    /// Objects holding every shape a record or an event passes through.
+    shapes: Vec<Object<'js>>,
     name: Option<(Arc<str>, rquickjs::String<'js>)>,
     text: Vec<u8>,
 }
@@ -712,13 +720,42 @@ impl<'js> RecordMaker<'js> {
             .iter()
             .map(|n| Atom::from_str(ctx.clone(), n))
             .collect::<rquickjs::Result<Vec<_>>>()?;
-        Ok(RecordMaker {
+        let mut maker = RecordMaker {
             ctx: ctx.clone(),
             atoms,
             event_atoms: Vec::new(),
+            shapes: Vec::new(),
             name: None,
             text: Vec::with_capacity(64),
-        })
+        };
+        maker.keep_shapes(false)?;
+        Ok(maker)
+    }
+
+    /// Keep an object at each step of the record layout (`events`: of the event layout,
+    /// with and without `flowKey`).
+    fn keep_shapes(&mut self, events: bool) -> rquickjs::Result<()> {
+        let layouts: Vec<Vec<Atom<'js>>> = if events {
+            let all = &self.event_atoms;
+            // Flow metrics carry `flowKey` (index 5), interface metrics do not.
+            let without: Vec<Atom<'js>> = (all.iter().enumerate())
+                .filter(|&(i, _)| i != 5)
+                .map(|(_, a)| a.clone())
+                .collect();
+            vec![all.clone(), without]
+        } else {
+            vec![self.atoms.clone()]
+        };
+        for layout in layouts {
+            for n in 1..=layout.len() {
+                let o = Object::new(self.ctx.clone())?;
+                for a in &layout[..n] {
+                    o.set(a.clone(), 0)?;
+                }
+                self.shapes.push(o);
+            }
+        }
+        Ok(())
     }
 
     /// `self.text` as a JavaScript string (ASCII, or the UTF-8 separator).
@@ -775,6 +812,7 @@ impl<'js> RecordMaker<'js> {
                 .iter()
                 .map(|n| Atom::from_str(self.ctx.clone(), n))
                 .collect::<rquickjs::Result<Vec<_>>>()?;
+            self.keep_shapes(true)?;
         }
         let atom = |i: usize| self.event_atoms[i].clone();
         let o = Object::new(self.ctx.clone())?;
