@@ -844,3 +844,120 @@ impl<'js> RecordMaker<'js> {
         Ok(o)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scripts' configuration after loading `src` (one script).
+    fn load(src: &str, native: Native) -> Result<ScriptHost, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.js");
+        std::fs::write(&path, src).unwrap();
+        let cfg = ScriptConfig {
+            files: vec![path],
+            ..ScriptConfig::default()
+        };
+        ScriptHost::load_with(&cfg, native)
+    }
+
+    #[test]
+    fn set_replaces_by_name_and_clear_removes() {
+        let host = load(
+            "setGroups('g', {a: ['10.0.0.0/8']});\n\
+             setGroups('g', {b: ['10.0.0.0/8'], c: ['192.0.2.0/24']});\n\
+             setFlow('f', {keys: 'group:ipsource:g', value: 'bytes'});\n\
+             setFlow('gone', {keys: 'ipsource'});\n\
+             clearFlow('gone');\n\
+             setThreshold('t', {metric: 'f', value: 5});\n\
+             setThreshold('t', {metric: 'f', value: 7, byFlow: true, timeout: 2});\n\
+             setThreshold('x', {metric: 'ifinutilization', value: 80});\n\
+             clearThreshold('x');\n\
+             setEventHandler(function(evt) {}, ['t']);\n",
+            Native::default(),
+        )
+        .unwrap();
+        let groups: Vec<_> = host.groups().iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(groups, ["g"]);
+        assert_eq!(
+            host.groups()[0].groups.keys().collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+        let flows: Vec<_> = host.flows().iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(flows, ["f"]);
+        let t = host.thresholds();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].name.as_str(), t[0].value, t[0].by_flow, t[0].timeout),
+            ("t", 7.0, true, 2)
+        );
+        // The tap takes the threshold's events, no flow's records, and owns both names.
+        let tap = host.tap().unwrap();
+        assert_eq!(tap.thresholds, Some(vec!["t".to_string()]));
+        assert_eq!(tap.flows, Some(Vec::new()));
+        assert_eq!(tap.own, ["f", "t"]);
+    }
+
+    #[test]
+    fn specs_are_checked_against_the_configuration() {
+        // A threshold on a [[flow]], a flow reading a [[group]] set: accepted.
+        let mut groups = crate::groups::Groups::default();
+        groups
+            .insert(crate::groups::GroupSet::from_map("site", &[("lan", ["10.0.0.0/8"])]).unwrap());
+        let native = Native {
+            flows: vec![toml::from_str("name = \"udp\"\nkeys = \"ipdestination\"").unwrap()],
+            groups,
+        };
+        let host = load(
+            "setFlow('lan', {keys: 'ipsource', filter: 'group:ipsource:site=lan'});\n\
+             setThreshold('ddos', {metric: 'udp', value: 1000, byFlow: true});\n",
+            native,
+        )
+        .unwrap();
+        assert_eq!(host.thresholds()[0].metric, "udp");
+        // Without them, the same script fails at the first line naming what is missing.
+        let err = load(
+            "setFlow('lan', {keys: 'ipsource', filter: 'group:ipsource:site=lan'});\n",
+            Native::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("app.js:1: Error: setFlow: ") && err.contains("site"),
+            "{err}"
+        );
+        let err = load(
+            "setThreshold('ddos', {metric: 'udp', value: 1000});\n",
+            Native::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("app.js:1: Error: setThreshold: threshold 'ddos': unknown metric 'udp'; flow definitions: none"),
+            "{err}"
+        );
+        // A group name the group sets refuse is refused where setGroups is called.
+        let err = load("setGroups('g', {'': ['10.0.0.0/8']});\n", Native::default())
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("app.js:1: Error: setGroups: group set 'g'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn configuring_after_load_throws_and_is_counted() {
+        let host = load(
+            "setIntervalHandler(function() { setGroups('late', {a: ['10.0.0.0/8']}); }, 0.1);\n",
+            Native::default(),
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while host.stats().errors == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(host.stats().errors >= 1, "{}", host.stats());
+        assert!(host.groups().is_empty());
+    }
+}
