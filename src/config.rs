@@ -494,7 +494,17 @@ impl Config {
                 for s in list {
                     let span = s.span();
                     let s = s.into_inner();
-                    s.validate(&names).map_err(|m| at(Some(span.clone()), m))?;
+                    let checked = if scripted {
+                        // Names the scripts define are checked once they have loaded.
+                        SinkConfig {
+                            flows: Vec::new(),
+                            ..s.clone()
+                        }
+                        .validate(&[])
+                    } else {
+                        s.validate(&names)
+                    };
+                    checked.map_err(|m| at(Some(span.clone()), m))?;
                     if out.iter().any(|o: &SinkConfig| o.name == s.name) {
                         return Err(at(
                             Some(span),
@@ -529,13 +539,24 @@ impl Config {
         Ok(config)
     }
 
+    /// Every sink's settings, and the flows and thresholds its `flows` list names.
+    pub fn check_sink_flows(&self) -> Result<(), String> {
+        let mut names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+        names.extend(self.thresholds.iter().map(|t| t.name.as_str()));
+        for s in &self.sinks {
+            s.validate(&names)?;
+        }
+        Ok(())
+    }
+
     /// Whole-configuration checks, also run after command-line overrides.
     pub fn check(&self) -> Result<(), String> {
         self.check_scripted(!self.script.is_empty())
     }
 
     /// [`Config::check`]; `scripted`: scripts run (perhaps named only on the command
-    /// line), so no sink is needed.
+    /// line), so no sink is needed, and the names in sinks' `flows` lists are checked once
+    /// the scripts have defined theirs.
     fn check_scripted(&self, scripted: bool) -> Result<(), String> {
         if self.rx.listen.is_empty() {
             return Err("rx.listen is empty: give at least one address to listen on".into());
@@ -544,10 +565,16 @@ impl Config {
             return Err("no [[sink]]: events would go nowhere".into());
         }
         self.script.check()?;
-        let mut names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
-        names.extend(self.thresholds.iter().map(|t| t.name.as_str()));
-        for s in &self.sinks {
-            s.validate(&names)?;
+        if scripted {
+            // A sink may name flows and thresholds the scripts define; they are known once
+            // the scripts have loaded, when [`Config::check_sink_flows`] runs.
+            for s in &self.sinks {
+                let mut s = s.clone();
+                s.flows.clear();
+                s.validate(&[])?;
+            }
+        } else {
+            self.check_sink_flows()?;
         }
         let slice = self.scheduler.slice_us;
         if slice != 0 && !(100..=100_000).contains(&slice) {

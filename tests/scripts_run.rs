@@ -509,10 +509,16 @@ flows = ["flood", "hotlink"]
         ),
     );
     let mut a = Collector::start_listening(&native);
+    // The scripted collector's [[sink]] takes the script's thresholds too, by name.
+    let sink_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let scripted_config = write_config(
         dir.path(),
         "scripted.toml",
-        &format!("[rx]\nlisten = [\"127.0.0.1:{listen_b}\"]\n[stats]\ninterval_s = 0\n"),
+        &format!(
+            "[rx]\nlisten = [\"127.0.0.1:{listen_b}\"]\n[stats]\ninterval_s = 0\n\
+             [[sink]]\naddress = \"{}\"\nflows = [\"flood\", \"hotlink\"]\n",
+            sink_rx.local_addr().unwrap()
+        ),
     );
     let script_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let script = dir.path().join("ddos.js");
@@ -535,6 +541,7 @@ flows = ["flood", "hotlink"]
     );
     let mut from_native = drain(&native_rx, Duration::from_millis(1500));
     let mut from_script = drain(&script_rx, Duration::from_millis(10));
+    let mut from_sink = drain(&sink_rx, Duration::from_millis(10));
     assert_eq!(
         a.terminate(Duration::from_secs(20)).map(|s| s.code()),
         Some(Some(0))
@@ -545,6 +552,7 @@ flows = ["flood", "hotlink"]
     );
     from_native.extend(drain(&native_rx, Duration::from_millis(10)));
     from_script.extend(drain(&script_rx, Duration::from_millis(10)));
+    from_sink.extend(drain(&sink_rx, Duration::from_millis(10)));
 
     // One flood event and one hot-link event from each, the same but for the measured
     // value, which each collector takes from its own clock.
@@ -554,13 +562,16 @@ flows = ["flood", "hotlink"]
         m
     };
     let (native, script) = (sorted(&from_native), sorted(&from_script));
+    let sink = sorted(&from_sink);
     assert_eq!(native.len(), 2, "{from_native:#?}\n{:#?}", a.lines);
-    assert_eq!(
-        native.iter().map(|x| &x.0).collect::<Vec<_>>(),
-        script.iter().map(|x| &x.0).collect::<Vec<_>>(),
-        "{from_native:#?}\n{from_script:#?}\n{:#?}",
-        b.lines
-    );
+    for other in [&script, &sink] {
+        assert_eq!(
+            native.iter().map(|x| &x.0).collect::<Vec<_>>(),
+            other.iter().map(|x| &x.0).collect::<Vec<_>>(),
+            "{from_native:#?}\n{from_script:#?}\n{from_sink:#?}\n{:#?}",
+            b.lines
+        );
+    }
     assert!(
         native[0].0.ends_with(" sflow-rt: thresholdID=flood metric=udpflood agent=10.3.0.1 dataSource=7 flowKey=192.0.2.55 value=V threshold=100000"),
         "{native:?}"
@@ -569,7 +580,7 @@ flows = ["flood", "hotlink"]
         native[1].0.ends_with(" sflow-rt: thresholdID=hotlink metric=ifinutilization agent=10.3.0.1 dataSource=3 value=V threshold=80"),
         "{native:?}"
     );
-    for lines in [&native, &script] {
+    for lines in [&native, &script, &sink] {
         assert!((170_000.0..=230_000.0).contains(&lines[0].1), "{lines:?}");
         assert!((88.0..=91.0).contains(&lines[1].1), "{lines:?}");
     }
@@ -756,6 +767,31 @@ fn bad_threshold_and_group_specs_fail_at_load_with_their_reason() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("threshold 'ddos' is defined both by a [[threshold]] table and by a script's setThreshold"),
+        "{err}"
+    );
+    // A sink may name what the scripts define, but not what nobody defines.
+    let config = write_config(
+        dir.path(),
+        "sink.toml",
+        "[[sink]]\nflows = [\"ddos\", \"nosuch\"]\n",
+    );
+    let path = dir.path().join("sink.js");
+    std::fs::write(
+        &path,
+        "setFlow('udp', {keys:'ipdestination'});\nsetThreshold('ddos', {metric:'udp', value:1000});\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowsift"))
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--script")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sink 'syslog': flow 'nosuch' is not defined; defined flows: udp, ddos"),
         "{err}"
     );
 }

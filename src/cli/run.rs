@@ -322,7 +322,7 @@ fn with_script_config(config: &mut Config, host: &ScriptHost) -> Result<(), Stri
     }
     let thresholds = config.thresholds()?;
     config.definitions(&thresholds)?;
-    Ok(())
+    config.check_sink_flows()
 }
 
 /// What the configuration file defines, for the scripts' specs to be checked against.
