@@ -214,7 +214,7 @@ mod tests {
             let deadline = Instant::now() + Duration::from_secs(60);
             while got < ITEMS && Instant::now() < deadline {
                 if let Some(sent_ns) = c.pop() {
-                    let lag = crate::record::monotonic_nanos().saturating_sub(sent_ns);
+                    let lag = crate::clock::monotonic_nanos().saturating_sub(sent_ns);
                     worst = worst.max(Duration::from_nanos(lag));
                     got += 1;
                     continue;
@@ -228,7 +228,7 @@ mod tests {
         for i in 0..ITEMS {
             // Pauses of 0..~1 ms, so the consumer is sometimes parked, sometimes about to.
             std::thread::sleep(Duration::from_micros((i * 37) % 1000));
-            assert!(p.push(crate::record::monotonic_nanos()).is_ok());
+            assert!(p.push(crate::clock::monotonic_nanos()).is_ok());
         }
         let (got, worst, parks, wakeups) = consumer.join().unwrap();
         assert_eq!(got, ITEMS);

@@ -10,9 +10,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flowsift::clock::monotonic_nanos;
 use flowsift::flow::FlowEvent;
 use flowsift::packet::{Key, KeyValue, L4};
-use flowsift::record::monotonic_nanos;
 use flowsift::ring::ring;
 use flowsift::sink::config::{Address, HostName, TlsConfig, Transport};
 use flowsift::sink::{SinkConfig, SyslogSink};

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 
+use crate::clock::monotonic_nanos;
 use crate::flow::{Route, WorkItem};
-use crate::record::{monotonic_nanos, SampleRecord};
+use crate::record::SampleRecord;
 use crate::ring::Producer;
 use crate::sflow::{
     decode_datagram, CounterSampleMeta, DatagramHeader, DecodeError, DiscardSampleMeta,

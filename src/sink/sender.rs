@@ -54,7 +54,7 @@ use super::config::{HostName, SinkConfig, Transport};
 use super::format::{frame, FormatOptions, Formatter, WallTime};
 use super::transport::{Connection, Connector, SendError};
 use crate::flow::FlowEvent;
-use crate::record::monotonic_nanos;
+use crate::clock::monotonic_nanos;
 use crate::ring::Consumer;
 use crate::wake::{Doorbell, IdleSpin};
 
