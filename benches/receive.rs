@@ -392,13 +392,7 @@ fn cpu_delta(
 
 /// CPU time of the calling thread, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    flowsift::clock::thread_cpu_time().as_nanos() as u64
 }
 
 /// Producer CPU nanoseconds per item (counting successful batch pushes only, so it is the

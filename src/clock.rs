@@ -1,11 +1,14 @@
-//! The two clocks the collector reads: `CLOCK_MONOTONIC` for every interval and latency,
-//! `CLOCK_REALTIME` for what a message prints.
+//! The clocks: `CLOCK_MONOTONIC` for every interval and latency, `CLOCK_REALTIME` for what
+//! a message prints, and a thread's CPU clock for the benches.
 //!
 //! Receive threads stamp each sample with [`monotonic_nanos`] (`received_ns`), and the
 //! sink measures latency against it, so both sides must read the same clock: this module
 //! is the one place that reads it. A message's timestamp is wall-clock time,
 //! [`WallTime::now`]; its local-time rendering belongs to the formats
-//! (`sink::format::LocalTime`).
+//! (`sink::format::LocalTime`). The benches and the cost tests time with
+//! [`thread_cpu_time`]: on a shared machine wall time also counts other processes' turns.
+
+use std::time::Duration;
 
 /// Nanoseconds of `CLOCK_MONOTONIC`, the clock every `received_ns` is taken on.
 pub fn monotonic_nanos() -> u64 {
@@ -16,6 +19,17 @@ pub fn monotonic_nanos() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always available on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// A wall-clock instant: seconds and nanoseconds since the Unix epoch.
@@ -47,6 +61,16 @@ mod tests {
         let a = monotonic_nanos();
         let b = monotonic_nanos();
         assert!(a > 0 && b >= a);
+    }
+
+    #[test]
+    fn thread_cpu_time_advances_with_work() {
+        let a = thread_cpu_time();
+        let mut x = 0u64;
+        while thread_cpu_time() == a {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(thread_cpu_time() > a);
     }
 
     #[test]
