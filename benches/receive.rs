@@ -512,13 +512,21 @@ fn main() {
     );
     if std::env::var("FLOWSIFT_BENCH_RING").map_or(true, |v| v != "0") {
         let (spsc, mpmc) = ring_bench(20_000_000, 64, rx_core);
-        println!("ring, {}-byte WorkItems in batches of 64 across two cores, producer CPU per item: flowsift::ring {:.1} ns, crossbeam ArrayQueue {:.1} ns\n",
-            std::mem::size_of::<WorkItem>(), spsc, mpmc);
+        println!(
+            "ring, {}-byte WorkItems in batches of 64 across two cores, producer CPU per item: \
+             flowsift::ring {:.1} ns, crossbeam ArrayQueue {:.1} ns\n",
+            std::mem::size_of::<WorkItem>(),
+            spsc,
+            mpmc
+        );
     }
     if rates.is_empty() {
         return;
     }
-    println!("| path | target/s | offered dgram/s | received dgram/s | flow samples/s | kernel drops | ring drops | CPU rx % | CPU worker % | CPU blast % |");
+    println!(
+        "| path | target/s | offered dgram/s | received dgram/s | flow samples/s | kernel drops \
+         | ring drops | CPU rx % | CPU worker % | CPU blast % |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let gro = std::env::var("FLOWSIFT_BENCH_GRO").unwrap_or_else(|_| "both".into());
     let gro: &[bool] = match gro.as_str() {

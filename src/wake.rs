@@ -2,9 +2,9 @@
 //! has just published work unparks it, but only when it is actually parked.
 //!
 //! Every hand-off in the pipeline (receive thread -> flow worker, flow worker -> sink
-//! dispatcher) used to be a poll with a sleeping back-off, so an idle stage added up to its
-//! sleep (200 µs, plus timer slack) to the latency of the first item after a quiet spell,
-//! once per hop. A [`Doorbell`] replaces the sleep: the consumer spins briefly, then parks
+//! dispatcher) has a consumer that may be idle. Polling with a sleeping back-off would add
+//! up to its sleep (plus timer slack) to the latency of the first item after a quiet spell,
+//! once per hop. A [`Doorbell`] has no sleep: the consumer spins briefly, then parks
 //! (`thread::park_timeout`, bounded so timers still run), and the producer, once per
 //! published batch, pays one fence and one load of a mostly-shared cache line to learn
 //! whether anyone needs waking. The wake-up system call is paid only when the consumer is

@@ -218,7 +218,8 @@ fn sighup_adds_and_removes_flow_definitions() {
     assert_eq!(a.wait(5, Duration::from_secs(10)).len(), 5);
 
     // Add a definition keyed on the responder only: one new event for all ports.
-    let flows = "[[flow]]\nname = \"uport\"\n[[flow]]\nname = \"responders\"\nkeys = \"ipsource\"\nfilter = \"ipprotocol=1\"\nlog = true\nflowStart = true\n";
+    let flows = "[[flow]]\nname = \"uport\"\n[[flow]]\nname = \"responders\"\n\
+                 keys = \"ipsource\"\nfilter = \"ipprotocol=1\"\nlog = true\nflowStart = true\n";
     std::fs::write(&config, config_text(listen, a.port(), flows)).unwrap();
     c.signal_hup();
     assert!(
