@@ -457,7 +457,7 @@ fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
             while sent < items {
                 b.resize(batch, item);
                 let t = thread_cpu_ns();
-                // The old push_batch: check room, then one push per item.
+                // A batch push over an MPMC queue: check room, then one push per item.
                 if qp.capacity() - qp.len() >= batch {
                     for i in b.drain(..) {
                         let _ = qp.push(i);
