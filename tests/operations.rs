@@ -656,10 +656,7 @@ fn the_systemd_unit_verifies() {
 #[test]
 fn version_completions_and_manpage() {
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_flowsift"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = run_support::flowsift().args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap()
     };
