@@ -1,7 +1,8 @@
-//! A stream destination's connection and its reconnect schedule: exponential backoff from
-//! `reconnect_min_ms` to `reconnect_max_ms`, a check for a peer that closed before each
-//! send, and connection log lines at most once per [`LOG_INTERVAL`]. (A UDP destination
-//! "connects" once, and only a failed send is logged.)
+//! A destination's connection and its reconnect schedule: exponential backoff from
+//! `reconnect_min_ms` to `reconnect_max_ms`, a check before each send for a stream peer
+//! that closed, and log lines about the connection at most once per [`LOG_INTERVAL`]. A
+//! UDP destination's connection is its socket: made once, never closed by a peer; a
+//! datagram that fails is counted and dropped by the destination, not retried here.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
