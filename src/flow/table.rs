@@ -64,7 +64,7 @@ use crate::packet::Key;
 use crate::record::{SampleRecord, WorkSample};
 
 use super::handoff::FlowId;
-use crate::threshold::{Smoothing, Threshold};
+use crate::threshold::{Smoothing, Threshold, MAX_PER_DEFINITION};
 
 mod metric;
 
@@ -104,6 +104,38 @@ pub const PRESIZE_BYTES: usize = 64 << 20;
 /// of one definition means forged datagrams, whose new flows are then dropped and counted
 /// rather than growing memory without bound or being stored under another's identity.
 pub const AGENT_INTERN_MAX: usize = 4096;
+
+/// Most thresholds on a definition whose watched entries are compact ([`compact`]): one
+/// fired bit each in the spare bits of the identity's marker byte.
+pub const COMPACT_MAX_THRESHOLDS: usize = 6;
+
+/// Word offsets inside a compact watched entry: a start-only entry of two identity words
+/// whose definition a threshold watches, kept in 32 bytes (half a line) like an unwatched
+/// one, so that an update loads one line instead of two.
+///
+/// - words 0-1: the identity, as in every entry, with one bit per threshold in the spare
+///   bits of the marker byte: set while that threshold is fired on the flow (the fired
+///   gates themselves, rare, live in `FlowTable::fired_gates`);
+/// - word 2: the agent word in the low 32 bits (an IPv4 address or an intern index), LAST
+///   in the high 32 bits as the low 32 bits of its millisecond, so elapsed times are
+///   exact while shorter than 2^31 ms (24 days; such tables have a shorter `idleTimeout`,
+///   and the sweep removes a flow that long idle);
+/// - word 3: the smoothed rate as two `f32` ([`crate::threshold::Rate`]: the sum in the
+///   low half, the observed window in the high half), computed in `f64` and stored
+///   rounded (the window upward, see `metric::pack_rate`; 6e-8 relative per update, far
+///   under a threshold's own precision).
+mod compact {
+    pub const TIME: usize = 2;
+    pub const RATE: usize = 3;
+    /// Low 32 bits of word 2: the agent word.
+    pub const AGENT_BITS: u64 = 0xFFFF_FFFF;
+    /// Longest `idleTimeout` a compact table can time: its 32-bit LAST must not wrap
+    /// before the sweep removes an idle flow.
+    pub const MAX_IDLE_MS: u64 = 1 << 30;
+    /// Bit of the first fired bit in the 40 bits of scope and marker (`EXTRA_BITS`):
+    /// the marker byte's bits 2..8.
+    pub const FIRED_BIT: usize = 34;
+}
 
 /// Word offsets inside a full entry.
 mod field {
@@ -164,6 +196,9 @@ struct TableMetric {
     at: usize,
     /// When the largest-flow thresholds were last checked for a re-arm.
     last_rearm_ms: u64,
+    /// The lowest threshold value: a rate at or under it, with nothing fired, changes
+    /// no threshold's state.
+    min_value: f64,
 }
 
 /// Counters of one table, plain integers: only the owning worker writes them.
@@ -370,6 +405,21 @@ pub struct FlowTable {
     /// Rate and threshold state when a threshold watches the definition; `None` (the
     /// entries have no metric words) otherwise.
     metric: Option<Box<TableMetric>>,
+    /// Entries are compact watched entries ([`compact`]).
+    compact: bool,
+    /// Bits of the agent word that name the agent: all of them, or [`compact::AGENT_BITS`]
+    /// when LAST shares the word.
+    agent_bits: u64,
+    /// Bits of the agent word two entries of one flow share: `agent_bits` in agent scope,
+    /// none in fabric scope.
+    agent_mask: u64,
+    /// Compact entries: the identity word holding the fired bits, and the first one's bit.
+    fired_word: usize,
+    fired_shift: u32,
+    /// Compact entries: the gate words of the flows with a fired threshold, by identity
+    /// ([`FlowTable::gate_key`]); only fired flows are here, so at most `maxEntries` and
+    /// usually a handful. The map's hasher is keyed (flow keys come from the network).
+    fired_gates: HashMap<[u64; 3], [u64; MAX_PER_DEFINITION]>,
 }
 
 impl FlowTable {
@@ -390,12 +440,18 @@ impl FlowTable {
         let max_entries = max_entries.max(1);
         let key_bits = def.packed_bytes() * 8;
         let ident_words = (key_bits + EXTRA_BITS).div_ceil(64);
+        let compact = def.flow_start
+            && ident_words == 2
+            && (1..=COMPACT_MAX_THRESHOLDS).contains(&def.thresholds.len())
+            && def.idle_timeout_ms <= compact::MAX_IDLE_MS;
         let metric_words = if def.thresholds.is_empty() {
             0
         } else {
             metric_field::GATES + def.thresholds.len()
         };
-        let (stride, ident_at, agent_at, last_at) = if def.flow_start {
+        let (stride, ident_at, agent_at, last_at) = if compact {
+            (4, start_field::IDENT, compact::TIME, compact::TIME)
+        } else if def.flow_start {
             // Half or whole lines, so that no entry straddles two.
             let words = ident_words + 2 + metric_words;
             let stride = match words {
@@ -420,7 +476,9 @@ impl FlowTable {
         };
         // The metric words follow the identity (and a start-only entry's agent word and
         // LAST).
-        let metric_at = if def.flow_start {
+        let metric_at = if compact {
+            compact::RATE
+        } else if def.flow_start {
             ident_at + ident_words + 2
         } else {
             field::IDENT + ident_words
@@ -431,8 +489,19 @@ impl FlowTable {
                 smoothing: Smoothing::new(def.t),
                 at: metric_at,
                 last_rearm_ms: 0,
+                min_value: def
+                    .thresholds
+                    .iter()
+                    .map(|t| t.value)
+                    .fold(f64::INFINITY, f64::min),
             })
         });
+        let agent_bits = if compact {
+            compact::AGENT_BITS
+        } else {
+            u64::MAX
+        };
+        let fired_bit = key_bits + compact::FIRED_BIT;
         let line_shift = u32::from(stride == 4);
         let per_line = 1usize << line_shift;
         let load_percent = if line_shift == 1 {
@@ -450,6 +519,14 @@ impl FlowTable {
             .min(max_slots);
         let marker = key_bits + 32;
         let mut same_mask = [u64::MAX; MAX_IDENT];
+        if compact {
+            // The fired bits are state, not identity.
+            let mut fired = [0; MAX_IDENT];
+            put_bits(&mut fired, fired_bit, 0x3F);
+            for (m, f) in same_mask.iter_mut().zip(fired) {
+                *m &= !f;
+            }
+        }
         if def.scope == Scope::Fabric {
             let mut clear = [0; MAX_IDENT];
             put_bits(&mut clear, key_bits, SCOPE_BITS);
@@ -497,6 +574,16 @@ impl FlowTable {
             agents: AgentIntern::new(),
             counters: TableCounters::default(),
             metric,
+            compact,
+            agent_bits,
+            agent_mask: if def.scope == Scope::Agent {
+                agent_bits
+            } else {
+                0
+            },
+            fired_word: fired_bit / 64,
+            fired_shift: (fired_bit % 64) as u32,
+            fired_gates: HashMap::new(),
         }
     }
 
@@ -693,6 +780,18 @@ impl FlowTable {
                 self.find(probe, agent)
             };
             match found {
+                Ok(i) if self.compact => {
+                    let at = self.at(i) + compact::TIME;
+                    if let Some(w) = self.words.get_mut(at) {
+                        let since = elapsed32(now_ms, *w);
+                        if since < self.idle_ms {
+                            *w = (*w & compact::AGENT_BITS) | u64::from(now_ms as u32) << 32;
+                            self.observe_compact(i, since, probe, record, now_ms, emit);
+                            return;
+                        }
+                    }
+                    self.update_due(i, probe, agent, record, now_ms, emit);
+                }
                 Ok(i) => {
                     let at = self.at(i) + self.last_at;
                     if let Some(last) = self.words.get_mut(at) {
@@ -756,7 +855,7 @@ impl FlowTable {
         emit: &mut dyn FnMut(FlowEvent),
     ) {
         let at = self.at(i);
-        if now_ms.saturating_sub(self.words[at + self.last_at]) >= self.idle_ms {
+        if self.idle_for(at, now_ms) >= self.idle_ms {
             // Idle past its timeout but not swept yet: the old flow ends and this
             // sample opens a new one in its slot (same identity, same agent word, so the
             // agent intern's count is unchanged), exactly as if the sweep had been on time.
@@ -766,7 +865,7 @@ impl FlowTable {
             return;
         }
         if self.flow_start {
-            self.words[at + self.last_at] = now_ms;
+            self.set_last(at, now_ms);
             return;
         }
         if now_ms.saturating_sub(self.words[at + field::START]) >= self.active_ms {
@@ -851,7 +950,9 @@ impl FlowTable {
         {
             *word = probe.ident(k);
         }
-        if self.flow_start {
+        if self.compact {
+            e[compact::TIME] = (agent & compact::AGENT_BITS) | u64::from(now_ms as u32) << 32;
+        } else if self.flow_start {
             e[self.agent_at] = agent;
             e[self.last_at] = now_ms;
         } else {
@@ -895,13 +996,8 @@ impl FlowTable {
         probe: &Probe,
         agent: u64,
     ) -> Result<usize, usize> {
-        let agent_mask = if self.scope == Scope::Agent {
-            u64::MAX
-        } else {
-            0
-        };
         let want = [probe.key.words[0], probe.key.words[1], agent];
-        let mask = [self.same_mask[0], self.same_mask[1], agent_mask];
+        let mask = [self.same_mask[0], self.same_mask[1], self.agent_mask];
         let (occupied_word, occupied_bit) = (self.occupied_word, self.occupied_bit);
         let mut i = self.home(probe.hash);
         // At most half the slots are used, so an empty one ends every probe.
@@ -962,7 +1058,7 @@ impl FlowTable {
         };
         if self.scope == Scope::Agent {
             diff |= if self.flow_start {
-                e[self.agent_at] ^ agent
+                (e[self.agent_at] ^ agent) & self.agent_bits
             } else {
                 (e[field::AGENT] ^ probe.scope[0]) | (e[field::AGENT + 1] ^ probe.scope[1])
             };
@@ -982,6 +1078,45 @@ impl FlowTable {
     #[inline]
     fn at(&self, i: usize) -> usize {
         self.base + i * self.stride
+    }
+
+    /// The agent word of start-only entry `e` (without a compact entry's LAST).
+    #[inline]
+    fn agent_word(&self, e: &[u64]) -> u64 {
+        e[self.agent_at] & self.agent_bits
+    }
+
+    /// Milliseconds since the last sample of the entry at word `at`, 0 when the clock
+    /// went back.
+    #[inline]
+    fn idle_for(&self, at: usize, now_ms: u64) -> u64 {
+        if self.compact {
+            elapsed32(now_ms, self.words[at + compact::TIME])
+        } else {
+            now_ms.saturating_sub(self.words[at + self.last_at])
+        }
+    }
+
+    /// The millisecond of the last sample of the entry at word `at` (a compact entry's
+    /// from its elapsed time).
+    #[inline]
+    fn last_ms(&self, at: usize, now_ms: u64) -> u64 {
+        if self.compact {
+            now_ms.saturating_sub(self.idle_for(at, now_ms))
+        } else {
+            self.words[at + self.last_at]
+        }
+    }
+
+    /// Set LAST of the entry at word `at`.
+    #[inline]
+    fn set_last(&mut self, at: usize, now_ms: u64) {
+        if self.compact {
+            let w = &mut self.words[at + compact::TIME];
+            *w = (*w & compact::AGENT_BITS) | u64::from(now_ms as u32) << 32;
+        } else {
+            self.words[at + self.last_at] = now_ms;
+        }
     }
 
     /// Whether the entry at word `at` holds a flow.
@@ -1024,9 +1159,9 @@ impl FlowTable {
         } else if self.scope == Scope::Fabric {
             [0; 2]
         } else if extra & SCOPE_V6 != 0 {
-            self.agents.addr(e[self.agent_at])
+            self.agents.addr(self.agent_word(e))
         } else {
-            [e[self.agent_at], 0]
+            [self.agent_word(e), 0]
         };
         [a0, a1, extra]
     }
@@ -1078,7 +1213,7 @@ impl FlowTable {
         for _ in 0..self.slots {
             let at = self.at(i);
             if self.occupied(at) {
-                let last = self.words[at + self.last_at];
+                let last = self.last_ms(at, now_ms);
                 if last < oldest {
                     oldest = last;
                     victim = Some(i);
@@ -1106,7 +1241,7 @@ impl FlowTable {
     fn remove(&mut self, i: usize) {
         let scope = self.entry_scope(self.entry(i));
         if self.interns(&scope) {
-            let word = self.words[self.at(i) + self.agent_at];
+            let word = self.agent_word(self.entry(i));
             self.agents.release(word);
         }
         let mut hole = i;
@@ -1154,8 +1289,7 @@ impl FlowTable {
         while examined < due && self.len > 0 {
             let at = self.at(i);
             if self.occupied(at) {
-                let last = self.words[at + self.last_at];
-                if now_ms.saturating_sub(last) >= self.idle_ms {
+                if self.idle_for(at, now_ms) >= self.idle_ms {
                     self.end(i, now_ms, emit);
                     self.remove(i);
                     self.counters.expired += 1;
@@ -1186,6 +1320,7 @@ impl FlowTable {
         self.words.fill(0);
         self.len = 0;
         self.agents.clear();
+        self.fired_gates.clear();
     }
 
     /// A flow ends: its last record when `flowStart` is false; its thresholds re-arm.
@@ -1312,6 +1447,16 @@ fn allocate(words: usize) -> (Vec<u64>, usize) {
     let base = base / 8;
     crate::mem::advise_huge_pages(&v);
     (v, base)
+}
+
+/// Milliseconds from a compact entry's LAST (the high half of `word`, the low 32 bits of
+/// its millisecond) to `now_ms`; 0 when the clock went back (within 2^31 ms), as the
+/// saturating difference of full times is.
+#[inline(always)]
+fn elapsed32(now_ms: u64, word: u64) -> u64 {
+    let d = (now_ms as u32).wrapping_sub((word >> 32) as u32);
+    // Top bit set (the clock went back): mask 0; else all ones.
+    u64::from(d) & u64::from(d >> 31).wrapping_sub(1)
 }
 
 /// OR the low [`EXTRA_BITS`] bits of `v` into `words` at bit `bit`.
@@ -1663,7 +1808,11 @@ mod tests {
                         None => tail = word,
                     }
                 }
-                let agent = if self.flow_start { e[self.agent_at] } else { 0 };
+                let agent = if self.flow_start {
+                    self.agent_word(e)
+                } else {
+                    0
+                };
                 let probe = Probe {
                     hash: self.hash_of(e),
                     scope: self.entry_scope(e),
@@ -1674,6 +1823,16 @@ mod tests {
                 assert_eq!(self.find(&probe, agent), Ok(i), "slot {i} unreachable");
             }
             assert_eq!(occupied, self.len);
+            // Compact entries: a flow has stored gates exactly while a fired bit is set.
+            if self.compact {
+                let fired: Vec<usize> = (0..self.slots)
+                    .filter(|&i| self.occupied(self.at(i)) && self.fired_bits(i) != 0)
+                    .collect();
+                assert_eq!(fired.len(), self.fired_gates.len());
+                for i in fired {
+                    assert!(self.fired_gates.contains_key(&self.gate_key(i)), "slot {i}");
+                }
+            }
             // Every interned agent is named by as many entries as it counts, and no more
             // agents are interned than have flows.
             if self.flow_start && self.scope == Scope::Agent {
@@ -1682,7 +1841,7 @@ mod tests {
                     if self.occupied(self.at(i)) {
                         let e = self.entry(i);
                         if self.interns(&self.entry_scope(e)) {
-                            named[e[self.agent_at] as usize] += 1;
+                            named[self.agent_word(e) as usize] += 1;
                         }
                     }
                 }
@@ -2051,5 +2210,37 @@ mod tests {
         assert!(c.evicted > 0 && c.expired > 0 && c.agents_full > 0, "{c:?}");
         assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
         assert_eq!(c.events, c.created);
+    }
+
+    /// Compact watched entries ([`compact`]) under churn, thresholds firing and re-arming
+    /// on many flows: identities hold with the fired bits set, and the stored gates follow
+    /// the fired bits through eviction, expiry, backward shifts and growth.
+    #[test]
+    fn compact_watched_churn_keeps_the_table_consistent() {
+        use crate::threshold::ThresholdSpec;
+        let d = def("name=\"s\"\nkeys=\"ipsource,icmpunreachableport\"\nlog=true\nflowStart=true\nidleTimeout=2\nt=0.5");
+        let ts: Vec<Threshold> = [
+            "name='f'\nmetric='s'\nvalue=1\nbyFlow=true\ntimeout=1\nend=true",
+            "name='l'\nmetric='s'\nvalue=2\ntimeout=1\nend=true",
+        ]
+        .iter()
+        .map(|t| {
+            let spec: ThresholdSpec = toml::from_str(t).unwrap();
+            Threshold::from_spec(&spec, &[("s", 48)]).unwrap()
+        })
+        .collect();
+        let d = d.with_thresholds(&ts);
+        let mut run = Run::new(&d, 48);
+        assert!(run.table.compact && run.table.entry_bytes() == 32);
+        let agents = ["192.0.2.1", "2001:db8::1"];
+        churn(&mut run, 0x2545_F491_4F6C_DD1D, 30, &agents, |_| {});
+        let c = run.table.counters();
+        assert!(c.evicted > 0 && c.expired > 0 && c.crossings > 10, "{c:?}");
+        assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
+        let ends = run
+            .events
+            .iter()
+            .filter(|e| e.threshold.as_ref().is_some_and(|t| t.end));
+        assert!(ends.count() > 0);
     }
 }
