@@ -219,6 +219,10 @@ pub struct TableCounters {
     /// Samples (also in `samples`) that would have opened a flow for an IPv6 agent when
     /// the agent intern was full ([`AGENT_INTERN_MAX`]): dropped, no flow, no record.
     pub agents_full: u64,
+    /// Flows above a largest-flow threshold's value (`byFlow = false`) whose scope was
+    /// not tracked: the threshold already holds as many scopes as the definition's
+    /// `maxEntries` ([`crate::threshold::Largest`]), so such a scope cannot fire.
+    pub scopes_refused: u64,
 }
 
 /// A sample's identity in one table, computed once and used to prefetch then update.

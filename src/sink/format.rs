@@ -85,6 +85,8 @@ pub enum Field {
     End,
     /// `dataSource`: the ifIndex of the data source.
     DataSource,
+    /// A group key function's column (`group:KEY:SET`, its interned text): the group name.
+    Group(&'static str),
 }
 
 impl Field {
@@ -127,6 +129,7 @@ impl Field {
             Field::Start => "start",
             Field::End => "end",
             Field::DataSource => "dataSource",
+            Field::Group(text) => text,
         }
     }
 }
@@ -159,6 +162,13 @@ fn field_value(event: &FlowEvent, field: Field) -> Option<FieldValue<'_>> {
         Field::Start => FieldValue::Integer(event.start_ms),
         Field::End => FieldValue::Integer(event.end_ms),
         Field::DataSource => FieldValue::Integer(u64::from(event.data_source)),
+        Field::Group(text) => {
+            let (_, v) = event
+                .keys
+                .iter()
+                .find(|(key, _)| *key == FlowKey::Group(text))?;
+            FieldValue::Key(*v)
+        }
     })
 }
 
@@ -835,6 +845,40 @@ mod tests {
             ),
             "{s}"
         );
+    }
+
+    /// A sink's `fields` names a group key function's column as the flow's `keys` write
+    /// it, and prints it like any key: its value (the group's name), or nothing for a flow
+    /// without that column.
+    #[test]
+    fn chosen_fields_name_group_columns() {
+        let column = crate::flow::group::column_text("group:ipdestination:feeds").unwrap();
+        let mut e = event();
+        let mut keys = e.keys.to_vec();
+        keys.push((FlowKey::Group(column), KeyValue::Group("blocklist")));
+        e.keys = keys.into();
+        for (format, want) in [
+            (
+                Format::SflowRt,
+                "sflow-rt: ipdestination=10.0.0.9 group:ipdestination:feeds=blocklist",
+            ),
+            (
+                Format::Json,
+                "{\"ipdestination\":\"10.0.0.9\",\"group:ipdestination:feeds\":\"blocklist\",",
+            ),
+        ] {
+            let mut o = opts(format);
+            o.fields = ["ipdestination", "group:ipdestination:feeds"]
+                .iter()
+                .map(|n| crate::sink::config::FieldName::parse(n).unwrap().0)
+                .collect();
+            let mut f = Formatter::new(o);
+            let s = render(&mut f, &e, &NOV24);
+            assert!(s.contains(want), "{s}");
+            // Another flow, without the column: the field is left out.
+            let s = render(&mut f, &event(), &NOV24);
+            assert!(!s.contains("group:"), "{s}");
+        }
     }
 
     /// A threshold event with `keys` (a flow metric) or without (an interface metric).

@@ -14,7 +14,7 @@ use crate::flow::group::unpack_columns;
 use crate::flow::key::scope_from_words;
 use crate::flow::FlowEvent;
 use crate::record::WorkSample;
-use crate::threshold::{Gate, Rate, Step, Threshold, MAX_PER_DEFINITION};
+use crate::threshold::{Gate, Rate, Step, Threshold, Up, MAX_PER_DEFINITION};
 
 /// One flow's gate words, one per threshold of its definition.
 type Gates = [u64; MAX_PER_DEFINITION];
@@ -362,12 +362,16 @@ impl FlowTable {
             if above && counts && !counted {
                 *gate = Gate::FIRED;
                 let scope = self.largest_key(about.scope);
-                let event = t
+                match t
                     .largest
-                    .up(scope, || self.crossing_event(t, about, rate, now_ms, false));
-                if let Some(e) = event {
-                    self.counters.crossings += 1;
-                    emit(e);
+                    .up(scope, || self.crossing_event(t, about, rate, now_ms, false))
+                {
+                    Up::Fire(e) => {
+                        self.counters.crossings += 1;
+                        emit(e);
+                    }
+                    Up::Counted => {}
+                    Up::Refused => self.counters.scopes_refused += 1,
                 }
             } else if !above && counted {
                 *gate = 0;
@@ -726,6 +730,33 @@ mod tests {
             "6 s idle: expired and opened again"
         );
         assert_eq!(t.counters().expired, 1);
+    }
+
+    /// A largest-flow threshold tracks at most `maxEntries` scopes (fired ones stay until
+    /// they re-arm, after their flows are gone); a flow above its value in one scope more
+    /// is counted as refused and never fires, in both layouts.
+    #[test]
+    fn scopes_beyond_the_bound_are_counted() {
+        for def in [
+            "name='f'\nkeys='ipsource'\nmaxEntries=2\nidleTimeout=600",
+            "name='f'\nkeys='ipsource'\nmaxEntries=2\nflowStart=true\nidleTimeout=600",
+        ] {
+            let mut t = table(def, &["name='top'\nmetric='f'\nvalue=1000"]);
+            let (mut now, mut out) = (T0, Vec::new());
+            // Two agents' flows fire their scopes; then a third agent's flow, which
+            // evicts one of theirs, is above in a third scope while both wait to re-arm.
+            for agents in [&["10.3.0.1", "10.3.0.2"][..], &["10.3.0.3"]] {
+                let records: Vec<SampleRecord> = agents.iter().map(|a| sample(a, 1)).collect();
+                for _ in 0..300 {
+                    now += 10;
+                    for r in &records {
+                        t.sample(r, now, &mut |e| out.push(e));
+                    }
+                }
+            }
+            assert_eq!(crossings(&out).len(), 2, "{def}: {out:?}");
+            assert_eq!(t.counters().scopes_refused, 1, "{def}");
+        }
     }
 
     #[test]
