@@ -36,8 +36,9 @@ pub trait Addr: Copy + Ord + std::fmt::Debug {
     fn offset(self, base: Self) -> Self;
     /// The bucket of an address `off` past the index's base: `off >> shift`, at most `last`.
     fn bucket(off: Self, shift: u32, last: usize) -> usize;
-    /// The first address of bucket `b`: `base + (b << shift)`.
-    fn bucket_start(base: Self, b: usize, shift: u32) -> Self;
+    /// The first address of bucket `b`: `base + (b << shift)`; `None` past the last
+    /// address (a bucket no address falls in).
+    fn bucket_start(base: Self, b: usize, shift: u32) -> Option<Self>;
 }
 
 macro_rules! addr {
@@ -74,8 +75,8 @@ macro_rules! addr {
                     b as usize
                 }
             }
-            fn bucket_start(base: Self, b: usize, shift: u32) -> Self {
-                base.saturating_add((b as $t).checked_shl(shift).unwrap_or(0))
+            fn bucket_start(base: Self, b: usize, shift: u32) -> Option<Self> {
+                base.checked_add((b as $t).checked_shl(shift).unwrap_or(0))
             }
         }
     };
@@ -168,9 +169,13 @@ impl<T: Addr> RangeTable<T> {
         crate::mem::advise_huge_pages(&index);
         let mut i = 0usize;
         for b in 0..buckets {
-            let first = T::bucket_start(base, b, shift);
-            while starts.get(i).is_some_and(|&s| s < first) {
-                i += 1;
+            match T::bucket_start(base, b, shift) {
+                Some(first) => {
+                    while starts.get(i).is_some_and(|&s| s < first) {
+                        i += 1;
+                    }
+                }
+                None => i = starts.len(),
             }
             index.push(i as u32);
         }
@@ -399,6 +404,29 @@ mod tests {
             assert_eq!(t.get(a), slow(&p, a), "{a:#x}");
         }
         for a in [0, 1, base - 1, base, v6("2001:db9::"), u128::MAX] {
+            assert_eq!(t.get(a), slow(&p, a), "{a:#x}");
+        }
+    }
+
+    /// The index's buckets run from the first listed start past the last address when
+    /// that start is not aligned; those beyond hold no range, and the last address still
+    /// finds a range that starts on it.
+    #[test]
+    fn buckets_past_the_last_address_hold_nothing() {
+        let mut p: Vec<(u128, u8, u32)> = (0..40u32)
+            .map(|k| (v6("2001:db8:5::") + u128::from(k) * 2, 128, k % 3))
+            .collect();
+        p.push((v6("2001:db8::"), 32, 7));
+        p.push((u128::MAX, 128, 9));
+        let t = RangeTable::build(&p).unwrap();
+        assert!(t.index.len() >= 17, "{} buckets", t.index.len() - 1);
+        for a in [
+            u128::MAX,
+            u128::MAX - 1,
+            v6("2001:db8:5::3"),
+            v6("2001:db8:5::4"),
+            0,
+        ] {
             assert_eq!(t.get(a), slow(&p, a), "{a:#x}");
         }
     }
