@@ -96,7 +96,8 @@ fn parse_form(text: &str) -> Result<(Key, Vec<&str>), String> {
         Key::from_name(key_name).ok_or_else(|| format!("'{text}': '{key_name}' is not a key"))?;
     if !matches!(Kind::of(address), Kind::Ip4 | Kind::Ip6 | Kind::Ip) {
         return Err(format!(
-                "'{text}': '{key_name}' is not an address key (group:KEY:SET takes ipsource, ipdestination, ip6source, ip6destination, agent, icmpunreachablenet or icmpunreachablehost, or their .N forms)"
+                "'{text}': '{key_name}' is not an address key (group:KEY:SET takes ipsource, ipdestination, \
+                 ip6source, ip6destination, agent, icmpunreachablenet or icmpunreachablehost, or their .N forms)"
             ));
     }
     let sets: Vec<&str> = parts.collect();
