@@ -545,6 +545,13 @@ impl Config {
         names.extend(self.thresholds.iter().map(|t| t.name.as_str()));
         for s in &self.sinks {
             s.validate(&names)?;
+            // A group column's sets must exist, as in a flow's `keys`.
+            for f in &s.fields {
+                if let crate::sink::format::Field::Group(text) = f.0 {
+                    crate::flow::GroupKey::parse(text, &self.group_sets)
+                        .map_err(|e| format!("sink '{}': field {e}", s.name))?;
+                }
+            }
         }
         Ok(())
     }

@@ -433,7 +433,7 @@ impl fmt::Display for FinalReport {
                 f,
                 "  {}: samples matched {}, flows created {}, evicted {}, expired {}, active {}, \
                  events {}, events dropped {}, samples dropped (IPv6 agents full) {}, \
-                 threshold events {}",
+                 threshold events {}, largest-flow scopes refused {}",
                 d.name,
                 d.samples_matched,
                 d.flows_created,
@@ -443,7 +443,8 @@ impl fmt::Display for FinalReport {
                 d.events_emitted,
                 d.events_dropped,
                 d.samples_agents_full,
-                d.threshold_events
+                d.threshold_events,
+                d.scopes_refused
             )?;
         }
         let i = &self.stats.interfaces;

@@ -98,3 +98,31 @@ fn group_files_are_read_relative_to_the_configuration() {
     assert_eq!(e.line, 1, "{e}");
     assert!(e.message.contains("cannot read"), "{e}");
 }
+
+/// A sink's `fields` names a group column as a flow's `keys` writes it; its sets must
+/// exist, as in `keys`.
+#[test]
+fn sink_fields_name_group_columns() {
+    let src = |set: &str| {
+        format!(
+            "[[group]]\nname = \"site\"\ngroups = {{ private = [\"10.0.0.0/8\"] }}\n\n\
+             [[flow]]\nname = \"bysite\"\nkeys = \"ipsource,group:ipsource:site\"\nlog = true\n\n\
+             [[sink]]\nfields = [\"ipsource\", \"group:ipsource:{set}\", \"value\"]\n"
+        )
+    };
+    let c = Config::parse(&src("site"), "x").unwrap();
+    assert_eq!(c.sinks[0].fields[1].to_string(), "group:ipsource:site");
+    let printed = c.to_toml();
+    assert_eq!(
+        Config::parse(&printed, "printed").unwrap().effective(),
+        c.effective()
+    );
+    let e = Config::parse(&src("nope"), "x").unwrap_err();
+    assert!(
+        e.message
+            .contains("unknown group set 'nope' (defined: site)"),
+        "{e}"
+    );
+    let e = parse_err("[[sink]]\nfields = [\"group:vlan:site\"]\n");
+    assert!(e.message.contains("not an address key"), "{e}");
+}

@@ -79,29 +79,58 @@ pub fn is_function(name: &str) -> bool {
     name.contains(':')
 }
 
+/// The form of `group:KEY:SET[:SET...]`: its address key and set names (not looked up).
+fn parse_form(text: &str) -> Result<(Key, Vec<&str>), String> {
+    let mut parts = text.split(':');
+    match parts.next() {
+        Some("group") => {}
+        Some(f) => {
+            return Err(format!(
+                "'{text}': unknown key function '{f}' (the one supported is group:KEY:SET)"
+            ))
+        }
+        None => return Err("empty key".into()),
+    }
+    let key_name = parts.next().unwrap_or("");
+    let address =
+        Key::from_name(key_name).ok_or_else(|| format!("'{text}': '{key_name}' is not a key"))?;
+    if !matches!(Kind::of(address), Kind::Ip4 | Kind::Ip6 | Kind::Ip) {
+        return Err(format!(
+                "'{text}': '{key_name}' is not an address key (group:KEY:SET takes ipsource, ipdestination, \
+                 ip6source, ip6destination, agent, icmpunreachablenet or icmpunreachablehost, or their .N forms)"
+            ));
+    }
+    let sets: Vec<&str> = parts.collect();
+    if sets.is_empty() {
+        return Err(format!(
+            "'{text}': name a group set, as in group:{key_name}:SET"
+        ));
+    }
+    Ok((address, sets))
+}
+
+/// `text` interned (the `&'static str` a [`FlowKey::Group`] holds).
+fn intern_text(text: &str) -> Result<&'static str, String> {
+    intern::intern(text)
+        .and_then(intern::name)
+        .ok_or_else(|| format!("'{text}': too many group names in this process"))
+}
+
+/// The column a sink's `fields` entry `group:KEY:SET[:SET...]` names: its text, checked
+/// for the key function's form and interned. The sets are not looked up (a sink is
+/// checked apart from the groups); a flow without that column prints no such field, as
+/// for a packet key it lacks.
+pub fn column_text(text: &str) -> Result<&'static str, String> {
+    parse_form(text)?;
+    intern_text(text)
+}
+
 impl GroupKey {
     /// Parse `group:KEY:SET[:SET...]` against the sets in force.
     pub fn parse(text: &str, groups: &Groups) -> Result<GroupKey, String> {
-        let mut parts = text.split(':');
-        match parts.next() {
-            Some("group") => {}
-            Some(f) => {
-                return Err(format!(
-                    "'{text}': unknown key function '{f}' (the one supported is group:KEY:SET)"
-                ))
-            }
-            None => return Err("empty key".into()),
-        }
-        let key_name = parts.next().unwrap_or("");
-        let address = Key::from_name(key_name)
-            .ok_or_else(|| format!("'{text}': '{key_name}' is not a key"))?;
-        if !matches!(Kind::of(address), Kind::Ip4 | Kind::Ip6 | Kind::Ip) {
-            return Err(format!(
-                "'{text}': '{key_name}' is not an address key (group:KEY:SET takes ipsource, ipdestination, ip6source, ip6destination, agent, icmpunreachablenet or icmpunreachablehost, or their .N forms)"
-            ));
-        }
+        let (address, names) = parse_form(text)?;
         let mut sets = Vec::new();
-        for name in parts {
+        for name in names {
             let set = groups.get(name).ok_or_else(|| {
                 let defined = groups.names();
                 if defined.is_empty() {
@@ -115,14 +144,7 @@ impl GroupKey {
             })?;
             sets.push(Arc::clone(set));
         }
-        if sets.is_empty() {
-            return Err(format!(
-                "'{text}': name a group set, as in group:{key_name}:SET"
-            ));
-        }
-        let text = intern::intern(text)
-            .and_then(intern::name)
-            .ok_or_else(|| format!("'{text}': too many group names in this process"))?;
+        let text = intern_text(text)?;
         Ok(GroupKey {
             text,
             address,

@@ -155,6 +155,9 @@ pub struct DefinitionStats {
     pub events_emitted: u64,
     /// Threshold events (crossings and `end` events) among `events_emitted`.
     pub threshold_events: u64,
+    /// Flows above a largest-flow threshold whose scope the threshold's bound left out
+    /// (`TableCounters::scopes_refused`).
+    pub scopes_refused: u64,
     /// Records dropped because the output ring was full.
     pub events_dropped: u64,
 }
@@ -173,6 +176,7 @@ struct SharedCounters {
     evicted: AtomicU64,
     expired: AtomicU64,
     agents_full: AtomicU64,
+    scopes_refused: AtomicU64,
     active: AtomicU64,
     events: AtomicU64,
     crossings: AtomicU64,
@@ -362,6 +366,7 @@ impl Workers {
                 s.flows_evicted += get(&c.evicted);
                 s.flows_expired += get(&c.expired);
                 s.samples_agents_full += get(&c.agents_full);
+                s.scopes_refused += get(&c.scopes_refused);
                 s.flows_active += get(&c.active);
                 s.events_emitted += get(&c.events);
                 s.threshold_events += get(&c.crossings);
@@ -542,6 +547,7 @@ impl Worker {
             c.evicted.store(t.evicted, Ordering::Relaxed);
             c.expired.store(t.expired, Ordering::Relaxed);
             c.agents_full.store(t.agents_full, Ordering::Relaxed);
+            c.scopes_refused.store(t.scopes_refused, Ordering::Relaxed);
             c.active.store(table.len() as u64, Ordering::Relaxed);
             c.events.store(t.events + t.crossings, Ordering::Relaxed);
             c.crossings.store(t.crossings, Ordering::Relaxed);

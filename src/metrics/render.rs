@@ -344,6 +344,14 @@ pub fn render(s: &Snapshot) -> String {
         "Threshold events (crossings and end events) among a definition's events.",
         &|d| d.threshold_events,
     );
+    per_def(
+        &mut out,
+        "flowsift_threshold_scopes_refused_total",
+        "counter",
+        "Flows above a largest-flow threshold (byFlow = false) whose scope was not tracked: \
+         the threshold held maxEntries scopes already.",
+        &|d| d.scopes_refused,
+    );
     let i = &s.stats.interfaces;
     out.single(
         "flowsift_interface_metrics_interfaces",
@@ -554,6 +562,19 @@ mod tests {
         }
         assert!(families > 20, "{families}");
         assert!(text.contains("flowsift_config_reloads_total{result=\"failure\"} 0"));
+        // Per definition: the largest-flow scopes a threshold's bound refused.
+        let mut s = Snapshot::default();
+        s.stats.flow.definitions.push(crate::flow::DefinitionStats {
+            name: "udpflood".into(),
+            scopes_refused: 3,
+            ..Default::default()
+        });
+        let text = render(&s);
+        assert!(text.contains("# TYPE flowsift_threshold_scopes_refused_total counter"));
+        assert!(
+            text.contains("flowsift_threshold_scopes_refused_total{flow=\"udpflood\"} 3"),
+            "{text}"
+        );
         let mut s = String::new();
         escape("a\"b\\c\nd", &mut s);
         assert_eq!(s, "a\\\"b\\\\c\\nd");

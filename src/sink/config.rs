@@ -67,7 +67,8 @@ pub struct SinkConfig {
     /// Flow definitions and thresholds (by name) this destination takes; empty: all.
     #[serde(default)]
     pub flows: Vec<String>,
-    /// Fields to print, in order: flow key names and record fields (`name`, `flowID`,
+    /// Fields to print, in order: flow key names, group key functions as a flow's `keys`
+    /// write them (`group:ipdestination:feeds`), and record fields (`name`, `flowID`,
     /// `flowKeys`, `value`, `start`, `end`, `agent`, `dataSource`). Empty: the flow's keys.
     #[serde(default)]
     pub fields: Vec<FieldName>,
@@ -496,10 +497,15 @@ pub struct FieldName(pub Field);
 
 impl FieldName {
     pub fn parse(s: &str) -> Result<FieldName, String> {
+        if crate::flow::group::is_function(s) {
+            return crate::flow::group::column_text(s)
+                .map(|text| FieldName(Field::Group(text)))
+                .map_err(|e| format!("field {e}"));
+        }
         Field::from_name(s).map(FieldName).ok_or_else(|| {
             let keys: Vec<&str> = crate::packet::Key::ALL.iter().map(|k| k.name()).collect();
             format!(
-                "unknown field '{s}': expected a flow key ({}) or a record field ({})",
+                "unknown field '{s}': expected a flow key ({}), a group key function (group:KEY:SET) or a record field ({})",
                 keys.join(", "),
                 Field::RECORD_FIELDS.join(", ")
             )
@@ -542,6 +548,17 @@ mod tests {
     fn unknown_keys_and_bad_values_are_errors() {
         let e = toml::from_str::<SinkConfig>("adress = \"x:1\"").unwrap_err();
         assert!(e.to_string().contains("unknown field `adress`"), "{e}");
+        let c: SinkConfig =
+            toml::from_str("fields = [\"group:ipdestination:feeds:site\"]").unwrap();
+        assert_eq!(c.fields[0].0.name(), "group:ipdestination:feeds:site");
+        for (bad, says) in [
+            ("group:ipdestination", "name a group set"),
+            ("group:vlan:feeds", "not an address key"),
+            ("grp:ipsource:feeds", "unknown key function"),
+        ] {
+            let e = toml::from_str::<SinkConfig>(&format!("fields = [\"{bad}\"]")).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
         let e = toml::from_str::<SinkConfig>("fields = [\"ipsrc\"]").unwrap_err();
         assert!(e.to_string().contains("unknown field 'ipsrc'"), "{e}");
         let e = toml::from_str::<SinkConfig>("queue = 0").unwrap_err();

@@ -10,10 +10,10 @@
 //! shared between them behind a lock; it is taken only when a flow crosses the value in
 //! either direction and once a second per worker for the re-arm check, never per sample.
 //! It holds only scopes with flows above or waiting to re-arm, at most the definition's
-//! `maxEntries`; a scope beyond is refused and counted.
+//! `maxEntries`; a scope beyond is refused ([`Up::Refused`]), and the flow table that
+//! found it counts it (`scopes_refused` in the flow engine's counters and metrics).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::flow::FlowEvent;
@@ -23,8 +23,17 @@ use crate::flow::FlowEvent;
 pub struct Largest {
     max: usize,
     scopes: Mutex<HashMap<[u64; 3], Scope>>,
-    /// Crossings of scopes the bound left out.
-    pub refused: AtomicU64,
+}
+
+/// What [`Largest::up`] did with a flow now above the value.
+#[derive(Debug)]
+pub enum Up {
+    /// The scope fires: send this event.
+    Fire(FlowEvent),
+    /// Counted in a scope that has fired already.
+    Counted,
+    /// The scope is new and the bound is reached: not tracked.
+    Refused,
 }
 
 #[derive(Debug)]
@@ -45,21 +54,17 @@ impl Largest {
         Largest {
             max,
             scopes: Mutex::new(HashMap::new()),
-            refused: AtomicU64::new(0),
         }
     }
 
     /// A flow of `scope` is now above the value: the event `make` builds when the scope
     /// fires.
-    pub fn up(&self, scope: [u64; 3], make: impl FnOnce() -> FlowEvent) -> Option<FlowEvent> {
+    pub fn up(&self, scope: [u64; 3], make: impl FnOnce() -> FlowEvent) -> Up {
         let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
         let full = scopes.len() >= self.max;
         let s = match scopes.get_mut(&scope) {
             Some(s) => s,
-            None if full => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
+            None if full => return Up::Refused,
             None => scopes.entry(scope).or_insert(Scope {
                 above: 0,
                 fired: None,
@@ -69,11 +74,11 @@ impl Largest {
         };
         s.above = s.above.saturating_add(1);
         if s.fired.is_some() {
-            return None;
+            return Up::Counted;
         }
         let event = make();
         s.fired = Some(event.clone());
-        Some(event)
+        Up::Fire(event)
     }
 
     /// A flow of `scope` counted above is now at or under the value (`value`), or gone.
@@ -141,14 +146,19 @@ mod tests {
     fn one_crossing_per_scope_until_every_flow_is_under_for_the_timeout() {
         let l = Largest::new(2);
         let (a, b, c) = ([1, 0, 1], [2, 0, 1], [3, 0, 1]);
-        assert!(l.up(a, || event(5.0)).is_some());
+        assert!(matches!(l.up(a, || event(5.0)), Up::Fire(_)));
         assert!(
-            l.up(a, || event(6.0)).is_none(),
+            matches!(l.up(a, || event(6.0)), Up::Counted),
             "a second flow of the scope"
         );
-        assert!(l.up(b, || event(7.0)).is_some(), "another scope");
-        assert!(l.up(c, || event(7.0)).is_none(), "beyond the bound");
-        assert_eq!(l.refused.load(Ordering::Relaxed), 1);
+        assert!(
+            matches!(l.up(b, || event(7.0)), Up::Fire(_)),
+            "another scope"
+        );
+        assert!(
+            matches!(l.up(c, || event(7.0)), Up::Refused),
+            "beyond the bound"
+        );
         l.down(a, 1000, 1.0);
         let mut ended = Vec::new();
         l.rearm(5000, 1000, &mut |e, v| ended.push((e.value, v)));
@@ -158,6 +168,6 @@ mod tests {
         assert!(ended.is_empty());
         l.rearm(3000, 1000, &mut |e, v| ended.push((e.value, v)));
         assert_eq!(ended, vec![(5.0, 0.5)]);
-        assert!(l.up(a, || event(9.0)).is_some(), "re-armed");
+        assert!(matches!(l.up(a, || event(9.0)), Up::Fire(_)), "re-armed");
     }
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use interface::{IfMetric, InterfaceMetrics, InterfaceStats};
-pub use largest::Largest;
+pub use largest::{Largest, Up};
 
 /// sFlow-RT's bounds on `t`, the smoothing time constant in seconds.
 pub const T_MIN_S: f64 = 0.2;

@@ -8,13 +8,43 @@
 //! fired flow to now and steps its thresholds again. A flow that leaves the table (idle,
 //! evicted, flushed) re-arms its thresholds, with an `end` event when asked.
 
-use super::{metric_field, FlowTable, Probe, TableMetric, MAX_KEY_WORDS};
+use super::{compact, metric_field, FlowTable, Probe, TableMetric, MAX_KEY_WORDS};
 use crate::flow::definition::{Scope, ValueKind};
 use crate::flow::group::unpack_columns;
 use crate::flow::key::scope_from_words;
 use crate::flow::FlowEvent;
 use crate::record::WorkSample;
-use crate::threshold::{Gate, Rate, Step, Threshold};
+use crate::threshold::{Gate, Rate, Step, Threshold, Up, MAX_PER_DEFINITION};
+
+/// One flow's gate words, one per threshold of its definition.
+type Gates = [u64; MAX_PER_DEFINITION];
+
+/// Fired bits of a compact entry ([`compact`]), one per threshold.
+const FIRED_MASK: u64 = (1 << super::COMPACT_MAX_THRESHOLDS) - 1;
+
+/// The rate in a compact entry's rate word: two `f32`, sum low, window high.
+#[inline]
+fn unpack_rate(w: u64) -> Rate {
+    Rate {
+        sum: f64::from(f32::from_bits(w as u32)),
+        window_s: f64::from(f32::from_bits((w >> 32) as u32)),
+    }
+}
+
+/// [`unpack_rate`]'s inverse. The window is rounded up, never down: it only grows with
+/// the time observed, and a rate exists once it reaches half of `t`
+/// ([`crate::threshold::Smoothing::per_second`]); rounded down it could reach that a
+/// sample late, rounded up it reaches it on the same sample as in `f64` (the error,
+/// about 1e-7 per update, is far under what one millisecond more adds).
+#[inline]
+fn pack_rate(r: Rate) -> u64 {
+    let mut window = r.window_s as f32;
+    if f64::from(window) < r.window_s {
+        // The next `f32` up: the window is never negative, so one more in its bits.
+        window = f32::from_bits(window.to_bits() + 1);
+    }
+    u64::from((r.sum as f32).to_bits()) | u64::from(window.to_bits()) << 32
+}
 
 /// The rate stored in metric words `w` (at least [`metric_field::GATES`] long).
 #[inline]
@@ -85,6 +115,40 @@ impl FlowTable {
         }
     }
 
+    /// [`FlowTable::observe`] for a compact entry ([`compact`]): the rate in one word,
+    /// whether a threshold is fired in the identity's fired bits, so the common case (no
+    /// threshold fired, the rate under every value) touches only the entry's line.
+    #[inline(never)]
+    pub(super) fn observe_compact(
+        &mut self,
+        i: usize,
+        since_ms: u64,
+        probe: &Probe,
+        record: &WorkSample,
+        now_ms: u64,
+        emit: &mut dyn FnMut(FlowEvent),
+    ) {
+        let Some(m) = self.metric.as_deref() else {
+            return;
+        };
+        let at = self.at(i);
+        let value = metric_value(self.value, record);
+        let (fired_word, fired_shift) = (self.fired_word, self.fired_shift);
+        let Some(e) = self.words.get_mut(at..at + compact::RATE + 1) else {
+            return;
+        };
+        let r = m
+            .smoothing
+            .add(unpack_rate(e[compact::RATE]), since_ms, value);
+        e[compact::RATE] = pack_rate(r);
+        let fired = e[fired_word] >> fired_shift & FIRED_MASK;
+        let rate = m.smoothing.per_second(r);
+        let quiet = fired == 0 && rate.is_none_or(|x| x <= m.min_value);
+        if !quiet {
+            self.observe_step(i, rate, probe, record, now_ms, emit);
+        }
+    }
+
     /// [`FlowTable::observe`]'s threshold steps.
     #[inline(never)]
     fn observe_step(
@@ -107,8 +171,77 @@ impl FlowTable {
             scope: probe.scope,
             received_ns: record.received_ns,
         };
-        self.step_all(at, &m.thresholds, rate, now_ms, &about, emit);
+        self.step_all(i, at, &m.thresholds, rate, now_ms, &about, emit);
         self.metric = Some(m);
+    }
+
+    /// The gate words of flow `i`, whose metric words start at `at`, for `n` thresholds.
+    fn gates(&self, i: usize, at: usize, n: usize) -> Gates {
+        let mut g = [0; MAX_PER_DEFINITION];
+        if self.compact {
+            if self.fired_bits(i) != 0 {
+                if let Some(stored) = self.fired_gates.get(&self.gate_key(i)) {
+                    g = *stored;
+                }
+            }
+        } else if let Some(words) = self
+            .words
+            .get(at + metric_field::GATES..at + metric_field::GATES + n)
+        {
+            g[..n].copy_from_slice(words);
+        }
+        g
+    }
+
+    /// Store flow `i`'s gate words (see [`FlowTable::gates`]).
+    fn set_gates(&mut self, i: usize, at: usize, n: usize, g: &Gates) {
+        if self.compact {
+            let fired = g
+                .iter()
+                .enumerate()
+                .fold(0, |f, (k, &w)| f | u64::from(Gate::fired(w)) << k);
+            let key = self.gate_key(i);
+            let shift = self.fired_shift;
+            let word = self.at(i) + self.fired_word;
+            let w = &mut self.words[word];
+            *w = (*w & !(FIRED_MASK << shift)) | fired << shift;
+            if fired == 0 {
+                self.fired_gates.remove(&key);
+            } else {
+                self.fired_gates.insert(key, *g);
+            }
+        } else if let Some(words) = self
+            .words
+            .get_mut(at + metric_field::GATES..at + metric_field::GATES + n)
+        {
+            words.copy_from_slice(&g[..n]);
+        }
+    }
+
+    /// A compact entry's fired bits.
+    pub(super) fn fired_bits(&self, i: usize) -> u64 {
+        self.words[self.at(i) + self.fired_word] >> self.fired_shift & FIRED_MASK
+    }
+
+    /// Whether a threshold is fired on flow `i` (metric words at `at`, `n` thresholds).
+    fn any_fired(&self, i: usize, at: usize, n: usize) -> bool {
+        if self.compact {
+            return self.fired_bits(i) != 0;
+        }
+        self.words
+            .get(at + metric_field::GATES..at + metric_field::GATES + n)
+            .is_some_and(|g| g.iter().any(|&w| Gate::fired(w)))
+    }
+
+    /// What tells a compact entry's flow apart in [`FlowTable::fired_gates`]: its identity
+    /// words and agent word, as the table compares them (without the fired bits).
+    pub(super) fn gate_key(&self, i: usize) -> [u64; 3] {
+        let e = self.entry(i);
+        [
+            e[0] & self.same_mask[0],
+            e[1] & self.same_mask[1],
+            self.agent_word(e) & self.agent_mask,
+        ]
     }
 
     /// The sweep visits flow `i`: step the thresholds of a fired flow with its rate
@@ -118,15 +251,10 @@ impl FlowTable {
             return;
         };
         let at = self.at(i) + m.at;
-        let n = m.thresholds.len();
-        let fired = self
-            .words
-            .get(at + metric_field::GATES..at + metric_field::GATES + n)
-            .is_some_and(|g| g.iter().any(|&w| Gate::fired(w)));
-        if fired {
+        if self.any_fired(i, at, m.thresholds.len()) {
             let rate = self.rate_now(i, &m, now_ms);
             let about = self.about_entry(i);
-            self.step_all(at, &m.thresholds, rate, now_ms, &about, emit);
+            self.step_all(i, at, &m.thresholds, rate, now_ms, &about, emit);
         }
         self.metric = Some(m);
     }
@@ -138,17 +266,16 @@ impl FlowTable {
             return;
         };
         let at = self.at(i) + m.at;
-        let any =
-            (0..m.thresholds.len()).any(|k| Gate::fired(self.words[at + metric_field::GATES + k]));
-        if any {
+        let n = m.thresholds.len();
+        if self.any_fired(i, at, n) {
             let rate = self.rate_now(i, &m, now_ms).unwrap_or(0.0);
             let about = self.about_entry(i);
-            for (k, t) in m.thresholds.iter().enumerate() {
-                let gate = &mut self.words[at + metric_field::GATES + k];
-                if !Gate::fired(*gate) {
+            let gates = self.gates(i, at, n);
+            self.set_gates(i, at, n, &[0; MAX_PER_DEFINITION]);
+            for (t, &gate) in m.thresholds.iter().zip(&gates) {
+                if !Gate::fired(gate) {
                     continue;
                 }
-                *gate = 0;
                 if t.by_flow {
                     if t.end {
                         self.emit_crossing(t, &about, rate, now_ms, true, emit);
@@ -191,20 +318,24 @@ impl FlowTable {
     /// Flow `i`'s rate decayed to `now_ms` (`None`: not observed long enough).
     fn rate_now(&self, i: usize, m: &TableMetric, now_ms: u64) -> Option<f64> {
         let at = self.at(i) + m.at;
-        let last = self.words[self.at(i) + self.last_at];
-        let r = self
-            .words
-            .get(at..at + metric_field::GATES)
-            .map(read_rate)
-            .unwrap_or_default();
-        m.smoothing
-            .per_second(m.smoothing.decay(r, now_ms.saturating_sub(last)))
+        let r = if self.compact {
+            unpack_rate(self.words[at])
+        } else {
+            self.words
+                .get(at..at + metric_field::GATES)
+                .map(read_rate)
+                .unwrap_or_default()
+        };
+        let idle = self.idle_for(self.at(i), now_ms);
+        m.smoothing.per_second(m.smoothing.decay(r, idle))
     }
 
-    /// Step every threshold of the flow whose metric words start at `at`, whose rate
+    /// Step every threshold of flow `i`, whose metric words start at `at` and whose rate
     /// is `rate` (`None`: none yet, so nothing crosses).
+    #[allow(clippy::too_many_arguments)]
     fn step_all(
         &mut self,
+        i: usize,
         at: usize,
         thresholds: &[Threshold],
         rate: Option<f64>,
@@ -214,11 +345,11 @@ impl FlowTable {
     ) {
         let counts = rate.is_some();
         let rate = rate.unwrap_or(0.0);
-        for (k, t) in thresholds.iter().enumerate() {
+        let n = thresholds.len();
+        let mut gates = self.gates(i, at, n);
+        let before = gates;
+        for (t, gate) in thresholds.iter().zip(gates.iter_mut()) {
             let above = rate > t.value;
-            let Some(gate) = self.words.get_mut(at + metric_field::GATES + k) else {
-                continue;
-            };
             if t.by_flow {
                 match Gate::step(gate, above, counts, now_ms, t.timeout_ms) {
                     Step::Fire => self.emit_crossing(t, about, rate, now_ms, false, emit),
@@ -231,17 +362,24 @@ impl FlowTable {
             if above && counts && !counted {
                 *gate = Gate::FIRED;
                 let scope = self.largest_key(about.scope);
-                let event = t
+                match t
                     .largest
-                    .up(scope, || self.crossing_event(t, about, rate, now_ms, false));
-                if let Some(e) = event {
-                    self.counters.crossings += 1;
-                    emit(e);
+                    .up(scope, || self.crossing_event(t, about, rate, now_ms, false))
+                {
+                    Up::Fire(e) => {
+                        self.counters.crossings += 1;
+                        emit(e);
+                    }
+                    Up::Counted => {}
+                    Up::Refused => self.counters.scopes_refused += 1,
                 }
             } else if !above && counted {
                 *gate = 0;
                 t.largest.down(self.largest_key(about.scope), now_ms, rate);
             }
+        }
+        if gates != before {
+            self.set_gates(i, at, n, &gates);
         }
     }
 
@@ -490,6 +628,137 @@ mod tests {
         assert_eq!(c.iter().filter(|c| c.1).count(), 2, "{c:?}");
     }
 
+    /// The same samples through a compact table ([`compact`]: two thresholds) and a
+    /// full-width one (the same two plus five out of reach, too many for the fired bits)
+    /// give the same crossings at the same times; only the values differ, by the
+    /// compact rate's `f32` rounding.
+    #[test]
+    fn compact_entries_cross_as_full_width_ones() {
+        let def = "name='u'\nkeys='ipsource'\nflowStart=true\nidleTimeout=5";
+        let watch = [
+            "name='a'\nmetric='u'\nvalue=90000\nbyFlow=true\ntimeout=2\nend=true",
+            "name='b'\nmetric='u'\nvalue=130000\ntimeout=2\nend=true",
+        ];
+        let never: Vec<String> = (0..5)
+            .map(|k| format!("name='n{k}'\nmetric='u'\nvalue=1e18\nbyFlow=true\nend=true"))
+            .collect();
+        let wide: Vec<&str> = watch
+            .iter()
+            .copied()
+            .chain(never.iter().map(|t| t.as_str()))
+            .collect();
+        let mut tables = [table(def, &watch), table(def, &wide)];
+        assert!(tables[0].compact && !tables[1].compact);
+        let mut out = [Vec::new(), Vec::new()];
+        let mut now = T0;
+        // Flow f (of 8) gets a sample every f+1 ticks of 5 ms, 1000 frames each:
+        // 200 000, 100 000, 66 667, ... frames/s. From 10 s on, the even flows stop
+        // (their rates decay, thresholds re-arm, the flows expire); from 20 s, all
+        // flows run again.
+        for tick in 0..6000u64 {
+            now += 5;
+            for f in 0..8u64 {
+                let stopped = (2000..4000).contains(&tick) && f % 2 == 0;
+                if tick % (f + 1) == 0 && !stopped {
+                    let r = sample("10.3.0.1", 0xC000_0200 + f as u32);
+                    for (t, o) in tables.iter_mut().zip(out.iter_mut()) {
+                        t.sample(&r, now, &mut |e| o.push(e));
+                    }
+                }
+            }
+            if tick % 2 == 0 {
+                for (t, o) in tables.iter_mut().zip(out.iter_mut()) {
+                    t.tick(now, &mut |e| o.push(e));
+                }
+            }
+        }
+        let summary = |events: &[FlowEvent]| -> Vec<(String, bool, String, u64, f64)> {
+            events
+                .iter()
+                .filter_map(|e| {
+                    let c = e.threshold.as_ref()?;
+                    Some((
+                        e.name.to_string(),
+                        c.end,
+                        e.flow_keys(),
+                        e.start_ms,
+                        e.value,
+                    ))
+                })
+                .collect()
+        };
+        let (c, w) = (summary(&out[0]), summary(&out[1]));
+        assert!(c.len() >= 6 && c.iter().any(|e| e.1), "{c:?}");
+        assert_eq!(c.len(), w.len(), "{c:?}\n{w:?}");
+        for (a, b) in c.iter().zip(&w) {
+            assert_eq!(
+                (&a.0, a.1, &a.2, a.3),
+                (&b.0, b.1, &b.2, b.3),
+                "{c:?}\n{w:?}"
+            );
+            assert!((a.4 - b.4).abs() <= 1e-4 * b.4.max(1.0), "{a:?} {b:?}");
+        }
+        assert!(tables[0].fired_gates.len() <= tables[0].len());
+    }
+
+    /// A compact entry's LAST is the low 32 bits of its millisecond: elapsed times stay
+    /// exact across the wrap, and a clock that goes back is no idle time.
+    #[test]
+    fn compact_last_seen_across_the_32_bit_wrap() {
+        let uport = "name='u'\nkeys='ipsource,ipdestination,icmpunreachableport'\nflowStart=true\nlog=true\nidleTimeout=5";
+        let mut t = table(uport, &["name='x'\nmetric='u'\nvalue=1e12\nbyFlow=true"]);
+        assert!(t.compact);
+        let wrap = ((T0 >> 32) + 1) << 32;
+        let r = sample("10.3.0.1", 1);
+        let mut out = Vec::new();
+        let mut at = |t: &mut FlowTable, now: u64| {
+            let before = out.len();
+            t.sample(&r, now, &mut |e| out.push(e));
+            t.tick(now, &mut |e| out.push(e));
+            out.len() - before
+        };
+        assert_eq!(at(&mut t, wrap - 1000), 1, "opens");
+        assert_eq!(
+            at(&mut t, wrap + 3000),
+            0,
+            "4 s later, across the wrap: not idle"
+        );
+        assert_eq!(at(&mut t, wrap + 1000), 0, "the clock went back: not idle");
+        assert_eq!(
+            at(&mut t, wrap + 9000),
+            1,
+            "6 s idle: expired and opened again"
+        );
+        assert_eq!(t.counters().expired, 1);
+    }
+
+    /// A largest-flow threshold tracks at most `maxEntries` scopes (fired ones stay until
+    /// they re-arm, after their flows are gone); a flow above its value in one scope more
+    /// is counted as refused and never fires, in both layouts.
+    #[test]
+    fn scopes_beyond_the_bound_are_counted() {
+        for def in [
+            "name='f'\nkeys='ipsource'\nmaxEntries=2\nidleTimeout=600",
+            "name='f'\nkeys='ipsource'\nmaxEntries=2\nflowStart=true\nidleTimeout=600",
+        ] {
+            let mut t = table(def, &["name='top'\nmetric='f'\nvalue=1000"]);
+            let (mut now, mut out) = (T0, Vec::new());
+            // Two agents' flows fire their scopes; then a third agent's flow, which
+            // evicts one of theirs, is above in a third scope while both wait to re-arm.
+            for agents in [&["10.3.0.1", "10.3.0.2"][..], &["10.3.0.3"]] {
+                let records: Vec<SampleRecord> = agents.iter().map(|a| sample(a, 1)).collect();
+                for _ in 0..300 {
+                    now += 10;
+                    for r in &records {
+                        t.sample(r, now, &mut |e| out.push(e));
+                    }
+                }
+            }
+            assert_eq!(crossings(&out).len(), 2, "{def}: {out:?}");
+            assert_eq!(t.counters().scopes_refused, 1, "{def}");
+        }
+    }
+
     #[test]
     fn metric_words_only_for_watched_definitions() {
         let uport = "name='uport'\nkeys='ipsource,ipdestination,icmpunreachableport'\nflowStart=true\nlog=true";
@@ -497,9 +766,19 @@ mod tests {
         let watched = table(uport, &["name='x'\nmetric='uport'\nvalue=1\nbyFlow=true"]);
         assert_eq!(
             watched.entry_bytes(),
-            64,
-            "rate, count and one gate: one line"
+            32,
+            "compact: agent and LAST in one word, the rate in one, a fired bit"
         );
+        // Seven thresholds do not fit the fired bits, an idle timeout past 2^30 ms not
+        // the 32-bit LAST: rate, window and a gate per threshold in whole words.
+        let seven: Vec<String> = (0..7)
+            .map(|k| format!("name='x{k}'\nmetric='uport'\nvalue=1\nbyFlow=true"))
+            .collect();
+        let seven: Vec<&str> = seven.iter().map(|t| t.as_str()).collect();
+        assert_eq!(table(uport, &seven).entry_bytes(), 13 * 8);
+        let long = format!("{uport}\nidleTimeout=2000000");
+        let watched_long = table(&long, &["name='x'\nmetric='uport'\nvalue=1\nbyFlow=true"]);
+        assert_eq!(watched_long.entry_bytes(), 64);
         assert_eq!(table(FLOOD, &[]).entry_bytes(), 64);
         // flowStart still reports each key once, thresholds or not.
         let mut t = table(uport, &["name='x'\nmetric='uport'\nvalue=1\nbyFlow=true"]);

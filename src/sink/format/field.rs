@@ -32,6 +32,8 @@ pub enum Field {
     End,
     /// `dataSource`: the ifIndex of the data source.
     DataSource,
+    /// A group key function's column (`group:KEY:SET`, its interned text): the group name.
+    Group(&'static str),
 }
 
 impl Field {
@@ -74,6 +76,7 @@ impl Field {
             Field::Start => "start",
             Field::End => "end",
             Field::DataSource => "dataSource",
+            Field::Group(text) => text,
         }
     }
 }
@@ -106,6 +109,13 @@ pub(super) fn field_value(event: &FlowEvent, field: Field) -> Option<FieldValue<
         Field::Start => FieldValue::Integer(event.start_ms),
         Field::End => FieldValue::Integer(event.end_ms),
         Field::DataSource => FieldValue::Integer(u64::from(event.data_source)),
+        Field::Group(text) => {
+            let (_, v) = event
+                .keys
+                .iter()
+                .find(|(key, _)| *key == FlowKey::Group(text))?;
+            FieldValue::Key(*v)
+        }
     })
 }
 

@@ -2,6 +2,7 @@
 //! escaping, chosen and threshold fields, the 1024-byte cut.
 
 use super::*;
+use crate::flow::FlowKey;
 use crate::packet::keys::L4;
 use crate::packet::{Key, KeyValue};
 
@@ -140,6 +141,40 @@ fn chosen_fields_and_record_fields() {
         ),
         "{s}"
     );
+}
+
+/// A sink's `fields` names a group key function's column as the flow's `keys` write
+/// it, and prints it like any key: its value (the group's name), or nothing for a flow
+/// without that column.
+#[test]
+fn chosen_fields_name_group_columns() {
+    let column = crate::flow::group::column_text("group:ipdestination:feeds").unwrap();
+    let mut e = event();
+    let mut keys = e.keys.to_vec();
+    keys.push((FlowKey::Group(column), KeyValue::Group("blocklist")));
+    e.keys = keys.into();
+    for (format, want) in [
+        (
+            Format::SflowRt,
+            "sflow-rt: ipdestination=10.0.0.9 group:ipdestination:feeds=blocklist",
+        ),
+        (
+            Format::Json,
+            "{\"ipdestination\":\"10.0.0.9\",\"group:ipdestination:feeds\":\"blocklist\",",
+        ),
+    ] {
+        let mut o = opts(format);
+        o.fields = ["ipdestination", "group:ipdestination:feeds"]
+            .iter()
+            .map(|n| crate::sink::config::FieldName::parse(n).unwrap().0)
+            .collect();
+        let mut f = Formatter::new(o);
+        let s = render(&mut f, &e, &NOV24);
+        assert!(s.contains(want), "{s}");
+        // Another flow, without the column: the field is left out.
+        let s = render(&mut f, &event(), &NOV24);
+        assert!(!s.contains("group:"), "{s}");
+    }
 }
 
 /// A threshold event with `keys` (a flow metric) or without (an interface metric).
