@@ -18,8 +18,8 @@
 
 use super::ethernet::ethertype;
 use super::header::{
-    icmpv4_unreachable, tunnel, vxlan_vni, walk_tunnels, walk_tunnels_from, Payload, UDP_HEADER,
-    VXLAN_HEADER, VXLAN_PORT,
+    icmpv4_unreachable, tunnel, vxlan_vni, walk_tunnels, walk_tunnels_from, Payload, GENEVE_PORT,
+    UDP_HEADER, VXLAN_HEADER, VXLAN_PORT,
 };
 use super::transport::protocol;
 use super::{InnerKeys, Key, PacketKeys, TunnelKind};
@@ -130,6 +130,11 @@ impl<'a> Ipv4Frame<'a> {
         if keys.raw_present() & LOOK_CLOSER == 0 {
             return;
         }
+        // UDP, half the samples on many links, is let go after one masked compare of its
+        // destination port.
+        if ip[9] == protocol::UDP && !may_be_tunnel_port(be16(ip, 22)) {
+            return;
+        }
         let first_fragment = be16(ip, 6) & 0x1FFF == 0;
         if ip[9] == protocol::ICMP {
             if ip[20] == ICMPV4_DESTINATION_UNREACHABLE && first_fragment {
@@ -192,7 +197,18 @@ fn decapsulate(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKey
 /// UDP destination ports of the tunnels [`super::header`] recognises.
 #[inline(always)]
 fn is_tunnel_port(port: u16) -> bool {
-    port == 4789 || port == 6081
+    port == VXLAN_PORT || port == GENEVE_PORT
+}
+
+/// The bits in which the two tunnel ports agree, and their value there: a port that differs
+/// in any of them is neither (one masked compare; 64 of the 65536 ports pass, the two tunnel
+/// ports among them, and [`is_tunnel_port`] tells those apart).
+const TUNNEL_PORT_MASK: u16 = !(VXLAN_PORT ^ GENEVE_PORT);
+const TUNNEL_PORT_BITS: u16 = VXLAN_PORT & TUNNEL_PORT_MASK;
+
+#[inline(always)]
+fn may_be_tunnel_port(port: u16) -> bool {
+    port & TUNNEL_PORT_MASK == TUNNEL_PORT_BITS
 }
 
 /// Flag in [`TRANSPORT_KEYS`] entries: the protocol may need more than the fixed-place

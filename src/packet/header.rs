@@ -375,7 +375,7 @@ fn decode_transport<'a>(
 
 /// IANA-assigned UDP ports of VXLAN (RFC 7348) and Geneve (RFC 8926).
 pub(super) const VXLAN_PORT: u16 = 4789;
-const GENEVE_PORT: u16 = 6081;
+pub(super) const GENEVE_PORT: u16 = 6081;
 /// Bytes of a UDP header (RFC 768), of a VXLAN and of a Geneve fixed header.
 pub(super) const UDP_HEADER: usize = 8;
 pub(super) const VXLAN_HEADER: usize = 8;

@@ -63,11 +63,11 @@ fn sample(seed: u32, i: u32, v6: bool) -> (FlowSample, Vec<u8>, (u8, u16, u16)) 
     (s, frame, ports)
 }
 
-/// Open vSwitch's order: 7 compact samples, each an extended-switch record before the
-/// sampled header.
+/// Open vSwitch's order: 6 compact samples, each an extended-switch record before the
+/// sampled header (1324 bytes).
 pub fn switch_first(seed: u32) -> Vec<u8> {
     let mut d = Datagram::new(Ipv4Addr::new(10, 0, 0, 2), 0, seed, 1000 + seed);
-    for i in 0..7 {
+    for i in 0..6 {
         let (s, frame, _) = sample(seed, i, false);
         d.flow_sample(
             s,
@@ -105,11 +105,11 @@ fn sampled_ipv4(frame: &[u8], (proto, sport, dport): (u8, u16, u16)) -> Record {
     Record { tag: 3, body }
 }
 
-/// Several vendors' expanded samples: 7 expanded samples (format 3), each with four
-/// records: sampled header, sampled Ethernet, extended switch, sampled IPv4.
+/// Several vendors' expanded samples: 4 expanded samples (format 3), each with four
+/// records: sampled header, sampled Ethernet, extended switch, sampled IPv4 (1260 bytes).
 pub fn expanded_four(seed: u32) -> Vec<u8> {
     let mut d = Datagram::new(Ipv4Addr::new(10, 0, 0, 3), 0, seed, 1000 + seed);
-    for i in 0..7 {
+    for i in 0..4 {
         let (s, frame, ports) = sample(seed, i, false);
         d.expanded_flow_sample(
             s,
@@ -124,12 +124,12 @@ pub fn expanded_four(seed: u32) -> Vec<u8> {
     d.finish()
 }
 
-/// An IPv6 agent's flow samples: 7 compact samples of Ethernet/IPv6/TCP-or-UDP headers,
-/// each with an extended-switch record after the header.
+/// An IPv6 agent's flow samples: 6 compact samples of Ethernet/IPv6/TCP-or-UDP headers,
+/// each with an extended-switch record after the header (1336 bytes).
 pub fn ipv6_headers(seed: u32) -> Vec<u8> {
     let agent = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
     let mut d = Datagram::new_v6(agent, 0, seed, 1000 + seed);
-    for i in 0..7 {
+    for i in 0..6 {
         let (s, frame, _) = sample(seed, i, true);
         d.flow_sample(
             s,
@@ -151,7 +151,7 @@ fn counter_record(format: u32, len: usize, seed: u32) -> Record {
 }
 
 /// What an IPv6 agent on a quiet link sends: 2 flow samples and 5 counter samples (generic
-/// interface and Ethernet counters) per datagram.
+/// interface and Ethernet counters) per datagram (1304 bytes).
 pub fn counter_heavy(seed: u32) -> Vec<u8> {
     let agent = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
     let mut d = Datagram::new_v6(agent, 0, seed, 1000 + seed);
