@@ -15,6 +15,14 @@
 //! `samples.rs` the pieces the walk shares with the oracle (fixed parts, counter and discard
 //! samples), `elements.rs` the fixed-offset reads and the element step, `oracle.rs` the
 //! general walk the tests compare the walk against.
+//!
+//! No `unwrap`, `expect` or indexing here outside the tests (denied below): every read is a
+//! checked slice method or a compile-time-checked fixed offset.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::net::{IpAddr, Ipv4Addr};
 
