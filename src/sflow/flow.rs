@@ -70,11 +70,10 @@ pub const fn is_known(tag: Tag) -> bool {
 }
 
 mod header_field {
-    pub const PROTOCOL: usize = 0;
-    pub const FRAME_LENGTH: usize = 4;
-    pub const STRIPPED: usize = 8;
-    pub const HEADER_LENGTH: usize = 12;
-    pub const HEADER: usize = 16;
+    pub use crate::sflow::layout::sampled_header::{
+        FRAME_LENGTH, HEADER_LENGTH, PROTOCOL, STRIPPED,
+    };
+    pub const HEADER: usize = crate::sflow::layout::sampled_header::LEN;
 }
 
 /// A zero-copy view of the sampled-header record (format 1).
