@@ -13,7 +13,7 @@
 //! Why: the general walk handles every layer's truncation and every variant through a chain
 //! of dependent `Option` checks, ~100 instructions per sample, and the receive threads run
 //! it once per flow sample. The keys given here must be exactly those the general walk gives
-//! for the same bytes: the unit tests below and `tests/decode_fast_path.rs` compare both,
+//! for the same bytes: the unit tests below and `tests/decode_walk.rs` compare both,
 //! over the corpus and over synthetic and mutated frames.
 
 use super::ethernet::ethertype;
