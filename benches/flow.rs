@@ -2,7 +2,10 @@
 //!
 //! Runs the worker's own update path ([`flowsift::flow::Shard::apply`]: probe, prefetch,
 //! update) for the seed's `uport` definition on one shard sized to hold the key count,
-//! after inserting every key once. Keys are visited in a pseudo-random order, so at a
+//! after inserting every key once; then the same with a `byFlow` threshold on `uport`
+//! (each update also smooths the flow's rate and compares it with the threshold's value,
+//! set out of reach so that the timed updates measure the steady cost, not events), its
+//! clock advancing a millisecond per chunk so that every update decays the rate. Keys are visited in a pseudo-random order, so at a
 //! million keys and more nearly every update misses the cache, as in production. Batches
 //! of work items are built outside the timed region. Time is the thread's CPU time (the
 //! machine is shared); wall time is printed beside it.
@@ -11,7 +14,7 @@
 //! `FLOW_BENCH_UPDATES=n` sets the timed updates (e.g. small, under callgrind);
 //! `FLOW_BENCH_CHUNK=n` the work items prepared per timed stretch (default 65 536, which
 //! stream from memory; 4096 is about what a busy worker's rings hold);
-//! `FLOW_BENCH_HINT=0` strips the router's hint from the items (the worker packs and hashes).
+//! `FLOW_BENCH_THRESHOLD=0` or `=only` runs the plain or the threshold case alone.
 //! Also reports the router's cost per sample (filter, key packing, hashing).
 
 use std::hint::black_box;
@@ -19,21 +22,16 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use flowsift::flow::{builtin, FlowDefinitions, Router, Shard};
-use flowsift::record::{FlowHint, Route, SampleRecord, WorkItem};
+use flowsift::flow::{Route, WorkItem};
+use flowsift::record::SampleRecord;
+use flowsift::threshold::{Threshold, ThresholdSpec};
+
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_time;
 
 const BATCH: usize = 256;
 
-/// CPU time of this thread. The machine is shared, so wall time counts other processes'
-/// turns on the core too; "updates per second per core" is updates per CPU-second.
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 /// Work items prepared (untimed) before each timed stretch, unless `FLOW_BENCH_CHUNK`
 /// says otherwise: 64 K items (11 MB, streamed from memory) by default; a ring-sized
 /// chunk (e.g. 4096, what a worker's ring holds) stays in cache as production's items do.
@@ -71,37 +69,45 @@ fn walk(i: u64, n: u64, pow2: u64) -> Option<u64> {
     (k < n).then_some(k)
 }
 
-/// The next chunk of work items, routed as a receive thread routes them: with the
-/// router's [`flowsift::record::FlowHint`] unless `hinted` is false (the worker then packs
-/// and hashes itself, as for items from a router that computes no hints).
+/// The next chunk of work items, routed as a receive thread routes them (the router
+/// packs and hashes the key; the worker finds the entry).
 fn fill(items: &mut Vec<WorkItem>, next: &mut u64, n: u64, pow2: u64, router: &mut Router) {
-    let (chunk, hinted) = (chunk(), env_or("FLOW_BENCH_HINT", 1) != 0);
+    let chunk = chunk();
     items.clear();
     while items.len() < chunk {
         if let Some(k) = walk(*next, n, pow2) {
             let record = record(k);
-            router.route_hinted(&record, &mut |_, definitions, hint| {
-                items.push(WorkItem {
-                    record,
-                    definitions,
-                    hint: if hinted { hint } else { FlowHint::NONE },
-                })
+            router.route(&record, &mut |_, flow| {
+                items.push(WorkItem::new(&record, flow))
             });
         }
         *next += 1;
     }
 }
 
-fn bench_table(n: u64) {
+fn bench_table(n: u64, with_threshold: bool) {
     let mut spec = builtin("uport").unwrap();
     spec.max_entries = Some(n as usize);
-    let defs = FlowDefinitions::from_specs(&[spec]).unwrap();
+    let thresholds: Vec<Threshold> = if with_threshold {
+        let t = ThresholdSpec {
+            name: "uportrate".into(),
+            metric: "uport".into(),
+            value: 1e15,
+            by_flow: true,
+            timeout: 60,
+            end: false,
+        };
+        vec![Threshold::from_spec(&t, &[("uport", n as usize)]).unwrap()]
+    } else {
+        Vec::new()
+    };
+    let defs = FlowDefinitions::with_thresholds(&[spec], &thresholds).unwrap();
     let mut shard = Shard::new(&defs, 1);
     let pow2 = n.next_power_of_two();
     let mut items = Vec::with_capacity(chunk());
     let mut router = Router::new(&defs, 1);
     let mut events = 0u64;
-    let now = 1_764_000_000_000;
+    let mut now = 1_764_000_000_000;
 
     // Insert every key once (growth happens here); reported as the warm-up time.
     let mut next = 0u64;
@@ -127,6 +133,9 @@ fn bench_table(n: u64) {
     let mut done = 0u64;
     while done < updates {
         fill(&mut items, &mut next, n, pow2, &mut router);
+        if with_threshold {
+            now += 1;
+        }
         let w = Instant::now();
         let t = cpu_time();
         for batch in items.chunks(BATCH) {
@@ -143,7 +152,8 @@ fn bench_table(n: u64) {
     assert_eq!(table.len() as u64, n);
     assert_eq!(events, n, "one flowStart record per key, none on updates");
     println!(
-        "keys {:>10}  updates/s/core {:>5.1} M  ({:>5.1} ns/update; wall {:>5.1} ns)  warm-up {:>5.2} s  entry {} B  allocated {:.1} B/flow",
+        "{:<9} keys {:>10}  updates/s/core {:>5.1} M  ({:>5.1} ns/update; wall {:>5.1} ns)  warm-up {:>5.2} s  entry {} B  allocated {:.1} B/flow",
+        if with_threshold { "threshold" } else { "uport" },
         n,
         done as f64 / timed.as_secs_f64() / 1e6,
         timed.as_nanos() as f64 / done as f64,
@@ -175,7 +185,9 @@ fn bench_router() {
         let t = cpu_time();
         for _ in 0..rounds {
             for r in set.iter() {
-                router.route(r, &mut |w, m| delivered += w as u64 + m);
+                router.route(r, &mut |w, f| {
+                    delivered += w as u64 + u64::from(f.definition)
+                });
             }
         }
         let el = cpu_time().saturating_sub(t);
@@ -198,8 +210,15 @@ fn main() {
     } else {
         sizes
     };
+    let cases: &[bool] = match std::env::var("FLOW_BENCH_THRESHOLD").as_deref() {
+        Ok("0") => &[false],
+        Ok("only") => &[true],
+        _ => &[false, true],
+    };
     for n in sizes {
-        bench_table(n);
+        for &with_threshold in cases {
+            bench_table(n, with_threshold);
+        }
     }
     bench_router();
 }

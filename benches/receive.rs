@@ -33,7 +33,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use flowsift::cli::blast::{blast, BlastArgs, BlastCounters, BlastSummary};
-use flowsift::record::{Route, SampleRecord, WorkItem};
+use flowsift::flow::{FlowId, Route, WorkItem};
+use flowsift::record::SampleRecord;
 use flowsift::ring::ring;
 use flowsift::rx::{IoMode, Receiver, RxConfig};
 
@@ -48,8 +49,14 @@ struct BySource {
 }
 
 impl Route for BySource {
-    fn route(&mut self, r: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
-        deliver((r.source_index() as usize) % self.workers, 1);
+    fn route(&mut self, r: &SampleRecord, deliver: &mut dyn FnMut(usize, &FlowId)) {
+        let flow = FlowId {
+            hash: u64::from(r.source_index()),
+            key: [0; flowsift::flow::key::MAX_KEY_WORDS],
+            words: 1,
+            definition: 0,
+        };
+        deliver((r.source_index() as usize) % self.workers, &flow);
     }
 }
 
@@ -399,17 +406,21 @@ fn thread_cpu_ns() -> u64 {
 /// draining with `pop_into`, on two cores: `flowsift::ring` against crossbeam's
 /// `ArrayQueue` (the MPMC queue the ring started as), with the same `WorkItem`.
 fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
-    let item = WorkItem {
-        record: SampleRecord::new(std::net::Ipv4Addr::LOCALHOST.into(), 0, 0)
-            .with_source(0, 1)
-            .with_input(0, 1)
-            .with_output(0, 2)
-            .with_sampling_rate(1)
-            .with_frame_length(64)
-            .with_keys(Default::default()),
-        definitions: 1,
-        hint: flowsift::record::FlowHint::NONE,
-    };
+    let record = SampleRecord::new(std::net::Ipv4Addr::LOCALHOST.into(), 0, 0)
+        .with_source(0, 1)
+        .with_input(0, 1)
+        .with_output(0, 2)
+        .with_sampling_rate(1)
+        .with_frame_length(64);
+    let item = WorkItem::new(
+        &record,
+        &FlowId {
+            hash: 1,
+            key: [0; flowsift::flow::key::MAX_KEY_WORDS],
+            words: 1,
+            definition: 0,
+        },
+    );
     let spsc = {
         let (mut p, mut c) = ring::<WorkItem>(65536);
         let start = Instant::now();

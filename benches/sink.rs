@@ -44,7 +44,9 @@ fn event(i: u32) -> FlowEvent {
                 KeyValue::Port(L4::Udp, (i % 65_000) as u16 + 1),
             ),
         ]
-        .into(),
+        .into_iter()
+        .map(|(k, v)| (flowsift::flow::FlowKey::Packet(k), v))
+        .collect(),
         separator: ",".into(),
         value: 10_000.0,
         start_ms: 0,
@@ -53,6 +55,7 @@ fn event(i: u32) -> FlowEvent {
         data_source: 3,
         received_ns: 0,
         event_id: 0,
+        threshold: None,
     }
 }
 

@@ -4,7 +4,9 @@
 //! ```toml
 //! [rx]            # receive engine (crate::rx::RxConfig): listen, cores, io, buffers ...
 //! [workers]       # flow workers: count, cores, event queue
+//! [[group]]       # address group sets (crate::groups::GroupSpec), for `group:KEY:SET` keys
 //! [[flow]]        # sFlow-RT flow definitions (crate::flow::FlowSpec); default: `uport`
+//! [[threshold]]   # thresholds on flow and interface metrics (crate::threshold); none by default
 //! [[sink]]        # syslog destinations (crate::sink::SinkConfig); default: UDP 127.0.0.1:514
 //! [stats]         # periodic stats line
 //! [shutdown]      # bound on the final flush
@@ -18,23 +20,31 @@
 //! reports, and checks that look at a whole `[[flow]]` or `[[sink]]` (filters, flow names a
 //! sink refers to) take the span of that table, kept with [`toml::Spanned`].
 //!
+//! Group sets are built while parsing, group files included (the one read parsing does):
+//! a flow that names a set is checked against it, and a file's bad line is reported with
+//! the file's name and line number. A relative `file` is relative to the configuration
+//! file's directory.
+//!
 //! An empty file is the embedded default, which is the seed script's behaviour: the
 //! `uport` flow, events to 127.0.0.1:514 over UDP, local0.notice, sFlow-RT's line format,
 //! listening on port 6343.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::flow::{default_specs, DefinitionError, FlowDefinition, FlowDefinitions, FlowSpec};
+use crate::groups::{parse_cidr, GroupError, GroupSpec, Groups};
 use crate::packet::Key;
 use crate::rx::RxConfig;
 use crate::sink::config::HostName;
 use crate::sink::SinkConfig;
+use crate::threshold::{Threshold, ThresholdSpec};
 
 /// A configuration error with its position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,9 +228,18 @@ pub struct Config {
     /// Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Address group sets (`[[group]]`).
+    #[serde(rename = "group", default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSpec>,
+    /// The sets `groups` built (files read), which the flow definitions use.
+    #[serde(skip)]
+    pub group_sets: Groups,
     /// Flow definitions (`[[flow]]`).
     #[serde(rename = "flow", default = "default_specs")]
     pub flows: Vec<FlowSpec>,
+    /// Thresholds (`[[threshold]]`).
+    #[serde(rename = "threshold", default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdSpec>,
     /// Syslog destinations (`[[sink]]`).
     #[serde(rename = "sink", default = "default_sinks")]
     pub sinks: Vec<SinkConfig>,
@@ -239,7 +258,10 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             scheduler: SchedulerConfig::default(),
             metrics: MetricsConfig::default(),
+            groups: Vec::new(),
+            group_sets: Groups::default(),
             flows: default_specs(),
+            thresholds: Vec::new(),
             sinks: default_sinks(),
         }
     }
@@ -262,9 +284,37 @@ struct RawConfig {
     #[serde(default)]
     metrics: MetricsConfig,
     #[serde(default)]
+    group: Vec<Spanned<RawGroupSpec>>,
+    #[serde(default)]
     flow: Option<Vec<Spanned<FlowSpec>>>,
     #[serde(default)]
+    threshold: Vec<Spanned<ThresholdSpec>>,
+    #[serde(default)]
     sink: Option<Vec<Spanned<SinkConfig>>>,
+}
+
+/// Each flow's name and `maxEntries` (what a threshold's metric is checked against); a
+/// spec that does not validate counts with the default bound (its own error comes first).
+fn flow_bounds<'a>(flows: &'a [FlowSpec], groups: &Groups) -> Vec<(&'a str, usize)> {
+    flows
+        .iter()
+        .map(|f| {
+            let max = FlowDefinition::from_spec_in(f, groups).map_or(100_000, |d| d.max_entries);
+            (f.name.as_str(), max)
+        })
+        .collect()
+}
+
+/// A `[[group]]` table as read, with the span of each CIDR so that a bad one is reported
+/// where it is written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroupSpec {
+    name: String,
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<Spanned<String>>>,
+    #[serde(default)]
+    file: Option<PathBuf>,
 }
 
 /// 1-based line and column (in characters) of byte `offset` of `src`.
@@ -283,7 +333,7 @@ impl Config {
         Config::default()
     }
 
-    /// Read and check a file.
+    /// Read and check a file (and the group files it names, relative to its directory).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
         let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -292,11 +342,17 @@ impl Config {
             column: 0,
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&src, &origin)
+        Config::parse_in(&src, &origin, path.parent())
     }
 
-    /// Parse and check TOML text; `origin` names it in errors.
+    /// Parse and check TOML text; `origin` names it in errors. Relative group files are
+    /// relative to the working directory.
     pub fn parse(src: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::parse_in(src, origin, None)
+    }
+
+    /// [`Config::parse`] with relative group files relative to `base`.
+    pub fn parse_in(src: &str, origin: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
         let at = |span: Option<Range<usize>>, message: String| {
             let (line, column) = span.map_or((1, 1), |s| line_col(src, s.start));
             ConfigError {
@@ -308,6 +364,53 @@ impl Config {
         };
         let raw: RawConfig =
             toml::from_str(src).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
+
+        let mut groups = Vec::with_capacity(raw.group.len());
+        let mut group_sets = Groups::default();
+        for g in raw.group {
+            let span = g.span();
+            let g = g.into_inner();
+            if groups.iter().any(|o: &GroupSpec| o.name == g.name) {
+                return Err(at(
+                    Some(span),
+                    format!("group set '{}' is defined twice", g.name),
+                ));
+            }
+            let mut map = BTreeMap::new();
+            for (group, cidrs) in g.groups {
+                let mut list = Vec::with_capacity(cidrs.len());
+                for c in cidrs {
+                    parse_cidr(c.get_ref()).map_err(|m| {
+                        at(
+                            Some(c.span()),
+                            format!("group set '{}', group '{group}': {m}", g.name),
+                        )
+                    })?;
+                    list.push(c.into_inner());
+                }
+                map.insert(group, list);
+            }
+            let spec = GroupSpec {
+                name: g.name,
+                groups: map,
+                file: g.file,
+            };
+            let set = spec.load(base).map_err(|e| match e {
+                GroupError::File {
+                    path,
+                    line,
+                    message,
+                } => ConfigError {
+                    origin: path,
+                    line,
+                    column: 1,
+                    message,
+                },
+                other => at(Some(span.clone()), other.to_string()),
+            })?;
+            group_sets.insert(set);
+            groups.push(spec);
+        }
 
         let flow_spans: Vec<Range<usize>>;
         let flows: Vec<FlowSpec> = match raw.flow {
@@ -328,7 +431,7 @@ impl Config {
         }
         // Check one by one first, so an error points at the table that caused it.
         for (i, spec) in flows.iter().enumerate() {
-            if let Err(e) = FlowDefinition::from_spec(spec) {
+            if let Err(e) = FlowDefinition::from_spec_in(spec, &group_sets) {
                 let mut message = e.to_string();
                 if matches!(e, DefinitionError::UnknownKey { .. }) {
                     let keys: Vec<&str> = Key::ALL.iter().map(|k| k.name()).collect();
@@ -343,9 +446,16 @@ impl Config {
                 ));
             }
         }
-        FlowDefinitions::from_specs(&flows).map_err(|e| at(None, e.to_string()))?;
+        FlowDefinitions::from_specs_in(&flows, &group_sets).map_err(|e| at(None, e.to_string()))?;
 
-        let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+        let threshold_spans: Vec<Range<usize>> = raw.threshold.iter().map(Spanned::span).collect();
+        let thresholds: Vec<ThresholdSpec> =
+            raw.threshold.into_iter().map(Spanned::into_inner).collect();
+        crate::threshold::check_all(&thresholds, &flow_bounds(&flows, &group_sets))
+            .map_err(|(i, m)| at(threshold_spans.get(i).cloned(), m))?;
+
+        let mut names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+        names.extend(thresholds.iter().map(|t| t.name.as_str()));
         let sinks: Vec<SinkConfig> = match raw.sink {
             Some(list) => {
                 let mut out = Vec::with_capacity(list.len());
@@ -375,7 +485,10 @@ impl Config {
             shutdown: raw.shutdown,
             scheduler: raw.scheduler,
             metrics: raw.metrics,
+            groups,
+            group_sets,
             flows,
+            thresholds,
             sinks,
         };
         config.check().map_err(|m| at(None, m))?;
@@ -390,7 +503,8 @@ impl Config {
         if self.sinks.is_empty() {
             return Err("no [[sink]]: events would go nowhere".into());
         }
-        let names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+        let mut names: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+        names.extend(self.thresholds.iter().map(|t| t.name.as_str()));
         for s in &self.sinks {
             s.validate(&names)?;
         }
@@ -403,11 +517,36 @@ impl Config {
         Ok(())
     }
 
-    /// Notes that are not errors: definitions whose records reach no sink.
+    /// The validated thresholds ([`Config::parse`] has checked them).
+    pub fn thresholds(&self) -> Result<Vec<Threshold>, String> {
+        crate::threshold::check_all(
+            &self.thresholds,
+            &flow_bounds(&self.flows, &self.group_sets),
+        )
+        .map_err(|(_, m)| m)
+    }
+
+    /// The flow definitions, each with the thresholds that watch it.
+    pub fn definitions(&self, thresholds: &[Threshold]) -> Result<FlowDefinitions, String> {
+        FlowDefinitions::build(&self.flows, &self.group_sets, thresholds).map_err(|e| e.to_string())
+    }
+
+    /// Notes that are not errors: definitions and thresholds whose events reach no sink.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        for t in &self.thresholds {
+            let taken = self
+                .sinks
+                .iter()
+                .any(|s| s.flows.is_empty() || s.flows.contains(&t.name));
+            if !taken {
+                out.push(format!("threshold '{}' is taken by no [[sink]]", t.name));
+            }
+        }
         for f in &self.flows {
-            let log = FlowDefinition::from_spec(f).map(|d| d.log).unwrap_or(true);
+            let log = FlowDefinition::from_spec_in(f, &self.group_sets)
+                .map(|d| d.log)
+                .unwrap_or(true);
             if !log {
                 out.push(format!(
                     "flow '{}' has log = false: its records are counted but not sent (sFlow-RT semantics)",
@@ -430,7 +569,7 @@ impl Config {
     pub fn effective(&self) -> Config {
         let mut out = self.clone();
         for spec in &mut out.flows {
-            if let Ok(d) = FlowDefinition::from_spec(spec) {
+            if let Ok(d) = FlowDefinition::from_spec_in(spec, &self.group_sets) {
                 *spec = d.spec();
             }
         }
@@ -549,6 +688,42 @@ ca_file = "/etc/ssl/ca.pem"
 
         let e = err("[[sink]]\nname = \"a\"\n[[sink]]\nname = \"a\"\n");
         assert_eq!(e.line, 3, "{e}");
+    }
+
+    #[test]
+    fn thresholds_are_checked_with_positions() {
+        let ok = Config::parse(
+            "[[flow]]\nname = \"udpflood\"\nkeys = \"ipdestination\"\n\n[[threshold]]\nname = \"udpflood\"\nmetric = \"udpflood\"\nvalue = 100000\nbyFlow = true\n\n[[sink]]\nflows = [\"udpflood\"]\n",
+            "x",
+        )
+        .unwrap();
+        let t = ok.thresholds().unwrap();
+        assert_eq!((t.len(), t[0].by_flow, t[0].timeout_ms), (1, true, 60_000));
+        let defs = ok.definitions(&t).unwrap();
+        assert_eq!(defs.as_slice()[0].thresholds.len(), 1);
+        // The effective configuration prints every attribute and parses back.
+        let printed = ok.to_toml();
+        assert!(
+            printed.contains("timeout = 60") && printed.contains("end = false"),
+            "{printed}"
+        );
+        assert_eq!(
+            Config::parse(&printed, "p").unwrap().thresholds,
+            ok.thresholds
+        );
+
+        let e = err("[[flow]]\nname = \"uport\"\n\n[[threshold]]\nname = \"t\"\nmetric = \"nope\"\nvalue = 1\n");
+        assert_eq!((e.line, e.column), (4, 1), "{e}");
+        assert!(e.message.contains("unknown metric 'nope'"), "{e}");
+        assert!(e.message.contains("ifinutilization"), "{e}");
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"uport\"\nvalue = 1\nbyflow = true\n");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("unknown field `byflow`"), "{e}");
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"uport\"\n");
+        assert!(e.message.contains("value"), "{e}");
+        // A sink may name a threshold; not an undefined one.
+        let e = err("[[threshold]]\nname = \"t\"\nmetric = \"ifinerrors\"\nvalue = 1\n[[sink]]\nflows = [\"u\"]\n");
+        assert_eq!(e.line, 5, "{e}");
     }
 
     #[test]

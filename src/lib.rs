@@ -15,7 +15,9 @@
 pub mod cli;
 pub mod config;
 pub mod flow;
+pub mod groups;
 pub mod hash;
+pub mod mem;
 pub mod metrics;
 pub mod notify;
 pub mod packet;
@@ -29,4 +31,6 @@ pub mod sink;
 pub mod synth;
 #[doc(hidden)]
 pub mod testdata;
+pub mod threshold;
+pub mod udp;
 pub mod wake;

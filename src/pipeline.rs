@@ -11,17 +11,22 @@
 //! the sink take the last events and flush every destination within the shutdown timeout.
 //! Each stage finishes on its own once its input rings report `is_finished`, so no event in
 //! flight is abandoned by the ordering.
+//!
+//! Interface thresholds run where the receive threads' interface counters are drained
+//! ([`Pipeline::take_interface_counters`], the run loop), and their events reach the sink
+//! through one more ring beside the workers'.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::flow::{FlowDefinitions, FlowEvent, FlowStats, WorkerConfig, Workers};
-use crate::record::{Route, WorkItem};
+use crate::flow::{FlowEvent, FlowStats, WorkerConfig, Workers};
+use crate::flow::{Route, WorkItem};
 use crate::ring::{ring, Consumer, Producer};
 use crate::rx::{Receiver, RxStats};
 use crate::sink::{SinkStats, SyslogSink};
+use crate::threshold::{InterfaceMetrics, InterfaceStats};
 
 mod reload;
 pub use reload::ReloadOutcome;
@@ -32,6 +37,10 @@ pub struct PipelineStats {
     pub rx: RxStats,
     pub flow: FlowStats,
     pub sink: SinkStats,
+    /// Interface metrics and their thresholds.
+    pub interfaces: InterfaceStats,
+    /// Interface threshold events dropped because their ring to the sink was full.
+    pub interface_events_dropped: u64,
 }
 
 /// The running collector.
@@ -44,6 +53,16 @@ pub struct Pipeline {
     /// What a reload changes: the running configuration, flow slots, router updates.
     engine: reload::Engine,
     receiver_threads: usize,
+    /// Interface metrics and thresholds, fed by [`Pipeline::take_interface_counters`].
+    interfaces: std::sync::Mutex<Interfaces>,
+}
+
+/// The interface thresholds' state and their ring to the sink.
+struct Interfaces {
+    metrics: InterfaceMetrics,
+    /// Dropped (None) before the sink shuts down, so that it sees the ring finish.
+    events: Option<Producer<FlowEvent>>,
+    dropped: u64,
 }
 
 /// What [`Pipeline::shutdown`] returns: final counters and how long the stop took.
@@ -60,7 +79,8 @@ pub struct FinalReport {
 impl Pipeline {
     /// Build the rings and start sink, workers and receivers.
     pub fn start(config: &Config) -> Result<Pipeline, String> {
-        let definitions = FlowDefinitions::from_specs(&config.flows).map_err(|e| e.to_string())?;
+        let thresholds = config.thresholds()?;
+        let definitions = config.definitions(&thresholds)?;
         let workers_n = config.workers.count.get();
         let threads = config.rx.thread_cores().len().max(1);
 
@@ -76,10 +96,13 @@ impl Pipeline {
             }
         }
         // One FlowEvent ring per worker, all drained by the sink.
-        let (outputs, events): (Vec<Producer<FlowEvent>>, Vec<Consumer<FlowEvent>>) = (0
+        let (outputs, mut events): (Vec<Producer<FlowEvent>>, Vec<Consumer<FlowEvent>>) = (0
             ..workers_n)
             .map(|_| ring(config.workers.event_queue.get()))
             .unzip();
+        // And one for the interface thresholds' events.
+        let (interface_events, c) = ring(config.workers.event_queue.get());
+        events.push(c);
 
         // Before any thread starts: workers and senders request it as they begin.
         crate::sched::set_wake_slice(Duration::from_micros(config.scheduler.slice_us));
@@ -103,6 +126,11 @@ impl Pipeline {
             started: Instant::now(),
             engine,
             receiver_threads: threads,
+            interfaces: std::sync::Mutex::new(Interfaces {
+                metrics: InterfaceMetrics::new(&thresholds),
+                events: Some(interface_events),
+                dropped: 0,
+            }),
         })
     }
 
@@ -115,13 +143,50 @@ impl Pipeline {
     }
 
     /// Interface counter updates queued by the receive threads since the last call (see
-    /// [`Receiver::take_interface_counters`]).
+    /// [`Receiver::take_interface_counters`]), after the interface thresholds saw them.
     pub fn take_interface_counters(
         &self,
-        each: impl FnMut(crate::rx::interfaces::InterfaceCounters),
+        mut each: impl FnMut(crate::rx::interfaces::InterfaceCounters),
     ) {
-        if let Some(r) = &self.receiver {
-            r.take_interface_counters(each);
+        let Some(r) = &self.receiver else {
+            return;
+        };
+        let mut guard = self.interfaces.lock().unwrap_or_else(|e| e.into_inner());
+        let Interfaces {
+            metrics,
+            events,
+            dropped,
+        } = &mut *guard;
+        let now_ms = crate::flow::Clock::System.now_ms();
+        r.take_interface_counters(|ic| {
+            if metrics.active() {
+                metrics.update(&ic, now_ms, &mut |e| {
+                    let pushed = events.as_mut().is_some_and(|p| p.push_deferred(e).is_ok());
+                    if !pushed {
+                        *dropped += 1;
+                    }
+                });
+            }
+            each(ic);
+        });
+        if let Some(p) = events {
+            if p.uncommitted() > 0 {
+                p.commit();
+            }
+        }
+    }
+
+    /// The interface metrics' counters, and the events their ring dropped.
+    fn interface_stats(&self) -> (InterfaceStats, u64) {
+        let g = self.interfaces.lock().unwrap_or_else(|e| e.into_inner());
+        (g.metrics.stats(), g.dropped)
+    }
+
+    /// Close the interface thresholds' ring (before the sink stops).
+    fn close_interface_events(&self) {
+        let mut g = self.interfaces.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut p) = g.events.take() {
+            p.commit();
         }
     }
 
@@ -135,7 +200,10 @@ impl Pipeline {
     }
 
     pub fn stats(&self) -> PipelineStats {
+        let (interfaces, interface_events_dropped) = self.interface_stats();
         PipelineStats {
+            interfaces,
+            interface_events_dropped,
             rx: self
                 .receiver
                 .as_ref()
@@ -194,6 +262,8 @@ impl Pipeline {
             }
             None => (FlowStats::default(), 0),
         };
+        self.close_interface_events();
+        let (interfaces, interface_events_dropped) = self.interface_stats();
         let left = deadline.saturating_duration_since(Instant::now());
         let mut sink = self
             .sink
@@ -202,7 +272,13 @@ impl Pipeline {
             .unwrap_or_default();
         reload::add_sink_base(&mut sink, &self.engine.sink_base);
         FinalReport {
-            stats: PipelineStats { rx, flow, sink },
+            stats: PipelineStats {
+                rx,
+                flow,
+                sink,
+                interfaces,
+                interface_events_dropped,
+            },
             uptime,
             shutdown: begun.elapsed(),
             worker_panics,
@@ -218,6 +294,7 @@ impl Drop for Pipeline {
         if let Some(w) = self.workers.take() {
             w.join();
         }
+        self.close_interface_events();
         if let Some(s) = self.sink.take() {
             s.shutdown(Duration::ZERO);
         }
@@ -342,7 +419,7 @@ impl fmt::Display for FinalReport {
         for d in &self.stats.flow.definitions {
             writeln!(
                 f,
-                "  {}: samples matched {}, flows created {}, evicted {}, expired {}, active {}, events {}, events dropped {}, samples dropped (IPv6 agents full) {}",
+                "  {}: samples matched {}, flows created {}, evicted {}, expired {}, active {}, events {}, events dropped {}, samples dropped (IPv6 agents full) {}, threshold events {}",
                 d.name,
                 d.samples_matched,
                 d.flows_created,
@@ -351,7 +428,22 @@ impl fmt::Display for FinalReport {
                 d.flows_active,
                 d.events_emitted,
                 d.events_dropped,
-                d.samples_agents_full
+                d.samples_agents_full,
+                d.threshold_events
+            )?;
+        }
+        let i = &self.stats.interfaces;
+        if *i != InterfaceStats::default() {
+            writeln!(
+                f,
+                "  interface metrics: interfaces {}, refused {}, out of order {}, restarts {}, no ifSpeed {}, threshold events {}, dropped {}",
+                i.interfaces,
+                i.refused,
+                i.out_of_order,
+                i.restarts,
+                i.no_speed,
+                i.events,
+                self.stats.interface_events_dropped
             )?;
         }
         if self.worker_panics > 0 {

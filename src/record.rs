@@ -83,6 +83,25 @@ impl SampleFields {
     fn set_word(&mut self, at: usize, value: u32) {
         self.words[at..at + 4].copy_from_slice(&value.to_be_bytes());
     }
+
+    #[inline(always)]
+    fn source_index(&self) -> u32 {
+        if self.compact {
+            self.word(0) & 0x00FF_FFFF
+        } else {
+            self.word(8)
+        }
+    }
+
+    #[inline(always)]
+    fn sampling_rate(&self) -> u32 {
+        self.word(4)
+    }
+
+    #[inline(always)]
+    fn frame_length(&self) -> u32 {
+        u32::from_be_bytes(self.frame_length)
+    }
 }
 
 impl Default for SampleRecord {
@@ -187,11 +206,7 @@ impl SampleRecord {
     /// Data source index (the ifIndex for interface data sources), all 32 bits.
     #[inline]
     pub fn source_index(&self) -> u32 {
-        if self.sample.compact {
-            self.sample.word(0) & 0x00FF_FFFF
-        } else {
-            self.sample.word(8)
-        }
+        self.sample.source_index()
     }
 
     /// The data source index (ifIndex for interface data sources), as sFlow-RT's `dataSource`.
@@ -263,13 +278,13 @@ impl SampleRecord {
     /// One sample stands for this many packets.
     #[inline]
     pub fn sampling_rate(&self) -> u32 {
-        self.sample.word(4)
+        self.sample.sampling_rate()
     }
 
     /// Original length of the sampled frame, in bytes.
     #[inline]
     pub fn frame_length(&self) -> u32 {
-        u32::from_be_bytes(self.sample.frame_length)
+        self.sample.frame_length()
     }
 
     /// Every per-sample field, decoded (for comparing records of different forms).
@@ -520,6 +535,81 @@ impl SampleRecord {
     }
 }
 
+/// What a flow worker needs of a sample besides its flow's identity: who sent it, which
+/// sample it is (for `event_id`), what it stands for (frames, bytes) and when it arrived.
+///
+/// The ring between a receive thread and a worker carries this, not the [`SampleRecord`]:
+/// the router packs and hashes each definition's keys where the record is hot (and is the
+/// only one that can: the tunnel levels' keys do not travel), so a worker never reads the
+/// header keys, and the ring item stays a third of the record's size.
+#[derive(Clone, Copy)]
+pub struct WorkSample {
+    pub agent: IpAddr,
+    pub sub_agent: u32,
+    /// The flow sample's sequence number (see [`SampleRecord::sequence`]).
+    pub sequence: u32,
+    sample: SampleFields,
+    /// When the datagram was received ([`SampleRecord::received_ns`]).
+    pub received_ns: u64,
+}
+
+impl WorkSample {
+    /// The data source index (ifIndex for interface data sources), as sFlow-RT's `dataSource`.
+    #[inline]
+    pub fn data_source(&self) -> u32 {
+        self.sample.source_index()
+    }
+
+    #[inline]
+    pub fn sampling_rate(&self) -> u32 {
+        self.sample.sampling_rate()
+    }
+
+    #[inline]
+    pub fn frame_length(&self) -> u32 {
+        self.sample.frame_length()
+    }
+
+    /// Frames this sample stands for (sFlow-RT `frames`).
+    #[inline]
+    pub fn frames(&self) -> u64 {
+        u64::from(self.sampling_rate())
+    }
+
+    /// Bytes this sample stands for (sFlow-RT `bytes`).
+    #[inline]
+    pub fn bytes(&self) -> u64 {
+        u64::from(self.frame_length()) * u64::from(self.sampling_rate())
+    }
+}
+
+impl fmt::Debug for WorkSample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkSample")
+            .field("agent", &self.agent)
+            .field("sub_agent", &self.sub_agent)
+            .field("sequence", &self.sequence)
+            .field("data_source", &self.data_source())
+            .field("sampling_rate", &self.sampling_rate())
+            .field("frame_length", &self.frame_length())
+            .field("received_ns", &self.received_ns)
+            .finish()
+    }
+}
+
+impl From<&SampleRecord> for WorkSample {
+    #[inline(always)]
+    fn from(r: &SampleRecord) -> WorkSample {
+        WorkSample {
+            agent: r.agent,
+            sub_agent: r.sub_agent,
+            sequence: r.sequence,
+            sample: r.sample,
+            received_ns: r.received_ns,
+        }
+    }
+}
+
 /// Interface format as the record keeps it: formats past 255 saturate (see
 /// [`SampleRecord::input_format`]).
 pub fn interface_format(format: u32) -> u8 {
@@ -632,91 +722,23 @@ mod tests {
     }
 
     #[test]
-    fn record_stays_small() {
-        // The record crosses a ring per sample: widening it must not grow it. Beyond the
-        // outermost keys it holds the tunnel levels and the sample's sequence number (for
-        // `event_id`), which with alignment take the 168th byte.
-        assert!(
-            std::mem::size_of::<SampleRecord>()
-                <= 168 + std::mem::size_of::<crate::packet::InnerKeys>()
+    fn work_sample_keeps_every_field_a_worker_reads() {
+        let r = compact([0, 0, 0x05, 0xEE]).with_received_ns(77);
+        let w = WorkSample::from(&r);
+        assert_eq!((w.agent, w.sub_agent, w.sequence), (r.agent, 0, 9));
+        assert_eq!((w.data_source(), w.sampling_rate()), (0x00AB_CDEF, 512));
+        assert_eq!(
+            (w.frame_length(), w.frames(), w.bytes()),
+            (1518, 512, 512 * 1518)
         );
-        // The router's hint costs 32 bytes of ring per sample, no more.
-        assert!(std::mem::size_of::<WorkItem>() <= std::mem::size_of::<SampleRecord>() + 40);
+        assert_eq!(w.received_ns, 77);
+        let d = WorkSample::from(&r.with_source(0, 0x1A00_0000));
+        assert_eq!(d.data_source(), 0x1A00_0000);
     }
-}
 
-/// What travels through a ring: a sample, the flow definitions (bit i = definition i)
-/// that the receiving worker must apply to it, and the flow identity the router already
-/// computed for the first of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WorkItem {
-    pub record: SampleRecord,
-    pub definitions: u64,
-    /// The identity of the sample's flow in the lowest definition of `definitions`, as
-    /// the router computed it ([`FlowHint::NONE`] when it did not).
-    pub hint: FlowHint,
-}
-
-impl WorkItem {
-    /// An item without a hint: the worker packs and hashes the keys itself.
-    pub fn new(record: SampleRecord, definitions: u64) -> WorkItem {
-        WorkItem {
-            record,
-            definitions,
-            hint: FlowHint::NONE,
-        }
-    }
-}
-
-/// A flow's identity in one definition, computed once by the router (which must pack and
-/// hash the keys anyway, to choose the worker) and handed to the worker so that it does
-/// neither again: at a million flows the worker's per-sample compute competes with its
-/// memory misses, and packing plus hashing was over a third of it.
-///
-/// Only meaningful between a router and the workers built from the same flow
-/// definitions in the same process (the hash is keyed per process); a worker handed a
-/// hint from elsewhere would misplace flows, never misbehave otherwise.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FlowHint {
-    /// The flow hash (definition seed, scope, packed key).
-    pub hash: u64,
-    /// The packed key's words (see `flow::key::PackedKey`), for keys of at most two words.
-    pub key: [u64; 2],
-    /// Meaningful words in `key`; 0 means no hint (keys wider than two words carry none).
-    pub words: u8,
-}
-
-impl FlowHint {
-    /// No hint.
-    pub const NONE: FlowHint = FlowHint {
-        hash: 0,
-        key: [0; 2],
-        words: 0,
-    };
-
-    /// Whether the hint carries an identity.
-    #[inline]
-    pub fn is_some(&self) -> bool {
-        self.words != 0
-    }
-}
-
-/// Chooses which workers must see a sample. The flow engine implements it; each receive
-/// thread owns one and calls it for every flow sample, so it must not block or allocate.
-pub trait Route: Send {
-    /// Call `deliver(worker, definitions)` once for every worker that must see `record`,
-    /// with the set of definitions it must apply. Calling it never means "drop the sample".
-    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64));
-
-    /// [`Route::route`], also handing over each worker's [`FlowHint`] (for the lowest
-    /// definition delivered to it). Routers that compute none need not implement it.
-    fn route_hinted(
-        &mut self,
-        record: &SampleRecord,
-        deliver: &mut dyn FnMut(usize, u64, FlowHint),
-    ) {
-        self.route(record, &mut |worker, definitions| {
-            deliver(worker, definitions, FlowHint::NONE)
-        });
+    #[test]
+    fn work_sample_stays_one_line() {
+        // It crosses a ring per sample and definition.
+        assert!(std::mem::size_of::<WorkSample>() <= 64);
     }
 }

@@ -12,8 +12,9 @@ use flowsift::flow::{
     builtin, Clock, FlowDefinitions, FlowEvent, FlowSpec, ManualClock, Router, WorkerConfig,
     Workers,
 };
+use flowsift::flow::{Route, WorkItem};
 use flowsift::packet::{Unreachable, L4};
-use flowsift::record::{Route, SampleRecord, WorkItem};
+use flowsift::record::SampleRecord;
 use flowsift::ring::{ring, Consumer, Producer};
 use flowsift::sflow::capture::{for_each_datagram, PortFilter};
 use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
@@ -154,12 +155,8 @@ fn corpus_and_unreachable_samples_give_the_exact_flows() {
     for (n, r) in all.iter().enumerate() {
         let rx = n % receivers;
         let producers = &mut rings[rx];
-        routers[rx].route_hinted(r, &mut |w, definitions, hint| {
-            let item = WorkItem {
-                record: *r,
-                definitions,
-                hint,
-            };
+        routers[rx].route(r, &mut |w, flow| {
+            let item = WorkItem::new(r, flow);
             // Bounded: the workers drain while we push; give up after a while.
             let mut item = Some(item);
             for _ in 0..1_000_000 {

@@ -9,8 +9,9 @@ use flowsift::flow::{
     builtin, Clock, FlowDefinitions, FlowEvent, FlowSpec, FlowStats, ManualClock, Router, Scope,
     WorkerConfig, Workers,
 };
+use flowsift::flow::{Route, WorkItem};
 use flowsift::packet::{KeyFields, Unreachable, L4};
-use flowsift::record::{Route, SampleRecord, WorkItem};
+use flowsift::record::SampleRecord;
 use flowsift::ring::{ring, Consumer, Producer};
 
 const T0: u64 = 1_764_000_000_000;
@@ -62,15 +63,9 @@ impl Engine {
     fn send(&mut self, rx: usize, record: SampleRecord) -> u64 {
         let rings = &mut self.rings[rx];
         let mut n = 0;
-        self.routers[rx].route_hinted(&record, &mut |w, definitions, hint| {
-            assert!(rings[w]
-                .push(WorkItem {
-                    record,
-                    definitions,
-                    hint,
-                })
-                .is_ok());
-            n += u64::from(definitions.count_ones());
+        self.routers[rx].route(&record, &mut |w, flow| {
+            assert!(rings[w].push(WorkItem::new(&record, flow)).is_ok());
+            n += 1;
         });
         self.sent += n;
         n

@@ -14,8 +14,9 @@ mod frames;
 use std::net::{IpAddr, Ipv4Addr};
 
 use flowsift::flow::{builtin, FlowDefinitions, FlowEvent, FlowSpec, Router, Shard};
+use flowsift::flow::{Route, WorkItem};
 use flowsift::packet::{Key, KeyValue};
-use flowsift::record::{Route, SampleRecord, WorkItem};
+use flowsift::record::SampleRecord;
 use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
 use frames::{quoted_v4, sampled_header, udp, unreachable_v4_frame};
 
@@ -110,16 +111,7 @@ fn run(specs: &[FlowSpec], records: &[SampleRecord]) -> Vec<FlowEvent> {
     let mut events = Vec::new();
     for r in records {
         let mut items: Vec<(usize, WorkItem)> = Vec::new();
-        router.route_hinted(r, &mut |w, definitions, hint| {
-            items.push((
-                w,
-                WorkItem {
-                    record: *r,
-                    definitions,
-                    hint,
-                },
-            ))
-        });
+        router.route(r, &mut |w, flow| items.push((w, WorkItem::new(r, flow))));
         for (w, item) in items {
             shards[w].apply(&[item], T0, &mut |_, e| events.push(e));
         }

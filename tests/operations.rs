@@ -101,11 +101,6 @@ fn send_ports(to: u16, seq0: u32, ports: impl IntoIterator<Item = u16>) -> u32 {
     seq
 }
 
-fn hup(c: &Collector) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(c.pid() as libc::pid_t, libc::SIGHUP) };
-}
-
 #[test]
 fn sighup_moves_a_sink_keeps_open_flows_and_refuses_a_broken_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,7 +124,7 @@ fn sighup_moves_a_sink_keeps_open_flows_and_refuses_a_broken_file() {
 
     // Move the sink to B.
     std::fs::write(&config, config_text(listen, b.port(), &extra)).unwrap();
-    hup(&c);
+    c.signal_hup();
     assert!(
         c.wait_for("flowsift: reloaded:", Duration::from_secs(20)),
         "{:#?}",
@@ -161,17 +156,10 @@ fn sighup_moves_a_sink_keeps_open_flows_and_refuses_a_broken_file() {
         config_text(listen, b.port(), &format!("{extra}[flow_typo]\nx = 1\n")),
     )
     .unwrap();
-    hup(&c);
-    assert!(
-        c.wait_for("reload refused", Duration::from_secs(20)),
-        "{:#?}",
-        c.lines
-    );
+    c.signal_hup();
     let refused = c
-        .lines
-        .iter()
-        .find(|l| l.contains("reload refused"))
-        .unwrap();
+        .wait_line("reload refused", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no refusal: {:#?}", c.lines));
     assert!(refused.contains("flowsift.toml:"), "{refused}");
     assert!(
         refused.contains(":9:1:") || refused.contains(":9:"),
@@ -188,7 +176,7 @@ fn sighup_moves_a_sink_keeps_open_flows_and_refuses_a_broken_file() {
     // A signal storm: many SIGHUPs, one consistent configuration (the file's).
     std::fs::write(&config, config_text(listen, a.port(), &extra)).unwrap();
     for _ in 0..50 {
-        hup(&c);
+        c.signal_hup();
     }
     std::thread::sleep(Duration::from_millis(500));
     assert!(c.wait_for("reloaded:", Duration::from_secs(5)));
@@ -232,7 +220,7 @@ fn sighup_adds_and_removes_flow_definitions() {
     // Add a definition keyed on the responder only: one new event for all ports.
     let flows = "[[flow]]\nname = \"uport\"\n[[flow]]\nname = \"responders\"\nkeys = \"ipsource\"\nfilter = \"ipprotocol=1\"\nlog = true\nflowStart = true\n";
     std::fs::write(&config, config_text(listen, a.port(), flows)).unwrap();
-    hup(&c);
+    c.signal_hup();
     assert!(
         c.wait_for("reloaded:", Duration::from_secs(20)),
         "{:#?}",
@@ -263,7 +251,7 @@ fn sighup_adds_and_removes_flow_definitions() {
     // Remove uport: new ports no longer fire.
     let only = "[[flow]]\nname = \"responders\"\nkeys = \"ipsource\"\nfilter = \"ipprotocol=1\"\nlog = true\nflowStart = true\n";
     std::fs::write(&config, config_text(listen, a.port(), only)).unwrap();
-    hup(&c);
+    c.signal_hup();
     assert!(
         c.wait_for("removed: uport", Duration::from_secs(20)),
         "{:#?}",
@@ -297,7 +285,7 @@ fn sigusr1_prints_the_report_and_hup_without_file_does_not_kill() {
         "{:#?}",
         c.lines
     );
-    hup(&c);
+    c.signal_hup();
     assert!(
         c.wait_for("reloaded:", Duration::from_secs(10)),
         "{:#?}",
@@ -609,7 +597,7 @@ fn systemd_hears_ready_reloading_and_stopping() {
     let ready = next();
     assert!(ready.starts_with("READY=1\n"), "{ready}");
     assert!(c.wait_for("listening on", Duration::from_secs(5)));
-    hup(&c);
+    c.signal_hup();
     let reloading = next();
     assert!(
         reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),

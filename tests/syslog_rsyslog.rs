@@ -42,7 +42,9 @@ fn event(i: u32) -> FlowEvent {
                 ),
             ),
         ]
-        .into(),
+        .into_iter()
+        .map(|(k, v)| (flowsift::flow::FlowKey::Packet(k), v))
+        .collect(),
         separator: Arc::from(","),
         value: 1000.0,
         start_ms: 0,
@@ -51,6 +53,7 @@ fn event(i: u32) -> FlowEvent {
         data_source: 7,
         received_ns: monotonic_nanos(),
         event_id: 0,
+        threshold: None,
     }
 }
 

@@ -124,7 +124,9 @@ fn event(i: u16) -> FlowEvent {
             (Key::IpDestination, KeyValue::Ip([10, 0, 0, 9].into())),
             (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, i)),
         ]
-        .into(),
+        .into_iter()
+        .map(|(k, v)| (flowsift::flow::FlowKey::Packet(k), v))
+        .collect(),
         separator: ",".into(),
         value: 1.0,
         start_ms: 0,
@@ -133,6 +135,7 @@ fn event(i: u16) -> FlowEvent {
         data_source: 1,
         received_ns: monotonic_nanos(),
         event_id: 0,
+        threshold: None,
     }
 }
 

@@ -44,12 +44,12 @@ use std::time::{Duration, Instant};
 
 use flowsift::config::Config;
 use flowsift::pipeline::Pipeline;
-use flowsift::rx::send::Sender;
 use flowsift::sink::config::{Address, HostName, Transport};
 use flowsift::synth::{
     header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, Original, Rng,
     Transport as L4,
 };
+use flowsift::udp::UdpSender;
 
 const SAMPLES_PER_DATAGRAM: u32 = 7;
 const HEADER_BYTES: usize = 128;
@@ -295,8 +295,10 @@ fn generate(to: SocketAddr, rate: f64, secs: f64, seed: u64, stop: &AtomicBool) 
     generator_priority();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let pool = ordinary_pool(&mut rng);
-    let mut senders: Vec<Sender> = (0..AGENTS)
-        .map(|_| Sender::connect((Ipv4Addr::UNSPECIFIED, 0).into(), to, 4 << 20).expect("socket"))
+    let mut senders: Vec<UdpSender> = (0..AGENTS)
+        .map(|_| {
+            UdpSender::connect((Ipv4Addr::UNSPECIFIED, 0).into(), to, 4 << 20).expect("socket")
+        })
         .collect();
     let mut seq = vec![0u32; AGENTS as usize];
     let mut sample_seq = vec![0u32; (AGENTS * INTERFACES) as usize];

@@ -8,7 +8,7 @@
 //! `--header-bytes`-byte sampled headers, ~1400 bytes by default), so they are pre-encoded
 //! once per thread from a pool of frames following the flow mix and only patched per send
 //! (sequence numbers, uptime, data source, pool, drops); equal sizes let runs of them go out
-//! as one UDP GSO send ([`crate::rx::send::Sender`]), the only way one core offers about a
+//! as one UDP GSO send ([`crate::udp::UdpSender`]), the only way one core offers about a
 //! million datagrams per second. Counter samples (generic interface) go out every
 //! `--counters-every` seconds per interface in their own datagrams.
 
@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam::utils::CachePadded;
 
-use crate::rx::send::Sender;
 use crate::rx::Cidr;
 use crate::synth::{
     header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, GenericInterface,
     Original, Rng, Transport,
 };
+use crate::udp::UdpSender;
 
 /// Generate synthetic fabric sFlow traffic.
 #[derive(Debug, Clone, clap::Args)]
@@ -403,7 +403,7 @@ impl Stream {
 /// One simulated switch and its socket.
 struct Agent {
     stream: Stream,
-    sender: Sender,
+    sender: UdpSender,
     next_counters: Instant,
 }
 
@@ -497,7 +497,7 @@ fn blast_thread(
     let interfaces = a.interfaces.max(1);
     let mut agents = Vec::new();
     for i in (t..a.agents.max(1) as usize).step_by(threads) {
-        let mut sender = Sender::connect(from, a.to, 4 << 20)?;
+        let mut sender = UdpSender::connect(from, a.to, 4 << 20)?;
         if a.no_gso {
             sender.disable_gso();
         }

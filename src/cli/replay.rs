@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::rx::send::Sender;
 use crate::rx::Cidr;
 use crate::sflow::capture::{for_each_datagram, CaptureError, PortFilter};
 use crate::sflow::layout::datagram as dg;
 use crate::sflow::Datagram;
+use crate::udp::UdpSender;
 
 /// Send the sFlow datagrams of capture files to a collector.
 #[derive(Debug, clap::Args)]
@@ -158,7 +158,7 @@ impl Replay {
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let mut sender = Sender::connect(from, self.to, 4 << 20)?;
+        let mut sender = UdpSender::connect(from, self.to, 4 << 20)?;
         let start = Instant::now();
         let mut s = ReplaySummary::default();
         let mut seqs: HashMap<(IpAddr, u32), u32> = HashMap::new();

@@ -25,8 +25,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::filter::{Filter, FilterError};
-use super::key::{packed_bytes, packed_words, MAX_KEYS, MAX_KEY_BYTES};
+use super::group::{is_function, FlowKey, GroupKey, GROUP_BYTES};
+use super::key::{key_bit, packed_bytes, required_keys, MAX_KEYS, MAX_KEY_BYTES};
+use crate::groups::Groups;
 use crate::packet::Key;
+use crate::threshold::{Metric, Threshold};
 
 /// Most definitions the engine runs at once: a work item carries them as a 64-bit mask.
 pub const MAX_DEFINITIONS: usize = 64;
@@ -65,7 +68,8 @@ pub enum Scope {
 pub struct FlowSpec {
     /// Definition name, used in events (`name`) and statistics.
     pub name: String,
-    /// Flow keys, comma-separated or a list (`ipsource,ipdestination,icmpunreachableport`).
+    /// Flow keys, comma-separated or a list (`ipsource,ipdestination,icmpunreachableport`);
+    /// a key may be the key function `group:KEY:SET` (the address group, [`super::group`]).
     /// Omitted: `name` must be a built-in definition, whose attributes are taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<KeyList>,
@@ -96,8 +100,9 @@ pub struct FlowSpec {
     /// compatibility; flowsift has no top-N view and does not use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
-    /// sFlow-RT's rate smoothing in seconds (default 2). Accepted for compatibility;
-    /// flowsift reports exact sums, not smoothed rates, and does not use it.
+    /// sFlow-RT's rate smoothing in seconds (default 2, clamped to 0.2..600): the time
+    /// constant of the smoothed rate a `[[threshold]]` on this definition watches.
+    /// Records carry exact sums, not smoothed rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t: Option<f64>,
     /// Most flows this definition tracks at once, across all workers (default 100000).
@@ -214,7 +219,12 @@ pub enum DefinitionError {
     },
     DuplicateKey {
         name: String,
-        key: Key,
+        key: FlowKey,
+    },
+    /// A key function (`group:KEY:SET`) that does not apply.
+    KeyFunction {
+        name: String,
+        message: String,
     },
     Filter {
         name: String,
@@ -254,6 +264,9 @@ impl fmt::Display for DefinitionError {
             DefinitionError::DuplicateKey { name, key } => {
                 write!(f, "flow '{name}': key '{key}' given twice")
             }
+            DefinitionError::KeyFunction { name, message } => {
+                write!(f, "flow '{name}': key {message}")
+            }
             DefinitionError::Filter { name, error } => {
                 write!(f, "flow '{name}': filter {error}")
             }
@@ -277,7 +290,13 @@ impl std::error::Error for DefinitionError {}
 #[derive(Clone, Debug)]
 pub struct FlowDefinition {
     pub name: Arc<str>,
+    /// The keys the sample carries, in definition order: packed first.
     pub keys: Box<[Key]>,
+    /// The group key functions, in definition order: packed after `keys`
+    /// ([`super::group::pack_groups`]). Empty for most definitions.
+    pub groups: Box<[GroupKey]>,
+    /// Every key in the definition's order (events list them so).
+    pub columns: Box<[FlowKey]>,
     pub value: ValueKind,
     pub filter: Option<Filter>,
     pub separator: Arc<str>,
@@ -291,11 +310,23 @@ pub struct FlowDefinition {
     pub scope: Scope,
     /// Words the packed keys take in a table entry.
     pub key_words: usize,
+    /// The `[[threshold]]`s on this definition's flows, in configuration order (none:
+    /// its flows keep no rate).
+    pub thresholds: Arc<[Threshold]>,
 }
 
 impl FlowDefinition {
-    /// Validate a spec, applying the built-in's attributes when it has no keys.
+    /// Validate a spec with no group sets defined (a `group:` key is an error).
     pub fn from_spec(spec: &FlowSpec) -> Result<FlowDefinition, DefinitionError> {
+        FlowDefinition::from_spec_in(spec, &Groups::default())
+    }
+
+    /// Validate a spec, applying the built-in's attributes when it has no keys; `group:`
+    /// keys and filter terms resolve their sets in `groups`.
+    pub fn from_spec_in(
+        spec: &FlowSpec,
+        groups: &Groups,
+    ) -> Result<FlowDefinition, DefinitionError> {
         let name = spec.name.trim();
         if name.is_empty() {
             return Err(DefinitionError::EmptyName);
@@ -326,20 +357,35 @@ impl FlowDefinition {
             });
         }
         let mut keys = Vec::with_capacity(names.len());
+        let mut group_keys: Vec<GroupKey> = Vec::new();
+        let mut columns: Vec<FlowKey> = Vec::with_capacity(names.len());
         for k in &names {
-            let key = Key::from_name(k).ok_or_else(|| DefinitionError::UnknownKey {
-                name: name.to_owned(),
-                key: k.clone(),
-            })?;
-            if keys.contains(&key) {
+            let column = if is_function(k) {
+                let g =
+                    GroupKey::parse(k, groups).map_err(|message| DefinitionError::KeyFunction {
+                        name: name.to_owned(),
+                        message,
+                    })?;
+                let c = FlowKey::Group(g.text);
+                group_keys.push(g);
+                c
+            } else {
+                let key = Key::from_name(k).ok_or_else(|| DefinitionError::UnknownKey {
+                    name: name.to_owned(),
+                    key: k.clone(),
+                })?;
+                keys.push(key);
+                FlowKey::Packet(key)
+            };
+            if columns.contains(&column) {
                 return Err(DefinitionError::DuplicateKey {
                     name: name.to_owned(),
-                    key,
+                    key: column,
                 });
             }
-            keys.push(key);
+            columns.push(column);
         }
-        let bytes = packed_bytes(&keys);
+        let bytes = packed_bytes(&keys) + GROUP_BYTES * group_keys.len();
         if bytes > MAX_KEY_BYTES {
             return Err(DefinitionError::KeysTooWide {
                 name: name.to_owned(),
@@ -347,12 +393,12 @@ impl FlowDefinition {
             });
         }
         let filter = match pick(&spec.filter, &base.filter) {
-            Some(text) if !text.trim().is_empty() => Some(Filter::parse(&text).map_err(
-                |error| DefinitionError::Filter {
+            Some(text) if !text.trim().is_empty() => Some(
+                Filter::parse_in(&text, groups).map_err(|error| DefinitionError::Filter {
                     name: name.to_owned(),
                     error,
-                },
-            )?),
+                })?,
+            ),
             _ => None,
         };
         let zero = |attribute| DefinitionError::Zero {
@@ -374,10 +420,12 @@ impl FlowDefinition {
         if max_entries == 0 {
             return Err(zero("maxEntries"));
         }
-        let key_words = packed_words(&keys);
+        let key_words = bytes.div_ceil(8);
         Ok(FlowDefinition {
             name: name.into(),
             keys: keys.into_boxed_slice(),
+            groups: group_keys.into_boxed_slice(),
+            columns: columns.into_boxed_slice(),
             value: pick(&spec.value, &base.value).unwrap_or_else(default_value),
             filter,
             separator: pick(&spec.fs, &base.fs).unwrap_or_else(default_fs).into(),
@@ -390,7 +438,31 @@ impl FlowDefinition {
             idle_timeout_ms: idle.saturating_mul(1000),
             scope: pick(&spec.scope, &base.scope).unwrap_or_else(default_scope),
             key_words,
+            thresholds: Arc::new([]),
         })
+    }
+
+    /// This definition with the thresholds among `all` that watch it.
+    pub fn with_thresholds(mut self, all: &[Threshold]) -> FlowDefinition {
+        self.thresholds = all
+            .iter()
+            .filter(|t| matches!(&t.metric, Metric::Flow(f) if *f == self.name))
+            .cloned()
+            .collect();
+        self
+    }
+
+    /// Bytes the packed key takes: the packet keys, then the group keys.
+    pub fn packed_bytes(&self) -> usize {
+        packed_bytes(&self.keys) + GROUP_BYTES * self.groups.len()
+    }
+
+    /// The presence mask a sample needs ([`super::key::present_keys`]): every packet key
+    /// and every group key's address key.
+    pub fn required_keys(&self) -> u128 {
+        self.groups
+            .iter()
+            .fold(required_keys(&self.keys), |m, g| m | key_bit(g.address))
     }
 
     /// The effective spec, every attribute filled in (for `check-config`).
@@ -398,7 +470,7 @@ impl FlowDefinition {
         FlowSpec {
             name: self.name.to_string(),
             keys: Some(KeyList::Text(
-                self.keys
+                self.columns
                     .iter()
                     .map(|k| k.name())
                     .collect::<Vec<_>>()
@@ -451,11 +523,38 @@ impl FlowDefinitions {
         Ok(FlowDefinitions { defs: defs.into() })
     }
 
-    /// Validate every spec, then the set.
+    /// Validate every spec, then the set (no group sets defined).
     pub fn from_specs(specs: &[FlowSpec]) -> Result<FlowDefinitions, DefinitionError> {
+        FlowDefinitions::build(specs, &Groups::default(), &[])
+    }
+
+    /// [`FlowDefinitions::from_specs`], the keys' group functions over `groups`.
+    pub fn from_specs_in(
+        specs: &[FlowSpec],
+        groups: &Groups,
+    ) -> Result<FlowDefinitions, DefinitionError> {
+        FlowDefinitions::build(specs, groups, &[])
+    }
+
+    /// [`FlowDefinitions::from_specs`], each definition with the thresholds among
+    /// `thresholds` that watch it.
+    pub fn with_thresholds(
+        specs: &[FlowSpec],
+        thresholds: &[Threshold],
+    ) -> Result<FlowDefinitions, DefinitionError> {
+        FlowDefinitions::build(specs, &Groups::default(), thresholds)
+    }
+
+    /// Validate every spec against `groups` (for `group:` keys), each definition with the
+    /// thresholds among `thresholds` that watch it, then the set.
+    pub fn build(
+        specs: &[FlowSpec],
+        groups: &Groups,
+        thresholds: &[Threshold],
+    ) -> Result<FlowDefinitions, DefinitionError> {
         let defs = specs
             .iter()
-            .map(FlowDefinition::from_spec)
+            .map(|s| FlowDefinition::from_spec_in(s, groups).map(|d| d.with_thresholds(thresholds)))
             .collect::<Result<Vec<_>, _>>()?;
         FlowDefinitions::new(defs)
     }

@@ -1,12 +1,14 @@
 //! The record a flow definition emits, as sFlow-RT hands it to `setFlowHandler`.
 //!
 //! Events are rare next to samples (one per new key with `flowStart`, one per flow end
-//! otherwise), so an event may own a small allocation; samples never do.
+//! otherwise, one per threshold crossing), so an event may own a small allocation;
+//! samples never do.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::packet::{Key, KeyValue};
+use super::FlowKey;
+use crate::packet::KeyValue;
 
 /// One flow record leaving a worker towards the sinks.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,7 +18,7 @@ pub struct FlowEvent {
     /// The flow definition's name (sFlow-RT `name`).
     pub name: Arc<str>,
     /// The definition's keys with this flow's values, in the definition's key order.
-    pub keys: Box<[(Key, KeyValue)]>,
+    pub keys: Box<[(FlowKey, KeyValue)]>,
     /// The separator joining the values into `flowKeys` (sFlow-RT `fs`, default `,`).
     pub separator: Arc<str>,
     /// Frames or bytes, scaled by the sampling rate (sFlow-RT `value`).
@@ -32,6 +34,9 @@ pub struct FlowEvent {
     /// Stable identifier ([`event_id`]): two collectors fed by the same agent give the same
     /// event the same id, so a SIEM can drop the second copy.
     pub event_id: u64,
+    /// Set on a threshold event: `name` is then the threshold's, `value` the metric's,
+    /// and `keys` the crossing flow's (none for an interface metric).
+    pub threshold: Option<Box<crate::threshold::Crossing>>,
 }
 
 /// The `event_id` of a record: a fixed (unseeded, so equal across processes and hosts)
@@ -84,6 +89,7 @@ impl FlowEvent {
 mod tests {
     use super::*;
     use crate::packet::keys::L4;
+    use crate::packet::Key;
 
     #[test]
     fn flow_keys_joins_in_order() {
@@ -98,7 +104,9 @@ mod tests {
                 ),
                 (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53)),
             ]
-            .into(),
+            .into_iter()
+            .map(|(k, v)| (FlowKey::Packet(k), v))
+            .collect(),
             separator: ",".into(),
             value: 1000.0,
             start_ms: 0,
@@ -107,6 +115,7 @@ mod tests {
             data_source: 3,
             received_ns: 0,
             event_id: 0,
+            threshold: None,
         };
         assert_eq!(e.flow_keys(), "10.0.0.5,10.0.0.9,udp_53");
     }

@@ -18,13 +18,21 @@
 //! A comparison on a key the sample lacks is false, whatever the operator, so `x!=1` does
 //! not select samples without `x`. Evaluating a regex formats the value into a stack buffer:
 //! no allocation per sample.
+//!
+//! The left side may also be the key function `group:KEY:SET` ([`super::group`]):
+//! `group:ipdestination:feeds=blocklist` holds when the destination's group in set
+//! `feeds` is `blocklist`. Group names on the right are compared as numbers (the
+//! process-wide name numbers, [`crate::groups::intern`]), so the test costs a lookup in
+//! the set and an integer compare; an address in no group is a missing key (false).
 
 use std::fmt;
 use std::net::IpAddr;
 
 use regex::Regex;
 
+use super::group::{is_function, GroupKey};
 use super::key::Kind;
+use crate::groups::{intern, Groups};
 use crate::packet::{Key, KeyValue, L4};
 use crate::record::SampleRecord;
 
@@ -64,6 +72,12 @@ enum Node {
         negate: bool,
         matcher: Matcher,
     },
+    /// A test on a `group:` key; `=` literals are group name numbers.
+    Group {
+        key: GroupKey,
+        negate: bool,
+        matcher: Matcher,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +90,8 @@ enum Matcher {
 enum Literal {
     Exact(KeyValue),
     Prefix(IpAddr, u8),
+    /// A group name's number ([`intern`]).
+    Group(u32),
 }
 
 impl Literal {
@@ -83,6 +99,7 @@ impl Literal {
         match (self, v) {
             (Literal::Exact(want), v) => want == v,
             (Literal::Prefix(net, len), KeyValue::Ip(ip)) => in_prefix(*net, *len, *ip),
+            (Literal::Group(id), KeyValue::Group(name)) => intern::name(*id) == Some(*name),
             _ => false,
         }
     }
@@ -103,13 +120,19 @@ fn in_prefix(net: IpAddr, len: u8, ip: IpAddr) -> bool {
 }
 
 impl Filter {
-    /// Parse and compile `text`.
+    /// Parse and compile `text`, with no group sets defined.
     pub fn parse(text: &str) -> Result<Filter, FilterError> {
+        Filter::parse_in(text, &Groups::default())
+    }
+
+    /// Parse and compile `text`; `group:` terms resolve their sets in `groups`.
+    pub fn parse_in(text: &str, groups: &Groups) -> Result<Filter, FilterError> {
         let mut p = Parser {
             s: text.as_bytes(),
             text,
             pos: 0,
             nodes: Vec::new(),
+            groups,
         };
         let root = p.expr(0)?;
         p.skip_ws();
@@ -126,6 +149,19 @@ impl Filter {
     /// The filter as written.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The `group:` keys the filter tests (a reload compares their sets).
+    pub fn group_keys(&self) -> impl Iterator<Item = &GroupKey> {
+        self.nodes.iter().filter_map(|n| match n {
+            Node::Group { key, .. } => Some(key),
+            _ => None,
+        })
+    }
+
+    /// The same text over group sets of the same content.
+    pub fn same_as(&self, other: &Filter) -> bool {
+        self.text == other.text && self.group_keys().eq(other.group_keys())
     }
 
     /// Whether `record` passes the filter.
@@ -147,12 +183,22 @@ impl Filter {
                 };
                 let hit = match matcher {
                     Matcher::Any(lits) => lits.iter().any(|l| l.matches(&value)),
-                    Matcher::Regex(re) => {
-                        let mut buf = StackText::default();
-                        use std::fmt::Write;
-                        let _ = write!(buf, "{value}");
-                        re.is_match(buf.as_str())
-                    }
+                    Matcher::Regex(re) => regex_matches(re, &value),
+                };
+                hit != *negate
+            }
+            Some(Node::Group {
+                key,
+                negate,
+                matcher,
+            }) => {
+                let Some(group) = key.lookup(record) else {
+                    return false;
+                };
+                let hit = match matcher {
+                    Matcher::Any(lits) => lits.contains(&Literal::Group(group)),
+                    Matcher::Regex(re) => intern::name(group)
+                        .is_some_and(|name| regex_matches(re, &KeyValue::Group(name))),
                 };
                 hit != *negate
             }
@@ -161,17 +207,26 @@ impl Filter {
     }
 }
 
+/// Whether `re` matches `value`'s text, formatted on the stack.
+fn regex_matches(re: &Regex, value: &KeyValue) -> bool {
+    let mut buf = StackText::default();
+    use std::fmt::Write;
+    // A value longer than the buffer (a long group name) is matched as far as it fits.
+    let _ = write!(buf, "{value}");
+    re.is_match(buf.as_str())
+}
+
 /// A fixed buffer that `write!` fills without allocating; the longest key text
-/// (an IPv4-mapped IPv6 address) is 45 bytes.
+/// (an IPv4-mapped IPv6 address) is 45 bytes, the longest group name 255.
 struct StackText {
-    buf: [u8; 64],
+    buf: [u8; 256],
     len: usize,
 }
 
 impl Default for StackText {
     fn default() -> Self {
         StackText {
-            buf: [0; 64],
+            buf: [0; 256],
             len: 0,
         }
     }
@@ -198,6 +253,7 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     nodes: Vec<Node>,
+    groups: &'a Groups,
 }
 
 impl Parser<'_> {
@@ -272,8 +328,9 @@ impl Parser<'_> {
         while self
             .s
             .get(self.pos)
-            // `.` for the tunnel levels' keys (`ipsource.1`).
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
+            // `.` for the tunnel levels' keys (`ipsource.1`), `:` for key functions and
+            // `-` in their set names (`group:ipsource:my-sets`).
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-'))
         {
             self.pos += 1;
         }
@@ -281,8 +338,16 @@ impl Parser<'_> {
         if name.is_empty() {
             return Err(self.error("expected a key name or '('"));
         }
-        let key = Key::from_name(name)
-            .ok_or_else(|| self.error_at(start, format!("unknown key '{name}'")))?;
+        let group = if is_function(name) {
+            Some(GroupKey::parse(name, self.groups).map_err(|m| self.error_at(start, m))?)
+        } else {
+            None
+        };
+        let key = match &group {
+            Some(_) => Key::Agent,
+            None => Key::from_name(name)
+                .ok_or_else(|| self.error_at(start, format!("unknown key '{name}'")))?,
+        };
         self.skip_ws();
         let (negate, regex) = match (self.s.get(self.pos), self.s.get(self.pos + 1)) {
             (Some(b'!'), Some(b'=')) => (true, false),
@@ -305,14 +370,25 @@ impl Parser<'_> {
         } else {
             let mut lits = Vec::with_capacity(values.len());
             for (at, v) in &values {
-                lits.push(literal(key, v).map_err(|m| self.error_at(*at, m))?);
+                let lit = match group {
+                    Some(_) => group_literal(v),
+                    None => literal(key, v),
+                };
+                lits.push(lit.map_err(|m| self.error_at(*at, m))?);
             }
             Matcher::Any(lits.into_boxed_slice())
         };
-        Ok(self.push(Node::Test {
-            key,
-            negate,
-            matcher,
+        Ok(self.push(match group {
+            Some(key) => Node::Group {
+                key,
+                negate,
+                matcher,
+            },
+            None => Node::Test {
+                key,
+                negate,
+                matcher,
+            },
         }))
     }
 
@@ -370,6 +446,14 @@ impl Parser<'_> {
             }
         }
     }
+}
+
+/// A group name on the right of a `group:` test, as its number.
+fn group_literal(v: &str) -> Result<Literal, String> {
+    crate::groups::check_group_name(v)?;
+    intern::intern(v)
+        .map(Literal::Group)
+        .ok_or_else(|| format!("'{v}': too many group names in this process"))
 }
 
 /// Parse one `=`/`!=` literal as the key's kind of value.
@@ -546,8 +630,66 @@ mod tests {
     fn stack_text_rejects_overflow() {
         use std::fmt::Write;
         let mut t = StackText::default();
-        assert!(t.write_str(&"x".repeat(64)).is_ok());
+        assert!(t.write_str(&"x".repeat(256)).is_ok());
         assert!(t.write_str("y").is_err());
-        assert_eq!(t.as_str().len(), 64);
+        assert_eq!(t.as_str().len(), 256);
+    }
+
+    fn feeds() -> Groups {
+        let mut g = Groups::new();
+        g.insert(
+            crate::groups::GroupSet::from_map(
+                "feeds",
+                &[
+                    ("blocklist", vec!["10.0.0.0/24"]),
+                    ("tor", vec!["10.0.0.5/32"]),
+                ],
+            )
+            .unwrap(),
+        );
+        g
+    }
+
+    #[test]
+    fn group_terms() {
+        let g = feeds();
+        let m = |f: &str, r: &SampleRecord| Filter::parse_in(f, &g).unwrap().matches(r);
+        let tor = rec("10.0.0.5", 6, Some(22));
+        let listed = rec("10.0.0.7", 6, Some(22));
+        let unlisted = rec("10.9.0.7", 6, Some(22));
+        assert!(m("group:ipsource:feeds=tor", &tor), "most specific wins");
+        assert!(!m("group:ipsource:feeds=blocklist", &tor));
+        assert!(m("group:ipsource:feeds=blocklist", &listed));
+        assert!(m("group:ipsource:feeds=tor,blocklist", &listed));
+        assert!(m("group:ipsource:feeds!=tor", &listed));
+        assert!(m("group:ipsource:feeds~block.*", &listed));
+        assert!(m("group:ipsource:feeds=nosuchgroup|ipprotocol=6", &listed));
+        // An address in no group is a missing key: false whatever the operator.
+        for f in [
+            "group:ipsource:feeds=blocklist",
+            "group:ipsource:feeds!=blocklist",
+            "group:ipsource:feeds~.*",
+        ] {
+            assert!(!m(f, &unlisted), "{f}");
+        }
+        assert!(m("ipprotocol=6&group:ipsource:feeds=blocklist", &listed));
+        let e = Filter::parse_in("ipprotocol=6&group:ipsource:nope=x", &g).unwrap_err();
+        assert_eq!(e.position, 13);
+        assert!(e.message.contains("unknown group set 'nope'"), "{e}");
+        let e = Filter::parse_in("group:ipsource:feeds=a b", &g).unwrap_err();
+        assert_eq!(e.position, 21);
+        assert!(Filter::parse("group:ipsource:feeds=tor").is_err());
+    }
+
+    #[test]
+    fn same_as_compares_group_contents() {
+        let f = "group:ipsource:feeds=tor";
+        let a = Filter::parse_in(f, &feeds()).unwrap();
+        assert!(a.same_as(&Filter::parse_in(f, &feeds()).unwrap()));
+        let mut other = Groups::new();
+        other.insert(
+            crate::groups::GroupSet::from_map("feeds", &[("tor", vec!["10.0.0.6/32"])]).unwrap(),
+        );
+        assert!(!a.same_as(&Filter::parse_in(f, &other).unwrap()));
     }
 }

@@ -4,10 +4,10 @@
 //! the sample has (one presence mask) and drops the definitions whose keys it lacks (such a
 //! sample does not match them: nothing is delivered for that definition). For each
 //! remaining definition it packs the keys, evaluates the definition's filter, hashes
-//! (definition, key values, and the agent and data source in `agent` scope) and sets the
-//! definition's bit for the worker the hash's high 32 bits choose. The worker's table then
-//! uses the low 32 bits of the same hash for its slot, so the shard still spreads over all
-//! its slots.
+//! (definition, key values, and the agent and data source in `agent` scope) and delivers
+//! the flow's identity ([`FlowId`]) to the worker the hash's high 32 bits choose. The
+//! worker's table then uses the low 32 bits of the same hash for its slot, so the shard
+//! still spreads over all its slots.
 //!
 //! The filter runs here, in the router, rather than in the worker: the record is already
 //! hot in the receive thread's cache right after decoding, and a sample that no definition
@@ -20,12 +20,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::record::{FlowHint, Route, SampleRecord};
+use crate::record::SampleRecord;
 
 use super::definition::{FlowDefinitions, Scope};
 use super::filter::Filter;
+use super::group::pack_groups;
+use super::handoff::{FlowId, Route};
 use super::key::{
-    definition_seed, flow_hash, present_keys, required_keys, scope_words, PackPlan, PackedKey,
+    definition_seed, flow_hash, packed_bytes, present_keys, scope_words, PackPlan, PackedKey,
 };
 
 /// The worker that owns hash `hash` among `workers` (its high 32 bits, scaled).
@@ -43,10 +45,8 @@ pub struct Router {
     plans: Box<[PackPlan]>,
     /// Each definition's keys as a presence mask ([`required_keys`]).
     required: Box<[u128]>,
-    /// Per worker, the definitions of the sample being routed (zero between samples).
-    masks: Box<[u64]>,
-    /// Per worker, the identity of the sample's flow in its lowest definition.
-    hints: Box<[FlowHint]>,
+    /// Workers routed to (at least one).
+    workers: usize,
     /// Definition bits in use: a reload retires a definition by clearing its bit.
     live: u64,
 }
@@ -76,36 +76,19 @@ impl Router {
                 .iter()
                 .map(|d| PackPlan::new(&d.keys))
                 .collect(),
-            required: defs
-                .as_slice()
-                .iter()
-                .map(|d| required_keys(&d.keys))
-                .collect(),
-            masks: vec![0; workers.max(1)].into_boxed_slice(),
-            hints: vec![FlowHint::NONE; workers.max(1)].into_boxed_slice(),
+            required: defs.as_slice().iter().map(|d| d.required_keys()).collect(),
+            workers: workers.max(1),
         }
     }
 
     /// Number of workers routed to.
     pub fn workers(&self) -> usize {
-        self.masks.len()
+        self.workers
     }
 }
 
 impl Route for Router {
-    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
-        self.route_hinted(record, &mut |worker, definitions, _| {
-            deliver(worker, definitions)
-        });
-    }
-
-    /// Definitions are visited in increasing order, so the first hint a worker gets is
-    /// its lowest definition's, the one [`crate::record::WorkItem::hint`] describes.
-    fn route_hinted(
-        &mut self,
-        record: &SampleRecord,
-        deliver: &mut dyn FnMut(usize, u64, FlowHint),
-    ) {
+    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, &FlowId)) {
         // One presence mask for all definitions: a sample that lacks a key of every
         // definition (almost all traffic, for the unreachable built-ins) costs this and
         // one AND per definition, nothing is packed or hashed.
@@ -118,7 +101,6 @@ impl Route for Router {
         if candidates == 0 {
             return;
         }
-        let workers = self.masks.len();
         let defs = self.defs.as_slice();
         let scope = scope_words(record.agent, record.data_source());
         let mut key = PackedKey::EMPTY;
@@ -129,6 +111,13 @@ impl Route for Router {
                 break;
             };
             if !key.pack_planned(record, plan, &def.keys) {
+                continue;
+            }
+            // Group keys (computed from the definition's group sets) follow the packet
+            // keys; a definition without them pays this one test.
+            if !def.groups.is_empty()
+                && !pack_groups(&mut key, packed_bytes(&def.keys), record, &def.groups)
+            {
                 continue;
             }
             if let Some(Some(f)) = self.filters.get(i) {
@@ -142,31 +131,13 @@ impl Route for Router {
                 (def.scope == Scope::Agent).then_some(&scope),
                 key.as_words(),
             );
-            let w = worker_of(hash, workers);
-            if let (Some(m), Some(h)) = (self.masks.get_mut(w), self.hints.get_mut(w)) {
-                if *m == 0 {
-                    *h = match *key.as_words() {
-                        [a] => FlowHint {
-                            hash,
-                            key: [a, 0],
-                            words: 1,
-                        },
-                        [a, b] => FlowHint {
-                            hash,
-                            key: [a, b],
-                            words: 2,
-                        },
-                        _ => FlowHint::NONE,
-                    };
-                }
-                *m |= 1 << i;
-            }
-        }
-        for (w, (m, h)) in self.masks.iter_mut().zip(self.hints.iter()).enumerate() {
-            if *m != 0 {
-                deliver(w, *m, *h);
-                *m = 0;
-            }
+            let flow = FlowId {
+                hash,
+                key: key.words,
+                words: key.len as u8,
+                definition: i as u8,
+            };
+            deliver(worker_of(hash, self.workers), &flow);
         }
     }
 }
@@ -246,18 +217,9 @@ impl ReloadableRouter {
 }
 
 impl Route for ReloadableRouter {
-    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
+    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, &FlowId)) {
         self.refresh();
         self.inner.route(record, deliver);
-    }
-
-    fn route_hinted(
-        &mut self,
-        record: &SampleRecord,
-        deliver: &mut dyn FnMut(usize, u64, FlowHint),
-    ) {
-        self.refresh();
-        self.inner.route_hinted(record, deliver);
     }
 }
 
@@ -294,9 +256,16 @@ mod tests {
         FlowDefinitions::from_specs(specs).unwrap()
     }
 
+    /// Per worker delivered to, the definitions (bit per slot) it got the sample for.
     fn routes(r: &mut Router, s: &SampleRecord) -> Vec<(usize, u64)> {
-        let mut out = Vec::new();
-        r.route(s, &mut |w, m| out.push((w, m)));
+        let mut out: Vec<(usize, u64)> = Vec::new();
+        r.route(s, &mut |w, f| {
+            let bit = 1u64 << f.definition;
+            match out.iter_mut().find(|(x, _)| *x == w) {
+                Some((_, m)) => *m |= bit,
+                None => out.push((w, bit)),
+            }
+        });
         out
     }
 

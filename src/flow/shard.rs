@@ -1,21 +1,23 @@
 //! One worker's shard of every definition: its tables, and the batched update path.
 //!
-//! For each sample and each definition its work item names the shard computes the probe
-//! (packed key and hash; both taken from the router's hint, `WorkItem::hint`, computed to
-//! pick the worker, for the first of them when there is one), prefetches the line(s) its
+//! For each work item (one sample's flow in one definition) the shard makes the probe
+//! from the flow identity the router computed ([`super::FlowId`]: packed key and hash),
+//! prefetches the line(s) its
 //! flow most likely lies in ([`FlowTable::prefetch`]: one line for `uport`'s 32-byte
 //! entries, two for larger ones), and applies the update [`PREFETCH_DISTANCE`] probes behind,
 //! in one pass over the batch (two passes, all probes then all updates, read each item
-//! twice a whole batch apart: 85 KB of items and probes per 256-item batch, more than L1). At a million flows each update is a cache miss; overlapping
+//! twice a whole batch apart: tens of KB of items and probes per 256-item batch, more than
+//! L1). At a million flows each update is a cache miss; overlapping
 //! a dozen or more of them is what sets the throughput (without the prefetch a
 //! million-flow update took twice as long). Kept apart from the thread that runs it so the
 //! benchmark measures exactly the worker's code.
 
 use super::definition::FlowDefinitions;
+use super::group::GroupKey;
+use super::handoff::WorkItem;
 use super::key::definition_seed;
 use super::table::{FlowTable, Probe};
 use super::FlowEvent;
-use crate::record::WorkItem;
 
 /// How many probes ahead of the update the shard prefetches.
 pub const PREFETCH_DISTANCE: usize = 16;
@@ -87,6 +89,15 @@ impl Shard {
         old
     }
 
+    /// Give the tables in the listed slots new group sets ([`FlowTable::set_groups`]).
+    pub fn regroup(&mut self, groups: Vec<(usize, Box<[GroupKey]>)>) {
+        for (slot, g) in groups {
+            if let Some(t) = self.tables.get_mut(slot) {
+                t.set_groups(g);
+            }
+        }
+    }
+
     /// Apply a batch of work items at time `now_ms`; records go to `emit` with the index
     /// of their definition. Bits of definitions this shard does not have are ignored.
     pub fn apply(
@@ -103,40 +114,32 @@ impl Shard {
         let (tables, ring) = (&mut self.tables, &mut self.ring);
         let (mut produced, mut consumed) = (0usize, 0usize);
         for (i, item) in items.iter().enumerate() {
-            let mut mask = item.definitions & valid;
-            // The router's hint is for the lowest definition: the first one visited, unless
-            // that one was retired by a reload since the item was routed.
-            let mut hinted =
-                item.hint.is_some() && mask.trailing_zeros() == item.definitions.trailing_zeros();
-            while mask != 0 {
-                let d = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                if produced - consumed == PREFETCH_DISTANCE {
-                    let (i, d, p) = &ring[consumed % RING];
-                    let d = usize::from(*d);
-                    tables[d].update(p, &items[*i as usize].record, now_ms, &mut |e| emit(d, e));
-                    consumed += 1;
-                }
-                let slot = &mut ring[produced % RING];
-                let table = &tables[d];
-                let probed = if hinted {
-                    table.probe_hinted(&item.record, &item.hint, &mut slot.2)
-                } else {
-                    table.probe_into(&item.record, &mut slot.2)
-                };
-                hinted = false;
-                if probed {
-                    table.prefetch(&slot.2);
-                    slot.0 = i as u32;
-                    slot.1 = d as u8;
-                    produced += 1;
-                }
+            let d = usize::from(item.flow.definition);
+            // A definition retired by a reload since the item was routed: ignored.
+            if d >= 64 || valid & (1 << d) == 0 {
+                continue;
+            }
+            if produced - consumed == PREFETCH_DISTANCE {
+                let (i, d, p) = &ring[consumed % RING];
+                let d = usize::from(*d);
+                tables[d].update(p, &items[*i as usize].sample, now_ms, &mut |e| emit(d, e));
+                consumed += 1;
+            }
+            let slot = &mut ring[produced % RING];
+            let Some(table) = tables.get(d) else {
+                continue;
+            };
+            if table.probe_flow(&item.flow, &item.sample, &mut slot.2) {
+                table.prefetch(&slot.2);
+                slot.0 = i as u32;
+                slot.1 = d as u8;
+                produced += 1;
             }
         }
         while consumed < produced {
             let (i, d, p) = &ring[consumed % RING];
             let d = usize::from(*d);
-            tables[d].update(p, &items[*i as usize].record, now_ms, &mut |e| emit(d, e));
+            tables[d].update(p, &items[*i as usize].sample, now_ms, &mut |e| emit(d, e));
             consumed += 1;
         }
     }
@@ -160,11 +163,12 @@ impl Shard {
 mod tests {
     use super::*;
     use crate::flow::definition::{builtin, FlowSpec};
+    use crate::flow::{Route, Router};
     use crate::record::SampleRecord;
 
     /// The one-pass pipeline applies exactly what updating each table sample by sample
-    /// does, in the same order: batches longer than the ring, two definitions per item
-    /// (and one item naming only the second), repeated keys.
+    /// does, in the same order: batches longer than the ring, two definitions per sample
+    /// (and some samples routed to the second only), repeated keys.
     #[test]
     fn batch_equals_sample_by_sample() {
         let specs: Vec<FlowSpec> = vec![
@@ -172,17 +176,22 @@ mod tests {
             toml::from_str("name=\"src\"\nkeys=\"ipsource\"\nlog=true\nflowStart=true").unwrap(),
         ];
         let defs = FlowDefinitions::from_specs(&specs).unwrap();
-        let items: Vec<WorkItem> = (0..300u32)
-            .map(|k| {
-                let r = SampleRecord::port_unreachable(
-                    "192.0.2.1".parse().unwrap(),
-                    (k % 70).into(),
-                    (k % 11).into(),
-                    (k % 13) as u16,
-                );
-                WorkItem::new(r, if k % 50 == 3 { 0b10 } else { 0b11 })
-            })
-            .collect();
+        let mut router = Router::new(&defs, 1);
+        let (mut items, mut records) = (Vec::new(), Vec::new());
+        for k in 0..300u32 {
+            let r = SampleRecord::port_unreachable(
+                "192.0.2.1".parse().unwrap(),
+                (k % 70).into(),
+                (k % 11).into(),
+                (k % 13) as u16,
+            );
+            router.route(&r, &mut |_, f| {
+                if k % 50 != 3 || f.definition != 0 {
+                    items.push(WorkItem::new(&r, f));
+                    records.push(r);
+                }
+            });
+        }
         let now = 1_700_000_000_000;
         let mut shard = Shard::new(&defs, 1);
         let mut got = Vec::new();
@@ -196,12 +205,9 @@ mod tests {
             .map(|(i, d)| FlowTable::new(d, d.max_entries, definition_seed(i)))
             .collect();
         let mut want = Vec::new();
-        for item in &items {
-            for (d, table) in tables.iter_mut().enumerate() {
-                if item.definitions & 1 << d != 0 {
-                    table.sample(&item.record, now, &mut |e| want.push((d, e)));
-                }
-            }
+        for (item, r) in items.iter().zip(&records) {
+            let d = usize::from(item.flow.definition);
+            tables[d].sample(r, now, &mut |e| want.push((d, e)));
         }
         let summary = |v: &[(usize, FlowEvent)]| -> Vec<(usize, String, u64)> {
             v.iter()

@@ -54,13 +54,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::definition::{FlowDefinition, Scope, ValueKind};
+use super::group::{pack_groups, unpack_columns, FlowKey, GroupKey};
 use super::key::{
-    flow_hash, packed_bytes, scope_from_words, scope_words, unpack, PackPlan, PackedKey,
-    MAX_KEY_WORDS, SCOPE_BITS, SCOPE_V6,
+    flow_hash, packed_bytes, scope_from_words, scope_words, PackPlan, PackedKey, MAX_KEY_WORDS,
+    SCOPE_BITS, SCOPE_V6,
 };
 use super::FlowEvent;
 use crate::packet::Key;
-use crate::record::{FlowHint, SampleRecord};
+use crate::record::{SampleRecord, WorkSample};
+
+use super::handoff::FlowId;
+use crate::threshold::{Smoothing, Threshold};
+
+mod metric;
 
 /// Most slots in use, in percent, in a table of full entries: the table grows (or, at
 /// its bound, evicts) beyond it. Half full, a flow lies in its home slot or the next
@@ -133,6 +139,33 @@ const UNRESOLVED: u64 = u64::MAX;
 /// Process-wide flow record identifiers (sFlow-RT `flowID`), increasing from 1.
 static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The next `flowID` (flow records and threshold events share the sequence).
+pub fn next_flow_id() -> u64 {
+    NEXT_FLOW_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Word offsets inside the metric words that follow an entry of a definition a
+/// threshold watches (`FlowTable::metric`).
+mod metric_field {
+    /// The smoothed sum and observed time ([`crate::threshold::Rate`], f64 bits), as of
+    /// LAST.
+    pub const SUM: usize = 0;
+    pub const WINDOW: usize = 1;
+    /// One word per threshold: a [`crate::threshold::Gate`] (`byFlow`), or bit 63 while
+    /// the flow is counted above in its scope's [`crate::threshold::Largest`].
+    pub const GATES: usize = 2;
+}
+
+/// The rate and thresholds of a table whose definition a threshold watches.
+struct TableMetric {
+    thresholds: Arc<[Threshold]>,
+    smoothing: Smoothing,
+    /// Entry word of [`metric_field::SUM`].
+    at: usize,
+    /// When the largest-flow thresholds were last checked for a re-arm.
+    last_rearm_ms: u64,
+}
+
 /// Counters of one table, plain integers: only the owning worker writes them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TableCounters {
@@ -146,6 +179,8 @@ pub struct TableCounters {
     pub expired: u64,
     /// Records handed to the output (whether the queue then took them or not).
     pub events: u64,
+    /// Threshold events handed to the output (crossings and `end` events).
+    pub crossings: u64,
     /// Samples (also in `samples`) that would have opened a flow for an IPv6 agent when
     /// the agent intern was full ([`AGENT_INTERN_MAX`]): dropped, no flow, no record.
     pub agents_full: u64,
@@ -287,6 +322,11 @@ pub struct FlowTable {
     separator: Arc<str>,
     keys: Box<[Key]>,
     plan: PackPlan,
+    /// The definition's group keys, packed after `keys` (usually none).
+    groups: Box<[GroupKey]>,
+    /// Bytes of the packet keys: where the group keys start.
+    packet_bytes: usize,
+    columns: Box<[FlowKey]>,
     value: ValueKind,
     scope: Scope,
     log: bool,
@@ -327,6 +367,9 @@ pub struct FlowTable {
     evict_hand: usize,
     agents: AgentIntern,
     counters: TableCounters,
+    /// Rate and threshold state when a threshold watches the definition; `None` (the
+    /// entries have no metric words) otherwise.
+    metric: Option<Box<TableMetric>>,
 }
 
 impl FlowTable {
@@ -345,11 +388,16 @@ impl FlowTable {
         presize_bytes: usize,
     ) -> FlowTable {
         let max_entries = max_entries.max(1);
-        let key_bits = packed_bytes(&def.keys) * 8;
+        let key_bits = def.packed_bytes() * 8;
         let ident_words = (key_bits + EXTRA_BITS).div_ceil(64);
+        let metric_words = if def.thresholds.is_empty() {
+            0
+        } else {
+            metric_field::GATES + def.thresholds.len()
+        };
         let (stride, ident_at, agent_at, last_at) = if def.flow_start {
             // Half or whole lines, so that no entry straddles two.
-            let words = ident_words + 2;
+            let words = ident_words + 2 + metric_words;
             let stride = match words {
                 ..=4 => 4,
                 5..=8 => 8,
@@ -364,12 +412,27 @@ impl FlowTable {
             )
         } else {
             (
-                field::IDENT + ident_words,
+                field::IDENT + ident_words + metric_words,
                 field::IDENT,
                 field::AGENT,
                 field::LAST,
             )
         };
+        // The metric words follow the identity (and a start-only entry's agent word and
+        // LAST).
+        let metric_at = if def.flow_start {
+            ident_at + ident_words + 2
+        } else {
+            field::IDENT + ident_words
+        };
+        let metric = (metric_words > 0).then(|| {
+            Box::new(TableMetric {
+                thresholds: def.thresholds.clone(),
+                smoothing: Smoothing::new(def.t),
+                at: metric_at,
+                last_rearm_ms: 0,
+            })
+        });
         let line_shift = u32::from(stride == 4);
         let per_line = 1usize << line_shift;
         let load_percent = if line_shift == 1 {
@@ -400,6 +463,9 @@ impl FlowTable {
             separator: def.separator.clone(),
             keys: def.keys.clone(),
             plan: PackPlan::new(&def.keys),
+            groups: def.groups.clone(),
+            packet_bytes: packed_bytes(&def.keys),
+            columns: def.columns.clone(),
             value: def.value,
             scope: def.scope,
             log: def.log,
@@ -430,6 +496,7 @@ impl FlowTable {
             evict_hand: 0,
             agents: AgentIntern::new(),
             counters: TableCounters::default(),
+            metric,
         }
     }
 
@@ -466,6 +533,20 @@ impl FlowTable {
         self.counters
     }
 
+    /// Use `groups` (the same key functions over sets of new content, from a reload) for
+    /// the group keys: flows keep their identity, since a group's packed value is its
+    /// process-wide name number. Group keys of another shape are ignored.
+    pub fn set_groups(&mut self, groups: Box<[GroupKey]>) {
+        let same_shape = groups.len() == self.groups.len()
+            && groups
+                .iter()
+                .zip(self.groups.iter())
+                .all(|(a, b)| a.text == b.text);
+        if same_shape {
+            self.groups = groups;
+        }
+    }
+
     /// The sample's identity in this table, or `None` when it lacks one of the keys.
     pub fn probe(&self, record: &SampleRecord) -> Option<Probe> {
         let mut p = Probe::EMPTY;
@@ -479,6 +560,11 @@ impl FlowTable {
         if !p.key.pack_planned(record, &self.plan, &self.keys) {
             return false;
         }
+        if !self.groups.is_empty()
+            && !pack_groups(&mut p.key, self.packet_bytes, record, &self.groups)
+        {
+            return false;
+        }
         p.scope = scope_words(record.agent, record.data_source());
         p.hash = flow_hash(
             self.seed,
@@ -489,35 +575,25 @@ impl FlowTable {
         true
     }
 
-    /// [`FlowTable::probe_into`] from the identity the router computed for this sample
-    /// and this table's definition: no packing, no hashing, only the scope words (the
-    /// entry stores them). A hint of another width than this table's key (none, or a
-    /// wide key) falls back to packing. The hint must come from a [`super::Router`] over
-    /// the same definitions; debug builds check it against packing.
+    /// The probe of a flow whose identity the router computed ([`FlowId`], for this
+    /// table's definition): no packing, no hashing, only the scope words (the entry stores
+    /// them). False for an identity of another key width than this table's, which a router
+    /// over the same definitions never makes (`router_identity_equals_the_tables_own_probe`).
     #[inline]
-    pub fn probe_hinted(&self, record: &SampleRecord, hint: &FlowHint, p: &mut Probe) -> bool {
-        if usize::from(hint.words) != self.key_words {
-            return self.probe_into(record, p);
+    pub fn probe_flow(&self, flow: &FlowId, record: &WorkSample, p: &mut Probe) -> bool {
+        if usize::from(flow.words) != self.key_words {
+            debug_assert!(
+                false,
+                "identity of {} words for a {}-word key",
+                flow.words, self.key_words
+            );
+            return false;
         }
-        p.key.words = [0; MAX_KEY_WORDS];
-        p.key.words[0] = hint.key[0];
-        p.key.words[1] = hint.key[1];
+        p.key.words = flow.key;
         p.key.len = self.key_words;
         p.scope = scope_words(record.agent, record.data_source());
-        p.hash = hint.hash;
+        p.hash = flow.hash;
         self.seal(p);
-        #[cfg(debug_assertions)]
-        {
-            let packed = self.probe(record);
-            debug_assert!(
-                packed.is_some_and(|q| q.hash == p.hash
-                    && q.key == p.key
-                    && q.tail == p.tail
-                    && q.scope == p.scope
-                    && q.agent == p.agent),
-                "hint {hint:?} disagrees with packing {packed:?}"
-            );
-        }
         true
     }
 
@@ -585,7 +661,7 @@ impl FlowTable {
     /// `record`. Records go to `emit`.
     pub fn sample(&mut self, record: &SampleRecord, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
         if let Some(p) = self.probe(record) {
-            self.update(&p, record, now_ms, emit);
+            self.update(&p, &WorkSample::from(record), now_ms, emit);
         }
     }
 
@@ -597,7 +673,7 @@ impl FlowTable {
     pub fn update(
         &mut self,
         probe: &Probe,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
@@ -609,7 +685,10 @@ impl FlowTable {
                 probe.agent
             };
             let found = if self.stride == 4 && self.ident_words == 2 {
-                self.find_half_line(probe, agent)
+                self.find_half_line::<4>(probe, agent)
+            } else if self.stride == 8 && self.ident_words == 2 {
+                // The same entries with metric words (a watched definition).
+                self.find_half_line::<8>(probe, agent)
             } else {
                 self.find(probe, agent)
             };
@@ -617,8 +696,12 @@ impl FlowTable {
                 Ok(i) => {
                     let at = self.at(i) + self.last_at;
                     if let Some(last) = self.words.get_mut(at) {
-                        if now_ms.saturating_sub(*last) < self.idle_ms {
+                        let since = now_ms.saturating_sub(*last);
+                        if since < self.idle_ms {
                             *last = now_ms;
+                            if self.metric.is_some() {
+                                self.observe(i, since, probe, record, now_ms, emit);
+                            }
                             return;
                         }
                     }
@@ -633,12 +716,16 @@ impl FlowTable {
             Ok(i) => {
                 let (at, stride) = (self.at(i), self.stride);
                 if let Some(e) = self.words.get_mut(at..at + stride) {
-                    let idle = now_ms.saturating_sub(e[field::LAST]) >= self.idle_ms;
+                    let since = now_ms.saturating_sub(e[field::LAST]);
+                    let idle = since >= self.idle_ms;
                     let active = now_ms.saturating_sub(e[field::START]) >= self.active_ms;
                     if !(idle || active) {
                         e[field::VALUE] = e[field::VALUE].saturating_add(value);
                         e[field::LAST] = now_ms;
                         e[field::RECEIVED] = record.received_ns;
+                        if self.metric.is_some() {
+                            self.observe(i, since, probe, record, now_ms, emit);
+                        }
                         return;
                     }
                 }
@@ -650,7 +737,7 @@ impl FlowTable {
 
     /// The scaled value one sample adds.
     #[inline(always)]
-    fn value_of(&self, record: &SampleRecord) -> u64 {
+    fn value_of(&self, record: &WorkSample) -> u64 {
         match self.value {
             ValueKind::Frames => record.frames(),
             ValueKind::Bytes => record.bytes(),
@@ -664,7 +751,7 @@ impl FlowTable {
         i: usize,
         probe: &Probe,
         agent: u64,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
@@ -687,9 +774,13 @@ impl FlowTable {
         }
         let value = self.value_of(record);
         let e = &mut self.words[at..at + self.stride];
+        let since = now_ms.saturating_sub(e[field::LAST]);
         e[field::VALUE] = e[field::VALUE].saturating_add(value);
         e[field::LAST] = now_ms;
         e[field::RECEIVED] = record.received_ns;
+        if self.metric.is_some() {
+            self.observe(i, since, probe, record, now_ms, emit);
+        }
     }
 
     /// A sample of a flow not in the table: open it in `slot` (the empty slot ending its
@@ -702,7 +793,7 @@ impl FlowTable {
         slot: usize,
         probe: &Probe,
         agent: u64,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
@@ -747,7 +838,7 @@ impl FlowTable {
         i: usize,
         probe: &Probe,
         agent: u64,
-        record: &SampleRecord,
+        record: &WorkSample,
         now_ms: u64,
         emit: &mut dyn FnMut(FlowEvent),
     ) {
@@ -771,6 +862,12 @@ impl FlowTable {
             e[field::LAST] = now_ms;
             e[field::RECEIVED] = record.received_ns;
         }
+        if let Some(m) = &self.metric {
+            // The opening sample starts the observation: sum and window 0.
+            if let Some(words) = e.get_mut(m.at..) {
+                words.fill(0);
+            }
+        }
         self.counters.created += 1;
         if self.flow_start {
             let mut key = probe.key.words;
@@ -790,9 +887,14 @@ impl FlowTable {
     /// [`FlowTable::find`] for start-only entries of 32 bytes with two identity words
     /// (`uport` and every definition whose key packs in 11 bytes or less): the offsets
     /// are constants (identity 0-1, agent word 2) and the compare is three masked words,
-    /// a third fewer instructions per update than the general loop.
+    /// a third fewer instructions per update than the general loop. `STRIDE` is the
+    /// entry's words: 4, or 8 when metric words follow.
     #[inline(always)]
-    fn find_half_line(&self, probe: &Probe, agent: u64) -> Result<usize, usize> {
+    fn find_half_line<const STRIDE: usize>(
+        &self,
+        probe: &Probe,
+        agent: u64,
+    ) -> Result<usize, usize> {
         let agent_mask = if self.scope == Scope::Agent {
             u64::MAX
         } else {
@@ -804,8 +906,8 @@ impl FlowTable {
         let mut i = self.home(probe.hash);
         // At most half the slots are used, so an empty one ends every probe.
         loop {
-            let at = self.base + i * 4;
-            let Some(e) = self.words.get(at..at + 4) else {
+            let at = self.base + i * STRIDE;
+            let Some(e) = self.words.get(at..at + STRIDE) else {
                 // Slot `i` < `slots` always lies inside `words`.
                 return Err(i);
             };
@@ -993,6 +1095,7 @@ impl FlowTable {
             if !self.flow_start {
                 self.report(v, now_ms, emit);
             }
+            self.retire_metric(v, now_ms, emit);
             self.remove(v);
             self.counters.evicted += 1;
         }
@@ -1025,6 +1128,9 @@ impl FlowTable {
 
     /// Run the timers: sweep the share of slots due since the last tick.
     pub fn tick(&mut self, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
+        if self.metric.is_some() {
+            self.rearm_largest(now_ms, emit);
+        }
         let Some(last) = self.last_sweep_ms else {
             self.last_sweep_ms = Some(now_ms);
             return;
@@ -1060,6 +1166,9 @@ impl FlowTable {
                 {
                     self.report(i, now_ms, emit);
                 }
+                if self.metric.is_some() {
+                    self.sweep_metric(i, now_ms, emit);
+                }
             }
             i = self.next(i);
             examined += 1;
@@ -1079,11 +1188,12 @@ impl FlowTable {
         self.agents.clear();
     }
 
-    /// A flow ends: its last record when `flowStart` is false.
+    /// A flow ends: its last record when `flowStart` is false; its thresholds re-arm.
     fn end(&mut self, i: usize, now_ms: u64, emit: &mut dyn FnMut(FlowEvent)) {
         if !self.flow_start {
             self.report(i, now_ms, emit);
         }
+        self.retire_metric(i, now_ms, emit);
     }
 
     /// Slot where a probe for `hash` starts: the low 32 bits scaled to the lines, the
@@ -1161,13 +1271,13 @@ impl FlowTable {
         if !self.log {
             return;
         }
-        let Some(keys) = unpack(&key[..self.key_words], &self.keys) else {
+        let Some(keys) = unpack_columns(&key[..self.key_words], &self.keys, &self.columns) else {
             return;
         };
         let (agent, data_source): (IpAddr, u32) = scope_from_words(scope);
         self.counters.events += 1;
         emit(FlowEvent {
-            flow_id: NEXT_FLOW_ID.fetch_add(1, Ordering::Relaxed),
+            flow_id: next_flow_id(),
             name: self.name.clone(),
             keys,
             separator: self.separator.clone(),
@@ -1178,6 +1288,7 @@ impl FlowTable {
             data_source,
             received_ns,
             event_id: super::event::event_id(&self.name, agent, data_source, opening),
+            threshold: None,
         });
     }
 }
@@ -1185,7 +1296,7 @@ impl FlowTable {
 /// The opening sample's identity in a `flowStart` record's `event_id`: its sub-agent and
 /// sample sequence number (the agent and data source are hashed in beside).
 #[inline]
-pub fn opening_word(record: &SampleRecord) -> u64 {
+pub fn opening_word(record: &WorkSample) -> u64 {
     (u64::from(record.sub_agent) << 32) | u64::from(record.sequence)
 }
 
@@ -1199,23 +1310,7 @@ fn allocate(words: usize) -> (Vec<u64>, usize) {
     let v = vec![0u64; words + 7];
     let base = (v.as_ptr() as usize).next_multiple_of(64) - v.as_ptr() as usize;
     let base = base / 8;
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        const HUGE: usize = 2 << 20;
-        let bytes = v.len() * 8;
-        if bytes >= 2 * HUGE {
-            let start = v.as_ptr() as usize;
-            let aligned = start.next_multiple_of(PAGE);
-            let len = (start + bytes - aligned) / PAGE * PAGE;
-            // SAFETY: [aligned, aligned + len) lies inside `v`'s live allocation, is
-            // page-aligned as madvise requires, and MADV_HUGEPAGE neither changes the
-            // contents nor unmaps anything; the return value is deliberately ignored.
-            unsafe {
-                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
+    crate::mem::advise_huge_pages(&v);
     (v, base)
 }
 
@@ -1312,7 +1407,10 @@ mod tests {
         assert_eq!(e.flow_keys(), "10.0.0.5,10.0.0.9,udp_53");
         assert_eq!(
             e.keys[2],
-            (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53))
+            (
+                FlowKey::Packet(Key::IcmpUnreachablePort),
+                KeyValue::Port(L4::Udp, 53)
+            )
         );
         assert_eq!(e.value, 1000.0);
         assert_eq!((e.start_ms, e.end_ms), (T0, T0));
@@ -1640,14 +1738,13 @@ mod tests {
         assert_eq!(c.created - c.evicted - c.expired, run.table.len() as u64);
     }
 
-    /// The router's hint must give exactly the probe the table computes itself, for
-    /// one- and two-word keys in both scopes and for each agent family; wider keys carry
-    /// no hint; with several definitions the hint is the lowest one's.
+    /// The router's flow identity must give exactly the probe the table computes itself,
+    /// for one-, two- and wide-word keys, in both scopes, for each agent family, and for
+    /// every definition a sample matches.
     #[test]
-    fn router_hint_equals_the_tables_own_probe() {
+    fn router_identity_equals_the_tables_own_probe() {
         use crate::flow::definition::FlowDefinitions;
-        use crate::flow::Router;
-        use crate::record::Route;
+        use crate::flow::{Route, Router};
         let specs: Vec<FlowSpec> = [
             "name=\"one\"\nkeys=\"ipsource\"",
             "name=\"two\"\nkeys=\"ipsource,ipdestination,icmpunreachableport\"",
@@ -1665,41 +1762,37 @@ mod tests {
                 records.push(r);
             }
         }
-        let mut hinted = 0;
-        for first in 0..specs.len() {
-            // Definition `first` alone, then with every later one behind it.
-            for rest in [first + 1, specs.len()] {
-                let defs = FlowDefinitions::from_specs(&specs[first..rest]).unwrap();
-                let tables: Vec<FlowTable> = defs
-                    .as_slice()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| FlowTable::new(d, 100, definition_seed(i)))
-                    .collect();
-                let mut router = Router::new(&defs, 1);
-                for r in &records {
-                    let mut got = None;
-                    router.route_hinted(r, &mut |w, defs, hint| got = Some((w, defs, hint)));
-                    let (w, mask, hint) = got.unwrap();
-                    assert_eq!((w, mask & 1), (0, 1));
-                    let table = &tables[0];
-                    let own = table.probe(r).unwrap();
-                    if table.key_words > 2 {
-                        assert!(!hint.is_some());
-                        continue;
-                    }
-                    assert_eq!(usize::from(hint.words), table.key_words);
-                    let mut p = Probe::EMPTY;
-                    assert!(table.probe_hinted(r, &hint, &mut p));
-                    assert_eq!(
-                        (p.hash, p.key, p.tail, p.scope, p.agent),
-                        (own.hash, own.key, own.tail, own.scope, own.agent)
-                    );
-                    hinted += 1;
-                }
+        let defs = FlowDefinitions::from_specs(&specs).unwrap();
+        let tables: Vec<FlowTable> = defs
+            .as_slice()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| FlowTable::new(d, 100, definition_seed(i)))
+            .collect();
+        assert!(
+            tables.iter().any(|t| t.key_words > 2),
+            "a wide key among them"
+        );
+        let mut router = Router::new(&defs, 3);
+        let mut checked = 0;
+        for r in &records {
+            let mut got = Vec::new();
+            router.route(r, &mut |w, f| got.push((w, *f)));
+            assert_eq!(got.len(), specs.len(), "every definition matches");
+            for (w, flow) in got {
+                assert_eq!(w, crate::flow::router::worker_of(flow.hash, 3));
+                let table = &tables[usize::from(flow.definition)];
+                let own = table.probe(r).unwrap();
+                let mut p = Probe::EMPTY;
+                assert!(table.probe_flow(&flow, &WorkSample::from(r), &mut p));
+                assert_eq!(
+                    (p.hash, p.key, p.tail, p.scope, p.agent),
+                    (own.hash, own.key, own.tail, own.scope, own.agent)
+                );
+                checked += 1;
             }
         }
-        assert_eq!(hinted, 2 * 3 * 150);
+        assert_eq!(checked, 4 * 150);
     }
 
     #[test]

@@ -28,9 +28,10 @@ use crossbeam::channel::{self, Receiver, Sender};
 use crossbeam::utils::CachePadded;
 
 use super::definition::{FlowDefinitions, MAX_DEFINITIONS};
+use super::group::GroupKey;
+use super::handoff::WorkItem;
 use super::shard::Shard;
 use super::{FlowEvent, FlowTable};
-use crate::record::WorkItem;
 use crate::ring::{Consumer, Producer};
 use crate::wake::{Doorbell, IdleSpin};
 
@@ -150,8 +151,10 @@ pub struct DefinitionStats {
     pub samples_agents_full: u64,
     /// Flows in the tables now.
     pub flows_active: u64,
-    /// Records produced (delivered or dropped).
+    /// Records produced (delivered or dropped), threshold events included.
     pub events_emitted: u64,
+    /// Threshold events (crossings and `end` events) among `events_emitted`.
+    pub threshold_events: u64,
     /// Records dropped because the output ring was full.
     pub events_dropped: u64,
 }
@@ -172,6 +175,7 @@ struct SharedCounters {
     agents_full: AtomicU64,
     active: AtomicU64,
     events: AtomicU64,
+    crossings: AtomicU64,
     dropped: AtomicU64,
 }
 
@@ -181,6 +185,8 @@ struct Reconfigure {
     tables: Vec<(usize, FlowTable)>,
     /// The definition bits in use afterwards.
     live: u64,
+    /// Kept tables whose group sets changed, with the new sets ([`Shard::regroup`]).
+    groups: Vec<(usize, Box<[GroupKey]>)>,
     /// Where the worker acknowledges, handing back the tables it replaced so that they
     /// are freed on the reloading thread, not on the datapath.
     done: Sender<Vec<FlowTable>>,
@@ -268,12 +274,14 @@ impl Workers {
     }
 
     /// Change every worker's tables: `tables[w]` goes to worker `w` (see
-    /// [`Shard::reconfigure`]), `live` becomes the set of definition bits in use and
-    /// `names` each slot's name. Returns once every worker has switched (each does at its
-    /// next pass; a parked one is woken), within `patience`.
+    /// [`Shard::reconfigure`]), every worker's tables in the slots `groups` lists take
+    /// those group sets ([`Shard::regroup`]), `live` becomes the set of definition bits in
+    /// use and `names` each slot's name. Returns once every worker has switched (each does
+    /// at its next pass; a parked one is woken), within `patience`.
     pub fn reconfigure(
         &self,
         tables: Vec<Vec<(usize, FlowTable)>>,
+        groups: Vec<(usize, Box<[GroupKey]>)>,
         live: u64,
         names: Vec<Option<Arc<str>>>,
         patience: Duration,
@@ -284,6 +292,7 @@ impl Workers {
             let msg = Reconfigure {
                 tables,
                 live,
+                groups: groups.clone(),
                 done: done_tx.clone(),
             };
             if control.tx.send(msg).is_ok() {
@@ -355,6 +364,7 @@ impl Workers {
                 s.samples_agents_full += get(&c.agents_full);
                 s.flows_active += get(&c.active);
                 s.events_emitted += get(&c.events);
+                s.threshold_events += get(&c.crossings);
                 s.events_dropped += get(&c.dropped);
             }
         }
@@ -485,6 +495,7 @@ impl Worker {
 
     fn reconfigure(&mut self, msg: Reconfigure) {
         let replaced: Vec<usize> = msg.tables.iter().map(|(slot, _)| *slot).collect();
+        self.shard.regroup(msg.groups);
         let old = self.shard.reconfigure(msg.tables, msg.live);
         let slots = self.shard.tables().len();
         self.dropped.resize(slots, 0);
@@ -532,7 +543,8 @@ impl Worker {
             c.expired.store(t.expired, Ordering::Relaxed);
             c.agents_full.store(t.agents_full, Ordering::Relaxed);
             c.active.store(table.len() as u64, Ordering::Relaxed);
-            c.events.store(t.events, Ordering::Relaxed);
+            c.events.store(t.events + t.crossings, Ordering::Relaxed);
+            c.crossings.store(t.crossings, Ordering::Relaxed);
             c.dropped.store(*dropped, Ordering::Relaxed);
         }
     }
@@ -541,8 +553,8 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{builtin, Router};
-    use crate::record::{monotonic_nanos, Route, SampleRecord};
+    use crate::flow::{builtin, Route, Router};
+    use crate::record::{monotonic_nanos, SampleRecord};
     use crate::ring::ring;
 
     fn unreachable_port(port: u16) -> SampleRecord {
@@ -577,14 +589,8 @@ mod tests {
             // park, varied so some samples land just as it is about to.
             std::thread::sleep(Duration::from_millis(u64::from(i * 7 % 20)));
             let record = unreachable_port(1 + i);
-            router.route_hinted(&record, &mut |_, definitions, hint| {
-                assert!(input
-                    .push_deferred(WorkItem {
-                        record,
-                        definitions,
-                        hint,
-                    })
-                    .is_ok());
+            router.route(&record, &mut |_, flow| {
+                assert!(input.push_deferred(WorkItem::new(&record, flow)).is_ok());
             });
             input.commit();
             let deadline = Instant::now() + 2 * PARK;

@@ -185,6 +185,9 @@ mod tests {
                 ..GenericInterface::default()
             },
             name: (if_index == 1).then(|| PortName::new(b"eth1")),
+            sequence: 1,
+            uptime_ms: 1000,
+            received_ns: 0,
         }
     }
 

@@ -138,7 +138,7 @@ pub fn render(s: &Snapshot) -> String {
     per_thread(
         &mut out,
         "flowsift_ring_drops_total",
-        "Samples dropped because a flow worker's ring was full, per receive thread.",
+        "Work items (a sample for one flow definition) dropped because a flow worker's ring was full, per receive thread.",
         &|i| rx.threads[i].counters.ring_drops,
     );
     let t = &rx.totals;
@@ -337,6 +337,54 @@ pub fn render(s: &Snapshot) -> String {
         "Samples dropped because a table's IPv6 agent intern was full.",
         &|d| d.samples_agents_full,
     );
+    per_def(
+        &mut out,
+        "flowsift_threshold_events_total",
+        "counter",
+        "Threshold events (crossings and end events) among a definition's events.",
+        &|d| d.threshold_events,
+    );
+    let i = &s.stats.interfaces;
+    out.single(
+        "flowsift_interface_metrics_interfaces",
+        "gauge",
+        "Interfaces whose metrics the interface thresholds track.",
+        i.interfaces,
+    );
+    for (name, help, value) in [
+        (
+            "flowsift_interface_metrics_refused_total",
+            "Counter samples of interfaces beyond the tracked bound.",
+            i.refused,
+        ),
+        (
+            "flowsift_interface_metrics_out_of_order_total",
+            "Counter samples skipped as duplicated or late.",
+            i.out_of_order,
+        ),
+        (
+            "flowsift_interface_metrics_restarts_total",
+            "Counter samples that became a new baseline (agent restart, counter reset).",
+            i.restarts,
+        ),
+        (
+            "flowsift_interface_metrics_no_speed_total",
+            "Utilizations not computed because ifSpeed was 0.",
+            i.no_speed,
+        ),
+        (
+            "flowsift_interface_threshold_events_total",
+            "Threshold events on interface metrics.",
+            i.events,
+        ),
+        (
+            "flowsift_interface_threshold_events_dropped_total",
+            "Interface threshold events dropped because their ring to the sink was full.",
+            s.stats.interface_events_dropped,
+        ),
+    ] {
+        out.single(name, "counter", help, value);
+    }
 
     // Sinks.
     let sink = &s.stats.sink;

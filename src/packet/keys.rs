@@ -912,6 +912,9 @@ pub enum KeyValue {
     Number(u32),
     /// `tcp_<port>` or `udp_<port>`.
     Port(L4, u16),
+    /// A key function's text result: the name of the address group a `group:` key
+    /// found ([`crate::flow::group`]), as written in the group set.
+    Group(&'static str),
 }
 
 impl fmt::Display for KeyValue {
@@ -926,6 +929,7 @@ impl fmt::Display for KeyValue {
             KeyValue::Number(n) => write!(f, "{n}"),
             KeyValue::Port(L4::Tcp, p) => write!(f, "tcp_{p}"),
             KeyValue::Port(L4::Udp, p) => write!(f, "udp_{p}"),
+            KeyValue::Group(name) => f.write_str(name),
         }
     }
 }

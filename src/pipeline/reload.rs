@@ -1,7 +1,7 @@
 //! Applying a new configuration to a running pipeline (SIGHUP), without stopping receive.
 //!
 //! Flow definitions live in slots: a definition's slot is its bit in
-//! [`crate::record::WorkItem::definitions`] and the seed of its hash, so a definition whose
+//! [`crate::flow::FlowId::definition`] and the seed of its hash, so a definition whose
 //! spec did not change keeps its slot, its tables in every worker and therefore its open
 //! flows (a `flowStart` key already seen does not fire again). A removed or changed
 //! definition's slot is retired: its bit leaves the live set (items routed before the
@@ -18,6 +18,18 @@
 //! bounded worker rings for the hand-over), then finishes what it holds, bounded by
 //! `[shutdown] timeout_ms`, and closes. Counters of sinks that keep their name carry over.
 //!
+//! Thresholds: a flow definition's thresholds are part of it (they shape its entries), so
+//! a definition whose thresholds changed is a changed definition (new tables), and one
+//! whose thresholds did not keeps its tables and its thresholds' states. Interface
+//! thresholds change in place; an unchanged one keeps its state on every interface.
+//! Group sets: a reload re-reads every `[[group]]` (files included; an unreadable or bad
+//! file refuses the whole reload and the sets in force stay). A definition whose keys and
+//! filter are written the same but read a set whose content changed is kept, flows and
+//! all: its tables take the new sets (workers first, then the routers), and since a
+//! flow's group is packed as the group name's process-wide number, an open flow keeps its
+//! identity. From then on samples are classified by the new sets: an address that left
+//! a group no longer matches, one that joined starts new flows.
+//!
 //! Settings that shape threads and sockets (`[rx]`, `[workers]`, `[scheduler]`) need a
 //! restart: they are listed as not applied.
 
@@ -29,9 +41,11 @@ use crate::config::Config;
 use crate::flow::definition::MAX_DEFINITIONS;
 use crate::flow::key::definition_seed;
 use crate::flow::router::{ReloadableRouter, RouterUpdates};
+use crate::flow::Route;
 use crate::flow::{FlowDefinition, FlowDefinitions, FlowSpec, FlowTable, Router};
-use crate::record::Route;
+use crate::groups::Groups;
 use crate::sink::{SinkStats, SyslogSink};
+use crate::threshold::Threshold;
 
 /// Longest a reload waits for the workers, or for the sender's hand-over.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -56,6 +70,8 @@ pub(super) struct Engine {
     updates: Arc<RouterUpdates>,
     /// Counters of senders replaced by reloads, for sinks that kept their name.
     pub sink_base: SinkStats,
+    /// The group sets the last reload replaced.
+    retired_groups: Groups,
 }
 
 /// What a reload changed.
@@ -64,6 +80,8 @@ pub struct ReloadOutcome {
     pub flows_added: Vec<String>,
     pub flows_removed: Vec<String>,
     pub flows_kept: Vec<String>,
+    /// Group sets added, removed or changed in content (files re-read included).
+    pub groups_changed: Vec<String>,
     /// The sender was replaced (some `[[sink]]` changed).
     pub sinks_replaced: bool,
     /// Settings that differ from the running ones but need a restart.
@@ -91,6 +109,9 @@ impl std::fmt::Display for ReloadOutcome {
                 "unchanged"
             }
         )?;
+        if !self.groups_changed.is_empty() {
+            write!(f, "; groups changed: {}", self.groups_changed.join(", "))?;
+        }
         if !self.not_applied.is_empty() {
             write!(
                 f,
@@ -122,6 +143,7 @@ impl Engine {
             generation: 0,
             updates: RouterUpdates::new(threads),
             sink_base: SinkStats::default(),
+            retired_groups: Groups::default(),
         }
     }
 
@@ -168,10 +190,13 @@ fn changed_keys<T: serde::Serialize>(table: &str, old: &T, new: &T) -> Vec<Strin
 }
 
 /// Whether two validated definitions behave the same (a spec that only spells out a
-/// built-in's defaults is the built-in).
+/// built-in's defaults is the built-in), the content of the group sets they read aside:
+/// a definition whose sets changed keeps its slot and its flows and takes the new sets
+/// ([`same_groups`]).
 fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
     a.name == b.name
         && a.keys == b.keys
+        && a.columns == b.columns
         && a.value == b.value
         && a.filter.as_ref().map(|f| f.text()) == b.filter.as_ref().map(|f| f.text())
         && a.separator == b.separator
@@ -184,6 +209,42 @@ fn same_definition(a: &FlowDefinition, b: &FlowDefinition) -> bool {
         && a.idle_timeout_ms == b.idle_timeout_ms
         && a.scope == b.scope
         && a.key_words == b.key_words
+        && a.thresholds.len() == b.thresholds.len()
+        && a.thresholds
+            .iter()
+            .zip(b.thresholds.iter())
+            .all(|(x, y)| x.same(y))
+}
+
+/// Whether two definitions that are the same by [`same_definition`] read group sets of
+/// the same content (in their keys and their filter).
+fn same_groups(a: &FlowDefinition, b: &FlowDefinition) -> bool {
+    let filter_groups = |d: &FlowDefinition| {
+        d.filter
+            .as_ref()
+            .map(|f| f.group_keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    a.groups == b.groups && filter_groups(a) == filter_groups(b)
+}
+
+/// The names of the sets in `old` or `new` that are not in both with the same content.
+fn changed_groups(old: &Groups, new: &Groups) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in new.sets() {
+        if old
+            .get(s.name())
+            .is_none_or(|o| !(Arc::ptr_eq(o, s) || **o == **s))
+        {
+            out.push(s.name().to_owned());
+        }
+    }
+    for s in old.sets() {
+        if new.get(s.name()).is_none() {
+            out.push(s.name().to_owned());
+        }
+    }
+    out
 }
 
 /// Add `base` (counters of replaced senders) into `stats`, by sink name.
@@ -225,7 +286,9 @@ impl Pipeline {
             // Everything that can fail before the switch: TLS files, addresses.
             SyslogSink::check(&new.sinks)?;
         }
-        let plan = self.plan_flows(new)?;
+        outcome.groups_changed = changed_groups(&old.group_sets, &new.group_sets);
+        let thresholds = new.thresholds()?;
+        let plan = self.plan_flows(new, &thresholds)?;
         if sinks_change {
             self.replace_sinks(new)?;
             outcome.sinks_replaced = true;
@@ -233,9 +296,19 @@ impl Pipeline {
         outcome.flows_added = plan.added.iter().map(|(_, s)| s.name.clone()).collect();
         outcome.flows_removed = plan.removed.clone();
         outcome.flows_kept = plan.kept.clone();
-        if !plan.added.is_empty() || !plan.retire.is_empty() {
+        if !plan.added.is_empty() || !plan.retire.is_empty() || !plan.regroup.is_empty() {
             self.apply_flows(plan)?;
         }
+        self.interfaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .metrics
+            .set_thresholds(&thresholds);
+        // The sets just replaced stay referenced until the next reload, so that their
+        // memory is most likely freed here rather than on a datapath thread that held
+        // the last reference.
+        self.engine.retired_groups =
+            std::mem::replace(&mut self.engine.config.group_sets, new.group_sets.clone());
         self.shutdown_timeout = Duration::from_millis(new.shutdown.timeout_ms);
         // Keep the settings that were not applied as they run, so the next reload lists
         // them again and the running configuration stays the truth.
@@ -247,7 +320,7 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    fn plan_flows(&self, new: &Config) -> Result<FlowPlan, String> {
+    fn plan_flows(&self, new: &Config, thresholds: &[Threshold]) -> Result<FlowPlan, String> {
         let generation = self.engine.generation + 1;
         let mut plan = FlowPlan {
             generation,
@@ -256,7 +329,9 @@ impl Pipeline {
         let slots = &self.engine.slots;
         let mut keep = vec![false; slots.len()];
         for spec in &new.flows {
-            let def = FlowDefinition::from_spec(spec).map_err(|e| e.to_string())?;
+            let def = FlowDefinition::from_spec_in(spec, &new.group_sets)
+                .map_err(|e| e.to_string())?
+                .with_thresholds(thresholds);
             match slots
                 .iter()
                 .enumerate()
@@ -265,6 +340,9 @@ impl Pipeline {
                 Some(i) => {
                     keep[i] = true;
                     plan.kept.push(spec.name.clone());
+                    if !same_groups(&slots[i].def, &def) {
+                        plan.regroup.push((i, def, spec.clone()));
+                    }
                 }
                 None => plan.added.push((def, spec.clone())),
             }
@@ -315,6 +393,14 @@ impl Pipeline {
         }
         let mut per_worker: Vec<Vec<(usize, FlowTable)>> =
             (0..workers_n).map(|_| Vec::new()).collect();
+        let mut regroup = Vec::with_capacity(plan.regroup.len());
+        for (i, def, spec) in plan.regroup {
+            if let Some(s) = engine.slots.get_mut(i) {
+                regroup.push((i, def.groups.clone()));
+                s.def = def;
+                s.spec = spec;
+            }
+        }
         for &i in &plan.retire {
             if let Some(s) = engine.slots.get(i) {
                 for w in per_worker.iter_mut() {
@@ -351,7 +437,7 @@ impl Pipeline {
             .map(|s| s.live.then(|| s.def.name.clone()))
             .collect();
         if let Some(w) = &self.workers {
-            w.reconfigure(per_worker, live, names, PATIENCE)?;
+            w.reconfigure(per_worker, regroup, live, names, PATIENCE)?;
         }
         let threads = self.receiver_threads;
         let routers = (0..threads)
@@ -400,6 +486,8 @@ struct FlowPlan {
     removed: Vec<String>,
     retire: Vec<usize>,
     added: Vec<(FlowDefinition, FlowSpec)>,
+    /// Kept slots whose group sets changed content: the definition over the new sets.
+    regroup: Vec<(usize, FlowDefinition, FlowSpec)>,
     /// The slot of each added definition.
     slots: Vec<usize>,
 }
@@ -407,6 +495,37 @@ struct FlowPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A changed interface threshold keeps every flow table; a changed threshold on a
+    /// definition renews that definition's tables only.
+    #[test]
+    fn thresholds_change_on_reload_and_unchanged_tables_stay() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sink.local_addr().unwrap();
+        let config = |flood: u32, hot: u32| {
+            let text = format!(
+                "[rx]\nlisten = [\"127.0.0.1:0\"]\n[stats]\ninterval_s = 0\n\
+                 [[flow]]\nname = \"uport\"\n\
+                 [[flow]]\nname = \"flood\"\nkeys = \"ipdestination\"\n\
+                 [[threshold]]\nname = \"f\"\nmetric = \"flood\"\nvalue = {flood}\nbyFlow = true\n\
+                 [[threshold]]\nname = \"hot\"\nmetric = \"ifinutilization\"\nvalue = {hot}\n\
+                 [[sink]]\naddress = \"{addr}\"\n"
+            );
+            Config::parse(&text, "reload.toml").unwrap()
+        };
+        let mut p = Pipeline::start(&config(100, 80)).unwrap();
+        let out = p.reload(&config(100, 90)).unwrap();
+        assert_eq!(out.flows_kept, vec!["uport", "flood"], "{out}");
+        assert!(
+            out.flows_added.is_empty() && out.flows_removed.is_empty(),
+            "{out}"
+        );
+        let out = p.reload(&config(200, 90)).unwrap();
+        assert_eq!(out.flows_kept, vec!["uport"], "{out}");
+        assert_eq!(out.flows_added, vec!["flood"], "{out}");
+        assert_eq!(p.config().thresholds[0].value, 200.0);
+        let _ = p.shutdown();
+    }
 
     #[test]
     fn changed_keys_name_the_settings() {

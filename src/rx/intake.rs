@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 
-use crate::record::{monotonic_nanos, Route, SampleRecord, WorkItem};
+use crate::flow::{Route, WorkItem};
+use crate::record::{monotonic_nanos, SampleRecord};
 use crate::ring::Producer;
 use crate::sflow::{
     decode_datagram, CounterSampleMeta, DatagramHeader, DecodeError, DiscardSampleMeta,
@@ -20,7 +21,7 @@ use crate::sflow::{
 };
 
 use super::allow::Allowlist;
-use super::interfaces::PendingSample;
+use super::interfaces::{PendingSample, SampleOrigin};
 use super::stats::{
     AgentKey, BadDatagram, ErrorCounts, Limits, SourceSlot, ThreadState, PUBLISH_EVERY_NS,
 };
@@ -47,6 +48,7 @@ pub(crate) struct Intake {
     /// The current datagram's agent, and the interface records of the counter sample being
     /// walked.
     agent: std::net::IpAddr,
+    uptime_ms: u32,
     interface: PendingSample,
     /// Per agent slot (below [`DENSE_AGENTS`]), per ifIndex (below [`DENSE_INDEX`]): the
     /// position of the data source in `state.sources`, plus one (0: not cached yet). Spares
@@ -83,6 +85,7 @@ impl Intake {
             from: None,
             now: 0,
             agent: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            uptime_ms: 0,
             interface: PendingSample::default(),
             dense: Vec::new(),
         }
@@ -246,6 +249,7 @@ impl Handler for Intake {
 impl Visitor for Intake {
     fn datagram(&mut self, h: &DatagramHeader) {
         self.agent = h.agent;
+        self.uptime_ms = h.uptime_ms;
         self.interface.clear();
         let key = AgentKey {
             agent: h.agent,
@@ -292,18 +296,14 @@ impl Visitor for Intake {
             ..
         } = self;
         let batch = *batch;
-        router.route_hinted(record, &mut |worker, definitions, hint| {
+        router.route(record, &mut |worker, flow| {
             let (Some(pending), Some(producer)) =
                 (pending.get_mut(worker), producers.get_mut(worker))
             else {
                 state.counters.route_errors += 1;
                 return;
             };
-            let item = WorkItem {
-                record: *record,
-                definitions,
-                hint,
-            };
+            let item = WorkItem::new(record, flow);
             if producer.push_deferred(item).is_err() {
                 state.counters.ring_drops += 1;
                 return;
@@ -317,9 +317,15 @@ impl Visitor for Intake {
         });
     }
 
-    fn counter_sample(&mut self, _meta: &CounterSampleMeta) {
+    fn counter_sample(&mut self, meta: &CounterSampleMeta) {
         self.state.counters.counter_samples += 1;
-        if let Some(ic) = self.interface.finish(self.agent) {
+        let origin = SampleOrigin {
+            agent: Some(self.agent),
+            sequence: meta.sequence,
+            uptime_ms: self.uptime_ms,
+            received_ns: self.now,
+        };
+        if let Some(ic) = self.interface.finish(origin) {
             if self.slot.interfaces.push(ic).is_err() {
                 self.state.counters.interface_updates_dropped += 1;
             }
@@ -352,12 +358,24 @@ impl Visitor for Intake {
 #[cfg(test)]
 mod tests_support {
     use super::*;
+    use crate::flow::FlowId;
     use crate::ring::ring;
 
+    /// Delivers every sample to one worker, as definition 3 with the UDP destination
+    /// port as its key.
     pub(super) struct ToWorker(pub usize);
     impl Route for ToWorker {
-        fn route(&mut self, _r: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
-            deliver(self.0, 3);
+        fn route(&mut self, r: &SampleRecord, deliver: &mut dyn FnMut(usize, &FlowId)) {
+            let port = r.keys.udp_destination_port().map_or(0, u64::from);
+            let mut key = [0; crate::flow::key::MAX_KEY_WORDS];
+            key[0] = port;
+            let flow = FlowId {
+                hash: port,
+                key,
+                words: 1,
+                definition: 3,
+            };
+            deliver(self.0, &flow);
         }
     }
 
@@ -478,8 +496,7 @@ mod tests {
         feed(&mut i, &good(3));
         assert_eq!(c.len(), 3 + 4, "a full batch goes at once");
         let w = c.pop().unwrap();
-        assert_eq!(w.definitions, 3);
-        assert_eq!(w.record.keys.udp_destination_port(), Some(53));
+        assert_eq!((w.flow.definition, w.flow.key_words()), (3, &[53][..]));
     }
 
     /// `inner` behind Ethernet / IPv4 / UDP 4789 / VXLAN `vni`.

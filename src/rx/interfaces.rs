@@ -56,6 +56,22 @@ pub struct InterfaceCounters {
     pub counters: GenericInterface,
     /// The port-name record of the same sample, when the agent sent one.
     pub name: Option<PortName>,
+    /// The counter sample's sequence number and the datagram's agent uptime (ms): they
+    /// order an interface's samples and give the time between them
+    /// ([`crate::threshold::InterfaceMetrics`]).
+    pub sequence: u32,
+    pub uptime_ms: u32,
+    /// Monotonic receipt time of the datagram.
+    pub received_ns: u64,
+}
+
+/// Where a counter sample came from, beside its records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SampleOrigin {
+    pub agent: Option<IpAddr>,
+    pub sequence: u32,
+    pub uptime_ms: u32,
+    pub received_ns: u64,
 }
 
 /// The records of the counter sample being walked, until the sample's own call.
@@ -82,12 +98,16 @@ impl PendingSample {
 
     /// The sample is complete: its interface counters, if it had a generic record. Leaves
     /// the pending state empty for the next sample.
-    pub(crate) fn finish(&mut self, agent: IpAddr) -> Option<InterfaceCounters> {
+    pub(crate) fn finish(&mut self, origin: SampleOrigin) -> Option<InterfaceCounters> {
         let done = std::mem::take(self);
+        let agent = origin.agent?;
         done.generic.map(|counters| InterfaceCounters {
             agent,
             counters,
             name: done.name,
+            sequence: origin.sequence,
+            uptime_ms: origin.uptime_ms,
+            received_ns: origin.received_ns,
         })
     }
 
@@ -121,7 +141,10 @@ mod tests {
     #[test]
     fn a_sample_gives_its_generic_counters_and_name() {
         let mut p = PendingSample::default();
-        let agent: IpAddr = "192.0.2.1".parse().unwrap();
+        let agent = SampleOrigin {
+            agent: Some("192.0.2.1".parse().unwrap()),
+            ..SampleOrigin::default()
+        };
         assert!(p.finish(agent).is_none());
         let mut generic = vec![0u8; 88];
         generic[3] = 7; // ifIndex 7

@@ -30,7 +30,6 @@ mod intake;
 pub mod interfaces;
 mod mmsg;
 mod owner;
-pub mod send;
 mod seq;
 mod stats;
 mod sys;
@@ -49,7 +48,7 @@ use crossbeam::utils::CachePadded;
 use serde::Deserialize;
 use socket2::Socket;
 
-use crate::record::{Route, WorkItem};
+use crate::flow::{Route, WorkItem};
 use crate::ring::Producer;
 
 pub use allow::{Allowlist, Cidr, CidrError};

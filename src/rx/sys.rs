@@ -570,7 +570,7 @@ mod tests {
             assert_eq!(outcome.gro, gro, "this kernel has UDP_GRO");
             let to = socks[0].local_addr().unwrap().as_socket().unwrap();
             let mut tx =
-                crate::rx::send::Sender::connect("127.0.0.1:0".parse().unwrap(), to, 1 << 20)
+                crate::udp::UdpSender::connect("127.0.0.1:0".parse().unwrap(), to, 1 << 20)
                     .unwrap();
             let mut buf = Vec::new();
             for i in 0..10u8 {

@@ -64,7 +64,7 @@ pub struct SinkConfig {
     /// RFC 5424 SD-ID the pairs are written under (`name@PEN`).
     #[serde(default = "default_sd_id")]
     pub sd_id: SdId,
-    /// Flow definitions (by name) this destination takes; empty: all of them.
+    /// Flow definitions and thresholds (by name) this destination takes; empty: all.
     #[serde(default)]
     pub flows: Vec<String>,
     /// Fields to print, in order: flow key names and record fields (`name`, `flowID`,

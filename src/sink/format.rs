@@ -22,6 +22,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use crate::flow::FlowEvent;
+use crate::flow::FlowKey;
 use crate::packet::{Key, KeyValue};
 
 /// sFlow-RT cuts every message at this many bytes (REFERENCE.md section 2).
@@ -142,7 +143,11 @@ enum FieldValue<'a> {
 
 fn field_value(event: &FlowEvent, field: Field) -> Option<FieldValue<'_>> {
     Some(match field {
-        Field::Key(k) => match event.keys.iter().find(|(key, _)| *key == k) {
+        Field::Key(k) => match event
+            .keys
+            .iter()
+            .find(|(key, _)| *key == FlowKey::Packet(k))
+        {
             Some((_, v)) => FieldValue::Key(*v),
             None if k == Key::Agent => FieldValue::Ip(event.agent),
             None => return None,
@@ -219,6 +224,7 @@ fn push_key_value(v: &KeyValue, out: &mut Vec<u8>) {
             });
             push_u64(u64::from(port), out);
         }
+        KeyValue::Group(name) => out.extend_from_slice(name.as_bytes()),
         KeyValue::Mac(m) => {
             const HEX: &[u8; 16] = b"0123456789ABCDEF";
             for b in m {
@@ -433,13 +439,37 @@ impl Formatter {
         out.extend_from_slice(b": ");
     }
 
-    /// Visit the fields this destination prints, in order.
+    /// Visit the fields this destination prints, in order. A threshold event prints
+    /// sFlow-RT's threshold event fields whatever `fields` says: `thresholdID`, `metric`,
+    /// `agent`, `dataSource`, `flowKey` (flow metrics: the keys joined by `fs`), `value`
+    /// (rounded down), `threshold`, and `status=end` when it re-armed.
     fn for_each_field<'e>(
         &self,
         event: &'e FlowEvent,
         mut f: impl FnMut(&'static str, FieldValue<'e>),
     ) {
-        if self.opts.fields.is_empty() {
+        if let Some(t) = &event.threshold {
+            f("thresholdID", FieldValue::Text(&event.name));
+            f("metric", FieldValue::Text(&t.metric));
+            f("agent", FieldValue::Ip(event.agent));
+            f(
+                "dataSource",
+                FieldValue::Integer(u64::from(event.data_source)),
+            );
+            if !event.keys.is_empty() {
+                f("flowKey", FieldValue::Joined(event));
+            }
+            let value = if event.value.is_finite() && event.value > 0.0 {
+                event.value.floor() as u64
+            } else {
+                0
+            };
+            f("value", FieldValue::Integer(value));
+            f("threshold", FieldValue::Float(t.threshold));
+            if t.end {
+                f("status", FieldValue::Text("end"));
+            }
+        } else if self.opts.fields.is_empty() {
             for (k, v) in event.keys.iter() {
                 f(k.name(), FieldValue::Key(*v));
             }
@@ -682,7 +712,9 @@ mod tests {
                 ),
                 (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, 53)),
             ]
-            .into(),
+            .into_iter()
+            .map(|(k, v)| (crate::flow::FlowKey::Packet(k), v))
+            .collect(),
             separator: ",".into(),
             value: 1000.0,
             start_ms: 1_700_000_000_000,
@@ -691,6 +723,7 @@ mod tests {
             data_source: 3,
             received_ns: 0,
             event_id: 0,
+            threshold: None,
         }
     }
 
@@ -765,7 +798,9 @@ mod tests {
             (Key::IcmpUnreachablePort, KeyValue::Port(L4::Tcp, 22)),
             (Key::Vlan, KeyValue::Number(32)),
         ]
-        .into();
+        .into_iter()
+        .map(|(k, v)| (crate::flow::FlowKey::Packet(k), v))
+        .collect();
         let mut f = Formatter::new(opts(Format::SflowRt));
         let s = render(&mut f, &e, &NOV24);
         assert!(
@@ -798,6 +833,102 @@ mod tests {
             s.ends_with(
                 "sflow-rt: name=uport ipdestination=10.0.0.9 agent=192.0.2.1 flowKeys=\"10.0.0.5,10.0.0.9,udp_53\" value=1000 dataSource=3"
             ),
+            "{s}"
+        );
+    }
+
+    /// A threshold event with `keys` (a flow metric) or without (an interface metric).
+    fn crossing(
+        name: &str,
+        metric: &str,
+        keys: &[(Key, KeyValue)],
+        value: f64,
+        threshold: f64,
+        end: bool,
+    ) -> FlowEvent {
+        let mut e = event();
+        e.name = name.into();
+        e.keys = keys
+            .iter()
+            .map(|&(k, v)| (crate::flow::FlowKey::Packet(k), v))
+            .collect();
+        e.agent = "10.3.0.1".parse().unwrap();
+        e.data_source = 7;
+        e.value = value;
+        e.threshold = Some(Box::new(crate::threshold::Crossing {
+            metric: metric.into(),
+            threshold,
+            end,
+        }));
+        e
+    }
+
+    #[test]
+    fn threshold_events_print_sflow_rts_fields_in_every_format() {
+        let dec6 = LocalTime {
+            month: 12,
+            day: 6,
+            hour: 15,
+            minute: 40,
+            second: 2,
+            ..NOV24
+        };
+        let flood = crossing(
+            "udpflood",
+            "udpflood",
+            &[(
+                Key::IpDestination,
+                KeyValue::Ip("192.0.2.55".parse().unwrap()),
+            )],
+            123_456.9,
+            100_000.0,
+            false,
+        );
+        let mut o = opts(Format::SflowRt);
+        o.hostname = "host".into();
+        // `fields` shapes flow records only.
+        o.fields = vec![Field::Name];
+        let mut f = Formatter::new(o.clone());
+        assert_eq!(
+            render(&mut f, &flood, &dec6),
+            "<133>Dec  6 15:40:02 host sflow-rt: thresholdID=udpflood metric=udpflood agent=10.3.0.1 dataSource=7 flowKey=192.0.2.55 value=123456 threshold=100000"
+        );
+        let mut hot = crossing("hotlink", "ifinutilization", &[], 91.7, 80.0, false);
+        hot.data_source = 3;
+        assert_eq!(
+            render(&mut f, &hot, &dec6),
+            "<133>Dec  6 15:40:02 host sflow-rt: thresholdID=hotlink metric=ifinutilization agent=10.3.0.1 dataSource=3 value=91 threshold=80"
+        );
+        let mut end = hot.clone();
+        end.threshold.as_mut().unwrap().end = true;
+        assert!(render(&mut f, &end, &dec6).ends_with(" value=91 threshold=80 status=end"));
+        // Two keys are joined by the definition's separator (and quoted by the rule).
+        let mut two = flood.clone();
+        two.keys = vec![
+            (
+                crate::flow::FlowKey::Packet(Key::IpDestination),
+                KeyValue::Ip("192.0.2.55".parse().unwrap()),
+            ),
+            (
+                crate::flow::FlowKey::Packet(Key::UdpDestinationPort),
+                KeyValue::Number(53),
+            ),
+        ]
+        .into();
+        assert!(render(&mut f, &two, &dec6).contains(" flowKey=\"192.0.2.55,53\" "));
+
+        o.format = Format::Json;
+        let mut f = Formatter::new(o.clone());
+        let s = render(&mut f, &end, &dec6);
+        assert!(
+            s.ends_with(r#"sflow-rt: {"thresholdID":"hotlink","metric":"ifinutilization","agent":"10.3.0.1","dataSource":3,"value":91,"threshold":80,"status":"end","event_id":"0000000000000000"}"#),
+            "{s}"
+        );
+        o.format = Format::Rfc5424;
+        let mut f = Formatter::new(o);
+        let s = render(&mut f, &flood, &dec6);
+        assert!(
+            s.contains(r#" udpflood [sflow-rt@4300 thresholdID="udpflood" metric="udpflood" agent="10.3.0.1" dataSource="7" flowKey="192.0.2.55" value="123456" threshold="100000""#),
             "{s}"
         );
     }

@@ -1140,7 +1140,9 @@ mod tests {
                 (Key::IpSource, KeyValue::Ip("10.0.0.5".parse().unwrap())),
                 (Key::IcmpUnreachablePort, KeyValue::Port(L4::Udp, i)),
             ]
-            .into(),
+            .into_iter()
+            .map(|(k, v)| (crate::flow::FlowKey::Packet(k), v))
+            .collect(),
             separator: ",".into(),
             value: 1.0,
             start_ms: 0,
@@ -1149,6 +1151,7 @@ mod tests {
             data_source: 1,
             received_ns: monotonic_nanos(),
             event_id: 0,
+            threshold: None,
         }
     }
 

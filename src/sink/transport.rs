@@ -1,7 +1,7 @@
 //! Transports: how a batch of framed messages reaches one syslog receiver.
 //!
-//! - UDP: a connected socket and one `sendmmsg` call per batch (up to 1024 datagrams), so
-//!   a burst of events costs one system call, not one per event.
+//! - UDP: a connected socket and `sendmmsg` batches ([`crate::udp::UdpSender`], the one
+//!   batched UDP sender), so a burst of events costs a few system calls, not one per event.
 //! - TCP: a stream written with vectored writes, a whole batch per `writev`.
 //! - TLS (RFC 5425): rustls 0.23 with the `ring` provider over the same stream, verifying
 //!   the server against a CA file or the system roots, with an optional client certificate.
@@ -16,7 +16,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, IoSlice, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,14 +25,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use super::config::{SinkConfig, Transport};
+use crate::udp::UdpSender;
 
 /// Most iovecs handed to one `writev` (Linux `UIO_MAXIOV` is 1024; 128 keeps the array on
 /// the stack small while a call still moves tens of kilobytes).
 const MAX_IOV: usize = 128;
-/// Most datagrams per `sendmmsg` (the kernel caps `vlen` at `UIO_MAXIOV`, 1024; 256 keeps
-/// the header arrays on the stack at 20 KiB).
-const MAX_MMSG: usize = 256;
-
 /// A send that stopped early: `sent` whole messages went out before `error`.
 #[derive(Debug)]
 pub struct SendError {
@@ -109,15 +106,10 @@ impl Connector {
         match self.transport {
             Transport::Udp => {
                 let addr = self.resolve()?[0];
-                let local: SocketAddr = if addr.is_ipv4() {
-                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-                } else {
-                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-                };
-                let sock = UdpSocket::bind(local)?;
-                sock.connect(addr)?;
-                sock.set_write_timeout(Some(self.write_timeout))?;
-                Ok(Connection::Udp(sock))
+                Ok(Connection::Udp(UdpSender::deliver_to(
+                    addr,
+                    self.write_timeout,
+                )?))
             }
             Transport::Tcp => Ok(Connection::Tcp(self.connect_tcp()?)),
             Transport::Tls => {
@@ -202,7 +194,7 @@ pub struct TlsStream {
 
 /// One open connection to a receiver.
 pub enum Connection {
-    Udp(UdpSocket),
+    Udp(UdpSender),
     Tcp(TcpStream),
     Tls(Box<TlsStream>),
 }
@@ -225,7 +217,10 @@ impl Connection {
     /// Send every message of `msgs` (already framed), in order.
     pub fn send(&mut self, msgs: &[Vec<u8>]) -> Result<(), SendError> {
         match self {
-            Connection::Udp(s) => send_datagrams(s, msgs),
+            Connection::Udp(s) => s.send_each(msgs).map(|_| ()).map_err(|p| SendError {
+                sent: p.sent,
+                error: p.error,
+            }),
             Connection::Tcp(s) => write_all_vectored(s, msgs),
             Connection::Tls(t) => {
                 let TlsStream { conn, sock } = &mut **t;
@@ -358,55 +353,10 @@ fn write_all_vectored<W: Write>(w: &mut W, msgs: &[Vec<u8>]) -> Result<(), SendE
     Ok(())
 }
 
-/// Send one datagram per message with `sendmmsg`.
-fn send_datagrams(sock: &UdpSocket, msgs: &[Vec<u8>]) -> Result<(), SendError> {
-    let mut iovs: [libc::iovec; MAX_MMSG] = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; MAX_MMSG];
-    // SAFETY: all-zero bytes are a valid mmsghdr (null pointers, zero lengths).
-    let mut hdrs: [libc::mmsghdr; MAX_MMSG] = unsafe { std::mem::zeroed() };
-    let mut i = 0;
-    let mut refused_retry = true;
-    while i < msgs.len() {
-        let n = (msgs.len() - i).min(MAX_MMSG);
-        for k in 0..n {
-            let m = &msgs[i + k];
-            iovs[k] = libc::iovec {
-                iov_base: m.as_ptr() as *mut libc::c_void,
-                iov_len: m.len(),
-            };
-            hdrs[k].msg_hdr.msg_iov = &mut iovs[k];
-            hdrs[k].msg_hdr.msg_iovlen = 1;
-            hdrs[k].msg_len = 0;
-        }
-        // SAFETY: `hdrs[..n]` point at `iovs[..n]`, which point into `msgs`; all outlive the
-        // call, and the kernel only reads the message buffers. The socket is connected, so
-        // no destination address is needed.
-        let rc = unsafe { libc::sendmmsg(sock.as_raw_fd(), hdrs.as_mut_ptr(), n as u32, 0) };
-        if rc < 0 {
-            let error = io::Error::last_os_error();
-            match error.kind() {
-                io::ErrorKind::Interrupted => continue,
-                // An ICMP port unreachable for an earlier datagram surfaces on this call;
-                // these datagrams were not sent yet, so try once more.
-                io::ErrorKind::ConnectionRefused if refused_retry => {
-                    refused_retry = false;
-                    continue;
-                }
-                _ => return Err(SendError { sent: i, error }),
-            }
-        }
-        i += rc as usize;
-        refused_retry = true;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, UdpSocket};
 
     /// A writer that accepts at most `chunk` bytes per call and fails after `limit` bytes.
     struct Trickle {

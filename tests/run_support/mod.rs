@@ -74,6 +74,14 @@ impl Collector {
         c
     }
 
+    /// [`Collector::wait_for`], returning the first line that contains `what`.
+    pub fn wait_line(&mut self, what: &str, timeout: Duration) -> Option<String> {
+        if !self.wait_for(what, timeout) {
+            return None;
+        }
+        self.lines.iter().find(|l| l.contains(what)).cloned()
+    }
+
     /// Wait (bounded) for a stderr line containing `what`.
     pub fn wait_for(&mut self, what: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -100,16 +108,24 @@ impl Collector {
         self.child.id()
     }
 
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+    }
+
     /// Send SIGTERM without waiting.
     pub fn signal_term(&self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Send SIGHUP (reload) without waiting.
+    pub fn signal_hup(&self) {
+        self.signal(libc::SIGHUP);
     }
 
     /// SIGTERM, then wait (bounded) for the exit status and the rest of stderr.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.signal(libc::SIGTERM);
         self.wait_exit(timeout)
     }
 

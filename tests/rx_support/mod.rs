@@ -5,25 +5,43 @@
 
 use std::hash::{Hash, Hasher};
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flowsift::record::{Route, SampleRecord, WorkItem};
+use flowsift::flow::{FlowId, Route, WorkItem};
+use flowsift::record::SampleRecord;
 use flowsift::ring::{ring, Consumer};
 use flowsift::rx::{IoMode, Receiver, RxConfig, RxStats};
 
-/// Sends each sample to one worker chosen by a hash of its agent and data source, with
-/// definition bit 0 set: every sample reaches exactly one worker.
+/// Sends each sample to one worker chosen by a hash of its agent and data source, as
+/// definition 0: every sample reaches exactly one worker. Every record routed is kept in
+/// `seen` (all routers of a receiver share it), and the item's key is its index there, so
+/// a test can tell which decoded record each item came from.
 pub struct ByAgent {
     pub workers: usize,
+    pub seen: Arc<Mutex<Vec<SampleRecord>>>,
 }
 
 impl Route for ByAgent {
-    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, u64)) {
+    fn route(&mut self, record: &SampleRecord, deliver: &mut dyn FnMut(usize, &FlowId)) {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         record.agent.hash(&mut h);
         record.source_index().hash(&mut h);
-        deliver((h.finish() % self.workers as u64) as usize, 1);
+        let index = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(*record);
+            seen.len() as u64 - 1
+        };
+        let mut key = [0; flowsift::flow::key::MAX_KEY_WORDS];
+        key[0] = index;
+        let flow = FlowId {
+            hash: h.finish(),
+            key,
+            words: 1,
+            definition: 0,
+        };
+        deliver((flow.hash % self.workers as u64) as usize, &flow);
     }
 }
 
@@ -45,6 +63,8 @@ pub struct Harness {
     pub rx: Receiver,
     pub workers: Vec<JoinHandle<Vec<WorkItem>>>,
     pub addr: SocketAddr,
+    /// Every record the routers saw, in routing order per thread ([`ByAgent`]).
+    pub seen: Arc<Mutex<Vec<SampleRecord>>>,
 }
 
 /// Start a receiver with `workers` draining workers, or with consumers that are held but
@@ -62,8 +82,14 @@ pub fn start(config: RxConfig, workers: usize, drain: bool) -> (Harness, Vec<Con
         }
         producers.push(row);
     }
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let routers: Vec<Box<dyn Route>> = (0..threads)
-        .map(|_| Box::new(ByAgent { workers }) as Box<dyn Route>)
+        .map(|_| {
+            Box::new(ByAgent {
+                workers,
+                seen: Arc::clone(&seen),
+            }) as Box<dyn Route>
+        })
         .collect();
     let rx = Receiver::start(config, routers, producers).expect("receiver starts");
     let addr = rx.local_addrs()[0];
@@ -98,6 +124,7 @@ pub fn start(config: RxConfig, workers: usize, drain: bool) -> (Harness, Vec<Con
             rx,
             workers: handles,
             addr,
+            seen,
         },
         held,
     )
@@ -106,12 +133,33 @@ pub fn start(config: RxConfig, workers: usize, drain: bool) -> (Harness, Vec<Con
 impl Harness {
     /// Stop the receiver, collect what the workers got.
     pub fn finish(self) -> (RxStats, Vec<WorkItem>) {
+        let (stats, items, _) = self.finish_with_records();
+        (stats, items)
+    }
+
+    /// [`Harness::finish`], with each item's decoded record (the one the router saw),
+    /// checked to be the sample the item carries.
+    pub fn finish_with_records(self) -> (RxStats, Vec<WorkItem>, Vec<SampleRecord>) {
         let stats = self.rx.stop();
         let mut items = Vec::new();
         for w in self.workers {
             items.extend(w.join().expect("worker"));
         }
-        (stats, items)
+        let seen = self.seen.lock().unwrap();
+        let records: Vec<SampleRecord> = items
+            .iter()
+            .map(|w| {
+                let r = seen[w.flow.key[0] as usize];
+                let want = format!("{:?}", flowsift::record::WorkSample::from(&r));
+                assert_eq!(
+                    format!("{:?}", w.sample),
+                    want,
+                    "the item carries its sample"
+                );
+                r
+            })
+            .collect();
+        (stats, items, records)
     }
 }
 

@@ -211,6 +211,26 @@ impl Rsyslog {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        // Listening is not yet receiving: a plain TCP input is ready once a probe sent
+        // over it is written (a connection made too early can be closed by the daemon,
+        // losing what was sent on it). Probes until one is written.
+        if let Some(p) = self.inputs.tcp {
+            let addr: SocketAddr = ([127, 0, 0, 1], p).into();
+            loop {
+                self.assert_alive();
+                if let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                    let _ = c.write_all(b"<14>Nov  1 00:00:00 probe probe: ready\n");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                if self.raw_lines().iter().any(|l| l.contains("probe:")) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "rsyslogd did not receive on tcp {p}"
+                );
+            }
+        }
         // A datagram input gives no sign of life: send probes until one is written.
         if let Some(p) = self.inputs.udp {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();

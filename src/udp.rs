@@ -1,20 +1,28 @@
-//! A fast UDP sender for the load generators (`flowsift blast`, `flowsift replay`) and the
-//! receive benchmark.
+//! Batched UDP sending: the one place with `sendmmsg`, UDP GSO and their control messages,
+//! behind one state type ([`UdpSender`]) that every sender in the program uses: the syslog
+//! sink's UDP destinations, and the load generators (`flowsift blast`, `flowsift replay`)
+//! and the receive benchmark.
 //!
-//! Measured on this machine: one `sendmmsg` call per 64 datagrams tops out near 0.25 M
-//! datagrams/s (the receiver's wake-ups cost the sender IPIs), while UDP GSO
-//! (`UDP_SEGMENT`, up to 64 equal-size segments in one send) lets one core offer about
-//! 1 M datagrams/s. So [`Sender::send_segments`] packs runs of equal-size datagrams into GSO
-//! sends, several per `sendmmsg`. A kernel or route that refuses GSO turns it off for good
-//! (logged once) and the same call falls back to one message per datagram.
+//! Batches, because a syscall per datagram is what limits a sender: the sink sends a burst
+//! of events with one `sendmmsg` per up to [`MMSG`] datagrams. GSO, because even batched,
+//! one `sendmmsg` call per 32-64 datagrams tops out near 0.25 M datagrams/s (the receiver's
+//! wake-ups cost the sender IPIs), while UDP GSO (`UDP_SEGMENT`, up to 64 equal-size
+//! segments in one send) lets one core offer about 1 M datagrams/s; so
+//! [`UdpSender::send_segments`] packs runs of equal-size datagrams into GSO sends, several
+//! per `sendmmsg`. GSO is probed by use, then degraded: a kernel or route that refuses it
+//! turns it off for that sender for good (logged once) and the same call falls back to one
+//! message per datagram.
 //!
-//! It lives beside the receive engine because it is the same kind of code: socket options
-//! and batched syscalls behind a small safe API.
+//! What a failed send means differs by sender, so it is the sender's [`Mode`]: a load
+//! generator treats a refused or full send as a network would (the datagrams are gone, or
+//! it waits for room); the sink needs to know how many whole messages went out before an
+//! error, to count the rest.
 
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -26,15 +34,37 @@ const UDP_SEGMENT: libc::c_int = 103;
 const MAX_SEGMENTS: usize = 64;
 const MAX_GSO_BYTES: usize = 65_000;
 
-/// Messages per `sendmmsg` call.
-const MMSG: usize = 32;
+/// Messages per `sendmmsg` call (the kernel caps a call at `UIO_MAXIOV`, 1024; 64 keeps
+/// the per-sender arrays small while a call still moves a whole batch of events).
+pub const MMSG: usize = 64;
 
 /// Control buffer for one `UDP_SEGMENT` cmsg (header + u16, aligned).
 const CMSG_SPACE: usize = 32;
 
-/// A connected UDP socket with GSO and sendmmsg batching.
-pub struct Sender {
+/// What a failed send means to the sender using it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A load generator: a datagram refused (an ICMP port unreachable for an earlier one,
+    /// the receiver not listening yet) is gone, as on a real network; a full send buffer is
+    /// waited out.
+    Load,
+    /// A delivery (the syslog sink): a refusal is retried once (it reports an earlier
+    /// datagram; these were not sent), any other error ends the send, reported with the
+    /// number of whole datagrams that went out before it ([`Partial`]).
+    Delivery,
+}
+
+/// A send that stopped early: `sent` datagrams went out before `error`.
+#[derive(Debug)]
+pub struct Partial {
+    pub sent: usize,
+    pub error: io::Error,
+}
+
+/// A connected UDP socket with sendmmsg batching and GSO (probed, then degraded).
+pub struct UdpSender {
     sock: Socket,
+    mode: Mode,
     gso: bool,
     headers: Vec<libc::mmsghdr>,
     iovecs: Vec<libc::iovec>,
@@ -43,24 +73,45 @@ pub struct Sender {
 
 // SAFETY: the raw pointers in `headers`/`iovecs` are rebuilt before every call and only
 // point into buffers borrowed for that call; nothing is shared across threads.
-unsafe impl Send for Sender {}
+unsafe impl Send for UdpSender {}
 
-impl Sender {
-    /// A socket bound to `from` (port 0 for any) and connected to `to`.
-    pub fn connect(from: SocketAddr, to: SocketAddr, sndbuf: usize) -> io::Result<Sender> {
+impl UdpSender {
+    /// A load generator's socket ([`Mode::Load`]), bound to `from` (port 0 for any) and
+    /// connected to `to`, with a send buffer of `sndbuf` bytes (as far as the kernel
+    /// allows).
+    pub fn connect(from: SocketAddr, to: SocketAddr, sndbuf: usize) -> io::Result<UdpSender> {
+        let s = UdpSender::open(from, to, Mode::Load)?;
+        let _ = s.sock.set_send_buffer_size(sndbuf);
+        Ok(s)
+    }
+
+    /// A delivering socket ([`Mode::Delivery`]) from any local address to `to`: a send
+    /// blocks at most `write_timeout` for buffer room, then fails.
+    pub fn deliver_to(to: SocketAddr, write_timeout: Duration) -> io::Result<UdpSender> {
+        let from: SocketAddr = if to.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let s = UdpSender::open(from, to, Mode::Delivery)?;
+        s.sock.set_write_timeout(Some(write_timeout))?;
+        Ok(s)
+    }
+
+    fn open(from: SocketAddr, to: SocketAddr, mode: Mode) -> io::Result<UdpSender> {
         let domain = if to.is_ipv4() {
             Domain::IPV4
         } else {
             Domain::IPV6
         };
         let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-        let _ = sock.set_send_buffer_size(sndbuf);
         sock.bind(&SockAddr::from(from))?;
         sock.connect(&SockAddr::from(to))?;
         // SAFETY: all-zero is a valid mmsghdr.
         let headers = vec![unsafe { zeroed::<libc::mmsghdr>() }; MMSG];
-        Ok(Sender {
+        Ok(UdpSender {
             sock,
+            mode,
             gso: true,
             headers,
             iovecs: vec![
@@ -106,7 +157,7 @@ impl Sender {
             }
         }
         let parts: Vec<&[u8]> = buf.chunks(segment).collect();
-        self.send_each(&parts)
+        Ok(self.send_each(&parts)?)
     }
 
     fn send_gso(&mut self, buf: &[u8], segment: usize) -> io::Result<usize> {
@@ -151,11 +202,13 @@ impl Sender {
         Ok(sent)
     }
 
-    /// Send each datagram as its own message, `MMSG` per call.
-    pub fn send_each(&mut self, datagrams: &[&[u8]]) -> io::Result<usize> {
+    /// Send each datagram as its own message, [`MMSG`] per call. Returns how many went
+    /// out, or, on an error ([`Mode`] says which), how many went out before it.
+    pub fn send_each<D: AsRef<[u8]>>(&mut self, datagrams: &[D]) -> Result<usize, Partial> {
         let mut sent = 0;
         for group in datagrams.chunks(MMSG) {
             for (i, d) in group.iter().enumerate() {
+                let d = d.as_ref();
                 self.iovecs[i] = libc::iovec {
                     iov_base: d.as_ptr() as *mut libc::c_void,
                     iov_len: d.len(),
@@ -167,7 +220,12 @@ impl Sender {
             }
             let mut off = 0;
             while off < group.len() {
-                let done = self.sendmmsg_from(off, group.len() - off)?;
+                let done = self
+                    .sendmmsg_from(off, group.len() - off)
+                    .map_err(|error| Partial {
+                        sent: sent + off,
+                        error,
+                    })?;
                 if done == 0 {
                     break;
                 }
@@ -178,7 +236,11 @@ impl Sender {
         Ok(sent)
     }
 
+    /// One `sendmmsg` of headers `from..from + n`: how many went out. Errors as the mode
+    /// says: interrupted calls are repeated; a refusal reports an earlier datagram (an
+    /// ICMP port unreachable), so these were not sent.
     fn sendmmsg_from(&mut self, from: usize, n: usize) -> io::Result<usize> {
+        let mut retry_refused = true;
         loop {
             // SAFETY: headers `from..from + n` were filled just before this call; each points
             // at an iovec of this struct and at caller buffers that outlive the call.
@@ -194,18 +256,28 @@ impl Sender {
                 return Ok(rc as usize);
             }
             let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
+            match (e.raw_os_error(), self.mode) {
+                (Some(libc::EINTR), _) => continue,
                 // Loopback receiver not listening yet, or its queue momentarily refused:
                 // the datagrams are gone, like on a real network.
-                Some(libc::ECONNREFUSED) => return Ok(n),
-                Some(libc::ENOBUFS) | Some(libc::EAGAIN) => {
+                (Some(libc::ECONNREFUSED), Mode::Load) => return Ok(n),
+                (Some(libc::ECONNREFUSED), Mode::Delivery) if retry_refused => {
+                    retry_refused = false;
+                    continue;
+                }
+                (Some(libc::ENOBUFS) | Some(libc::EAGAIN), Mode::Load) => {
                     std::thread::yield_now();
                     continue;
                 }
                 _ => return Err(e),
             }
         }
+    }
+}
+
+impl From<Partial> for io::Error {
+    fn from(p: Partial) -> io::Error {
+        p.error
     }
 }
 
@@ -262,7 +334,7 @@ mod tests {
     fn gso_splits_into_datagrams() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = rx.local_addr().unwrap();
-        let mut s = Sender::connect("127.0.0.1:0".parse().unwrap(), to, 1 << 20).unwrap();
+        let mut s = UdpSender::connect("127.0.0.1:0".parse().unwrap(), to, 1 << 20).unwrap();
         // 100 datagrams of 300 bytes, the last one 50 bytes.
         let mut buf = Vec::new();
         for i in 0..99u8 {
@@ -283,7 +355,7 @@ mod tests {
     fn without_gso_each_datagram_is_a_message() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = rx.local_addr().unwrap();
-        let mut s = Sender::connect("127.0.0.1:0".parse().unwrap(), to, 1 << 20).unwrap();
+        let mut s = UdpSender::connect("127.0.0.1:0".parse().unwrap(), to, 1 << 20).unwrap();
         s.disable_gso();
         let buf = vec![7u8; 1000];
         assert_eq!(s.send_segments(&buf, 400).unwrap(), 3);
@@ -292,7 +364,7 @@ mod tests {
             got.iter().map(Vec::len).collect::<Vec<_>>(),
             vec![400, 400, 200]
         );
-        assert_eq!(s.send_each(&[b"a", b"bc"]).unwrap(), 2);
+        assert_eq!(s.send_each(&[&b"a"[..], &b"bc"[..]]).unwrap(), 2);
         assert_eq!(receive_all(&rx, 2), vec![b"a".to_vec(), b"bc".to_vec()]);
     }
 }
