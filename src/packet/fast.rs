@@ -18,9 +18,11 @@
 
 use super::ethernet::ethertype;
 use super::header::{
-    icmpv4_unreachable, tunnel, vxlan_vni, walk_tunnels, walk_tunnels_from, Payload, GENEVE_PORT,
+    icmpv4_unreachable, icmpv6_unreachable, tunnel, vxlan_vni, walk_tunnels, walk_tunnels_from, Payload, GENEVE_PORT,
     UDP_HEADER, VXLAN_HEADER, VXLAN_PORT,
 };
+use std::net::{IpAddr, Ipv6Addr};
+
 use super::transport::protocol;
 use super::{InnerKeys, Key, PacketKeys, TunnelKind};
 
@@ -253,6 +255,110 @@ static TRANSPORT_KEYS: [u32; 256] = {
 
 /// RFC 792.
 const ICMPV4_DESTINATION_UNREACHABLE: u8 = 3;
+/// RFC 4443 section 3.1.
+const ICMPV6_DESTINATION_UNREACHABLE: u8 = 1;
+
+/// Bytes an IPv6 frame of the common shape needs from the start of its IPv6 header: the
+/// 40-byte fixed header and 14 bytes of TCP, up to its flags byte.
+pub const IPV6_LEN: usize = 40 + 14;
+
+/// Bytes an Ethernet sampled header needs for [`Ipv6Frame`]: a tagged frame's Ethernet
+/// header (18) and [`IPV6_LEN`], whatever the tagging (shorter frames take the general walk,
+/// which decodes them the same).
+pub const FRAME6_LEN: usize = 18 + IPV6_LEN;
+
+const IPV6: [u8; 2] = ethertype::IPV6.to_be_bytes();
+
+/// An Ethernet sampled header of the common IPv6 shape: untagged or one 802.1Q tag, IPv6
+/// with no extension header, then TCP, UDP (to a port that is no tunnel's) or ICMPv6, with
+/// at least [`FRAME6_LEN`] bytes. Its keys lie at fixed places, so they are read at fixed
+/// offsets of one checked array instead of through the general layer walk's chain of
+/// checks; anything else gives `None` from [`Ipv6Frame::parse`] and takes that walk.
+#[derive(Clone, Copy, Debug)]
+pub struct Ipv6Frame<'a> {
+    frame: &'a [u8; FRAME6_LEN],
+    ip: &'a [u8; IPV6_LEN],
+    vlan: Option<u16>,
+    /// The bytes from the transport header on, for the rare destination-unreachable quote.
+    l4: &'a [u8],
+}
+
+impl<'a> Ipv6Frame<'a> {
+    /// Recognise the shape, or `None` for any other (then use the general walk).
+    #[inline(always)]
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let frame = bytes.first_chunk::<FRAME6_LEN>()?;
+        let (at, vlan) = if pair(frame, 12) == IPV6 {
+            (14, None)
+        } else if pair(frame, 12) == VLAN && pair(frame, 16) == IPV6 {
+            (18, Some(be16(frame, 14) & 0x0FFF))
+        } else {
+            return None;
+        };
+        // Never `None`: `at` is at most 18 and the frame `FRAME6_LEN` long.
+        let ip = frame.get(at..)?.first_chunk::<IPV6_LEN>()?;
+        let fits = match ip[6] {
+            protocol::TCP | protocol::ICMPV6 => true,
+            protocol::UDP => !is_tunnel_port(be16(ip, 42)),
+            _ => false,
+        };
+        if ip[0] >> 4 != 6 || !fits {
+            return None;
+        }
+        Some(Ipv6Frame {
+            frame,
+            ip,
+            vlan,
+            l4: bytes.get(at + 40..)?,
+        })
+    }
+
+    /// Every key of the frame, written over `keys` (the general walk's, for these bytes).
+    #[inline(always)]
+    pub fn write_keys(&self, keys: &mut PacketKeys) {
+        let (frame, ip) = (self.frame, self.ip);
+        *keys = PacketKeys::EMPTY;
+        keys.set_mac_destination(frame.first_chunk::<6>().copied());
+        keys.set_mac_source(frame.get(6..).and_then(|b| b.first_chunk::<6>()).copied());
+        keys.set_vlan(self.vlan);
+        keys.set_ethernet_protocol(Some(ethertype::IPV6));
+        let address = |at: usize| {
+            let bytes = ip.get(at..).and_then(|b| b.first_chunk::<16>());
+            bytes.map(|a| IpAddr::V6(Ipv6Addr::from(*a)))
+        };
+        keys.set_ip_source(address(8));
+        keys.set_ip_destination(address(24));
+        keys.set_ip_tos(Some((ip[0] << 4) | (ip[1] >> 4)));
+        keys.set_ip_ttl(Some(ip[7]));
+        keys.set_ip_protocol(Some(ip[6]));
+        let (source, destination) = (be16(ip, 40), be16(ip, 42));
+        match ip[6] {
+            protocol::TCP => {
+                keys.set_tcp_source_port(Some(source));
+                keys.set_tcp_destination_port(Some(destination));
+                keys.set_tcp_flags(Some(u16::from(ip[53])));
+            }
+            protocol::UDP => {
+                keys.set_udp_source_port(Some(source));
+                keys.set_udp_destination_port(Some(destination));
+            }
+            _ => {
+                keys.set_icmp_type(Some(ip[40]));
+                keys.set_icmp_code(Some(ip[41]));
+                if ip[40] == ICMPV6_DESTINATION_UNREACHABLE {
+                    unreachable_v6(ip[41], self.l4, keys);
+                }
+            }
+        }
+        keys.set_depth(0);
+    }
+}
+
+/// [`unreachable_v4`] for ICMPv6.
+#[inline(never)]
+fn unreachable_v6(code: u8, icmp: &[u8], keys: &mut PacketKeys) {
+    keys.set_unreachable(icmpv6_unreachable(code, icmp));
+}
 
 /// The two bytes at `at`, as sent.
 #[inline(always)]

@@ -535,7 +535,7 @@ pub(super) fn icmpv4_unreachable(code: u8, icmp: &[u8]) -> Option<Unreachable> {
 
 /// flowsift's ICMPv6 destination-unreachable keys (see the module docs).
 #[inline]
-fn icmpv6_unreachable(code: u8, icmp: &[u8]) -> Option<Unreachable> {
+pub(super) fn icmpv6_unreachable(code: u8, icmp: &[u8]) -> Option<Unreachable> {
     let quoted = ipv6::Packet::new_checked(transport::icmp_error_payload(icmp)?).ok()?;
     match code {
         0 => Some(Unreachable::Net(IpAddr::V6(quoted.destination()))),

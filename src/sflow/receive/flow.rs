@@ -11,7 +11,7 @@
 //! straight-line frame decoder when the frame has its shape ([`Ipv4Frame`]); any other
 //! frame, and a sample without a sampled header, goes out of line.
 
-use crate::packet::fast::Ipv4Frame;
+use crate::packet::fast::{Ipv4Frame, Ipv6Frame};
 use crate::packet::{decode_header_keys, PacketKeys};
 use crate::record::SampleRecord;
 use crate::sflow::error::{DecodeError, Structure};
@@ -73,50 +73,126 @@ pub(super) fn compact_head<'a, V: Visitor>(
     let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
     let count = word::<{ FIXED + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
     let first_length = u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head));
-    if (length | first_length) & 3 != 0 || count == 0 || first_length + 40 > length {
+    // The first record's padding matters only when records follow it (checked there).
+    if length & 3 != 0 || first_length + 40 > length {
         return None;
     }
     let end = usize::try_from(8 + length).ok()?;
     let after = rest.get(end..)?;
-    let first_end = usize::try_from(BODY as u64 + first_length).ok()?;
-    let first = rest.get(BODY..first_end)?;
-    let list = rest.get(first_end..end)?;
-    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
-    let tag = Tag(word::<{ FIRST + element::TAG }, COMPACT_HEAD>(head));
     // A sampled header first (what nearly every agent but Open vSwitch sends): its fixed
     // part is already in `head`, so it is checked and read from there and stays in
-    // registers; the records after it take the loop all the same.
+    // registers. Anything else takes the record loop, out of line.
     let header_length = u64::from(word::<{ BODY + sampled::HEADER_LENGTH }, COMPACT_HEAD>(
         head,
     ));
-    if tag.0 == record_format::SAMPLED_HEADER && header_length + 16 <= first_length {
-        let header_end = usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?;
-        let h = Header {
-            protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
-            frame_length: word::<{ BODY + sampled::FRAME_LENGTH }, COMPACT_HEAD>(head),
-            bytes: rest.get(COMPACT_HEAD..header_end)?,
-        };
-        if count != 1 {
-            let mut others = Others::default();
-            let records = records(list, (count, count - 1), Some(first), visitor, &mut others);
-            if let Err(error) = records {
-                sample_failed(visitor, index, Tag(sample_format::FLOW), error);
-                return Some(after);
-            }
-        }
-        let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
-        record.set_compact_words(fixed, frame_length);
-        keys(record, h);
-        visitor.flow_sample(
-            &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
-            record,
-        );
-        return Some(after);
+    let first_is_header =
+        array_at::<{ FIRST + element::TAG }, 4, COMPACT_HEAD>(head) == SAMPLED_HEADER_AS_SENT;
+    if !first_is_header || header_length + 16 > first_length {
+        return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
     }
+    let header_end = usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?;
+    let h = Header {
+        protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
+        frame_length: word::<{ BODY + sampled::FRAME_LENGTH }, COMPACT_HEAD>(head),
+        bytes: rest.get(COMPACT_HEAD..header_end)?,
+    };
+    // The records after the header, nearly always known ones with nothing to report once
+    // the header is found: one pass that keeps only the list and the count. The first
+    // record it cannot pass (unknown, cut, padded) sends the sample to the full record
+    // loop, out of line, before anything is reported. A record count of 0 makes `later`
+    // `u32::MAX`: the pass fails at the list's end and the record loop says what is wrong.
+    if array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) != ONE_AS_SENT {
+        let later = count.wrapping_sub(1);
+        let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
+        if first_length & 3 != 0 || !quiet_records(list, later) {
+            return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
+        }
+    }
+    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
+    record.set_compact_words(fixed, frame_length);
+    keys(record, h);
+    visitor.flow_sample(
+        &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
+        record,
+    );
+    Some(after)
+}
+
+/// A record count of 1 as sent.
+const ONE_AS_SENT: [u8; 4] = 1u32.to_be_bytes();
+
+/// The sampled-header record's tag as sent.
+const SAMPLED_HEADER_AS_SENT: [u8; 4] = record_format::SAMPLED_HEADER.to_be_bytes();
+
+/// A [`compact_head`] sample that the straight line does not take, `end` its end in
+/// `rest`: its records through the record loop ([`compact_records`]), out of line, its
+/// error reported. `None`, before anything is reported, for a sample without records (then
+/// [`compact`] says what is wrong).
+#[inline(never)]
+fn compact_apart<V: Visitor>(
+    rest: &[u8],
+    head: &[u8; COMPACT_HEAD],
+    end: usize,
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<()> {
+    const FIRST: usize = element::LEN + flow_sample::LEN;
+    const BODY: usize = FIRST + element::LEN;
+    let count = word::<{ element::LEN + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
+    let first_length = word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head);
+    // A padded first record: [`compact`] steps over the padding.
+    if count == 0 || first_length & 3 != 0 {
+        return None;
+    }
+    let first_end = usize::try_from(BODY as u64 + u64::from(first_length)).ok()?;
+    let first = rest.get(BODY..first_end)?;
+    let list = rest.get(first_end..end)?;
+    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let tag = Tag(word::<{ FIRST + element::TAG }, COMPACT_HEAD>(head));
     if let Err(error) = compact_records(record, index, fixed, (tag, first), list, count, visitor) {
         sample_failed(visitor, index, Tag(sample_format::FLOW), error);
     }
-    Some(after)
+    Some(())
+}
+
+/// True when the `left` records in `list` all fit, are whole words long and are known
+/// ones that a sample with a sampled header takes nothing from (and reports nothing about):
+/// what [`records`] would step over in silence.
+#[inline(always)]
+fn quiet_records(mut list: &[u8], mut left: u32) -> bool {
+    loop {
+        let Some((envelope, body)) = list.split_first_chunk::<{ element::LEN }>() else {
+            return false;
+        };
+        // The extended-switch record, nearly always the one there is, compared as sent.
+        let tag = array_at::<{ element::TAG }, 4, { element::LEN }>(envelope);
+        if tag != EXTENDED_SWITCH_AS_SENT && !quiet_tag(u32::from_be_bytes(tag)) {
+            return false;
+        }
+        let length = word::<{ element::LENGTH }, { element::LEN }>(envelope);
+        match body.get(length as usize..) {
+            Some(after) if length & 3 == 0 => list = after,
+            _ => return false,
+        }
+        left -= 1;
+        if left == 0 {
+            return true;
+        }
+    }
+}
+
+/// The extended-switch record's tag as sent.
+const EXTENDED_SWITCH_AS_SENT: [u8; 4] = record_format::EXTENDED_SWITCH.to_be_bytes();
+
+/// A record that a sample with a sampled header steps over in silence: a known one.
+#[inline(always)]
+fn quiet_tag(tag: u32) -> bool {
+    matches!(
+        RECORD_CLASS.get(tag as usize),
+        Some(Class::Known | Class::Sampled)
+    )
 }
 
 /// [`compact_head`]'s sample once its first record (`first`: tag and body) is located.
@@ -330,9 +406,16 @@ fn keys(record: &mut SampleRecord, h: Header<'_>) {
     general_keys(record, h.protocol, h.bytes);
 }
 
-/// Keys by the general layer walk: a frame of another shape or header protocol.
+/// Keys of a frame of another shape or header protocol: straight-line for an Ethernet
+/// frame of the common IPv6 shape, by the general layer walk for anything else.
 #[inline(never)]
 fn general_keys(record: &mut SampleRecord, protocol: u32, bytes: &[u8]) {
+    if protocol == sampled::ETHERNET {
+        if let Some(frame) = Ipv6Frame::parse(bytes) {
+            frame.write_keys(&mut record.keys);
+            return;
+        }
+    }
     record.keys = PacketKeys::EMPTY;
     decode_header_keys(protocol, bytes, &mut record.keys, &mut record.inner);
 }

@@ -136,6 +136,7 @@ pub trait Visitor {
 /// Every sample and record is stepped over by its declared length (padded, but never past
 /// its list); the walk stops only at an envelope or body that does not fit, since nothing
 /// after it can be located.
+#[inline(always)]
 pub fn decode_datagram<V: Visitor>(
     bytes: &[u8],
     received_ns: u64,
@@ -201,25 +202,41 @@ fn walk<V: Visitor>(header: &DatagramHeader, mut rest: &[u8], received_ns: u64, 
                 }
             }
         }
-        let (tag, data) = match next_element(&mut rest, Structure::Sample, declared, index) {
-            Ok(element) => element,
-            Err(error) => {
-                envelope_failed(visitor, index, error);
-                break;
-            }
-        };
-        // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format):
-        // the compact flow sample, by far the most common, first and inline.
-        let result = if tag.0 == sample_format::FLOW {
-            flow::compact(&mut record, index, data, visitor)
-        } else {
-            other_sample(&mut record, index, tag, data, visitor)
-        };
-        if let Err(error) = result {
-            sample_failed(visitor, index, tag, error);
+        match sample_apart(rest, &mut record, (declared, index), visitor) {
+            Some(after) => rest = after,
+            None => break,
         }
         index += 1;
     }
+}
+
+/// Any sample the loop above does not take whole, out of line so that the loop keeps its
+/// state in registers: the bytes after it, `None` when its envelope does not fit (nothing
+/// after it can be located).
+#[inline(never)]
+fn sample_apart<'a, V: Visitor>(
+    mut rest: &'a [u8],
+    record: &mut SampleRecord,
+    (declared, index): (u32, u32),
+    visitor: &mut V,
+) -> Option<&'a [u8]> {
+    let (tag, data) = match next_element(&mut rest, Structure::Sample, declared, index) {
+        Ok(element) => element,
+        Err(error) => {
+            envelope_failed(visitor, index, error);
+            return None;
+        }
+    };
+    // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format).
+    let result = if tag.0 == sample_format::FLOW {
+        flow::compact(record, index, data, visitor)
+    } else {
+        other_sample(record, index, tag, data, visitor)
+    };
+    if let Err(error) = result {
+        sample_failed(visitor, index, tag, error);
+    }
+    Some(rest)
 }
 
 /// Every sample but the compact flow sample.
