@@ -314,7 +314,9 @@ impl SampleRecord {
     /// Store a compact flow sample's fields as sent: `fixed` is the sample's fixed part,
     /// whose words from the data source to the output interface are kept; `frame_length` is
     /// the sampled header's frame length, big-endian. The receive walk's per-sample store,
-    /// copied straight from the datagram.
+    /// copied straight from the datagram. The record must be in the compact form, as
+    /// [`Self::new_compact`] makes it and [`Self::restore_compact`] gives it back after an
+    /// expanded sample: the usual sample stores no form.
     #[inline(always)]
     pub(crate) fn set_compact_words(
         &mut self,
@@ -327,6 +329,12 @@ impl SampleRecord {
             self.sample.words.copy_from_slice(words);
         }
         self.sample.frame_length = frame_length;
+    }
+
+    /// Back to the compact form after [`Self::set_expanded_words`], once the expanded
+    /// sample was shown, so that [`Self::set_compact_words`] finds it.
+    #[inline(always)]
+    pub(crate) fn restore_compact(&mut self) {
         self.sample.compact = true;
     }
 

@@ -91,26 +91,34 @@ pub(super) fn compact_head<'a, V: Visitor>(
         return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
     }
     let header_end = usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?;
-    let h = Header {
-        protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
-        frame_length: word::<{ BODY + sampled::FRAME_LENGTH }, COMPACT_HEAD>(head),
-        bytes: rest.get(COMPACT_HEAD..header_end)?,
-    };
+    let bytes = rest.get(COMPACT_HEAD..header_end)?;
     // The records after the header, nearly always known ones with nothing to report once
     // the header is found: one pass that keeps only the list and the count. The first
     // record it cannot pass (unknown, cut, padded) sends the sample to the full record
     // loop, out of line, before anything is reported. A record count of 0 makes `later`
     // `u32::MAX`: the pass fails at the list's end and the record loop says what is wrong.
     if array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) != ONE_AS_SENT {
-        let later = count.wrapping_sub(1);
-        let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
-        if first_length & 3 != 0 || !quiet_records(list, later) {
+        let quiet = first_length & 3 == 0 && {
+            let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
+            // Two records, the usual pair with an extended-switch record, without the loop.
+            match array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) {
+                TWO_AS_SENT => quiet_record(list).is_some(),
+                _ => quiet_records(list, count.wrapping_sub(1)),
+            }
+        };
+        if !quiet {
             return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
         }
     }
     let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
     record.set_compact_words(fixed, frame_length);
+    // The header's fields read where they are used, not kept across the checks above.
+    let h = Header {
+        protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
+        frame_length: u32::from_be_bytes(frame_length),
+        bytes,
+    };
     keys(record, h);
     visitor.flow_sample(
         &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
@@ -119,8 +127,9 @@ pub(super) fn compact_head<'a, V: Visitor>(
     Some(after)
 }
 
-/// A record count of 1 as sent.
+/// Record counts of 1 and 2 as sent.
 const ONE_AS_SENT: [u8; 4] = 1u32.to_be_bytes();
+const TWO_AS_SENT: [u8; 4] = 2u32.to_be_bytes();
 
 /// The sampled-header record's tag as sent.
 const SAMPLED_HEADER_AS_SENT: [u8; 4] = record_format::SAMPLED_HEADER.to_be_bytes();
@@ -162,25 +171,30 @@ fn compact_apart<V: Visitor>(
 /// what [`records`] would step over in silence.
 #[inline(always)]
 fn quiet_records(mut list: &[u8], mut left: u32) -> bool {
-    loop {
-        let Some((envelope, body)) = list.split_first_chunk::<{ element::LEN }>() else {
-            return false;
-        };
-        // The extended-switch record, nearly always the one there is, compared as sent.
-        let tag = array_at::<{ element::TAG }, 4, { element::LEN }>(envelope);
-        if tag != EXTENDED_SWITCH_AS_SENT && !quiet_tag(u32::from_be_bytes(tag)) {
-            return false;
-        }
-        let length = word::<{ element::LENGTH }, { element::LEN }>(envelope);
-        match body.get(length as usize..) {
-            Some(after) if length & 3 == 0 => list = after,
-            _ => return false,
+    while left != 0 {
+        match quiet_record(list) {
+            Some(after) => list = after,
+            None => return false,
         }
         left -= 1;
-        if left == 0 {
-            return true;
-        }
     }
+    true
+}
+
+/// [`quiet_records`]' step: the bytes after the first record of `list`, when it passes.
+#[inline(always)]
+fn quiet_record(list: &[u8]) -> Option<&[u8]> {
+    let (envelope, body) = list.split_first_chunk::<{ element::LEN }>()?;
+    // The extended-switch record, nearly always the one there is, compared as sent.
+    let tag = array_at::<{ element::TAG }, 4, { element::LEN }>(envelope);
+    if tag != EXTENDED_SWITCH_AS_SENT && !quiet_tag(u32::from_be_bytes(tag)) {
+        return None;
+    }
+    let length = word::<{ element::LENGTH }, { element::LEN }>(envelope);
+    if length & 3 != 0 {
+        return None;
+    }
+    body.get(length as usize..)
 }
 
 /// The extended-switch record's tag as sent.
@@ -257,6 +271,7 @@ pub(super) fn expanded<V: Visitor>(
         record.set_expanded_words(fixed, others_frame_length(&others));
         keys_from_others(record, &others);
         visitor.flow_sample(&flow_meta(index, &expanded_fixed(fixed, &[]), None), record);
+        record.restore_compact();
         return Ok(());
     };
     let (h, frame_length) = header_record(header)?;
@@ -266,6 +281,7 @@ pub(super) fn expanded<V: Visitor>(
         &flow_meta(index, &expanded_fixed(fixed, &[]), Some(h)),
         record,
     );
+    record.restore_compact();
     Ok(())
 }
 
