@@ -155,15 +155,56 @@ fn compact_apart<V: Visitor>(
     if count == 0 || first_length & 3 != 0 {
         return None;
     }
+    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    // Records in another order (Open vSwitch sends the extended-switch record first): one
+    // quiet pass finds the header when there is nothing to report.
+    if let Some((h, frame_length)) = rest.get(FIRST..end).and_then(|l| quiet_header(l, count)) {
+        record.set_compact_words(fixed, frame_length);
+        keys(record, h);
+        visitor.flow_sample(
+            &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
+            record,
+        );
+        return Some(());
+    }
     let first_end = usize::try_from(BODY as u64 + u64::from(first_length)).ok()?;
     let first = rest.get(BODY..first_end)?;
     let list = rest.get(first_end..end)?;
-    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     let tag = Tag(word::<{ FIRST + element::TAG }, COMPACT_HEAD>(head));
     if let Err(error) = compact_records(record, index, fixed, (tag, first), list, count, visitor) {
         sample_failed(visitor, index, Tag(sample_format::FLOW), error);
     }
     Some(())
+}
+
+/// The first sampled header among the `count` records of `list`, checked, with its frame
+/// length as sent, when the record loop ([`records`]) would find it and report nothing:
+/// every record fits, is whole words long and is known, and no sampled Ethernet/IP record
+/// comes before the header (the loop checks and keeps those). `None` for anything else,
+/// which the record loop then takes.
+#[inline(always)]
+fn quiet_header(mut list: &[u8], count: u32) -> Option<(Header<'_>, [u8; 4])> {
+    let mut header = None;
+    for _ in 0..count {
+        let (envelope, body) = list.split_first_chunk::<{ element::LEN }>()?;
+        let tag = word::<{ element::TAG }, { element::LEN }>(envelope);
+        let length = word::<{ element::LENGTH }, { element::LEN }>(envelope);
+        if length & 3 != 0 {
+            return None;
+        }
+        let (data, after) = body.split_at_checked(length as usize)?;
+        if tag == record_format::SAMPLED_HEADER {
+            header = header.or(Some(data));
+        } else {
+            match RECORD_CLASS.get(tag as usize) {
+                Some(Class::Known) => {}
+                Some(Class::Sampled) if header.is_some() => {}
+                _ => return None,
+            }
+        }
+        list = after;
+    }
+    header_record(header?).ok()
 }
 
 /// True when the `left` records in `list` all fit, are whole words long and are known
@@ -265,8 +306,18 @@ pub(super) fn expanded<V: Visitor>(
     let Some((fixed, list)) = data.split_first_chunk::<LEN>() else {
         return Err(truncated(Structure::FlowSample, LEN, data.len()));
     };
-    let mut others = Others::default();
     let count = word::<RECORD_COUNT, LEN>(fixed);
+    if let Some((h, frame_length)) = quiet_header(list, count) {
+        record.set_expanded_words(fixed, frame_length);
+        keys(record, h);
+        visitor.flow_sample(
+            &flow_meta(index, &expanded_fixed(fixed, &[]), Some(h)),
+            record,
+        );
+        record.restore_compact();
+        return Ok(());
+    }
+    let mut others = Others::default();
     let Some(header) = records(list, (count, count), None, visitor, &mut others)? else {
         record.set_expanded_words(fixed, others_frame_length(&others));
         keys_from_others(record, &others);
