@@ -135,10 +135,10 @@ const TWO_AS_SENT: [u8; 4] = 2u32.to_be_bytes();
 const SAMPLED_HEADER_AS_SENT: [u8; 4] = record_format::SAMPLED_HEADER.to_be_bytes();
 
 /// A [`compact_head`] sample that the straight line does not take, `end` its end in
-/// `rest`: its records through the record loop ([`compact_records`]), out of line, its
-/// error reported. `None`, before anything is reported, for a sample without records (then
-/// [`compact`] says what is wrong).
-#[inline(never)]
+/// `rest`: the quiet pass ([`quiet_header`]) when it finds the header, else the record loop
+/// out of line ([`compact_loop`]). `None`, before anything is reported, when that loop
+/// declines the sample.
+#[inline(always)]
 fn compact_apart<V: Visitor>(
     rest: &[u8],
     head: &[u8; COMPACT_HEAD],
@@ -148,13 +148,7 @@ fn compact_apart<V: Visitor>(
     visitor: &mut V,
 ) -> Option<()> {
     const FIRST: usize = element::LEN + flow_sample::LEN;
-    const BODY: usize = FIRST + element::LEN;
     let count = word::<{ element::LEN + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
-    let first_length = word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head);
-    // A padded first record: [`compact`] steps over the padding.
-    if count == 0 || first_length & 3 != 0 {
-        return None;
-    }
     let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     // Records in another order (Open vSwitch sends the extended-switch record first): one
     // quiet pass finds the header when there is nothing to report.
@@ -167,6 +161,29 @@ fn compact_apart<V: Visitor>(
         );
         return Some(());
     }
+    compact_loop(rest, head, end, record, index, visitor)
+}
+
+/// [`compact_apart`]'s sample through the record loop ([`compact_records`]), out of line,
+/// its error reported. `None`, before anything is reported, for a sample without records
+/// or with a padded first record (then [`compact`] says what is wrong or steps over it).
+#[inline(never)]
+fn compact_loop<V: Visitor>(
+    rest: &[u8],
+    head: &[u8; COMPACT_HEAD],
+    end: usize,
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<()> {
+    const FIRST: usize = element::LEN + flow_sample::LEN;
+    const BODY: usize = FIRST + element::LEN;
+    let count = word::<{ element::LEN + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
+    let first_length = word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head);
+    if count == 0 || first_length & 3 != 0 {
+        return None;
+    }
+    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     let first_end = usize::try_from(BODY as u64 + u64::from(first_length)).ok()?;
     let first = rest.get(BODY..first_end)?;
     let list = rest.get(first_end..end)?;
