@@ -9,6 +9,13 @@
 //! (they stop at the sFlow structures and copy the header bytes into a `Vec`), so flowsift
 //! does strictly more work per sample in this comparison.
 //!
+//! Beyond those, one synthetic load per record layout real agents send (switch record before
+//! the header, expanded samples with four records, IPv6 headers from an IPv6 agent,
+//! counter-heavy datagrams: `tests/packet_support/layouts.rs`), and a per-file mode
+//! (`FLOWSIFT_BENCH_ONLY=files`): each corpus capture on its own, its datagrams hot in
+//! cache, flowsift against `flowparser-sflow`, the ratio per file and its minimum, median
+//! and maximum over the files with 20 or more flow samples.
+//!
 //! Plain `Instant` loops rather than criterion: see [`measure`] for why the decoders take
 //! turns and the fastest chunk of each is reported. Run with `cargo bench --bench decode`. For exact, noise-free numbers use the
 //! one-pass mode under callgrind (see [`instructions_mode`]).
@@ -17,6 +24,8 @@
 mod corpus;
 #[path = "../tests/packet_support/frames.rs"]
 mod frames;
+#[path = "../tests/packet_support/layouts.rs"]
+mod layouts;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -57,12 +66,19 @@ fn flowsift_full(d: &[u8]) -> usize {
 /// same quiet and busy moments), and each one's fastest chunk is reported. The budget is
 /// `FLOWSIFT_BENCH_MS` milliseconds per load (default 3000) after a warm-up.
 fn measure(contenders: &mut [&mut dyn FnMut()]) -> Vec<f64> {
-    let budget = Duration::from_millis(
-        std::env::var("FLOWSIFT_BENCH_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3000),
-    );
+    measure_for(Duration::from_millis(budget_ms()), contenders)
+}
+
+/// `FLOWSIFT_BENCH_MS`, default 3000.
+fn budget_ms() -> u64 {
+    std::env::var("FLOWSIFT_BENCH_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
+/// [`measure`] with its budget given.
+fn measure_for(budget: Duration, contenders: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     // Warm-up, and the number of passes that makes a chunk of about 2 ms for each.
     let chunks: Vec<u32> = contenders
         .iter_mut()
@@ -226,6 +242,56 @@ fn instructions_mode(only: &str, loads: &[(&str, &[Vec<u8>])]) {
     }
 }
 
+/// The per-file mode: every corpus file's datagrams on their own, flowsift's full decode
+/// against `flowparser-sflow`, `FLOWSIFT_BENCH_MS` / 10 per file (default 300 ms); one
+/// Markdown row per file, then the minimum, median and maximum ratio over the files with 20
+/// or more flow samples.
+fn per_file() {
+    let mut files: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+    for d in corpus::datagrams() {
+        match files.last_mut() {
+            Some((name, set)) if *name == d.file => set.push(d.bytes),
+            _ => files.push((d.file, vec![d.bytes])),
+        }
+    }
+    let budget = Duration::from_millis(budget_ms() / 10);
+    let fp = flowparser_sflow::SflowParser::default();
+    println!("| file | datagrams | flow samples | flowsift ns/sample | flowparser-sflow ns/sample | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut ratios = Vec::new();
+    for (name, set) in &files {
+        let samples: usize = set.iter().map(|d| flowsift_full(d)).sum();
+        if samples == 0 {
+            println!("| {name} | {} | 0 | | | |", set.len());
+            continue;
+        }
+        let mut full = pass_over(set, flowsift_full);
+        let mut flowparser = pass_over(set, |d| fp.parse_bytes(d).datagrams.len());
+        let t = measure_for(budget, &mut [&mut full, &mut flowparser]);
+        let per = |secs: f64| secs * 1e9 / samples as f64;
+        let ratio = t[1] / t[0];
+        println!(
+            "| {name} | {} | {samples} | {:.1} | {:.1} | {ratio:.1}x |",
+            set.len(),
+            per(t[0]),
+            per(t[1])
+        );
+        if samples >= 20 {
+            ratios.push(ratio);
+        }
+    }
+    assert!(!ratios.is_empty(), "no corpus file has 20 flow samples");
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "files with >= 20 flow samples: {}; flowsift / flowparser-sflow ratio min {:.1}x, \
+         median {:.1}x, max {:.1}x",
+        ratios.len(),
+        ratios[0],
+        ratios[ratios.len() / 2],
+        ratios[ratios.len() - 1]
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
     let corpus: Vec<Vec<u8>> = corpus::datagrams().into_iter().map(|d| d.bytes).collect();
@@ -233,20 +299,29 @@ fn main() {
     assert!(synthetic.iter().all(|d| d.len() == 1396));
     let vxlan: Vec<Vec<u8>> = (0..64).map(frames::synthetic_vxlan_1400).collect();
     assert!(vxlan.iter().all(|d| d.len() == 1396));
-    // FLOWSIFT_BENCH_ONE_PASS=corpus|synthetic|vxlan|"" (all): see `instructions_mode`.
+    let layouts = layouts::all();
+    assert!(layouts
+        .iter()
+        .all(|(_, set)| set.iter().all(|d| d.len() <= 1500)));
+    // FLOWSIFT_BENCH_ONE_PASS=corpus|synthetic|vxlan|switch-first|expanded-4|ipv6|counters|""
+    // (all): see `instructions_mode`.
     if let Ok(only) = std::env::var("FLOWSIFT_BENCH_ONE_PASS") {
-        instructions_mode(
-            &only,
-            &[
-                ("corpus", &corpus),
-                ("synthetic", &synthetic),
-                ("vxlan", &vxlan),
-            ],
-        );
+        let mut loads: Vec<(&str, &[Vec<u8>])> = vec![
+            ("corpus", &corpus),
+            ("synthetic", &synthetic),
+            ("vxlan", &vxlan),
+        ];
+        loads.extend(layouts.iter().map(|(name, set)| (*name, set.as_slice())));
+        instructions_mode(&only, &loads);
         return;
     }
-    // FLOWSIFT_BENCH_ONLY=corpus|synthetic|vxlan times one load alone (for a profiler).
+    // FLOWSIFT_BENCH_ONLY=corpus|synthetic|vxlan|<layout> times one load alone (for a
+    // profiler); FLOWSIFT_BENCH_ONLY=files is the per-file mode.
     let only = std::env::var("FLOWSIFT_BENCH_ONLY").unwrap_or_default();
+    if only == "files" {
+        per_file();
+        return;
+    }
     if only.is_empty() || only == "corpus" {
         report("(a) corpus replayed in memory", &corpus);
     }
@@ -261,5 +336,10 @@ fn main() {
             "(c) VXLAN 1396-byte datagrams, 7 x 128-byte underlay headers",
             &vxlan,
         );
+    }
+    for (name, set) in &layouts {
+        if only.is_empty() || only == *name {
+            report(&format!("({name}) synthetic layout"), set);
+        }
     }
 }

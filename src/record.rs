@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::packet::{InnerKeys, Key, KeyFields, KeyValue, PacketKeys, TunnelKind, Unreachable, L4};
+use crate::sflow::layout::{expanded_flow_sample, flow_sample};
 
 /// One flow sample, reduced to what flow definitions, filters and events need.
 ///
@@ -300,8 +301,9 @@ impl SampleRecord {
         )
     }
 
-    /// A record for [`Self::set_compact_words`]: as [`Self::new`], its sample fields in the
-    /// compact form (all zero reads the same in both forms).
+    /// A record whose sample fields [`Self::set_compact_words`] and
+    /// [`Self::set_expanded_words`] fill: as [`Self::new`], in the compact form (all zero
+    /// reads the same in both forms).
     #[inline(always)]
     pub(crate) fn new_compact(agent: IpAddr, sub_agent: u32, received_ns: u64) -> Self {
         let mut record = SampleRecord::new(agent, sub_agent, received_ns);
@@ -310,17 +312,69 @@ impl SampleRecord {
     }
 
     /// Store a compact flow sample's fields as sent: `fixed` is the sample's fixed part,
-    /// whose bytes 4..28 (data source, sampling rate, sample pool, drops, input, output) are
-    /// kept; `frame_length` is the sampled header's frame length, big-endian. The receive
-    /// path's per-sample store, copied straight from the datagram into a record made by
-    /// [`Self::new_compact`] (and changed since only by this), so that the form needs no
-    /// store per sample.
+    /// whose words from the data source to the output interface are kept; `frame_length` is
+    /// the sampled header's frame length, big-endian. The receive walk's per-sample store,
+    /// copied straight from the datagram. The record must be in the compact form, as
+    /// [`Self::new_compact`] makes it and [`Self::restore_compact`] gives it back after an
+    /// expanded sample: the usual sample stores no form.
     #[inline(always)]
-    pub(crate) fn set_compact_words(&mut self, fixed: &[u8; 32], frame_length: [u8; 4]) {
-        debug_assert!(self.sample.compact);
-        self.sequence = u32::from_be_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]);
-        self.sample.words.copy_from_slice(&fixed[4..28]);
+    pub(crate) fn set_compact_words(
+        &mut self,
+        fixed: &[u8; flow_sample::LEN],
+        frame_length: [u8; 4],
+    ) {
+        let [s0, s1, s2, s3, ..] = *fixed;
+        self.sequence = u32::from_be_bytes([s0, s1, s2, s3]);
+        if let Some(words) = fixed.get(flow_sample::SOURCE_ID..flow_sample::RECORD_COUNT) {
+            self.sample.words.copy_from_slice(words);
+        }
         self.sample.frame_length = frame_length;
+    }
+
+    /// Back to the compact form after [`Self::set_expanded_words`], once the expanded
+    /// sample was shown, so that [`Self::set_compact_words`] finds it.
+    #[inline(always)]
+    pub(crate) fn restore_compact(&mut self) {
+        self.sample.compact = true;
+    }
+
+    /// Store an expanded flow sample's fields in the decoded form, copied word by word from
+    /// its fixed part `fixed` (the formats saturated to a byte); `frame_length` as for
+    /// [`Self::set_compact_words`].
+    #[inline(always)]
+    pub(crate) fn set_expanded_words(
+        &mut self,
+        fixed: &[u8; expanded_flow_sample::LEN],
+        frame_length: [u8; 4],
+    ) {
+        use expanded_flow_sample as x;
+        let word = |at: usize| {
+            let mut w = [0u8; 4];
+            if let Some(b) = fixed.get(at..at + 4) {
+                w.copy_from_slice(b);
+            }
+            w
+        };
+        self.sequence = u32::from_be_bytes(word(x::SEQUENCE));
+        let s = &mut self.sample;
+        for (at, from) in [
+            (0, x::SOURCE_TYPE),
+            (4, x::SAMPLING_RATE),
+            (8, x::SOURCE_INDEX),
+            (16, x::INPUT_VALUE),
+            (20, x::OUTPUT_VALUE),
+        ] {
+            if let Some(to) = s.words.get_mut(at..at + 4) {
+                to.copy_from_slice(&word(from));
+            }
+        }
+        let input = interface_format(u32::from_be_bytes(word(x::INPUT_FORMAT)));
+        let output = interface_format(u32::from_be_bytes(word(x::OUTPUT_FORMAT)));
+        if let Some(formats) = s.words.get_mut(12..16) {
+            formats.copy_from_slice(&[input, output, 0, 0]);
+        }
+        s.frame_length = frame_length;
+        s.compact = false;
     }
 
     /// Turn compact fields into the decoded form (same values), so that a setter can

@@ -19,23 +19,20 @@
 
 use std::net::IpAddr;
 
-/// sFlow sample formats (enterprise 0), sflow_version_5.txt "sample_data".
+/// sFlow sample and record formats (enterprise 0) the encoder writes: the decoder's own
+/// constants, so that both sides name them once.
 pub mod format {
-    pub const FLOW_SAMPLE: u32 = 1;
-    pub const COUNTER_SAMPLE: u32 = 2;
-    pub const EXPANDED_FLOW_SAMPLE: u32 = 3;
-    pub const EXPANDED_COUNTER_SAMPLE: u32 = 4;
-    /// Flow record: sampled header.
-    pub const SAMPLED_HEADER: u32 = 1;
-    /// Flow record: extended switch data.
-    pub const EXTENDED_SWITCH: u32 = 1001;
-    /// Counter record: generic interface counters.
-    pub const GENERIC_INTERFACE: u32 = 1;
+    pub use crate::sflow::counter_format::GENERIC_INTERFACE;
+    pub use crate::sflow::flow_format::{EXTENDED_SWITCH, SAMPLED_HEADER};
+    pub use crate::sflow::sample_format::{
+        COUNTERS as COUNTER_SAMPLE, EXPANDED_COUNTERS as EXPANDED_COUNTER_SAMPLE,
+        EXPANDED_FLOW as EXPANDED_FLOW_SAMPLE, FLOW as FLOW_SAMPLE,
+    };
 }
 
 /// sFlow header protocols (sflow_version_5.txt "header_protocol").
 pub mod header_protocol {
-    pub const ETHERNET: u32 = 1;
+    pub const ETHERNET: u32 = crate::sflow::layout::sampled_header::ETHERNET;
     pub const IPV4: u32 = 11;
     pub const IPV6: u32 = 12;
 }
@@ -150,15 +147,17 @@ impl DatagramBuilder {
         self.write_header(agent, sub_agent, sequence, uptime_ms);
     }
 
+    /// The datagram header, in the order of [`crate::sflow::layout::datagram`].
     fn write_header(&mut self, agent: IpAddr, sub_agent: u32, sequence: u32, uptime_ms: u32) {
-        self.u32(5);
+        use crate::sflow::layout::datagram as dg;
+        self.u32(dg::VERSION_5);
         match agent {
             IpAddr::V4(a) => {
-                self.u32(1);
+                self.u32(dg::IPV4);
                 self.buf.extend_from_slice(&a.octets());
             }
             IpAddr::V6(a) => {
-                self.u32(2);
+                self.u32(dg::IPV6);
                 self.buf.extend_from_slice(&a.octets());
             }
         }

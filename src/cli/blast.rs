@@ -251,14 +251,15 @@ struct Layout {
     len: usize,
 }
 
-/// Offsets inside a compact flow sample, from its tag.
+/// Offsets inside a compact flow sample, from its tag (its envelope, then its fixed part).
 mod at {
-    pub const SEQUENCE: usize = 8;
-    pub const SOURCE: usize = 12;
-    pub const POOL: usize = 20;
-    pub const DROPS: usize = 24;
-    pub const INPUT: usize = 28;
-    pub const OUTPUT: usize = 32;
+    use crate::sflow::layout::{element, flow_sample};
+    pub const SEQUENCE: usize = element::LEN + flow_sample::SEQUENCE;
+    pub const SOURCE: usize = element::LEN + flow_sample::SOURCE_ID;
+    pub const POOL: usize = element::LEN + flow_sample::SAMPLE_POOL;
+    pub const DROPS: usize = element::LEN + flow_sample::DROPS;
+    pub const INPUT: usize = element::LEN + flow_sample::INPUT;
+    pub const OUTPUT: usize = element::LEN + flow_sample::OUTPUT;
 }
 
 /// Pre-encoded datagrams with placeholder numbers, all of one layout.
@@ -305,15 +306,21 @@ fn templates(
         }
         out.push(b.finish());
     }
-    let agent_len = if agent.is_ipv4() { 4 } else { 16 };
-    let header_len = 8 + agent_len + 16;
+    use crate::sflow::layout::datagram as dg;
+    let agent_len = if agent.is_ipv4() {
+        dg::IPV4_LEN
+    } else {
+        dg::IPV6_LEN
+    };
+    let tail_at = dg::ADDRESS + agent_len;
+    let header_len = tail_at + dg::TAIL_LEN;
     let len = out.first().map_or(header_len, Vec::len);
     let sample_len = (len - header_len) / a.samples.max(1) as usize;
     let layout = Layout {
-        agent_at: 8,
+        agent_at: dg::ADDRESS,
         agent_len,
-        seq_at: 8 + agent_len + 4,
-        uptime_at: 8 + agent_len + 8,
+        seq_at: tail_at + dg::SEQUENCE,
+        uptime_at: tail_at + dg::UPTIME,
         first_sample: header_len,
         sample_len,
         len,

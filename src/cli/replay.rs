@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use crate::rx::Cidr;
 use crate::sflow::capture::{for_each_datagram, CaptureError, PortFilter};
+use crate::sflow::layout::datagram as dg;
+use crate::sflow::Datagram;
 use crate::udp::UdpSender;
 
 /// Send the sFlow datagrams of capture files to a collector.
@@ -102,45 +104,30 @@ pub fn rewrite_agent(
     sequence: u32,
     out: &mut Vec<u8>,
 ) -> Option<()> {
-    let addr_type = u32::from_be_bytes(datagram.get(4..8)?.try_into().ok()?);
-    let addr_len = match addr_type {
-        1 => 4,
-        2 => 16,
-        _ => return None,
-    };
-    // After the address: sub-agent, sequence, uptime, samples...
-    let rest = datagram.get(8 + addr_len..)?;
-    if rest.len() < 16 {
-        return None;
-    }
+    let header_len = Datagram::new_checked(datagram).ok()?.header_len();
+    // After the agent address: sub-agent, sequence number, uptime, samples.
+    let tail = datagram.get(header_len.checked_sub(dg::TAIL_LEN)?..)?;
     out.clear();
-    out.extend_from_slice(&5u32.to_be_bytes());
+    out.extend_from_slice(&dg::VERSION_5.to_be_bytes());
     match agent {
         IpAddr::V4(a) => {
-            out.extend_from_slice(&1u32.to_be_bytes());
+            out.extend_from_slice(&dg::IPV4.to_be_bytes());
             out.extend_from_slice(&a.octets());
         }
         IpAddr::V6(a) => {
-            out.extend_from_slice(&2u32.to_be_bytes());
+            out.extend_from_slice(&dg::IPV6.to_be_bytes());
             out.extend_from_slice(&a.octets());
         }
     }
-    out.extend_from_slice(&rest[..4]);
+    out.extend_from_slice(tail.get(dg::SUB_AGENT..dg::SEQUENCE)?);
     out.extend_from_slice(&sequence.to_be_bytes());
-    out.extend_from_slice(&rest[8..]);
+    out.extend_from_slice(tail.get(dg::UPTIME..)?);
     Some(())
 }
 
 /// The sub-agent id of a datagram, if its header is readable.
 fn sub_agent(datagram: &[u8]) -> Option<u32> {
-    let addr_len = match u32::from_be_bytes(datagram.get(4..8)?.try_into().ok()?) {
-        1 => 4,
-        2 => 16,
-        _ => return None,
-    };
-    Some(u32::from_be_bytes(
-        datagram.get(8 + addr_len..12 + addr_len)?.try_into().ok()?,
-    ))
+    Some(Datagram::new_checked(datagram).ok()?.header().sub_agent)
 }
 
 /// What a replay did.

@@ -375,7 +375,7 @@ fn decode_transport<'a>(
 
 /// IANA-assigned UDP ports of VXLAN (RFC 7348) and Geneve (RFC 8926).
 pub(super) const VXLAN_PORT: u16 = 4789;
-const GENEVE_PORT: u16 = 6081;
+pub(super) const GENEVE_PORT: u16 = 6081;
 /// Bytes of a UDP header (RFC 768), of a VXLAN and of a Geneve fixed header.
 pub(super) const UDP_HEADER: usize = 8;
 pub(super) const VXLAN_HEADER: usize = 8;
@@ -535,7 +535,7 @@ pub(super) fn icmpv4_unreachable(code: u8, icmp: &[u8]) -> Option<Unreachable> {
 
 /// flowsift's ICMPv6 destination-unreachable keys (see the module docs).
 #[inline]
-fn icmpv6_unreachable(code: u8, icmp: &[u8]) -> Option<Unreachable> {
+pub(super) fn icmpv6_unreachable(code: u8, icmp: &[u8]) -> Option<Unreachable> {
     let quoted = ipv6::Packet::new_checked(transport::icmp_error_payload(icmp)?).ok()?;
     match code {
         0 => Some(Unreachable::Net(IpAddr::V6(quoted.destination()))),

@@ -13,12 +13,10 @@ use super::error::{DecodeError, Structure};
 use super::xdr::{padded, u32_at};
 
 mod field {
-    pub const VERSION: usize = 0;
-    pub const ADDRESS_TYPE: usize = 4;
-    pub const ADDRESS: usize = 8;
-    // The rest follow the address, whose length depends on its type:
-    // sub-agent id, sequence number, uptime, sample count (4 words).
-    pub const TAIL_WORDS: usize = 16;
+    pub use crate::sflow::layout::datagram::{ADDRESS, ADDRESS_TYPE, VERSION};
+    /// The rest follow the address, whose length depends on its type: sub-agent id,
+    /// sequence number, uptime, sample count (4 words).
+    pub const TAIL_WORDS: usize = crate::sflow::layout::datagram::TAIL_LEN;
 }
 
 /// An sFlow address type (datagram agent, next hops, ...).

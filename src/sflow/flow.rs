@@ -48,7 +48,7 @@ pub mod format {
 }
 
 /// Whether this decoder has a typed view for a flow record tag.
-pub fn is_known(tag: Tag) -> bool {
+pub const fn is_known(tag: Tag) -> bool {
     use format::*;
     tag.enterprise() == 0
         && matches!(
@@ -70,11 +70,10 @@ pub fn is_known(tag: Tag) -> bool {
 }
 
 mod header_field {
-    pub const PROTOCOL: usize = 0;
-    pub const FRAME_LENGTH: usize = 4;
-    pub const STRIPPED: usize = 8;
-    pub const HEADER_LENGTH: usize = 12;
-    pub const HEADER: usize = 16;
+    pub use crate::sflow::layout::sampled_header::{
+        FRAME_LENGTH, HEADER_LENGTH, PROTOCOL, STRIPPED,
+    };
+    pub const HEADER: usize = crate::sflow::layout::sampled_header::LEN;
 }
 
 /// A zero-copy view of the sampled-header record (format 1).

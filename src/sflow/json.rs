@@ -16,8 +16,8 @@ use crate::record::SampleRecord;
 use super::counter::{CounterRecord, CounterValue};
 use super::datagram::{Datagram, DatagramHeader, Element, Elements};
 use super::error::{DecodeError, SampleError};
-use super::fast::{decode_datagram, DiscardSampleMeta, FlowSampleMeta, Visitor};
 use super::flow::{FlowRecord, SampledEthernet, SampledIp};
+use super::receive::{decode_datagram, DiscardSampleMeta, FlowSampleMeta, Visitor};
 use super::sample::{CounterSample, DiscardSample, FlowSample, Interface, SampleKind};
 
 /// Where a datagram came from, repeated in every object.

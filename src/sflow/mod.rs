@@ -57,10 +57,11 @@ pub mod capture;
 mod counter;
 mod datagram;
 mod error;
-mod fast;
 mod flow;
 pub mod json;
+pub mod layout;
 pub mod line;
+mod receive;
 mod sample;
 mod xdr;
 
@@ -72,14 +73,14 @@ pub use counter::{
 };
 pub use datagram::{AddressType, Datagram, DatagramHeader, Element, Elements, Tag};
 pub use error::{DecodeError, SampleError, Structure};
-#[doc(hidden)]
-pub use fast::decode_datagram_general;
-pub use fast::{decode_datagram, CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, Visitor};
 pub use flow::{
     format as flow_format, AsPath, AsPathSegment, ExtendedAcl, ExtendedGateway, ExtendedHwTrap,
     ExtendedRouter, ExtendedSocket, ExtendedSwitch, ExtendedUrl, ExtendedUser, FlowRecord,
     SampledEthernet, SampledHeader, SampledIp, Words,
 };
+#[doc(hidden)]
+pub use receive::decode_datagram_general;
+pub use receive::{decode_datagram, CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, Visitor};
 pub use sample::{
     fold_source_id, format as sample_format, CounterSample, DiscardSample, FlowSample, Interface,
     SampleKind,

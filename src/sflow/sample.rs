@@ -8,6 +8,7 @@
 
 use super::datagram::{Elements, Tag};
 use super::error::{DecodeError, Structure};
+use super::layout;
 use super::xdr::u32_at;
 
 /// Sample formats of enterprise 0.
@@ -139,28 +140,28 @@ struct FlowLayout {
 
 /// Flow sample, format 1.
 const FLOW: FlowLayout = FlowLayout {
-    sequence: 0,
-    source_id: 4,
-    sampling_rate: 8,
-    sample_pool: 12,
-    drops: 16,
-    input: 20,
-    output: 24,
-    record_count: 28,
-    records: 32,
+    sequence: layout::flow_sample::SEQUENCE,
+    source_id: layout::flow_sample::SOURCE_ID,
+    sampling_rate: layout::flow_sample::SAMPLING_RATE,
+    sample_pool: layout::flow_sample::SAMPLE_POOL,
+    drops: layout::flow_sample::DROPS,
+    input: layout::flow_sample::INPUT,
+    output: layout::flow_sample::OUTPUT,
+    record_count: layout::flow_sample::RECORD_COUNT,
+    records: layout::flow_sample::LEN,
 };
 
 /// Expanded flow sample, format 3.
 const EXPANDED_FLOW: FlowLayout = FlowLayout {
-    sequence: 0,
-    source_id: 4,
-    sampling_rate: 12,
-    sample_pool: 16,
-    drops: 20,
-    input: 24,
-    output: 32,
-    record_count: 40,
-    records: 44,
+    sequence: layout::expanded_flow_sample::SEQUENCE,
+    source_id: layout::expanded_flow_sample::SOURCE_TYPE,
+    sampling_rate: layout::expanded_flow_sample::SAMPLING_RATE,
+    sample_pool: layout::expanded_flow_sample::SAMPLE_POOL,
+    drops: layout::expanded_flow_sample::DROPS,
+    input: layout::expanded_flow_sample::INPUT_FORMAT,
+    output: layout::expanded_flow_sample::OUTPUT_FORMAT,
+    record_count: layout::expanded_flow_sample::RECORD_COUNT,
+    records: layout::expanded_flow_sample::LEN,
 };
 
 /// Where each field of a counter sample sits, per form.
@@ -174,18 +175,18 @@ struct CounterLayout {
 
 /// Counter sample, format 2.
 const COUNTERS: CounterLayout = CounterLayout {
-    sequence: 0,
-    source_id: 4,
-    record_count: 8,
-    records: 12,
+    sequence: layout::counter_sample::SEQUENCE,
+    source_id: layout::counter_sample::SOURCE_ID,
+    record_count: layout::counter_sample::RECORD_COUNT,
+    records: layout::counter_sample::LEN,
 };
 
 /// Expanded counter sample, format 4.
 const EXPANDED_COUNTERS: CounterLayout = CounterLayout {
-    sequence: 0,
-    source_id: 4,
-    record_count: 12,
-    records: 16,
+    sequence: layout::expanded_counter_sample::SEQUENCE,
+    source_id: layout::expanded_counter_sample::SOURCE_TYPE,
+    record_count: layout::expanded_counter_sample::RECORD_COUNT,
+    records: layout::expanded_counter_sample::LEN,
 };
 
 /// The data source at `at` in either form: (type, index).
@@ -349,15 +350,8 @@ pub struct DiscardSample<'a> {
 }
 
 mod discard_field {
-    pub const SEQUENCE: usize = 0;
-    pub const SOURCE_TYPE: usize = 4;
-    pub const SOURCE_INDEX: usize = 8;
-    pub const DROPS: usize = 12;
-    pub const INPUT: usize = 16;
-    pub const OUTPUT: usize = 20;
-    pub const REASON: usize = 24;
-    pub const RECORD_COUNT: usize = 28;
-    pub const RECORDS: usize = 32;
+    pub use crate::sflow::layout::discard_sample::*;
+    pub const RECORDS: usize = LEN;
 }
 
 impl<'a> DiscardSample<'a> {

@@ -170,10 +170,12 @@ impl Default for FlowSample {
     }
 }
 
-/// An sFlow v5 datagram under construction (IPv4 agent).
+/// An sFlow v5 datagram under construction (IPv4 or IPv6 agent).
 pub struct Datagram {
     buf: Vec<u8>,
     samples: u32,
+    /// Where the sample count sits (after the agent address).
+    count_at: usize,
 }
 
 /// Offset of the sample count in a datagram with an IPv4 agent.
@@ -189,22 +191,62 @@ impl Datagram {
         for w in [sub_agent, sequence, uptime_ms, 0] {
             buf.extend_from_slice(&w.to_be_bytes());
         }
-        Datagram { buf, samples: 0 }
+        Datagram {
+            buf,
+            samples: 0,
+            count_at: SAMPLE_COUNT_AT,
+        }
     }
 
-    /// Append a flow sample (format 1) with these records.
-    pub fn flow_sample(&mut self, s: FlowSample, records: &[Record]) -> &mut Self {
-        let mut body = Vec::new();
-        for w in [
+    /// A datagram from an IPv6 agent.
+    pub fn new_v6(agent: Ipv6Addr, sub_agent: u32, sequence: u32, uptime_ms: u32) -> Self {
+        let mut buf = Vec::with_capacity(1500);
+        for w in [5u32, 2] {
+            buf.extend_from_slice(&w.to_be_bytes());
+        }
+        buf.extend_from_slice(&agent.octets());
+        for w in [sub_agent, sequence, uptime_ms, 0] {
+            buf.extend_from_slice(&w.to_be_bytes());
+        }
+        Datagram {
+            buf,
+            samples: 0,
+            count_at: SAMPLE_COUNT_AT + 12,
+        }
+    }
+
+    /// Append an expanded flow sample (format 3) with these records: data source and
+    /// interfaces as (type, index) and (format 0, value) pairs.
+    pub fn expanded_flow_sample(&mut self, s: FlowSample, records: &[Record]) -> &mut Self {
+        let words = [
             s.sequence,
-            s.source_id,
+            s.source_id >> 24,
+            s.source_id & 0x00FF_FFFF,
             s.sampling_rate,
             s.sample_pool,
             s.drops,
+            0,
             s.input,
+            0,
             s.output,
-            records.len() as u32,
-        ] {
+        ];
+        self.sample(3, &words, records)
+    }
+
+    /// Append a counter sample (format 2) with these counter records.
+    pub fn counter_sample(
+        &mut self,
+        sequence: u32,
+        source_id: u32,
+        records: &[Record],
+    ) -> &mut Self {
+        self.sample(2, &[sequence, source_id], records)
+    }
+
+    /// Append a sample of `format`: its fixed `words`, the record count, the records.
+    fn sample(&mut self, format: u32, words: &[u32], records: &[Record]) -> &mut Self {
+        let mut body = Vec::new();
+        for w in words.iter().chain(&[records.len() as u32]) {
             body.extend_from_slice(&w.to_be_bytes());
         }
         for r in records {
@@ -212,12 +254,26 @@ impl Datagram {
             body.extend_from_slice(&(r.body.len() as u32).to_be_bytes());
             body.extend_from_slice(&r.body);
         }
-        self.buf.extend_from_slice(&1u32.to_be_bytes());
+        self.buf.extend_from_slice(&format.to_be_bytes());
         self.buf
             .extend_from_slice(&(body.len() as u32).to_be_bytes());
         self.buf.extend_from_slice(&body);
         self.samples += 1;
         self
+    }
+
+    /// Append a flow sample (format 1) with these records.
+    pub fn flow_sample(&mut self, s: FlowSample, records: &[Record]) -> &mut Self {
+        let words = [
+            s.sequence,
+            s.source_id,
+            s.sampling_rate,
+            s.sample_pool,
+            s.drops,
+            s.input,
+            s.output,
+        ];
+        self.sample(1, &words, records)
     }
 
     /// Bytes so far (for size budgeting).
@@ -226,7 +282,8 @@ impl Datagram {
     }
 
     pub fn finish(mut self) -> Vec<u8> {
-        self.buf[SAMPLE_COUNT_AT..SAMPLE_COUNT_AT + 4].copy_from_slice(&self.samples.to_be_bytes());
+        let at = self.count_at;
+        self.buf[at..at + 4].copy_from_slice(&self.samples.to_be_bytes());
         self.buf
     }
 }

@@ -1,21 +1,21 @@
-//! Differential test of the receive path's straight-line decoders against the general ones.
+//! Differential test of the receive walk (`decode_datagram`) against its oracle, the
+//! general walk `decode_datagram_general` (views for the datagram header, a fresh record per
+//! sample, every sampled header through the general layer walk).
 //!
-//! `decode_datagram` takes a straight line for compact flow samples in the usual layout (a
-//! sampled header first, then only known records) and for Ethernet/802.1Q/IPv4 frames
-//! (`packet::fast`); everything else goes through the general sample walk and layer walk.
-//! Both must give the same results for every input. Two checks, over the corpus, over
-//! hand-built frames of every shape near the fast path's edges (tags, IPv4 options,
-//! fragments, every protocol, every header length, four record layouts) and over seeded
-//! mutations of both, which mostly hit the bytes the fast path reads:
-//! - `decode_datagram` and `decode_datagram_general` (every sample on the general walk)
-//!   tell a visitor exactly the same things in the same order (`same_events`);
-//! - every flow sample `decode_datagram` delivers matches the general view API (`Datagram`
-//!   → `FlowSample` → first `SampledHeader` → `decode_header`).
+//! Both must tell a visitor exactly the same things in the same order (`same_events`), over
+//! every corpus datagram, every truncation of each, seeded mutations (which mostly hit the
+//! bytes the walk reads), frames of every shape near the straight-line frame decoder's edges
+//! in four record layouts, and every synthetic layout the decoder bench measures (the usual
+//! one, switch record first, expanded samples with four records, IPv6 headers from an IPv6
+//! agent, counter-heavy datagrams, VXLAN). Every flow sample delivered must also match the
+//! view API (`Datagram` -> `FlowSample` -> first `SampledHeader` -> `decode_header`).
 
 #[path = "packet_support/corpus.rs"]
 mod corpus;
 #[path = "packet_support/frames.rs"]
 mod frames;
+#[path = "packet_support/layouts.rs"]
+mod layouts;
 
 use std::net::Ipv4Addr;
 
@@ -77,44 +77,59 @@ fn expected(datagram: &[u8], index: u32) -> Option<Expected> {
     None
 }
 
-/// Everything a visitor is told, in order, as text (records through their `Debug`, which
-/// shows every accessor's value).
+/// Everything a visitor is told, in order (records compared by value: every accessor).
 #[derive(Default, PartialEq, Debug)]
-struct Events(Vec<String>);
+struct Events(Vec<Event>);
+
+#[derive(PartialEq, Debug)]
+enum Event {
+    Datagram(DatagramHeader),
+    Flow(FlowSampleMeta, Box<SampleRecord>),
+    CounterRecord(Tag, usize),
+    Counter(CounterSampleMeta),
+    Discard(DiscardSampleMeta),
+    UnknownSample(u32, Tag),
+    UnknownRecord(SampleKind, Tag),
+    Error(SampleError),
+}
 
 impl Visitor for Events {
     fn datagram(&mut self, header: &DatagramHeader) {
-        self.0.push(format!("{header:?}"));
+        self.0.push(Event::Datagram(*header));
     }
     fn flow_sample(&mut self, meta: &FlowSampleMeta, record: &SampleRecord) {
-        self.0.push(format!("{meta:?} {record:?}"));
+        self.0.push(Event::Flow(*meta, Box::new(*record)));
+    }
+    fn counter_record(&mut self, tag: Tag, data: &[u8]) {
+        self.0.push(Event::CounterRecord(tag, data.len()));
     }
     fn counter_sample(&mut self, meta: &CounterSampleMeta) {
-        self.0.push(format!("{meta:?}"));
+        self.0.push(Event::Counter(*meta));
     }
     fn discard_sample(&mut self, meta: &DiscardSampleMeta) {
-        self.0.push(format!("{meta:?}"));
+        self.0.push(Event::Discard(*meta));
     }
     fn unknown_sample(&mut self, index: u32, tag: Tag) {
-        self.0.push(format!("unknown sample {index} {tag:?}"));
+        self.0.push(Event::UnknownSample(index, tag));
     }
     fn unknown_record(&mut self, sample: SampleKind, tag: Tag) {
-        self.0.push(format!("unknown record {sample:?} {tag:?}"));
+        self.0.push(Event::UnknownRecord(sample, tag));
     }
     fn sample_error(&mut self, error: &SampleError) {
-        self.0.push(format!("{error:?}"));
+        self.0.push(Event::Error(*error));
     }
 }
 
-/// `decode_datagram` (usual-layout samples on the straight-line path) and
-/// `decode_datagram_general` (every sample on the general walk) tell a visitor exactly the
-/// same things, in the same order, and return the same.
-fn same_events(datagram: &[u8], what: &str) {
-    let (mut fast, mut general) = (Events::default(), Events::default());
-    let a = decode_datagram(datagram, 7, &mut fast);
-    let b = decode_datagram_general(datagram, 7, &mut general);
+/// `decode_datagram` (the receive walk) and `decode_datagram_general` (the oracle) tell a
+/// visitor exactly the same things, in the same order, and return the same. Returns the
+/// number of events, so that a caller can require that something was compared.
+fn same_events(datagram: &[u8], what: &str) -> usize {
+    let (mut walk, mut oracle) = (Events::default(), Events::default());
+    let a = decode_datagram(datagram, 7, &mut walk);
+    let b = decode_datagram_general(datagram, 7, &mut oracle);
     assert_eq!(a, b, "{what}: results differ");
-    assert_eq!(fast, general, "{what}: events differ");
+    assert_eq!(walk, oracle, "{what}: events differ");
+    walk.0.len()
 }
 
 /// Decode `datagram` both ways and compare every delivered flow sample; returns how many
@@ -176,6 +191,46 @@ fn mutations(d: &[u8], seed: u64, n: usize, mut each: impl FnMut(&[u8])) {
             }
         }
         each(&m);
+    }
+}
+
+#[test]
+fn every_corpus_datagram_cut_at_every_length_agrees() {
+    let datagrams = corpus::datagrams();
+    assert_eq!(datagrams.len(), 1067, "corpus datagrams");
+    let mut events = 0;
+    for d in &datagrams {
+        for len in 0..=d.bytes.len() {
+            events += same_events(
+                &d.bytes[..len],
+                &format!("{} #{} cut at {len}", d.file, d.index),
+            );
+        }
+    }
+    assert!(events > 1_000_000, "{events} events compared");
+}
+
+#[test]
+fn every_synthetic_layout_agrees() {
+    let mut loads = layouts::all();
+    loads.push(("usual", (0..64).map(frames::synthetic_1400).collect()));
+    loads.push(("vxlan", (0..64).map(frames::synthetic_vxlan_1400).collect()));
+    for (name, set) in &loads {
+        let mut compared = 0;
+        for (seed, d) in set.iter().enumerate() {
+            let what = format!("{name} {seed}");
+            compared += compare(d, &what);
+            for len in (0..d.len()).step_by(3) {
+                same_events(&d[..len], &format!("{what} cut at {len}"));
+            }
+            mutations(d, seed as u64, 300, |m| {
+                compare(m, &format!("{what} mutated"));
+            });
+        }
+        assert!(
+            compared >= 64 * 2,
+            "{name}: {compared} flow samples compared"
+        );
     }
 }
 

@@ -1,0 +1,512 @@
+//! One flow sample of either form, walked once: the fixed part, the records in whatever
+//! order and number they come, the record written in place.
+//!
+//! Records are told apart by [`RECORD_CLASS`], a table over the enterprise-0 tags: the
+//! sampled header (kept, the first one wins), the sampled Ethernet/IPv4/IPv6 records (kept
+//! for the keys while no sampled header was seen), the other known records (stepped over),
+//! and everything else (reported, stepped over). Nothing depends on the records' order or
+//! on the sample's form beyond the fixed part's size, so an Open vSwitch sample (extended
+//! switch first), a vendor's expanded sample with four records and a switch's compact
+//! sample with one take the same loop. The sampled header's keys come from the
+//! straight-line frame decoder when the frame has its shape ([`Ipv4Frame`]); any other
+//! frame, and a sample without a sampled header, goes out of line.
+
+use crate::packet::fast::{Ipv4Frame, Ipv6Frame};
+use crate::packet::{decode_header_keys, PacketKeys};
+use crate::record::SampleRecord;
+use crate::sflow::error::{DecodeError, Structure};
+use crate::sflow::flow::format as record_format;
+use crate::sflow::layout::{element, expanded_flow_sample, flow_sample, sampled_header as sampled};
+use crate::sflow::sample::format as sample_format;
+use crate::sflow::sample::SampleKind;
+
+use super::elements::{
+    array_at, chunk_at, sample_failed, sampled_header, step, step_error, truncated, word, Header,
+};
+use super::samples::{
+    compact_fixed, expanded_fixed, flow_meta, other_record, unknown_record, Others,
+};
+use super::Visitor;
+use crate::sflow::datagram::Tag;
+
+/// A compact flow sample (format 1), its body `data`: `record` gets its fields as sent.
+#[inline(always)]
+pub(super) fn compact<V: Visitor>(
+    record: &mut SampleRecord,
+    index: u32,
+    data: &[u8],
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
+    use flow_sample::{LEN, RECORD_COUNT};
+    let Some((fixed, list)) = data.split_first_chunk::<LEN>() else {
+        return Err(truncated(Structure::FlowSample, LEN, data.len()));
+    };
+    let mut others = Others::default();
+    let count = word::<RECORD_COUNT, LEN>(fixed);
+    let header = records(list, (count, count), None, visitor, &mut others)?;
+    finish_compact(record, index, fixed, header, &others, visitor)
+}
+
+/// Bytes of a compact flow sample read as one array when the list has them: the sample's
+/// envelope, its fixed part, its first record's envelope and that record's first 16 bytes
+/// (a sampled header's fixed part). One length check covers them all.
+pub(super) const COMPACT_HEAD: usize =
+    element::LEN + flow_sample::LEN + element::LEN + sampled::LEN;
+
+/// A compact flow sample at the start of `rest`, whose first [`COMPACT_HEAD`] bytes are
+/// `head`: the first record is read from `head`, whatever its type, the others by the
+/// record loop. `None`, before anything is reported, when the sample is not whole words
+/// long, has no record, or its first record runs past it: [`compact`] then takes it and
+/// says what is wrong. Otherwise the bytes after the sample.
+#[inline(always)]
+pub(super) fn compact_head<'a, V: Visitor>(
+    rest: &'a [u8],
+    head: &[u8; COMPACT_HEAD],
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<&'a [u8]> {
+    const FIXED: usize = element::LEN;
+    const FIRST: usize = FIXED + flow_sample::LEN;
+    const BODY: usize = FIRST + element::LEN;
+    // In 64 bits, where no sum of these overflows.
+    let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
+    let count = word::<{ FIXED + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
+    let first_length = u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head));
+    // The first record's padding matters only when records follow it (checked there).
+    if length & 3 != 0 || first_length + 40 > length {
+        return None;
+    }
+    let end = usize::try_from(8 + length).ok()?;
+    let after = rest.get(end..)?;
+    // A sampled header first (what nearly every agent but Open vSwitch sends): its fixed
+    // part is already in `head`, so it is checked and read from there and stays in
+    // registers. Anything else takes the record loop, out of line.
+    let header_length = u64::from(word::<{ BODY + sampled::HEADER_LENGTH }, COMPACT_HEAD>(
+        head,
+    ));
+    let first_is_header =
+        array_at::<{ FIRST + element::TAG }, 4, COMPACT_HEAD>(head) == SAMPLED_HEADER_AS_SENT;
+    if !first_is_header || header_length + 16 > first_length {
+        return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
+    }
+    let header_end = usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?;
+    let bytes = rest.get(COMPACT_HEAD..header_end)?;
+    // The records after the header, nearly always known ones with nothing to report once
+    // the header is found: one pass that keeps only the list and the count. The first
+    // record it cannot pass (unknown, cut, padded) sends the sample to the full record
+    // loop, out of line, before anything is reported. A record count of 0 makes `later`
+    // `u32::MAX`: the pass fails at the list's end and the record loop says what is wrong.
+    if array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) != ONE_AS_SENT {
+        let quiet = first_length & 3 == 0 && {
+            let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
+            // Two records, the usual pair with an extended-switch record, without the loop.
+            match array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) {
+                TWO_AS_SENT => quiet_record(list).is_some(),
+                _ => quiet_records(list, count.wrapping_sub(1)),
+            }
+        };
+        if !quiet {
+            return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
+        }
+    }
+    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
+    record.set_compact_words(fixed, frame_length);
+    // The header's fields read where they are used, not kept across the checks above.
+    let h = Header {
+        protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
+        frame_length: u32::from_be_bytes(frame_length),
+        bytes,
+    };
+    keys(record, h);
+    visitor.flow_sample(
+        &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
+        record,
+    );
+    Some(after)
+}
+
+/// Record counts of 1 and 2 as sent.
+const ONE_AS_SENT: [u8; 4] = 1u32.to_be_bytes();
+const TWO_AS_SENT: [u8; 4] = 2u32.to_be_bytes();
+
+/// The sampled-header record's tag as sent.
+const SAMPLED_HEADER_AS_SENT: [u8; 4] = record_format::SAMPLED_HEADER.to_be_bytes();
+
+/// A [`compact_head`] sample that the straight line does not take, `end` its end in
+/// `rest`: the quiet pass ([`quiet_header`]) when it finds the header, else the record loop
+/// out of line ([`compact_loop`]). `None`, before anything is reported, when that loop
+/// declines the sample.
+#[inline(always)]
+fn compact_apart<V: Visitor>(
+    rest: &[u8],
+    head: &[u8; COMPACT_HEAD],
+    end: usize,
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<()> {
+    const FIRST: usize = element::LEN + flow_sample::LEN;
+    let count = word::<{ element::LEN + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
+    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    // Records in another order (Open vSwitch sends the extended-switch record first): one
+    // quiet pass finds the header when there is nothing to report.
+    if let Some((h, frame_length)) = rest.get(FIRST..end).and_then(|l| quiet_header(l, count)) {
+        record.set_compact_words(fixed, frame_length);
+        keys(record, h);
+        visitor.flow_sample(
+            &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
+            record,
+        );
+        return Some(());
+    }
+    compact_loop(rest, head, end, record, index, visitor)
+}
+
+/// [`compact_apart`]'s sample through the record loop ([`compact_records`]), out of line,
+/// its error reported. `None`, before anything is reported, for a sample without records
+/// or with a padded first record (then [`compact`] says what is wrong or steps over it).
+#[inline(never)]
+fn compact_loop<V: Visitor>(
+    rest: &[u8],
+    head: &[u8; COMPACT_HEAD],
+    end: usize,
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<()> {
+    const FIRST: usize = element::LEN + flow_sample::LEN;
+    const BODY: usize = FIRST + element::LEN;
+    let count = word::<{ element::LEN + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
+    let first_length = word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head);
+    if count == 0 || first_length & 3 != 0 {
+        return None;
+    }
+    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let first_end = usize::try_from(BODY as u64 + u64::from(first_length)).ok()?;
+    let first = rest.get(BODY..first_end)?;
+    let list = rest.get(first_end..end)?;
+    let tag = Tag(word::<{ FIRST + element::TAG }, COMPACT_HEAD>(head));
+    if let Err(error) = compact_records(record, index, fixed, (tag, first), list, count, visitor) {
+        sample_failed(visitor, index, Tag(sample_format::FLOW), error);
+    }
+    Some(())
+}
+
+/// The first sampled header among the `count` records of `list`, checked, with its frame
+/// length as sent, when the record loop ([`records`]) would find it and report nothing:
+/// every record fits, is whole words long and is known, and no sampled Ethernet/IP record
+/// comes before the header (the loop checks and keeps those). `None` for anything else,
+/// which the record loop then takes.
+#[inline(always)]
+fn quiet_header(mut list: &[u8], count: u32) -> Option<(Header<'_>, [u8; 4])> {
+    let mut header = None;
+    for _ in 0..count {
+        let (envelope, body) = list.split_first_chunk::<{ element::LEN }>()?;
+        let tag = word::<{ element::TAG }, { element::LEN }>(envelope);
+        let length = word::<{ element::LENGTH }, { element::LEN }>(envelope);
+        if length & 3 != 0 {
+            return None;
+        }
+        let (data, after) = body.split_at_checked(length as usize)?;
+        if tag == record_format::SAMPLED_HEADER {
+            header = header.or(Some(data));
+        } else {
+            match RECORD_CLASS.get(tag as usize) {
+                Some(Class::Known) => {}
+                Some(Class::Sampled) if header.is_some() => {}
+                _ => return None,
+            }
+        }
+        list = after;
+    }
+    header_record(header?).ok()
+}
+
+/// True when the `left` records in `list` all fit, are whole words long and are known
+/// ones that a sample with a sampled header takes nothing from (and reports nothing about):
+/// what [`records`] would step over in silence.
+#[inline(always)]
+fn quiet_records(mut list: &[u8], mut left: u32) -> bool {
+    while left != 0 {
+        match quiet_record(list) {
+            Some(after) => list = after,
+            None => return false,
+        }
+        left -= 1;
+    }
+    true
+}
+
+/// [`quiet_records`]' step: the bytes after the first record of `list`, when it passes.
+#[inline(always)]
+fn quiet_record(list: &[u8]) -> Option<&[u8]> {
+    let (envelope, body) = list.split_first_chunk::<{ element::LEN }>()?;
+    // The extended-switch record, nearly always the one there is, compared as sent.
+    let tag = array_at::<{ element::TAG }, 4, { element::LEN }>(envelope);
+    if tag != EXTENDED_SWITCH_AS_SENT && !quiet_tag(u32::from_be_bytes(tag)) {
+        return None;
+    }
+    let length = word::<{ element::LENGTH }, { element::LEN }>(envelope);
+    if length & 3 != 0 {
+        return None;
+    }
+    body.get(length as usize..)
+}
+
+/// The extended-switch record's tag as sent.
+const EXTENDED_SWITCH_AS_SENT: [u8; 4] = record_format::EXTENDED_SWITCH.to_be_bytes();
+
+/// A record that a sample with a sampled header steps over in silence: a known one.
+#[inline(always)]
+fn quiet_tag(tag: u32) -> bool {
+    matches!(
+        RECORD_CLASS.get(tag as usize),
+        Some(Class::Known | Class::Sampled)
+    )
+}
+
+/// [`compact_head`]'s sample once its first record (`first`: tag and body) is located.
+#[inline(always)]
+fn compact_records<V: Visitor>(
+    record: &mut SampleRecord,
+    index: u32,
+    fixed: &[u8; flow_sample::LEN],
+    (tag, first): (Tag, &[u8]),
+    list: &[u8],
+    count: u32,
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
+    let mut others = Others::default();
+    let mut header = None;
+    take(tag, first, &mut header, visitor, &mut others)?;
+    let header = records(list, (count, count - 1), header, visitor, &mut others)?;
+    finish_compact(record, index, fixed, header, &others, visitor)
+}
+
+/// A compact flow sample's record, from its fixed part and its records' findings.
+#[inline(always)]
+fn finish_compact<V: Visitor>(
+    record: &mut SampleRecord,
+    index: u32,
+    fixed: &[u8; flow_sample::LEN],
+    header: Option<&[u8]>,
+    others: &Others<'_>,
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
+    let Some(header) = header else {
+        record.set_compact_words(fixed, others_frame_length(others));
+        keys_from_others(record, others);
+        visitor.flow_sample(&flow_meta(index, &compact_fixed(fixed, &[]), None), record);
+        return Ok(());
+    };
+    let (h, frame_length) = header_record(header)?;
+    record.set_compact_words(fixed, frame_length);
+    keys(record, h);
+    visitor.flow_sample(
+        &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
+        record,
+    );
+    Ok(())
+}
+
+/// An expanded flow sample (format 3): `record` gets its fields decoded.
+#[inline(always)]
+pub(super) fn expanded<V: Visitor>(
+    record: &mut SampleRecord,
+    index: u32,
+    data: &[u8],
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
+    use expanded_flow_sample::{LEN, RECORD_COUNT};
+    let Some((fixed, list)) = data.split_first_chunk::<LEN>() else {
+        return Err(truncated(Structure::FlowSample, LEN, data.len()));
+    };
+    let count = word::<RECORD_COUNT, LEN>(fixed);
+    if let Some((h, frame_length)) = quiet_header(list, count) {
+        record.set_expanded_words(fixed, frame_length);
+        keys(record, h);
+        visitor.flow_sample(
+            &flow_meta(index, &expanded_fixed(fixed, &[]), Some(h)),
+            record,
+        );
+        record.restore_compact();
+        return Ok(());
+    }
+    let mut others = Others::default();
+    let Some(header) = records(list, (count, count), None, visitor, &mut others)? else {
+        record.set_expanded_words(fixed, others_frame_length(&others));
+        keys_from_others(record, &others);
+        visitor.flow_sample(&flow_meta(index, &expanded_fixed(fixed, &[]), None), record);
+        record.restore_compact();
+        return Ok(());
+    };
+    let (h, frame_length) = header_record(header)?;
+    record.set_expanded_words(fixed, frame_length);
+    keys(record, h);
+    visitor.flow_sample(
+        &flow_meta(index, &expanded_fixed(fixed, &[]), Some(h)),
+        record,
+    );
+    record.restore_compact();
+    Ok(())
+}
+
+/// A sampled-header record's parts ([`sampled_header`]) and its frame length as sent.
+#[inline(always)]
+fn header_record(data: &[u8]) -> Result<(Header<'_>, [u8; 4]), DecodeError> {
+    let h = sampled_header(data)?;
+    let frame_length = match data.first_chunk::<{ sampled::LEN }>() {
+        Some(f) => array_at::<{ sampled::FRAME_LENGTH }, 4, { sampled::LEN }>(f),
+        None => [0; 4],
+    };
+    Ok((h, frame_length))
+}
+
+/// What a flow record is to the walk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Class {
+    /// Not known here: reported and stepped over.
+    Unknown,
+    /// Known, nothing the record needs: stepped over.
+    Known,
+    /// Sampled Ethernet, IPv4 or IPv6: the keys of a sample without a sampled header.
+    Sampled,
+}
+
+/// Enterprise-0 record tags (`tag < 4096`), by class; every other enterprise is unknown.
+// Indexing in a constant initialiser: an index out of range fails the build, never a run.
+#[allow(clippy::indexing_slicing)]
+static RECORD_CLASS: [Class; 4096] = {
+    let mut t = [Class::Unknown; 4096];
+    let mut tag = 0;
+    while tag < 4096 {
+        if crate::sflow::flow::is_known(Tag(tag as u32)) {
+            t[tag] = Class::Known;
+        }
+        tag += 1;
+    }
+    t[record_format::SAMPLED_ETHERNET as usize] = Class::Sampled;
+    t[record_format::SAMPLED_IPV4 as usize] = Class::Sampled;
+    t[record_format::SAMPLED_IPV6 as usize] = Class::Sampled;
+    t
+};
+
+/// Take one record of a flow sample (tag `tag`, body `data`): keep the first sampled
+/// header's body in `header`, a sampled Ethernet/IP record before it in `others`, report an
+/// unknown one.
+///
+/// The header record is checked after the walk ([`sampled_header`]), or before anything
+/// else can be reported (an unknown record, an error): the visitor hears exactly what a
+/// check in place would have told it.
+#[inline(always)]
+fn take<'a, V: Visitor>(
+    tag: Tag,
+    data: &'a [u8],
+    header: &mut Option<&'a [u8]>,
+    visitor: &mut V,
+    others: &mut Others<'a>,
+) -> Result<(), DecodeError> {
+    if tag.0 == record_format::SAMPLED_HEADER {
+        if header.is_none() {
+            *header = Some(data);
+        }
+        return Ok(());
+    }
+    match RECORD_CLASS.get(tag.0 as usize) {
+        Some(Class::Known) => Ok(()),
+        Some(Class::Sampled) if header.is_none() => other_record(tag, data, others),
+        Some(Class::Sampled) => Ok(()),
+        Some(Class::Unknown) | None => unknown(*header, visitor, tag),
+    }
+}
+
+/// Walk the `left` records of `declared` still in `list` ([`take`] each), `header` what the
+/// records before found. A record that does not fit fails the sample. The loop holds only
+/// the list, the count left and the header's body.
+#[inline(always)]
+fn records<'a, V: Visitor>(
+    mut list: &'a [u8],
+    (declared, mut left): (u32, u32),
+    mut header: Option<&'a [u8]>,
+    visitor: &mut V,
+    others: &mut Others<'a>,
+) -> Result<Option<&'a [u8]>, DecodeError> {
+    while left != 0 {
+        let Some((tag, data)) = step(&mut list) else {
+            return Err(record_error(header, list, declared, declared - left));
+        };
+        left -= 1;
+        take(tag, data, &mut header, visitor, others)?;
+    }
+    Ok(header)
+}
+
+/// A record that does not fit, the sampled header before it checked first.
+#[cold]
+#[inline(never)]
+fn record_error(header: Option<&[u8]>, list: &[u8], declared: u32, index: u32) -> DecodeError {
+    match header.map(sampled_header) {
+        Some(Err(error)) => error,
+        _ => step_error(list, Structure::Record, declared, index),
+    }
+}
+
+/// An unknown record, reported once the sampled header before it is checked.
+#[cold]
+#[inline(never)]
+fn unknown<V: Visitor>(
+    header: Option<&[u8]>,
+    visitor: &mut V,
+    tag: Tag,
+) -> Result<(), DecodeError> {
+    if let Some(data) = header {
+        sampled_header(data)?;
+    }
+    unknown_record(visitor, SampleKind::Flow, tag);
+    Ok(())
+}
+
+/// The frame length of a sample without a sampled header, big-endian: the sampled
+/// records'.
+#[inline(never)]
+fn others_frame_length(others: &Others<'_>) -> [u8; 4] {
+    others.frame_length().to_be_bytes()
+}
+
+/// The record's keys from its sampled header: straight-line for an Ethernet frame of the
+/// common shape, by the general layer walk out of line for anything else.
+#[inline(always)]
+fn keys(record: &mut SampleRecord, h: Header<'_>) {
+    if h.protocol == sampled::ETHERNET {
+        if let Some(frame) = Ipv4Frame::parse(h.bytes) {
+            frame.write_keys(&mut record.keys);
+            frame.finish(&mut record.keys, &mut record.inner);
+            return;
+        }
+    }
+    general_keys(record, h.protocol, h.bytes);
+}
+
+/// Keys of a frame of another shape or header protocol: straight-line for an Ethernet
+/// frame of the common IPv6 shape, by the general layer walk for anything else.
+#[inline(never)]
+fn general_keys(record: &mut SampleRecord, protocol: u32, bytes: &[u8]) {
+    if protocol == sampled::ETHERNET {
+        if let Some(frame) = Ipv6Frame::parse(bytes) {
+            frame.write_keys(&mut record.keys);
+            return;
+        }
+    }
+    record.keys = PacketKeys::EMPTY;
+    decode_header_keys(protocol, bytes, &mut record.keys, &mut record.inner);
+}
+
+/// Keys from the sampled Ethernet/IP records: a sample without a sampled header.
+#[inline(never)]
+fn keys_from_others(record: &mut SampleRecord, others: &Others<'_>) {
+    record.keys = PacketKeys::EMPTY;
+    others.fill_keys(&mut record.keys);
+}
