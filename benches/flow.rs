@@ -26,9 +26,7 @@ use flowsift::flow::{Route, WorkItem};
 use flowsift::record::SampleRecord;
 use flowsift::threshold::{Threshold, ThresholdSpec};
 
-#[path = "support/cpu.rs"]
-mod cpu;
-use cpu::cpu_time;
+use flowsift::clock::thread_cpu_time as cpu_time;
 
 const BATCH: usize = 256;
 

@@ -18,9 +18,7 @@ use std::time::Instant;
 
 use flowsift::groups::{Cidr, GroupSet, Origin};
 
-#[path = "support/cpu.rs"]
-mod cpu;
-use cpu::cpu_time;
+use flowsift::clock::thread_cpu_time as cpu_time;
 
 struct Rng(u64);
 

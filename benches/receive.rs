@@ -392,13 +392,7 @@ fn cpu_delta(
 
 /// CPU time of the calling thread, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    flowsift::clock::thread_cpu_time().as_nanos() as u64
 }
 
 /// Producer CPU nanoseconds per item (counting successful batch pushes only, so it is the
@@ -463,7 +457,7 @@ fn ring_bench(items: u64, batch: usize, rx_core: usize) -> (f64, f64) {
             while sent < items {
                 b.resize(batch, item);
                 let t = thread_cpu_ns();
-                // The old push_batch: check room, then one push per item.
+                // A batch push over an MPMC queue: check room, then one push per item.
                 if qp.capacity() - qp.len() >= batch {
                     for i in b.drain(..) {
                         let _ = qp.push(i);
@@ -518,13 +512,21 @@ fn main() {
     );
     if std::env::var("FLOWSIFT_BENCH_RING").map_or(true, |v| v != "0") {
         let (spsc, mpmc) = ring_bench(20_000_000, 64, rx_core);
-        println!("ring, {}-byte WorkItems in batches of 64 across two cores, producer CPU per item: flowsift::ring {:.1} ns, crossbeam ArrayQueue {:.1} ns\n",
-            std::mem::size_of::<WorkItem>(), spsc, mpmc);
+        println!(
+            "ring, {}-byte WorkItems in batches of 64 across two cores, producer CPU per item: \
+             flowsift::ring {:.1} ns, crossbeam ArrayQueue {:.1} ns\n",
+            std::mem::size_of::<WorkItem>(),
+            spsc,
+            mpmc
+        );
     }
     if rates.is_empty() {
         return;
     }
-    println!("| path | target/s | offered dgram/s | received dgram/s | flow samples/s | kernel drops | ring drops | CPU rx % | CPU worker % | CPU blast % |");
+    println!(
+        "| path | target/s | offered dgram/s | received dgram/s | flow samples/s | kernel drops \
+         | ring drops | CPU rx % | CPU worker % | CPU blast % |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let gro = std::env::var("FLOWSIFT_BENCH_GRO").unwrap_or_else(|_| "both".into());
     let gro: &[bool] = match gro.as_str() {

@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flowsift::clock::monotonic_nanos;
 use flowsift::flow::FlowEvent;
 use flowsift::packet::{Key, KeyValue, L4};
-use flowsift::record::monotonic_nanos;
 use flowsift::ring::{ring, Producer};
 use flowsift::sink::config::{Address, HostName, TlsConfig, Transport};
 use flowsift::sink::format::{Format, FormatOptions, Formatter, WallTime};

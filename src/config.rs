@@ -693,7 +693,9 @@ ca_file = "/etc/ssl/ca.pem"
     #[test]
     fn thresholds_are_checked_with_positions() {
         let ok = Config::parse(
-            "[[flow]]\nname = \"udpflood\"\nkeys = \"ipdestination\"\n\n[[threshold]]\nname = \"udpflood\"\nmetric = \"udpflood\"\nvalue = 100000\nbyFlow = true\n\n[[sink]]\nflows = [\"udpflood\"]\n",
+            "[[flow]]\nname = \"udpflood\"\nkeys = \"ipdestination\"\n\n\
+             [[threshold]]\nname = \"udpflood\"\nmetric = \"udpflood\"\nvalue = 100000\n\
+             byFlow = true\n\n[[sink]]\nflows = [\"udpflood\"]\n",
             "x",
         )
         .unwrap();

@@ -13,6 +13,7 @@
 //! the TOML configuration. See ARCHITECTURE.md for who may block, allocate, and what is bounded.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod flow;
 pub mod groups;

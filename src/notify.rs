@@ -58,7 +58,7 @@ fn address(path: &str) -> io::Result<SocketAddr> {
 pub fn reloading_state() -> String {
     format!(
         "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading the configuration",
-        crate::record::monotonic_nanos() / 1_000
+        crate::clock::monotonic_nanos() / 1_000
     )
 }
 

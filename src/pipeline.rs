@@ -419,7 +419,9 @@ impl fmt::Display for FinalReport {
         for d in &self.stats.flow.definitions {
             writeln!(
                 f,
-                "  {}: samples matched {}, flows created {}, evicted {}, expired {}, active {}, events {}, events dropped {}, samples dropped (IPv6 agents full) {}, threshold events {}",
+                "  {}: samples matched {}, flows created {}, evicted {}, expired {}, active {}, \
+                 events {}, events dropped {}, samples dropped (IPv6 agents full) {}, \
+                 threshold events {}",
                 d.name,
                 d.samples_matched,
                 d.flows_created,

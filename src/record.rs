@@ -34,7 +34,7 @@ pub struct SampleRecord {
     /// The sample's own fields, behind accessors ([`Self::source_index`] and the rest).
     sample: SampleFields,
     /// When the datagram was received, in nanoseconds of the monotonic clock
-    /// ([`crate::record::monotonic_nanos`]); used for the receipt-to-send latency histogram.
+    /// ([`crate::clock::monotonic_nanos`]); used for the receipt-to-send latency histogram.
     pub received_ns: u64,
     /// The outermost header's keys (the plain key names).
     pub keys: PacketKeys,
@@ -620,17 +620,6 @@ pub fn interface_format(format: u32) -> u8 {
 /// (format 0 and not the 0x3FFFFFFF "internal" value).
 pub fn interface_index(format: u8, value: u32) -> Option<u32> {
     (format == 0 && value != 0x3FFF_FFFF).then_some(value)
-}
-
-/// Nanoseconds of `CLOCK_MONOTONIC`, the clock every `received_ns` is taken on.
-pub fn monotonic_nanos() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always available on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[cfg(test)]

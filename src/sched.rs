@@ -38,7 +38,8 @@ pub fn apply_wake_slice() {
     if let Err(e) = request_slice(Duration::from_nanos(ns)) {
         if !REPORTED.swap(true, Ordering::Relaxed) {
             eprintln!(
-                "flowsift: the kernel refused a {} µs scheduler slice ({e}); wake-ups may wait up to a scheduler tick (set [scheduler] slice_us = 0 to silence this)",
+                "flowsift: the kernel refused a {} µs scheduler slice ({e}); wake-ups may wait \
+                 up to a scheduler tick (set [scheduler] slice_us = 0 to silence this)",
                 ns / 1000
             );
         }

@@ -2,9 +2,9 @@
 //! has just published work unparks it, but only when it is actually parked.
 //!
 //! Every hand-off in the pipeline (receive thread -> flow worker, flow worker -> sink
-//! dispatcher) used to be a poll with a sleeping back-off, so an idle stage added up to its
-//! sleep (200 µs, plus timer slack) to the latency of the first item after a quiet spell,
-//! once per hop. A [`Doorbell`] replaces the sleep: the consumer spins briefly, then parks
+//! dispatcher) has a consumer that may be idle. Polling with a sleeping back-off would add
+//! up to its sleep (plus timer slack) to the latency of the first item after a quiet spell,
+//! once per hop. A [`Doorbell`] has no sleep: the consumer spins briefly, then parks
 //! (`thread::park_timeout`, bounded so timers still run), and the producer, once per
 //! published batch, pays one fence and one load of a mostly-shared cache line to learn
 //! whether anyone needs waking. The wake-up system call is paid only when the consumer is
@@ -214,7 +214,7 @@ mod tests {
             let deadline = Instant::now() + Duration::from_secs(60);
             while got < ITEMS && Instant::now() < deadline {
                 if let Some(sent_ns) = c.pop() {
-                    let lag = crate::record::monotonic_nanos().saturating_sub(sent_ns);
+                    let lag = crate::clock::monotonic_nanos().saturating_sub(sent_ns);
                     worst = worst.max(Duration::from_nanos(lag));
                     got += 1;
                     continue;
@@ -228,7 +228,7 @@ mod tests {
         for i in 0..ITEMS {
             // Pauses of 0..~1 ms, so the consumer is sometimes parked, sometimes about to.
             std::thread::sleep(Duration::from_micros((i * 37) % 1000));
-            assert!(p.push(crate::record::monotonic_nanos()).is_ok());
+            assert!(p.push(crate::clock::monotonic_nanos()).is_ok());
         }
         let (got, worst, parks, wakeups) = consumer.join().unwrap();
         assert_eq!(got, ITEMS);

@@ -218,7 +218,8 @@ fn sighup_adds_and_removes_flow_definitions() {
     assert_eq!(a.wait(5, Duration::from_secs(10)).len(), 5);
 
     // Add a definition keyed on the responder only: one new event for all ports.
-    let flows = "[[flow]]\nname = \"uport\"\n[[flow]]\nname = \"responders\"\nkeys = \"ipsource\"\nfilter = \"ipprotocol=1\"\nlog = true\nflowStart = true\n";
+    let flows = "[[flow]]\nname = \"uport\"\n[[flow]]\nname = \"responders\"\n\
+                 keys = \"ipsource\"\nfilter = \"ipprotocol=1\"\nlog = true\nflowStart = true\n";
     std::fs::write(&config, config_text(listen, a.port(), flows)).unwrap();
     c.signal_hup();
     assert!(
@@ -655,10 +656,7 @@ fn the_systemd_unit_verifies() {
 #[test]
 fn version_completions_and_manpage() {
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_flowsift"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = run_support::flowsift().args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap()
     };

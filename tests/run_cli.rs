@@ -5,14 +5,9 @@
 mod run_support;
 
 use std::net::{TcpListener, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use run_support::{datagram, free_udp_port, unreachable, Collector};
-
-fn flowsift() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_flowsift"))
-}
+use run_support::{datagram, flowsift, free_udp_port, unreachable, Collector};
 
 #[test]
 fn check_config_rejects_errors_with_file_line_and_column() {

@@ -11,10 +11,10 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flowsift::clock::monotonic_nanos;
 use flowsift::flow::FlowEvent;
 use flowsift::packet::keys::L4;
 use flowsift::packet::{Key, KeyValue};
-use flowsift::record::monotonic_nanos;
 use flowsift::ring::{ring, Producer};
 use flowsift::sink::config::{Address, HostName, TlsConfig, Transport};
 use flowsift::sink::format::Framing;

@@ -3,6 +3,8 @@
 //! own certificate, and a server the CA did not sign is refused (events counted as dropped,
 //! never sent in clear).
 
+mod syslog_support;
+
 use std::io::{BufReader, Read};
 use std::net::TcpListener;
 use std::path::Path;
@@ -10,39 +12,15 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flowsift::clock::monotonic_nanos;
 use flowsift::flow::FlowEvent;
 use flowsift::packet::{Key, KeyValue, L4};
-use flowsift::record::monotonic_nanos;
 use flowsift::ring::ring;
 use flowsift::sink::config::{Address, HostName, TlsConfig, Transport};
 use flowsift::sink::{SinkConfig, SyslogSink};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+use rcgen::KeyPair;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = p.self_signed(&key).unwrap();
-    Ca { cert, key }
-}
-
-/// A leaf certificate for 127.0.0.1 / localhost signed by `ca`.
-fn leaf(ca: &Ca, cn: &str) -> (rcgen::Certificate, KeyPair) {
-    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    p.distinguished_name.push(DnType::CommonName, cn);
-    let key = KeyPair::generate().unwrap();
-    let cert = p.signed_by(&key, &ca.cert, &ca.key).unwrap();
-    (cert, key)
-}
+use syslog_support::Ca;
 
 fn der_key(k: &KeyPair) -> PrivateKeyDer<'static> {
     PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(k.serialize_der()))
@@ -55,7 +33,7 @@ fn serve(
     client_ca: &Ca,
 ) -> (u16, mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let (cert, key) = leaf(server_ca, "syslog server");
+    let (cert, key) = server_ca.leaf("syslog server");
     let mut roots = rustls::RootCertStore::empty();
     roots.add(client_ca.cert.der().clone()).unwrap();
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -158,9 +136,9 @@ fn tls_sink(port: u16, tls: TlsConfig) -> SinkConfig {
 #[test]
 fn tls_with_ca_file_and_client_certificate_delivers_every_event() {
     let dir = tempfile::tempdir().unwrap();
-    let server_ca = ca("server CA");
-    let client_ca = ca("client CA");
-    let (client_cert, client_key) = leaf(&client_ca, "flowsift");
+    let server_ca = Ca::new("server CA");
+    let client_ca = Ca::new("client CA");
+    let (client_cert, client_key) = client_ca.leaf("flowsift");
     let (port, rx, server) = serve(&server_ca, &client_ca);
     let tls = TlsConfig {
         ca_file: Some(write_pem(dir.path(), "ca.pem", &server_ca.cert.pem())),
@@ -197,9 +175,9 @@ fn tls_with_ca_file_and_client_certificate_delivers_every_event() {
 #[test]
 fn server_not_signed_by_the_ca_is_refused_and_events_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let server_ca = ca("server CA");
-    let other_ca = ca("some other CA");
-    let client_ca = ca("client CA");
+    let server_ca = Ca::new("server CA");
+    let other_ca = Ca::new("some other CA");
+    let client_ca = Ca::new("client CA");
     let (port, rx, _server) = serve(&server_ca, &client_ca);
     let tls = TlsConfig {
         ca_file: Some(write_pem(dir.path(), "other.pem", &other_ca.cert.pem())),

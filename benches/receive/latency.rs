@@ -484,9 +484,15 @@ pub fn main() -> bool {
         .copied()
         .unwrap_or(143_000.0);
     eprintln!(
-        "pipeline latency: {rate} datagrams/s of {SAMPLES_PER_DATAGRAM} samples, 1 in {UNREACHABLE_EVERY} a new ICMP port unreachable, {secs} s per run"
+        "pipeline latency: {rate} datagrams/s of {SAMPLES_PER_DATAGRAM} samples, \
+         1 in {UNREACHABLE_EVERY} a new ICMP port unreachable, {secs} s per run"
     );
-    println!("| transport | rx threads | run | samples offered | samples received | kernel drops | ring drops | events | events dropped | events/s | sent | received | send calls | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | run-queue wait µs per wake-up (rx / worker / sink) | steal ms |");
+    println!(
+        "| transport | rx threads | run | samples offered | samples received | kernel drops \
+         | ring drops | events | events dropped | events/s | sent | received | send calls \
+         | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs \
+         | run-queue wait µs per wake-up (rx / worker / sink) | steal ms |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut seed = 1u64;
     for &transport in &transports {

@@ -32,17 +32,24 @@ pub fn completions(args: CompletionsArgs) -> ExitCode {
 }
 
 /// What `flowsift run` does on each signal (the README's table, in roff).
-const SIGNALS: &str = r#".SH SIGNALS
+const SIGNALS: &str = concat!(
+    r#".SH SIGNALS
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
-Stop: receivers off, flow workers drained, sinks flushed within [shutdown] timeout_ms, final report on stderr, exit 0. A second one while stopping exits at once with status 1 (and says so).
+Stop: receivers off, flow workers drained, sinks flushed within [shutdown] timeout_ms, "#,
+    r#"final report on stderr, exit 0. A second one while stopping exits at once with status 1 "#,
+    r#"(and says so).
 .TP
 \fBSIGHUP\fR
-Re\-read the configuration file: flows and sinks change without stopping receive; an unchanged flow definition keeps its open flows; [rx], [workers], [scheduler] and [metrics] changes need a restart (logged). A file with errors is refused and the running configuration goes on.
+Re\-read the configuration file: flows and sinks change without stopping receive; "#,
+    r#"an unchanged flow definition keeps its open flows; [rx], [workers], [scheduler] and "#,
+    r#"[metrics] changes need a restart (logged). A file with errors is refused and the "#,
+    r#"running configuration goes on.
 .TP
 \fBSIGUSR1\fR
 Print the report so far to stderr and go on.
-"#;
+"#
+);
 
 /// Write flowsift(1), with a section per subcommand, to stdout.
 pub fn manpage() -> ExitCode {

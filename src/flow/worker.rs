@@ -554,8 +554,8 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::flow::{builtin, Route, Router};
-    use crate::record::{monotonic_nanos, SampleRecord};
     use crate::ring::ring;
+    use crate::{clock::monotonic_nanos, record::SampleRecord};
 
     fn unreachable_port(port: u16) -> SampleRecord {
         SampleRecord::port_unreachable(

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 
+use crate::clock::monotonic_nanos;
 use crate::flow::{Route, WorkItem};
-use crate::record::{monotonic_nanos, SampleRecord};
+use crate::record::SampleRecord;
 use crate::ring::Producer;
 use crate::sflow::{
     decode_datagram, CounterSampleMeta, DatagramHeader, DecodeError, DiscardSampleMeta,
@@ -690,15 +691,7 @@ mod cost {
             },
         );
         let mut sink = Vec::new();
-        let cpu = || {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: `ts` is a valid, writable timespec.
-            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-        };
+        let cpu = || crate::clock::thread_cpu_time().as_nanos() as u64;
         let start = cpu();
         let rounds = 2000;
         for _ in 0..rounds {

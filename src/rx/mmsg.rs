@@ -3,8 +3,8 @@
 //!
 //! One `poll` per wake-up over the thread's sockets, then up to [`DRAIN_BATCHES`] non-blocking
 //! `recvmmsg` calls per readable socket, so a busy socket cannot starve the thread's others.
-//! Measured on this machine, one core drains about 1.1 M datagrams/s of 1400 bytes this way,
-//! as with multishot io_uring: the copy and the skb free dominate either way.
+//! Per datagram the cost is the same as multishot io_uring's (the copy and the skb free
+//! dominate either way); docs/perf/receive.md has the numbers.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -559,8 +559,8 @@ impl Receiver {
     }
 
     /// The bad datagrams that should be logged since the last call: at most one per sender
-    /// every [`stats::LOG_BAD_EVERY_NS`], and at most [`NOTES_PER_THREAD`] per thread between
-    /// two calls.
+    /// every 10 s (`stats::LOG_BAD_EVERY_NS`), and at most [`NOTES_PER_THREAD`] per thread
+    /// between two calls.
     pub fn take_bad_datagrams(&self) -> Vec<BadDatagram> {
         let mut out = Vec::new();
         for t in &self.threads {

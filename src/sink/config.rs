@@ -607,7 +607,9 @@ mod tests {
 
     #[test]
     fn round_trips_through_toml() {
-        let src = "name = \"siem\"\ntransport = \"tls\"\naddress = \"[::1]:6514\"\nformat = \"rfc5424\"\nfields = [\"ipsource\", \"flowID\"]\nframing = \"lf\"\n[tls]\nca_file = \"/etc/ca.pem\"\n";
+        let src = "name = \"siem\"\ntransport = \"tls\"\naddress = \"[::1]:6514\"\n\
+                   format = \"rfc5424\"\nfields = [\"ipsource\", \"flowID\"]\nframing = \"lf\"\n\
+                   [tls]\nca_file = \"/etc/ca.pem\"\n";
         let c: SinkConfig = toml::from_str(src).unwrap();
         let back: SinkConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
         assert_eq!(c, back);

@@ -36,7 +36,7 @@ impl Collector {
     }
 
     fn spawn(args: &[&std::ffi::OsStr], env: &[(&str, &std::ffi::OsStr)]) -> Collector {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flowsift"))
+        let mut child = flowsift()
             .arg("run")
             .args(args)
             .envs(env.iter().copied())
@@ -152,6 +152,11 @@ impl Drop for Collector {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `flowsift` binary under test, as a command to add arguments to.
+pub fn flowsift() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flowsift"))
 }
 
 /// A UDP port free on loopback right now (bound, then released), for a collector to listen on.

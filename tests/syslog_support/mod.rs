@@ -2,8 +2,9 @@
 //!
 //! Each instance has its own configuration, work directory, pid file and ports, so tests
 //! (and helpers building at the same time) never share a receiver. The template writes
-//! `HOST|TAG|MSG|PRI|APP-NAME|MSGID|SD|RAWMSG` per message, so a test sees both what rsyslog parsed and the
-//! bytes on the wire. The child is killed when the handle drops.
+//! `HOST|TAG|MSG|PRI|APP-NAME|MSGID|SD|RAWMSG` per message, so a test sees both what
+//! rsyslog parsed and the bytes on the wire. The child is killed when the handle drops.
+//! [`Ca`] makes the certificates of the TLS tests (rsyslog's and the rustls peer's).
 #![allow(dead_code)]
 
 use std::fs;
@@ -346,31 +347,48 @@ impl Drop for Rsyslog {
     }
 }
 
+/// A test certificate authority, kept in memory so that a test can also run a TLS peer
+/// with it (and not only hand its files to rsyslog).
+pub struct Ca {
+    pub cert: rcgen::Certificate,
+    pub key: rcgen::KeyPair,
+}
+
+impl Ca {
+    /// A self-signed CA with common name `name`.
+    pub fn new(name: &str) -> Ca {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let cert = p.self_signed(&key).unwrap();
+        Ca { cert, key }
+    }
+
+    /// A certificate for `127.0.0.1` / `localhost` with common name `cn`, signed by this CA.
+    pub fn leaf(&self, cn: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
+        use rcgen::{CertificateParams, DnType, KeyPair, SanType};
+        let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        p.subject_alt_names
+            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
+        (cert, key)
+    }
+}
+
 /// A CA and a certificate for `127.0.0.1`/`localhost` signed by it, as PEM files in `dir`.
 pub fn make_certs(dir: &Path, prefix: &str) -> TlsFiles {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("flowsift test CA {prefix}"));
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    params
-        .distinguished_name
-        .push(DnType::CommonName, format!("{prefix} localhost"));
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let ca = Ca::new(&format!("flowsift test CA {prefix}"));
+    let (cert, key) = ca.leaf(&format!("{prefix} localhost"));
     let files = TlsFiles {
         ca: dir.join(format!("{prefix}-ca.pem")),
         cert: dir.join(format!("{prefix}-cert.pem")),
         key: dir.join(format!("{prefix}-key.pem")),
     };
-    fs::write(&files.ca, ca.pem()).unwrap();
+    fs::write(&files.ca, ca.cert.pem()).unwrap();
     fs::write(&files.cert, cert.pem()).unwrap();
     let mut f = fs::File::create(&files.key).unwrap();
     f.write_all(key.serialize_pem().as_bytes()).unwrap();
