@@ -12,10 +12,11 @@ mod corpus;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use flowsift::decode_tool::{json, line};
 use flowsift::record::SampleRecord;
 use flowsift::sflow::{
-    decode_datagram, json, line, CounterSampleMeta, Datagram, DiscardSampleMeta, FlowSampleMeta,
-    SampleError, SampleKind, Tag, Visitor,
+    decode_datagram, CounterSampleMeta, Datagram, DiscardSampleMeta, FlowSampleMeta, SampleError,
+    SampleKind, Tag, Visitor,
 };
 
 /// Counts every report, so the test can bound them.

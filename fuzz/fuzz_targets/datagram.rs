@@ -6,8 +6,9 @@
 #![no_main]
 
 use flowsift::record::SampleRecord;
+use flowsift::decode_tool::{json, line};
 use flowsift::sflow::{
-    decode_datagram, decode_datagram_general, json, line, CounterSampleMeta, Datagram,
+    decode_datagram, decode_datagram_general, CounterSampleMeta, Datagram,
     DatagramHeader, DiscardSampleMeta, FlowSampleMeta, SampleError, SampleKind, Tag, Visitor,
 };
 use libfuzzer_sys::fuzz_target;

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::capture::{for_each_datagram, CaptureError, PortFilter};
 use crate::rx::Cidr;
-use crate::sflow::capture::{for_each_datagram, CaptureError, PortFilter};
 use crate::sflow::layout::datagram as dg;
 use crate::sflow::Datagram;
 use crate::udp::UdpSender;

@@ -679,8 +679,8 @@ mod cost {
     #[test]
     #[ignore]
     fn intake_cost() {
-        let a = crate::cli::blast::BlastArgs::to("127.0.0.1:9".parse().unwrap());
-        let datagrams = crate::cli::blast::sample_datagrams(&a, 256);
+        let a = crate::blast::BlastArgs::to("127.0.0.1:9".parse().unwrap());
+        let datagrams = crate::blast::sample_datagrams(&a, 256);
         let (mut i, mut c, _) = intake_with(
             0,
             4096,
