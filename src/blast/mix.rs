@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::synth::{Frame, Original, Rng, Transport};
+use crate::synth::{FrameSpec, Original, Rng, Transport};
 
 use super::BlastArgs;
 
@@ -50,7 +50,7 @@ pub(super) fn mix_frame(a: &BlastArgs, rng: &mut Rng) -> SampledFrame {
         } else {
             IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7))
         };
-        let frame = Frame::new(
+        let frame = FrameSpec::new(
             src,
             scanner,
             Transport::Unreachable {
@@ -82,10 +82,10 @@ pub(super) fn mix_frame(a: &BlastArgs, rng: &mut Rng) -> SampledFrame {
             flags: [0x10, 0x18, 0x02, 0x11][rng.below(4) as usize],
         }
     };
-    sampled(a, Frame::new(src, dst, transport), rng)
+    sampled(a, FrameSpec::new(src, dst, transport), rng)
 }
 
-fn sampled(a: &BlastArgs, mut frame: Frame, rng: &mut Rng) -> SampledFrame {
+fn sampled(a: &BlastArgs, mut frame: FrameSpec, rng: &mut Rng) -> SampledFrame {
     frame.vlan = Some(100 + rng.below(8) as u16);
     frame.payload_len = rng.below(1400) as u16;
     let mut bytes = Vec::with_capacity(1600);

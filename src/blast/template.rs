@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::synth::{header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader};
+use crate::synth::{header_protocol, DatagramBuilder, FlowSampleHeader, RecordSpec};
 
 use super::mix::SampledFrame;
 use super::BlastArgs;
@@ -51,7 +51,7 @@ pub(super) fn templates(
                 sampling_rate: a.sampling_rate,
                 ..FlowSampleHeader::default()
             };
-            let header = FlowRecord::SampledHeader {
+            let header = RecordSpec::SampledHeader {
                 protocol: header_protocol::ETHERNET,
                 frame_length: f.frame_length,
                 stripped: 4,
@@ -63,7 +63,7 @@ pub(super) fn templates(
                     &h,
                     &[
                         header,
-                        FlowRecord::ExtendedSwitch {
+                        RecordSpec::ExtendedSwitch {
                             src_vlan: vlan,
                             src_priority: 0,
                             dst_vlan: vlan,
