@@ -295,9 +295,6 @@ fn write_original(out: &mut Vec<u8>, o: &Original, v6: bool) {
     }
 }
 
-/// xorshift64*: a tiny deterministic generator, so synthetic loads and mutation tests
-/// reproduce from a seed. Not for anything that needs unpredictability. The seed must not
-
 #[cfg(test)]
 mod tests {
     use super::*;

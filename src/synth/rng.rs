@@ -1,5 +1,8 @@
 //! A seeded generator for synthetic loads and mutation tests.
 
+/// xorshift64*: a tiny deterministic generator, so synthetic loads and mutation tests
+/// reproduce from a seed. Not for anything that needs unpredictability. The seed must not
+/// be zero.
 #[derive(Clone, Debug)]
 pub struct Rng(pub u64);
 
