@@ -1,9 +1,12 @@
-//! Hand-built frames and sFlow v5 datagrams for the packet tests and the decoder bench.
+//! Hand-built frames, layer by layer (Ethernet, IPv4/IPv6, TCP/UDP/ICMP, ICMP errors
+//! quoting a packet, VXLAN/Geneve/GRE tunnels), and the fixed synthetic datagrams of the
+//! decoder bench (`synthetic_1400`, `synthetic_vxlan_1400`).
 //!
-//! Shared by `tests/icmp_unreachable.rs`, `tests/decode_mutation.rs` and `benches/decode.rs`
-//! through `#[path]`, so the bytes under test are written once. The encoder writes exactly the
-//! sFlow v5 XDR layout (sflow_version_5.txt): big-endian words, opaque data padded to 4 bytes,
-//! every sample and record preceded by its tag and byte length.
+//! Shared through `#[path]` by `tests/icmp_unreachable.rs`, `tests/tunnels_mutation.rs`,
+//! `tests/tunnels_run.rs`, `tests/decode_walk.rs` and `benches/decode.rs`, so the bytes under
+//! test are written once. Its datagram writer (`Datagram`, `FlowSample`, `Record`) writes the
+//! sFlow v5 XDR layout (sflow_version_5.txt) beside `flowsift::synth`, the encoder every
+//! other test uses; moving its callers to `synth` is open in issue #17.
 
 #![allow(dead_code)]
 
