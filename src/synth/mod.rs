@@ -20,8 +20,8 @@
 //! Files by role: `datagram` (the XDR encoder: [`DatagramBuilder`] and what goes into it),
 //! `frame` (the sampled frames), `rng` (the seeded generator loads and mutation tests draw
 //! from). Their names say they describe what to encode ([`RecordSpec`], [`FrameSpec`]), so
-//! they are not mistaken for the decoder's views ([`crate::sflow::RecordSpec`],
-//! [`crate::packet::ethernet::FrameSpec`]).
+//! they are not mistaken for the decoder's views ([`crate::sflow::FlowRecord`],
+//! [`crate::packet::ethernet::Frame`]).
 
 mod datagram;
 mod frame;
