@@ -207,6 +207,22 @@ impl DatagramBuilder {
         self
     }
 
+    /// Add a counter sample (format 2) of data source `source_id` (type in the top byte)
+    /// with any records, e.g. [`RecordSpec::Opaque`] counter records a test spells out.
+    pub fn counter_sample_records(
+        &mut self,
+        sequence: u32,
+        source_id: u32,
+        records: &[RecordSpec<'_>],
+    ) -> &mut Self {
+        let start = self.open_sample(format::COUNTER_SAMPLE);
+        self.u32(sequence);
+        self.u32(source_id);
+        self.flow_records(records);
+        self.close_sample(start);
+        self
+    }
+
     /// Add an expanded counter sample (format 4) with one generic interface record.
     pub fn expanded_counter_sample(&mut self, sequence: u32, c: &GenericInterface) -> &mut Self {
         let start = self.open_sample(format::EXPANDED_COUNTER_SAMPLE);
@@ -535,6 +551,30 @@ mod tests {
         b.opaque_sample((9 << 12) | 7, &[1, 2, 3]);
         let d = b.as_bytes();
         assert_eq!(&d[28..], &[0, 0, 0x90, 7, 0, 0, 0, 4, 1, 2, 3, 0]);
+    }
+
+    #[test]
+    fn counter_sample_with_any_records() {
+        let mut b = DatagramBuilder::new(v4(192, 0, 2, 1), 0, 1, 0);
+        b.counter_sample_records(
+            5,
+            0x0100_0002,
+            &[RecordSpec::Opaque {
+                tag: 2,
+                data: &[0xAB; 4],
+            }],
+        );
+        let d = b.finish();
+        #[rustfmt::skip]
+        let sample = [
+            0, 0, 0, 2, 0, 0, 0, 24,  // counter sample, 24 bytes
+            0, 0, 0, 5,               // sequence
+            1, 0, 0, 2,               // source id: type 1, index 2
+            0, 0, 0, 1,               // one record
+            0, 0, 0, 2, 0, 0, 0, 4, 0xAB, 0xAB, 0xAB, 0xAB,
+        ];
+        assert_eq!(&d[28..], &sample);
+        assert_eq!(&d[24..28], &[0, 0, 0, 1], "sample count");
     }
 
     #[test]
