@@ -15,8 +15,9 @@
 //! Files by role: [`BlastArgs`] (the settings, which are also the subcommand's flags),
 //! [`blast`] and [`sample_datagrams`] here; `mix` (the sampled frames, following the flow
 //! mix); `template` (pre-encoded datagrams and the per-switch numbering patched into
-//! them); `send` (a sending thread and its simulated switches' sockets). The subcommand
-//! itself (signals, the live rate line, the summary) is [`crate::cli::blast`].
+//! them); `send` (a sending thread and its simulated switches' sockets, and the pacing
+//! `replay` shares). The subcommand itself (signals, the live rate line, the summary) is
+//! [`crate::cli::blast`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ mod template;
 
 use mix::{mix_frame, SampledFrame};
 use send::blast_thread;
+pub(crate) use send::pace;
 use template::{templates, Stream};
 
 /// Generate synthetic fabric sFlow traffic.

@@ -104,7 +104,7 @@ pub(super) fn blast_thread(
             .bytes
             .fetch_add(done * layout.len as u64, Ordering::Relaxed);
         if let Some(r) = rate {
-            crate::cli::replay::pace(start, sent, r);
+            pace(start, sent, r);
         }
     }
     Ok(gso)
@@ -159,4 +159,13 @@ fn send_counters(
         *buf = d;
     }
     Ok(sent)
+}
+
+/// Sleep until `sent` datagrams at `rate` per second are due.
+pub(crate) fn pace(start: Instant, sent: u64, rate: f64) {
+    let due = Duration::from_secs_f64(sent as f64 / rate);
+    let now = start.elapsed();
+    if due > now {
+        std::thread::sleep(due - now);
+    }
 }
