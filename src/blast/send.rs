@@ -21,6 +21,8 @@ struct Agent {
     next_counters: Instant,
 }
 
+/// Thread `t` of `threads`: its agents (every `threads`-th from `t`), until `stop`, the
+/// deadline or its `quota` of datagrams. Returns whether every send used UDP GSO.
 pub(super) fn blast_thread(
     a: &BlastArgs,
     t: usize,
