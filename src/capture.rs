@@ -406,6 +406,34 @@ mod tests {
     }
 
     #[test]
+    fn frames_read_through_the_packet_views() {
+        // 802.3 length + LLC/SNAP (RFC 1042) + IPv4 + UDP: the Ethernet view follows SNAP.
+        let ip = ipv4(&udp(6343, b"snap"));
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&((8 + ip.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00]);
+        f.extend_from_slice(&ip);
+        assert_eq!(
+            udp_payload(Linktype::ETHERNET, &f, PortFilter::Any),
+            Some(&b"snap"[..])
+        );
+        // IPv6 with an authentication header (RFC 4302: length in 4-byte units, minus 2).
+        let u = udp(6343, b"ah");
+        let mut ip6 = vec![0x60, 0, 0, 0, 0, 0, 51, 64];
+        ip6[4..6].copy_from_slice(&((16 + u.len()) as u16).to_be_bytes());
+        ip6.extend_from_slice(&[0; 32]);
+        ip6.extend_from_slice(&[17, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        ip6.extend(u);
+        assert_eq!(
+            udp_payload(Linktype::RAW, &ip6, PortFilter::Any),
+            Some(&b"ah"[..])
+        );
+        for n in 0..ip6.len() {
+            let _ = udp_payload(Linktype::RAW, &ip6[..n], PortFilter::Any);
+        }
+    }
+
+    #[test]
     fn later_fragments_and_other_protocols_are_skipped() {
         let mut ip = ipv4(&udp(6343, b"x"));
         ip[7] = 8; // fragment offset 8
