@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flowsift::cli::blast::{blast, BlastArgs, BlastCounters, BlastSummary};
+use flowsift::blast::{blast, BlastArgs, BlastCounters, BlastSummary};
 use flowsift::flow::{FlowId, Route, WorkItem};
 use flowsift::record::SampleRecord;
 use flowsift::ring::ring;

@@ -12,9 +12,12 @@
 //! `cli` holds the subcommands (`run`, `decode`, `replay`, `blast`, `check-config`), `config`
 //! the TOML configuration. See ARCHITECTURE.md for who may block, allocate, and what is bounded.
 
+pub mod blast;
+pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod decode_tool;
 pub mod flow;
 pub mod groups;
 pub mod hash;

@@ -6,7 +6,7 @@ mod rx_support;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use flowsift::cli::blast::{blast, BlastArgs, BlastCounters};
+use flowsift::blast::{blast, BlastArgs, BlastCounters};
 use flowsift::rx::IoMode;
 
 use rx_support::*;

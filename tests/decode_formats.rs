@@ -10,9 +10,9 @@
 #[path = "packet_support/corpus.rs"]
 mod corpus;
 
+use flowsift::decode_tool::json::{datagram_lines, Origin};
+use flowsift::decode_tool::line::sample_line;
 use flowsift::record::SampleRecord;
-use flowsift::sflow::json::{datagram_lines, Origin};
-use flowsift::sflow::line::sample_line;
 use flowsift::sflow::{decode_datagram, Datagram, FlowSampleMeta, SampleError, Visitor};
 
 use flowsift::synth::Rng;

@@ -4,19 +4,22 @@
 //! stay within bounds that depend only on the input size (no work or output proportional to
 //! a length or count field).
 //!
-//! The PRNG is an inline xorshift64* so the run is the same everywhere and needs no crate.
-//! A failure names the file, datagram, seed and mutation so it can be replayed.
+//! The generator is `flowsift::synth::Rng` (xorshift64*, seeded per datagram and mutation),
+//! so the run is the same everywhere; a failure names the file, datagram, seed and mutation
+//! so it can be replayed.
 
 #[path = "packet_support/corpus.rs"]
 mod corpus;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use flowsift::decode_tool::{json, line};
 use flowsift::record::SampleRecord;
 use flowsift::sflow::{
-    decode_datagram, json, line, CounterSampleMeta, Datagram, DiscardSampleMeta, FlowSampleMeta,
-    SampleError, SampleKind, Tag, Visitor,
+    decode_datagram, CounterSampleMeta, Datagram, DiscardSampleMeta, FlowSampleMeta, SampleError,
+    SampleKind, Tag, Visitor,
 };
+use flowsift::synth::Rng;
 
 /// Counts every report, so the test can bound them.
 #[derive(Default)]
@@ -113,8 +116,6 @@ fn exercise(bytes: &[u8], with_json: bool) -> Result<(), String> {
     }
     Ok(())
 }
-
-use flowsift::synth::Rng;
 
 /// An index below `n` from the shared generator.
 fn below(rng: &mut Rng, n: usize) -> usize {

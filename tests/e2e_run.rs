@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use flowsift::synth::{Frame, Original, Transport};
+use flowsift::synth::{FrameSpec, Original, Transport};
 use run_support::{datagram, ip, unreachable, Collector};
 use syslog_support::{free_tcp_port, free_udp_port, Inputs, Rsyslog};
 
@@ -24,7 +24,7 @@ fn expected(responder: &str, scanner: &str, proto: &str, port: u16) -> String {
 fn scenario() -> (Vec<Vec<u8>>, BTreeMap<String, usize>) {
     let noise = |i: u16| {
         vec![
-            Frame::new(
+            FrameSpec::new(
                 ip("10.1.0.1"),
                 ip("10.1.0.2"),
                 Transport::Tcp {
@@ -34,7 +34,7 @@ fn scenario() -> (Vec<Vec<u8>>, BTreeMap<String, usize>) {
                 },
             )
             .to_ethernet(),
-            Frame::new(
+            FrameSpec::new(
                 ip("10.1.0.3"),
                 ip("10.1.0.4"),
                 Transport::Udp {
@@ -43,7 +43,7 @@ fn scenario() -> (Vec<Vec<u8>>, BTreeMap<String, usize>) {
                 },
             )
             .to_ethernet(),
-            Frame::new(
+            FrameSpec::new(
                 ip("10.1.0.5"),
                 ip("10.1.0.6"),
                 Transport::Icmp {
@@ -53,7 +53,7 @@ fn scenario() -> (Vec<Vec<u8>>, BTreeMap<String, usize>) {
             )
             .to_ethernet(),
             // Host unreachable (code 1) is another key, not icmpunreachableport.
-            Frame::new(
+            FrameSpec::new(
                 ip("10.1.0.7"),
                 ip("10.1.0.8"),
                 Transport::Unreachable {

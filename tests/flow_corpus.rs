@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::net::IpAddr;
 
+use flowsift::capture::{for_each_datagram, PortFilter};
 use flowsift::flow::{
     builtin, Clock, FlowDefinitions, FlowEvent, FlowSpec, ManualClock, Router, WorkerConfig,
     Workers,
@@ -16,7 +17,6 @@ use flowsift::flow::{Route, WorkItem};
 use flowsift::packet::{Unreachable, L4};
 use flowsift::record::SampleRecord;
 use flowsift::ring::{ring, Consumer, Producer};
-use flowsift::sflow::capture::{for_each_datagram, PortFilter};
 use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
 
 const T0: u64 = 1_764_000_000_000;

@@ -2,14 +2,12 @@
 //!
 //! Expanded flow samples (format 3) exist because real agents use data-source indexes of
 //! 2^24 and more (Cisco NX-OS ifIndexes such as 436207616 = 0x1A000000) and interface
-//! values of 2^30 and more, which the compact form cannot carry. These tests hand-build
-//! such datagrams byte by byte and follow them through the receive fast path
-//! (`decode_datagram`), the router and a worker's shard to the records: `dataSource`,
+//! values of 2^30 and more, which the compact form cannot carry. These tests build such
+//! datagrams with `synth` (its expanded samples' interface words at full width) and follow
+//! them through the receive fast path (`decode_datagram`), the router and a worker's shard
+//! to the records: `dataSource`,
 //! `inputifindex` and `outputifindex` must come out exactly as sent, and two data sources
 //! that differ only above bit 24 must stay two flows.
-
-#[path = "packet_support/frames.rs"]
-mod frames;
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -18,7 +16,10 @@ use flowsift::flow::{Route, WorkItem};
 use flowsift::packet::{Key, KeyValue};
 use flowsift::record::SampleRecord;
 use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
-use frames::{quoted_v4, sampled_header, udp, unreachable_v4_frame};
+use flowsift::synth::{
+    header_protocol, DatagramBuilder, FlowSampleHeader, FrameSpec, Original, RecordSpec, Transport,
+    WideInterfaces,
+};
 
 const AGENT: Ipv4Addr = Ipv4Addr::new(10, 20, 30, 40);
 const RESPONDER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
@@ -26,65 +27,74 @@ const SCANNER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 66);
 const NXOS_IFINDEX: u32 = 0x1A00_0000;
 const T0: u64 = 1_764_000_000_000;
 
-fn push(b: &mut Vec<u8>, words: &[u32]) {
-    for w in words {
-        b.extend_from_slice(&w.to_be_bytes());
-    }
-}
-
 /// One expanded flow sample, every field spelled out: data source (type, index), input
 /// and output interfaces as (format, value) pairs, and one sampled-header record holding
 /// an ICMP port unreachable for UDP port `port`.
-fn expanded_sample(
-    source: (u32, u32),
+struct Expanded {
+    source: (u8, u32),
     input: (u32, u32),
     output: (u32, u32),
     port: u16,
-) -> Vec<u8> {
-    let frame = unreachable_v4_frame(
-        RESPONDER,
-        SCANNER,
-        3,
-        &quoted_v4(SCANNER, RESPONDER, 17, &udp(40000, port)),
-    );
-    let record = sampled_header(1, &frame, frame.len() as u32 + 4, 128);
-    let mut body = Vec::new();
-    push(
-        &mut body,
-        &[
-            9,        // sequence
-            source.0, // source id type
-            source.1, // source id index
-            2048,     // sampling rate
-            100_000,  // sample pool
-            0,        // drops
-            input.0,
-            input.1,
-            output.0,
-            output.1,
-            1, // record count
-            record.tag,
-            record.body.len() as u32,
-        ],
-    );
-    body.extend_from_slice(&record.body);
-    let mut sample = Vec::new();
-    push(&mut sample, &[3, body.len() as u32]);
-    sample.extend_from_slice(&body);
-    sample
 }
 
-/// A datagram from [`AGENT`] holding `samples`.
-fn datagram(samples: &[Vec<u8>]) -> Vec<u8> {
-    let mut d = Vec::new();
-    push(
-        &mut d,
-        &[5, 1, u32::from(AGENT), 0, 77, 123_456, samples.len() as u32],
-    );
+/// A datagram from [`AGENT`] holding `samples`, each an expanded flow sample.
+fn datagram(samples: &[Expanded]) -> Vec<u8> {
+    let mut b = DatagramBuilder::new(IpAddr::V4(AGENT), 0, 77, 123_456);
     for s in samples {
-        d.extend_from_slice(s);
+        let frame = FrameSpec::new(
+            IpAddr::V4(RESPONDER),
+            IpAddr::V4(SCANNER),
+            Transport::Unreachable {
+                code: 3,
+                original: Original {
+                    src: IpAddr::V4(SCANNER),
+                    dst: IpAddr::V4(RESPONDER),
+                    protocol: 17,
+                    src_port: 40000,
+                    dst_port: s.port,
+                },
+            },
+        )
+        .to_ethernet();
+        let h = FlowSampleHeader {
+            sequence: 9,
+            source_type: s.source.0,
+            source_index: s.source.1,
+            sampling_rate: 2048,
+            sample_pool: 100_000,
+            wide_interfaces: Some(WideInterfaces {
+                input_format: s.input.0,
+                input_value: s.input.1,
+                output_format: s.output.0,
+                output_value: s.output.1,
+            }),
+            ..FlowSampleHeader::default()
+        };
+        b.expanded_flow_sample(
+            &h,
+            &[RecordSpec::SampledHeader {
+                protocol: header_protocol::ETHERNET,
+                frame_length: frame.len() as u32 + 4,
+                stripped: 4,
+                header: &frame[..frame.len().min(128)],
+            }],
+        );
     }
-    d
+    b.finish()
+}
+
+fn expanded_sample(
+    source: (u8, u32),
+    input: (u32, u32),
+    output: (u32, u32),
+    port: u16,
+) -> Expanded {
+    Expanded {
+        source,
+        input,
+        output,
+        port,
+    }
 }
 
 #[derive(Default)]

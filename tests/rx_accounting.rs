@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flowsift::rx::{AgentKey, IoMode, RxConfig};
 use flowsift::synth::{
-    header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, Transport,
+    header_protocol, DatagramBuilder, FlowSampleHeader, FrameSpec, RecordSpec, Transport,
 };
 
 use rx_support::*;
@@ -20,7 +20,7 @@ const AGENT: &str = "192.0.2.10";
 /// by one per datagram.
 fn datagram(seq: u32, uptime: u32) -> Vec<u8> {
     let agent: IpAddr = AGENT.parse().unwrap();
-    let frame = Frame::new(
+    let frame = FrameSpec::new(
         "10.0.0.1".parse().unwrap(),
         "10.0.0.2".parse().unwrap(),
         Transport::Tcp {
@@ -41,10 +41,11 @@ fn datagram(seq: u32, uptime: u32) -> Vec<u8> {
             drops: seq,
             input: 3,
             output: 4,
+            wide_interfaces: None,
         };
         b.flow_sample(
             &h,
-            &[FlowRecord::SampledHeader {
+            &[RecordSpec::SampledHeader {
                 protocol: header_protocol::ETHERNET,
                 frame_length: frame.len() as u32,
                 stripped: 0,

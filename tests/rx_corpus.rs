@@ -51,9 +51,8 @@ fn sorted(mut v: Vec<SampleRecord>) -> Vec<String> {
 }
 
 fn corpus_once(io: IoMode, cores: Vec<usize>) {
-    let corpus = corpus();
-    assert_eq!(corpus.len(), 1067, "corpus datagrams");
-    let datagrams: Vec<Vec<u8>> = corpus.iter().map(|(_, d)| d.clone()).collect();
+    let datagrams: Vec<Vec<u8>> = corpus::datagrams().into_iter().map(|d| d.bytes).collect();
+    assert_eq!(datagrams.len(), 1067, "corpus datagrams");
     let mut expect = Expect::default();
     for d in &datagrams {
         if decode_datagram(d, 0, &mut expect).is_err() {

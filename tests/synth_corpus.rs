@@ -16,7 +16,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use flowsift::synth::{
-    header_protocol, tcp_flags, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, Transport,
+    header_protocol, tcp_flags, DatagramBuilder, FlowSampleHeader, FrameSpec, RecordSpec, Transport,
 };
 
 const AGENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -33,8 +33,8 @@ fn v6(s: &str) -> IpAddr {
 
 /// A sampled-header record as a switch sends it: at most 128 bytes of the frame, whose
 /// length counts the 4-byte FCS the agent stripped.
-fn sampled(protocol: u32, frame: &[u8]) -> FlowRecord<'_> {
-    FlowRecord::SampledHeader {
+fn sampled(protocol: u32, frame: &[u8]) -> RecordSpec<'_> {
+    RecordSpec::SampledHeader {
         protocol,
         frame_length: frame.len() as u32
             + if protocol == header_protocol::ETHERNET {
@@ -61,6 +61,7 @@ fn sample(sequence: u32, input: u32, output: u32) -> FlowSampleHeader {
         drops: 0,
         input,
         output,
+        wide_interfaces: None,
     }
 }
 
@@ -117,8 +118,8 @@ fn gateway(
 }
 
 /// A TCP SYN frame carrying `payload` zero bytes.
-fn tcp(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: u16) -> Frame {
-    let mut f = Frame::new(
+fn tcp(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: u16) -> FrameSpec {
+    let mut f = FrameSpec::new(
         src,
         dst,
         Transport::Tcp {
@@ -144,7 +145,7 @@ fn qinq(frame: &[u8]) -> Vec<u8> {
 
 /// Ethernet / IPv4 / UDP to port 4789 / VXLAN (VNI 4242) around `inner`.
 fn vxlan(inner: &[u8]) -> Vec<u8> {
-    let mut outer = Frame::new(
+    let mut outer = FrameSpec::new(
         v4(192, 0, 2, 50),
         v4(192, 0, 2, 51),
         Transport::Udp {
@@ -178,7 +179,7 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         &sample(1, 1_000, 2_000),
         &[
             sampled(header_protocol::ETHERNET, &frame),
-            FlowRecord::ExtendedSwitch {
+            RecordSpec::ExtendedSwitch {
                 src_vlan: 1062,
                 src_priority: 0,
                 dst_vlan: 1062,
@@ -192,7 +193,7 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     // echo replies, input ifIndex 0 (unknown), output ifIndex 2.
     let mut d = DatagramBuilder::new(AGENT, 1, 2, 61_000);
     for seq in 1..=2 {
-        let mut reply = Frame::new(
+        let mut reply = FrameSpec::new(
             server,
             client,
             Transport::Icmp {
@@ -223,17 +224,17 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         &sample(1, 7, 9),
         &[
             sampled(header_protocol::ETHERNET, &frame6),
-            FlowRecord::ExtendedSwitch {
+            RecordSpec::ExtendedSwitch {
                 src_vlan: 10,
                 src_priority: 0,
                 dst_vlan: 20,
                 dst_priority: 0,
             },
-            FlowRecord::Opaque {
+            RecordSpec::Opaque {
                 tag: 1002,
                 data: &router6,
             },
-            FlowRecord::Opaque {
+            RecordSpec::Opaque {
                 tag: 1003,
                 data: &gateway6,
             },
@@ -252,17 +253,17 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         &sample(2, 7, 9),
         &[
             sampled(header_protocol::ETHERNET, &frame4),
-            FlowRecord::ExtendedSwitch {
+            RecordSpec::ExtendedSwitch {
                 src_vlan: 10,
                 src_priority: 0,
                 dst_vlan: 20,
                 dst_priority: 0,
             },
-            FlowRecord::Opaque {
+            RecordSpec::Opaque {
                 tag: 1002,
                 data: &router4,
             },
-            FlowRecord::Opaque {
+            RecordSpec::Opaque {
                 tag: 1003,
                 data: &gateway4,
             },
@@ -273,7 +274,7 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     // The output interface forms (sflow_version_5.txt "interface"): format 1, packet
     // discarded with reason 1; ifIndex 0x3FFFFFFF, the agent itself (local); format 2,
     // multiple interfaces (7). Compact samples, then the same in expanded samples.
-    let mut frame = Frame::new(
+    let mut frame = FrameSpec::new(
         client,
         server,
         Transport::Udp {
@@ -300,7 +301,7 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     files.push(("output-interfaces.pcap", vec![d.finish()]));
 
     // A VXLAN-encapsulated frame: IPv4/UDP 4789 outside, IPv6 ICMPv6 echo request inside.
-    let mut inner = Frame::new(
+    let mut inner = FrameSpec::new(
         client6,
         server6,
         Transport::Icmp {

@@ -15,10 +15,11 @@ mod run_support;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use flowsift::decode_tool::{json, line};
 use flowsift::packet::decode_header;
 use flowsift::record::SampleRecord;
 use flowsift::sflow::{
-    decode_datagram, decode_datagram_general, json, line, Datagram, FlowSampleMeta, Visitor,
+    decode_datagram, decode_datagram_general, Datagram, FlowSampleMeta, Visitor,
 };
 use flowsift::synth::Rng;
 use frames::*;

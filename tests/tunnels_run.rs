@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use flowsift::synth::{Frame, Transport};
+use flowsift::synth::{FrameSpec, Transport};
 use run_support::{datagram, free_udp_port, ip, unreachable, Collector};
 
 #[test]
@@ -59,7 +59,7 @@ fn tenant_scan_inside_vxlan_gives_one_line_per_port() {
     }
     // Tenant traffic that is no unreachable, and one to another scanner (filtered out of
     // `bytenant`, kept by `tenantuport`).
-    let web = Frame::new(
+    let web = FrameSpec::new(
         ip("10.0.201.5"),
         ip("10.0.201.6"),
         Transport::Tcp {

@@ -46,7 +46,7 @@ use flowsift::config::Config;
 use flowsift::pipeline::Pipeline;
 use flowsift::sink::config::{Address, HostName, Transport};
 use flowsift::synth::{
-    header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, Original, Rng,
+    header_protocol, DatagramBuilder, FlowSampleHeader, FrameSpec, Original, RecordSpec, Rng,
     Transport as L4,
 };
 use flowsift::udp::UdpSender;
@@ -217,7 +217,7 @@ fn generator_priority() {
 }
 
 /// A sampled frame's first `HEADER_BYTES` (zero-padded) and its full length.
-fn sampled(frame: &Frame, out: &mut Vec<u8>) -> u32 {
+fn sampled(frame: &FrameSpec, out: &mut Vec<u8>) -> u32 {
     out.clear();
     frame.write_ethernet(out);
     if out.len() < HEADER_BYTES {
@@ -253,7 +253,7 @@ fn ordinary_pool(rng: &mut Rng) -> Vec<(Vec<u8>, u32)> {
                     flags: 0x10,
                 }
             };
-            let mut f = Frame::new(src, dst, t);
+            let mut f = FrameSpec::new(src, dst, t);
             f.vlan = Some(100);
             f.payload_len = rng.below(1400) as u16;
             let mut h = Vec::with_capacity(1600);
@@ -272,7 +272,7 @@ fn unreachable_frame(n: u64, out: &mut Vec<u8>) -> u32 {
         n as u8,
     ));
     let scanner = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
-    let mut f = Frame::new(
+    let mut f = FrameSpec::new(
         responder,
         scanner,
         L4::Unreachable {
@@ -345,7 +345,7 @@ fn generate(to: SocketAddr, rate: f64, secs: f64, seed: u64, stop: &AtomicBool) 
                         output: (iface + 1) % INTERFACES + 1,
                         ..FlowSampleHeader::default()
                     },
-                    &[FlowRecord::SampledHeader {
+                    &[RecordSpec::SampledHeader {
                         protocol: header_protocol::ETHERNET,
                         frame_length: length,
                         stripped: 4,

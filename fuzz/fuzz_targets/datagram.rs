@@ -5,10 +5,11 @@
 //! bytes can hold (one per 8-byte tag + length, plus a final error).
 #![no_main]
 
+use flowsift::decode_tool::{json, line};
 use flowsift::record::SampleRecord;
 use flowsift::sflow::{
-    decode_datagram, decode_datagram_general, json, line, CounterSampleMeta, Datagram,
-    DatagramHeader, DiscardSampleMeta, FlowSampleMeta, SampleError, SampleKind, Tag, Visitor,
+    decode_datagram, decode_datagram_general, CounterSampleMeta, Datagram, DatagramHeader,
+    DiscardSampleMeta, FlowSampleMeta, SampleError, SampleKind, Tag, Visitor,
 };
 use libfuzzer_sys::fuzz_target;
 

@@ -2,8 +2,8 @@
 //! files, as `sflowtool -l` lines or as JSON Lines.
 //!
 //! This module only parses the flags, opens the inputs and reports failures; reading
-//! captures is [`crate::sflow::capture`], the output formats are [`crate::sflow::line`] and
-//! [`crate::sflow::json`]. A datagram (or one of its samples) that fails to decode is
+//! captures is [`crate::capture`], the output formats are [`crate::decode_tool::line`] and
+//! [`crate::decode_tool::json`]. A datagram (or one of its samples) that fails to decode is
 //! reported on stderr with its file and packet number, decoding goes on, and the exit code
 //! is 1 when anything failed.
 
@@ -12,9 +12,9 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::sflow::capture::{for_each_datagram, CaptureCounts, PortFilter};
-use crate::sflow::json::{datagram_lines, Origin};
-use crate::sflow::line::sample_line;
+use crate::capture::{for_each_datagram, CaptureCounts, PortFilter};
+use crate::decode_tool::json::{datagram_lines, Origin};
+use crate::decode_tool::line::sample_line;
 use crate::sflow::{Datagram, SampleError};
 
 /// Output formats.

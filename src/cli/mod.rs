@@ -33,7 +33,7 @@ pub enum Command {
     /// Send the sFlow datagrams of capture files to a collector.
     Replay(replay::ReplayArgs),
     /// Generate synthetic fabric sFlow traffic at high rates.
-    Blast(blast::BlastArgs),
+    Blast(crate::blast::BlastArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions(docs::CompletionsArgs),
     /// Print the flowsift(1) manual page (roff) to stdout.

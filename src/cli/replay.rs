@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::blast::pace;
+use crate::capture::{for_each_datagram, CaptureError, PortFilter};
 use crate::rx::Cidr;
-use crate::sflow::capture::{for_each_datagram, CaptureError, PortFilter};
 use crate::sflow::layout::datagram as dg;
 use crate::sflow::Datagram;
 use crate::udp::UdpSender;
@@ -203,15 +204,6 @@ impl Replay {
         }
         s.elapsed = start.elapsed();
         Ok(s)
-    }
-}
-
-/// Sleep until `sent` datagrams at `rate` per second are due.
-pub(crate) fn pace(start: Instant, sent: u64, rate: f64) {
-    let due = Duration::from_secs_f64(sent as f64 / rate);
-    let now = start.elapsed();
-    if due > now {
-        std::thread::sleep(due - now);
     }
 }
 

@@ -162,6 +162,7 @@ fn llc(buffer: &[u8], at: usize) -> Option<(u16, usize)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -553,27 +553,39 @@ impl PacketKeys {
         if bits == 0 {
             return None;
         }
+        // `side` is 0 or 1, so both reads are inside the arrays; `?` never returns.
         Some(if bits == v6_bit {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&self.ip6[side * 16..side * 16 + 16]);
-            IpAddr::V6(Ipv6Addr::from(a))
+            let a = self.ip6.get(side * 16..)?.first_chunk::<16>()?;
+            IpAddr::V6(Ipv6Addr::from(*a))
         } else {
-            let at = 4 + side * 4;
-            let mut a = [0u8; 4];
-            a.copy_from_slice(&self.ip[at..at + 4]);
-            IpAddr::V4(Ipv4Addr::from(a))
+            let a = self.ip.get(4 + side * 4..)?.first_chunk::<4>()?;
+            IpAddr::V4(Ipv4Addr::from(*a))
         })
     }
 
     /// Store `ip` as the source (`side` 0) or destination (`side` 1) address.
     #[inline]
     fn store_address(&mut self, side: usize, ip: IpAddr) {
+        // `side` is 0 or 1, so both slots exist.
         match ip {
             IpAddr::V4(a) => {
-                let at = 4 + side * 4;
-                self.ip[at..at + 4].copy_from_slice(&a.octets());
+                if let Some(slot) = self
+                    .ip
+                    .get_mut(4 + side * 4..)
+                    .and_then(|s| s.first_chunk_mut())
+                {
+                    *slot = a.octets();
+                }
             }
-            IpAddr::V6(a) => self.ip6[side * 16..side * 16 + 16].copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => {
+                if let Some(slot) = self
+                    .ip6
+                    .get_mut(side * 16..)
+                    .and_then(|s| s.first_chunk_mut())
+                {
+                    *slot = a.octets();
+                }
+            }
         }
     }
 
@@ -989,6 +1001,7 @@ impl PacketKeys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

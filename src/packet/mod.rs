@@ -10,8 +10,20 @@
 //! the one frame shape most samples have (Ethernet, optional 802.1Q tag, IPv4 without
 //! options) in straight-line code for the receive path, with the same results.
 
+// The decoders read untrusted bytes: no panicking accessor outside their tests.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 pub mod ethernet;
+// Its table writes and `ip[9]`/`b[at]` reads index without a bound the compiler sees; it is
+// being reworked on another branch (issue #17 lists them), so the rule waits for it there.
+#[allow(clippy::indexing_slicing)]
+#[cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 pub mod fast;
+// Its tests (in the file, reworked on another branch) unwrap and index; its code is held.
+#[cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 pub mod header;
 pub mod ipv4;
 pub mod ipv6;

@@ -428,7 +428,7 @@ mod tests {
     use super::tests_support::*;
     use super::*;
     use crate::synth::{
-        header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, Transport,
+        header_protocol, DatagramBuilder, FlowSampleHeader, FrameSpec, RecordSpec, Transport,
     };
 
     fn intake(
@@ -452,7 +452,7 @@ mod tests {
 
     /// A DNS query frame, 10.0.0.1 to 10.0.0.2.
     fn dns_query() -> Vec<u8> {
-        Frame::new(
+        FrameSpec::new(
             "10.0.0.1".parse().unwrap(),
             "10.0.0.2".parse().unwrap(),
             Transport::Udp {
@@ -474,7 +474,7 @@ mod tests {
                     sampling_rate: 10,
                     ..Default::default()
                 },
-                &[FlowRecord::SampledHeader {
+                &[RecordSpec::SampledHeader {
                     protocol: header_protocol::ETHERNET,
                     frame_length: 64,
                     stripped: 0,
@@ -531,7 +531,7 @@ mod tests {
                     sampling_rate: 10,
                     ..Default::default()
                 },
-                &[FlowRecord::SampledHeader {
+                &[RecordSpec::SampledHeader {
                     protocol: header_protocol::ETHERNET,
                     frame_length: frame.len() as u32,
                     stripped: 0,
@@ -679,8 +679,8 @@ mod cost {
     #[test]
     #[ignore]
     fn intake_cost() {
-        let a = crate::cli::blast::BlastArgs::to("127.0.0.1:9".parse().unwrap());
-        let datagrams = crate::cli::blast::sample_datagrams(&a, 256);
+        let a = crate::blast::BlastArgs::to("127.0.0.1:9".parse().unwrap());
+        let datagrams = crate::blast::sample_datagrams(&a, 256);
         let (mut i, mut c, _) = intake_with(
             0,
             4096,

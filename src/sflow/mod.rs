@@ -37,9 +37,9 @@
 //! **Tools** (`flowsift decode`) use the typed views directly: [`Datagram`] (smoltcp-style
 //! `new_checked` + one accessor per field), [`Datagram::samples`] yielding tagged
 //! [`Element`]s, [`FlowSample`], [`CounterSample`], [`DiscardSample`], and the record
-//! parsers [`FlowRecord::parse`] and [`CounterRecord::parse`]. Around them: [`capture`]
-//! (sFlow datagrams out of pcap/pcapng files), [`line`](mod@line) (`sflowtool -l` output) and [`json`]
-//! (JSON Lines output).
+//! parsers [`FlowRecord::parse`] and [`CounterRecord::parse`]. The tools' own parts live
+//! outside this module: [`crate::capture`] (sFlow datagrams out of pcap/pcapng files) and
+//! [`crate::decode_tool`] (`sflowtool -l` lines and JSON Lines).
 //!
 //! # Guarantees
 //!
@@ -53,14 +53,19 @@
 //! VNI), 1036-1042 (drop notification), 2100-2101 (sockets); counter records 1, 2, 5, 7,
 //! 1001, 1004, 1005, 2000-2010. Everything else is reported as unknown.
 
-pub mod capture;
+// The decoders read untrusted bytes: no panicking accessor outside their tests.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod counter;
 mod datagram;
 mod error;
-mod flow;
-pub mod json;
+mod flow_record;
 pub mod layout;
-pub mod line;
+// Its tests (`receive/tests.rs`, reworked on another branch) unwrap and index; its code is held.
+#[cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 mod receive;
 mod sample;
 mod xdr;
@@ -73,11 +78,14 @@ pub use counter::{
 };
 pub use datagram::{AddressType, Datagram, DatagramHeader, Element, Elements, Tag};
 pub use error::{DecodeError, SampleError, Structure};
-pub use flow::{
+pub use flow_record::{
     format as flow_format, AsPath, AsPathSegment, ExtendedAcl, ExtendedGateway, ExtendedHwTrap,
     ExtendedRouter, ExtendedSocket, ExtendedSwitch, ExtendedUrl, ExtendedUser, FlowRecord,
     SampledEthernet, SampledHeader, SampledIp, Words,
 };
+// `receive/` names the flow record views by their old module name until its next change.
+use flow_record as flow;
+
 #[doc(hidden)]
 pub use receive::decode_datagram_general;
 pub use receive::{decode_datagram, CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, Visitor};
@@ -88,7 +96,7 @@ pub use sample::{
 
 /// Whether a flow record tag has a typed view here.
 pub fn is_known_flow_record(tag: Tag) -> bool {
-    flow::is_known(tag)
+    flow_record::is_known(tag)
 }
 
 /// Whether a counter record tag has a typed view here.

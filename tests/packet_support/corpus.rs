@@ -3,7 +3,7 @@
 //!
 //! Raw files (`.bin`, `.dat`, `.data`) are one datagram each; classic pcap files (the only
 //! capture format in the corpus) hold one per packet, as the UDP payload of IPv4 or IPv6,
-//! read with the library's own capture reader (`flowsift::sflow::capture`); a malformed
+//! read with the library's own capture reader (`flowsift::capture`); a malformed
 //! capture keeps the datagrams read before the damage.
 
 #![allow(dead_code)]
@@ -50,9 +50,9 @@ pub fn datagrams() -> Vec<Datagram> {
 pub fn pcap_udp_payloads(file: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     // A damaged capture ends the walk; what came before it is kept.
-    let _ = flowsift::sflow::capture::for_each_datagram(
+    let _ = flowsift::capture::for_each_datagram(
         file,
-        flowsift::sflow::capture::PortFilter::Any,
+        flowsift::capture::PortFilter::Any,
         |_, payload| out.push(payload.to_vec()),
     );
     out

@@ -1,13 +1,18 @@
-//! Hand-built frames and sFlow v5 datagrams for the packet tests and the decoder bench.
+//! Hand-built frames, layer by layer (Ethernet, IPv4/IPv6, TCP/UDP/ICMP, ICMP errors
+//! quoting a packet, VXLAN/Geneve/GRE tunnels), and the fixed synthetic datagrams of the
+//! decoder bench (`synthetic_1400`, `synthetic_vxlan_1400`).
 //!
-//! Shared by `tests/icmp_unreachable.rs`, `tests/decode_mutation.rs` and `benches/decode.rs`
-//! through `#[path]`, so the bytes under test are written once. The encoder writes exactly the
-//! sFlow v5 XDR layout (sflow_version_5.txt): big-endian words, opaque data padded to 4 bytes,
-//! every sample and record preceded by its tag and byte length.
+//! Shared through `#[path]` by `tests/icmp_unreachable.rs`, `tests/tunnels_mutation.rs`,
+//! `tests/tunnels_run.rs`, `tests/decode_walk.rs` and `benches/decode.rs`, so the bytes under
+//! test are written once. Its records (`Record`: a tag and a body of whole words) are built
+//! here; samples and datagrams (`Datagram`, `FlowSample`) are encoded by `flowsift::synth`,
+//! the one sFlow encoder of the tests.
 
 #![allow(dead_code)]
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use flowsift::synth::{DatagramBuilder, FlowSampleHeader, RecordSpec, WideInterfaces};
 
 /// Ethernet II header with the given EtherType (and optional 802.1Q tag).
 pub fn ethernet(ethertype: u16, vlan: Option<u16>) -> Vec<u8> {
@@ -170,67 +175,45 @@ impl Default for FlowSample {
     }
 }
 
-/// An sFlow v5 datagram under construction (IPv4 or IPv6 agent).
-pub struct Datagram {
-    buf: Vec<u8>,
-    samples: u32,
-    /// Where the sample count sits (after the agent address).
-    count_at: usize,
-}
-
-/// Offset of the sample count in a datagram with an IPv4 agent.
-const SAMPLE_COUNT_AT: usize = 24;
+/// An sFlow v5 datagram under construction (IPv4 or IPv6 agent): `flowsift::synth`'s
+/// encoder, fed these tests' fixed-field structs and owned records (whose bodies are whole
+/// 4-byte words, as every builder here makes them).
+pub struct Datagram(DatagramBuilder);
 
 impl Datagram {
     pub fn new(agent: Ipv4Addr, sub_agent: u32, sequence: u32, uptime_ms: u32) -> Self {
-        let mut buf = Vec::with_capacity(1500);
-        for w in [5u32, 1] {
-            buf.extend_from_slice(&w.to_be_bytes());
-        }
-        buf.extend_from_slice(&agent.octets());
-        for w in [sub_agent, sequence, uptime_ms, 0] {
-            buf.extend_from_slice(&w.to_be_bytes());
-        }
-        Datagram {
-            buf,
-            samples: 0,
-            count_at: SAMPLE_COUNT_AT,
-        }
+        Datagram(DatagramBuilder::new(
+            IpAddr::V4(agent),
+            sub_agent,
+            sequence,
+            uptime_ms,
+        ))
     }
 
     /// A datagram from an IPv6 agent.
     pub fn new_v6(agent: Ipv6Addr, sub_agent: u32, sequence: u32, uptime_ms: u32) -> Self {
-        let mut buf = Vec::with_capacity(1500);
-        for w in [5u32, 2] {
-            buf.extend_from_slice(&w.to_be_bytes());
-        }
-        buf.extend_from_slice(&agent.octets());
-        for w in [sub_agent, sequence, uptime_ms, 0] {
-            buf.extend_from_slice(&w.to_be_bytes());
-        }
-        Datagram {
-            buf,
-            samples: 0,
-            count_at: SAMPLE_COUNT_AT + 12,
-        }
+        Datagram(DatagramBuilder::new(
+            IpAddr::V6(agent),
+            sub_agent,
+            sequence,
+            uptime_ms,
+        ))
     }
 
     /// Append an expanded flow sample (format 3) with these records: data source and
     /// interfaces as (type, index) and (format 0, value) pairs.
     pub fn expanded_flow_sample(&mut self, s: FlowSample, records: &[Record]) -> &mut Self {
-        let words = [
-            s.sequence,
-            s.source_id >> 24,
-            s.source_id & 0x00FF_FFFF,
-            s.sampling_rate,
-            s.sample_pool,
-            s.drops,
-            0,
-            s.input,
-            0,
-            s.output,
-        ];
-        self.sample(3, &words, records)
+        let h = FlowSampleHeader {
+            wide_interfaces: Some(WideInterfaces {
+                input_format: 0,
+                input_value: s.input,
+                output_format: 0,
+                output_value: s.output,
+            }),
+            ..s.header()
+        };
+        self.0.expanded_flow_sample(&h, &specs(records));
+        self
     }
 
     /// Append a counter sample (format 2) with these counter records.
@@ -240,52 +223,53 @@ impl Datagram {
         source_id: u32,
         records: &[Record],
     ) -> &mut Self {
-        self.sample(2, &[sequence, source_id], records)
-    }
-
-    /// Append a sample of `format`: its fixed `words`, the record count, the records.
-    fn sample(&mut self, format: u32, words: &[u32], records: &[Record]) -> &mut Self {
-        let mut body = Vec::new();
-        for w in words.iter().chain(&[records.len() as u32]) {
-            body.extend_from_slice(&w.to_be_bytes());
-        }
-        for r in records {
-            body.extend_from_slice(&r.tag.to_be_bytes());
-            body.extend_from_slice(&(r.body.len() as u32).to_be_bytes());
-            body.extend_from_slice(&r.body);
-        }
-        self.buf.extend_from_slice(&format.to_be_bytes());
-        self.buf
-            .extend_from_slice(&(body.len() as u32).to_be_bytes());
-        self.buf.extend_from_slice(&body);
-        self.samples += 1;
+        self.0
+            .counter_sample_records(sequence, source_id, &specs(records));
         self
     }
 
     /// Append a flow sample (format 1) with these records.
     pub fn flow_sample(&mut self, s: FlowSample, records: &[Record]) -> &mut Self {
-        let words = [
-            s.sequence,
-            s.source_id,
-            s.sampling_rate,
-            s.sample_pool,
-            s.drops,
-            s.input,
-            s.output,
-        ];
-        self.sample(1, &words, records)
+        self.0.flow_sample(&s.header(), &specs(records));
+        self
     }
 
     /// Bytes so far (for size budgeting).
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.0.len()
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
-        let at = self.count_at;
-        self.buf[at..at + 4].copy_from_slice(&self.samples.to_be_bytes());
-        self.buf
+    pub fn finish(self) -> Vec<u8> {
+        self.0.finish()
     }
+}
+
+impl FlowSample {
+    /// The encoder's fields: the source id split into its type (top byte) and index.
+    fn header(&self) -> FlowSampleHeader {
+        FlowSampleHeader {
+            sequence: self.sequence,
+            source_type: (self.source_id >> 24) as u8,
+            source_index: self.source_id & 0x00FF_FFFF,
+            sampling_rate: self.sampling_rate,
+            sample_pool: self.sample_pool,
+            drops: self.drops,
+            input: self.input,
+            output: self.output,
+            wide_interfaces: None,
+        }
+    }
+}
+
+/// Records as the encoder takes them.
+fn specs(records: &[Record]) -> Vec<RecordSpec<'_>> {
+    records
+        .iter()
+        .map(|r| RecordSpec::Opaque {
+            tag: r.tag,
+            data: &r.body,
+        })
+        .collect()
 }
 
 fn pad4(b: &mut Vec<u8>) {

@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use flowsift::synth::{
-    header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, GenericInterface,
+    header_protocol, DatagramBuilder, FlowSampleHeader, FrameSpec, GenericInterface, RecordSpec,
     Transport,
 };
 
@@ -32,7 +32,7 @@ pub fn frame(dst: &str, udp: bool) -> Vec<u8> {
             flags: 0x10,
         }
     };
-    Frame::new(ip("198.51.100.7"), ip(dst), transport).to_ethernet()
+    FrameSpec::new(ip("198.51.100.7"), ip(dst), transport).to_ethernet()
 }
 
 /// The sender's state: sequence numbers per datagram, per sample and per interface.
@@ -74,8 +74,9 @@ impl Agent {
                         drops: 0,
                         input: 7,
                         output: 8,
+                        wide_interfaces: None,
                     },
-                    &[FlowRecord::SampledHeader {
+                    &[RecordSpec::SampledHeader {
                         protocol: header_protocol::ETHERNET,
                         frame_length: 1000,
                         stripped: 4,

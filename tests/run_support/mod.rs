@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flowsift::synth::{
-    header_protocol, DatagramBuilder, FlowRecord, FlowSampleHeader, Frame, GenericInterface,
-    Original, Transport,
+    header_protocol, DatagramBuilder, FlowSampleHeader, FrameSpec, GenericInterface, Original,
+    RecordSpec, Transport,
 };
 
 pub mod flood;
@@ -177,7 +177,7 @@ pub fn ip(s: &str) -> IpAddr {
 
 /// A port-unreachable answer from `responder` to `scanner`'s probe of `port`.
 pub fn unreachable(responder: &str, scanner: &str, protocol: u8, port: u16) -> Vec<u8> {
-    Frame::new(
+    FrameSpec::new(
         ip(responder),
         ip(scanner),
         Transport::Unreachable {
@@ -207,8 +207,9 @@ pub fn datagram(agent: &str, seq: u32, if_index: u32, frames: &[Vec<u8>]) -> Vec
                 drops: 0,
                 input: if_index,
                 output: 7,
+                wide_interfaces: None,
             },
-            &[FlowRecord::SampledHeader {
+            &[RecordSpec::SampledHeader {
                 protocol: header_protocol::ETHERNET,
                 frame_length: f.len() as u32 + 4,
                 stripped: 4,

@@ -1,7 +1,11 @@
 //! Shared pieces of the receive-engine tests: a real router (by hash of the agent), worker
-//! threads that drain the rings, bounded waits, and the corpus as datagrams.
+//! threads that drain the rings, bounded waits, and the corpus as datagrams (the one list
+//! of the packet tests, `packet_support/corpus.rs`).
 
 #![allow(dead_code)]
+
+#[path = "../packet_support/corpus.rs"]
+pub mod corpus;
 
 use std::hash::{Hash, Hasher};
 use std::net::{SocketAddr, UdpSocket};
@@ -186,19 +190,4 @@ pub fn send_all(from: &str, to: SocketAddr, datagrams: &[Vec<u8>]) -> SocketAddr
         }
     }
     tx.local_addr().unwrap()
-}
-
-/// Every datagram of the corpus, files in sorted order. Panics (through
-/// `flowsift::testdata::corpus_files`) when the corpus is missing or empty.
-pub fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = flowsift::testdata::corpus_dir();
-    let mut out = Vec::new();
-    for rel in flowsift::testdata::corpus_files() {
-        let name = rel.display().to_string();
-        for d in flowsift::cli::replay::read_datagrams(&dir.join(&rel)).expect("corpus file reads")
-        {
-            out.push((name.clone(), d));
-        }
-    }
-    out
 }

@@ -31,11 +31,10 @@ use std::net::IpAddr;
 
 use crate::packet::decode_header;
 
-use super::counter::{CounterRecord, GenericInterface};
-use super::datagram::Element;
-use super::error::DecodeError;
-use super::flow::{FlowRecord, SampledEthernet, SampledIp};
-use super::sample::{CounterSample, FlowSample, SampleKind};
+use crate::sflow::{
+    CounterRecord, CounterSample, DecodeError, Element, FlowRecord, FlowSample, GenericInterface,
+    SampleKind, SampledEthernet, SampledIp,
+};
 
 /// sflowtool's per-sample fields that reach a FLOW line, as the C code holds them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

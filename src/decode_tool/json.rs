@@ -2,7 +2,7 @@
 //! the sample fields, every record, and the flow keys under their sFlow-RT names.
 //!
 //! This is a tool's output path, not the receive path: it builds `serde_json` values, which
-//! allocate. The keys come from the same [`super::decode_datagram`] walk the collector uses
+//! allocate. The keys come from the same [`crate::sflow::decode_datagram`] walk the collector uses
 //! (so `decode` shows exactly what flow definitions would see); everything else comes from
 //! the typed views. The schema is documented in docs/decoder.md.
 
@@ -13,12 +13,11 @@ use serde_json::{json, Map, Value};
 use crate::packet::Key;
 use crate::record::SampleRecord;
 
-use super::counter::{CounterRecord, CounterValue};
-use super::datagram::{Datagram, DatagramHeader, Element, Elements};
-use super::error::{DecodeError, SampleError};
-use super::flow::{FlowRecord, SampledEthernet, SampledIp};
-use super::receive::{decode_datagram, DiscardSampleMeta, FlowSampleMeta, Visitor};
-use super::sample::{CounterSample, DiscardSample, FlowSample, Interface, SampleKind};
+use crate::sflow::{
+    decode_datagram, CounterRecord, CounterSample, CounterValue, Datagram, DatagramHeader,
+    DecodeError, DiscardSample, DiscardSampleMeta, Element, Elements, FlowRecord, FlowSample,
+    FlowSampleMeta, Interface, SampleError, SampleKind, SampledEthernet, SampledIp, Tag, Visitor,
+};
 
 /// Where a datagram came from, repeated in every object.
 #[derive(Clone, Copy, Debug)]
@@ -268,7 +267,7 @@ fn ip_or_null(a: Option<IpAddr>) -> Value {
     a.map_or(Value::Null, |a| json!(a.to_string()))
 }
 
-fn record_header(tag: super::Tag, type_name: &str) -> Map<String, Value> {
+fn record_header(tag: Tag, type_name: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("enterprise".into(), json!(tag.enterprise()));
     m.insert("format".into(), json!(tag.format()));
@@ -306,7 +305,7 @@ fn flow_records(records: Elements<'_>) -> Result<Value, DecodeError> {
     Ok(Value::Array(list))
 }
 
-fn flow_record(tag: super::Tag, record: &FlowRecord<'_>) -> Value {
+fn flow_record(tag: Tag, record: &FlowRecord<'_>) -> Value {
     let name = match record {
         FlowRecord::SampledHeader(_) => "sampled_header",
         FlowRecord::SampledEthernet(_) => "sampled_ethernet",
@@ -471,7 +470,7 @@ fn counter_records(records: Elements<'_>) -> Result<Value, DecodeError> {
     Ok(Value::Array(list))
 }
 
-fn counter_record(tag: super::Tag, record: &CounterRecord<'_>) -> Value {
+fn counter_record(tag: Tag, record: &CounterRecord<'_>) -> Value {
     macro_rules! block {
         ($name:literal, $b:expr) => {{
             let mut m = record_header(tag, $name);

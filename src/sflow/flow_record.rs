@@ -543,6 +543,7 @@ fn as_path<'a>(r: &mut Reader<'a>) -> Result<AsPath<'a>, DecodeError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -4,17 +4,23 @@
 //! Shared by `flowsift decode` and `flowsift replay`, so both read the same captures.
 //!
 //! Link types: Ethernet (with 802.1Q/802.1ad tags), Linux cooked v1 and v2, raw IP (12 and
-//! 101, since DLT_RAW is 12 on some BSDs; 228, 229) and BSD loopback (0, 108). IPv4 fragments after the first are skipped (they do
-//! not start with a UDP header); IPv6 hop-by-hop, routing, destination-options and fragment
-//! headers are walked. The UDP length bounds the payload, and so do the captured bytes: a
-//! frame cut short by the snap length yields a short datagram, which the decoder then
-//! reports. Every read is bounds-checked.
+//! 101, since DLT_RAW is 12 on some BSDs; 228, 229) and BSD loopback (0, 108). The headers
+//! are read through the sampled-header views of [`crate::packet`] (`ethernet`, `ipv4`,
+//! `ipv6`), so a capture is parsed by the same checked code as a sampled frame. IPv4
+//! fragments after the first are skipped (they do not start with a UDP header); IPv6
+//! extension headers are walked. The IPv4 total length and the UDP length bound the
+//! payload, and so do the captured bytes: a frame cut short by the snap length yields a
+//! short datagram, which the decoder then reports.
 
 use std::fmt;
 use std::io::Read;
 
 use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::{create_reader, Block, Linktype, PcapBlockOwned, PcapError};
+
+use crate::packet::ethernet::{self, ethertype};
+use crate::packet::transport::{self, protocol};
+use crate::packet::{be16_at, ipv4, ipv6};
 
 /// Which UDP datagrams of a capture are sFlow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,14 +218,8 @@ pub fn udp_payload(linktype: Linktype, frame: &[u8], filter: PortFilter) -> Opti
 fn udp_datagram(linktype: Linktype, frame: &[u8]) -> Option<(u16, &[u8])> {
     let ip = match linktype {
         Linktype::ETHERNET => ethernet_payload(frame)?,
-        Linktype::LINUX_SLL => match be16(frame, 14)? {
-            0x0800 | 0x86DD => frame.get(16..)?,
-            _ => return None,
-        },
-        Linktype::LINUX_SLL2 => match be16(frame, 0)? {
-            0x0800 | 0x86DD => frame.get(20..)?,
-            _ => return None,
-        },
+        Linktype::LINUX_SLL => ip_after(frame, be16_at(frame, 14)?, 16)?,
+        Linktype::LINUX_SLL2 => ip_after(frame, be16_at(frame, 0)?, 20)?,
         Linktype::RAW | DLT_RAW_BSD | Linktype::IPV4 | Linktype::IPV6 => frame,
         Linktype::NULL | Linktype::LOOP => frame.get(4..)?,
         _ => return None,
@@ -229,8 +229,8 @@ fn udp_datagram(linktype: Linktype, frame: &[u8]) -> Option<(u16, &[u8])> {
         6 => ipv6_udp(ip)?,
         _ => return None,
     };
-    let port = be16(udp, 2)?;
-    let len = usize::from(be16(udp, 4)?);
+    let port = transport::destination_port(udp)?;
+    let len = usize::from(be16_at(udp, 4)?);
     if len < 8 {
         return None;
     }
@@ -240,35 +240,29 @@ fn udp_datagram(linktype: Linktype, frame: &[u8]) -> Option<(u16, &[u8])> {
 /// DLT_RAW as OpenBSD and older BSDs write it (LINKTYPE_RAW is 101 elsewhere).
 const DLT_RAW_BSD: Linktype = Linktype(12);
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([*s.first()?, *s.get(1)?]))
-}
-
-/// The IP packet of an Ethernet frame, past any VLAN tags.
-fn ethernet_payload(frame: &[u8]) -> Option<&[u8]> {
-    let mut at = 12;
-    let mut ethertype = be16(frame, at)?;
-    // 802.1Q, 802.1ad and the old QinQ TPIDs; bounded by the frame length.
-    while matches!(ethertype, 0x8100 | 0x88A8 | 0x9100 | 0x9200 | 0x9300) {
-        at += 4;
-        ethertype = be16(frame, at)?;
-    }
+/// The bytes from `at` when `ethertype` (of a cooked header) says IPv4 or IPv6.
+fn ip_after(frame: &[u8], ethertype: u16, at: usize) -> Option<&[u8]> {
     match ethertype {
-        0x0800 | 0x86DD => frame.get(at + 2..),
+        ethertype::IPV4 | ethertype::IPV6 => frame.get(at..),
         _ => None,
     }
 }
 
+/// The IP packet of an Ethernet frame, past any VLAN tags (and an LLC/SNAP header).
+fn ethernet_payload(frame: &[u8]) -> Option<&[u8]> {
+    let payload = ethernet::Frame::new_checked(frame).ok()?.payload_type();
+    ip_after(frame, payload.ethertype?, payload.offset)
+}
+
+/// The UDP header and payload of an IPv4 packet that is UDP and not a later fragment,
+/// bounded by the total length when that is plausible.
 fn ipv4_udp(ip: &[u8]) -> Option<&[u8]> {
-    let ihl = usize::from(ip.first()? & 0x0F) * 4;
-    if ihl < 20 || *ip.get(9)? != 17 {
-        return None;
+    let p = ipv4::Packet::new_checked(ip).ok()?;
+    if p.protocol() != protocol::UDP || p.fragment_offset() != 0 {
+        return None; // another protocol, or a later fragment: no UDP header here
     }
-    if be16(ip, 6)? & 0x1FFF != 0 {
-        return None; // a later fragment: no UDP header here
-    }
-    let total = usize::from(be16(ip, 2)?);
+    let ihl = p.header_len();
+    let total = usize::from(p.total_len());
     let end = if total >= ihl {
         total.min(ip.len())
     } else {
@@ -277,27 +271,15 @@ fn ipv4_udp(ip: &[u8]) -> Option<&[u8]> {
     ip.get(ihl..end)
 }
 
+/// The UDP header and payload of an IPv6 packet, past its extension headers, unless it is
+/// another protocol or a later fragment.
 fn ipv6_udp(ip: &[u8]) -> Option<&[u8]> {
-    let mut next = *ip.get(6)?;
-    let mut at = 40;
-    // Extension headers are bounded by the packet: each step advances at least 8 bytes.
-    loop {
-        match next {
-            17 => return ip.get(at..),
-            0 | 43 | 60 => {
-                next = *ip.get(at)?;
-                at += (usize::from(*ip.get(at + 1)?) + 1) * 8;
-            }
-            44 => {
-                if be16(ip, at + 2)? & 0xFFF8 != 0 {
-                    return None; // a later fragment
-                }
-                next = *ip.get(at)?;
-                at += 8;
-            }
-            _ => return None,
-        }
+    let p = ipv6::Packet::new_checked(ip).ok()?;
+    let upper = p.upper_layer()?;
+    if upper.protocol != protocol::UDP || !upper.first_fragment {
+        return None;
     }
+    ip.get(upper.offset..)
 }
 
 #[cfg(test)]
@@ -421,6 +403,34 @@ mod tests {
             udp_payload(Linktype(12), &f[18..], PortFilter::Any),
             Some(&b"x"[..])
         );
+    }
+
+    #[test]
+    fn frames_read_through_the_packet_views() {
+        // 802.3 length + LLC/SNAP (RFC 1042) + IPv4 + UDP: the Ethernet view follows SNAP.
+        let ip = ipv4(&udp(6343, b"snap"));
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&((8 + ip.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00]);
+        f.extend_from_slice(&ip);
+        assert_eq!(
+            udp_payload(Linktype::ETHERNET, &f, PortFilter::Any),
+            Some(&b"snap"[..])
+        );
+        // IPv6 with an authentication header (RFC 4302: length in 4-byte units, minus 2).
+        let u = udp(6343, b"ah");
+        let mut ip6 = vec![0x60, 0, 0, 0, 0, 0, 51, 64];
+        ip6[4..6].copy_from_slice(&((16 + u.len()) as u16).to_be_bytes());
+        ip6.extend_from_slice(&[0; 32]);
+        ip6.extend_from_slice(&[17, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        ip6.extend(u);
+        assert_eq!(
+            udp_payload(Linktype::RAW, &ip6, PortFilter::Any),
+            Some(&b"ah"[..])
+        );
+        for n in 0..ip6.len() {
+            let _ = udp_payload(Linktype::RAW, &ip6[..n], PortFilter::Any);
+        }
     }
 
     #[test]
