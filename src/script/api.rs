@@ -16,12 +16,16 @@
 //! the configuration file. Each spec is checked when it is set (a group set's CIDRs, a
 //! flow's keys against the group sets known so far, a threshold's metric against the
 //! flows known so far), so the error carries the script's file and line. The native
-//! engine is built once, after every script has loaded, so these calls work only while
-//! the scripts load.
+//! engine is built after every script has loaded; a configuring call made later (from a
+//! handler) is checked the same way, marks the scripts' definitions changed, and the
+//! script thread hands the whole new set to the run loop, which applies it as a SIGHUP
+//! reload would ([`super::engine`]).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rquickjs::function::Opt;
@@ -63,8 +67,13 @@ pub struct Native {
 
 /// State every script shares: what they configure, properties, syslog output.
 pub struct Common {
-    /// True while the scripts' top levels run; the configuring calls work only then.
+    /// True while the scripts' top levels run.
     pub loading: bool,
+    /// A configuring call (or a handler's name list) changed the definitions after load,
+    /// and the change has not been handed to the run loop yet.
+    pub changed: bool,
+    /// Configuring calls made after load.
+    pub calls_after_load: Arc<AtomicU64>,
     /// Flows the scripts defined, in definition order.
     pub flows: Vec<FlowSpec>,
     /// Thresholds the scripts defined, in definition order.
@@ -304,17 +313,12 @@ fn group_spec<'js>(
     Ok((spec, set))
 }
 
-/// Refuse a configuring call made after the scripts loaded.
-fn loading_only(ctx: &Ctx<'_>, common: &Common, call: &str) -> rquickjs::Result<()> {
-    if common.loading {
-        return Ok(());
+/// Note a change of the definitions: after load, the run loop must apply it.
+fn changed(common: &mut Common) {
+    if !common.loading {
+        common.changed = true;
+        common.calls_after_load.fetch_add(1, Ordering::Relaxed);
     }
-    Err(throw(
-        ctx,
-        &format!(
-            "{call} after the script has loaded is not supported: the native engine is built from what the scripts set at their top level"
-        ),
-    ))
 }
 
 /// Put `item` in `list` in place of the one named `name`, or at its end.
@@ -340,9 +344,10 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
-                loading_only(&ctx, &c.borrow(), "setFlow")?;
                 let spec = flow_spec(&ctx, &name, spec, &c.borrow().native.groups)?;
-                replace_or_push(&mut c.borrow_mut().flows, spec, |f| &f.name);
+                let mut c = c.borrow_mut();
+                replace_or_push(&mut c.flows, spec, |f| &f.name);
+                changed(&mut c);
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
@@ -351,9 +356,10 @@ pub fn install<'js>(
     let c = Rc::clone(common);
     g.set(
         "clearFlow",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
-            loading_only(&ctx, &c.borrow(), "clearFlow")?;
-            c.borrow_mut().flows.retain(|f| f.name != name);
+        Function::new(ctx.clone(), move |name: String| {
+            let mut c = c.borrow_mut();
+            c.flows.retain(|f| f.name != name);
+            changed(&mut c);
             Ok::<_, rquickjs::Error>(())
         })?,
     )?;
@@ -364,9 +370,10 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
-                loading_only(&ctx, &c.borrow(), "setThreshold")?;
                 let spec = threshold_spec(&ctx, &name, spec, &c.borrow())?;
-                replace_or_push(&mut c.borrow_mut().thresholds, spec, |t| &t.name);
+                let mut c = c.borrow_mut();
+                replace_or_push(&mut c.thresholds, spec, |t| &t.name);
+                changed(&mut c);
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
@@ -375,9 +382,10 @@ pub fn install<'js>(
     let c = Rc::clone(common);
     g.set(
         "clearThreshold",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
-            loading_only(&ctx, &c.borrow(), "clearThreshold")?;
-            c.borrow_mut().thresholds.retain(|t| t.name != name);
+        Function::new(ctx.clone(), move |name: String| {
+            let mut c = c.borrow_mut();
+            c.thresholds.retain(|t| t.name != name);
+            changed(&mut c);
             Ok::<_, rquickjs::Error>(())
         })?,
     )?;
@@ -388,17 +396,18 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, groups: Value<'js>| {
-                loading_only(&ctx, &c.borrow(), "setGroups")?;
                 let (spec, set) = group_spec(&ctx, &name, groups)?;
                 let mut c = c.borrow_mut();
                 c.native.groups.insert(set);
                 replace_or_push(&mut c.groups, spec, |g| &g.name);
+                changed(&mut c);
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
     )?;
 
     let s = Rc::clone(script);
+    let c = Rc::clone(common);
     g.set(
         "setFlowHandler",
         Function::new(
@@ -409,12 +418,15 @@ pub fn install<'js>(
                     function: Persistent::save(&ctx, f),
                     names,
                 });
+                // The names decide what the sender hands the script thread.
+                changed(&mut c.borrow_mut());
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
     )?;
 
     let s = Rc::clone(script);
+    let c = Rc::clone(common);
     g.set(
         "setEventHandler",
         Function::new(
@@ -425,6 +437,8 @@ pub fn install<'js>(
                     function: Persistent::save(&ctx, f),
                     names,
                 });
+                // The names decide what the sender hands the script thread.
+                changed(&mut c.borrow_mut());
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
