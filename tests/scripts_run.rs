@@ -721,7 +721,10 @@ fn bad_threshold_and_group_specs_fail_at_load_with_their_reason() {
         ),
         (
             "setThreshold('ddos', {metric:'udp', value:1000, filter:'ipprotocol=17'});",
-            &["setThreshold('ddos'): unknown field `filter`"],
+            &[
+                "setThreshold('ddos'): unknown field `filter`: ",
+                "define a flow with that filter (setFlow's `filter`) and set the threshold on it",
+            ],
         ),
         (
             "setThreshold('ddos', 1000);",

@@ -289,6 +289,20 @@ fn threshold_spec<'js>(
     spec: Value<'js>,
     common: &Common,
 ) -> rquickjs::Result<ThresholdSpec> {
+    // sFlow-RT's `filter` restricts the flows a threshold compares; flowsift's threshold
+    // words live in its flow's entries, so the filter belongs to the flow.
+    if spec
+        .as_object()
+        .is_some_and(|o| o.contains_key("filter").unwrap_or(false))
+    {
+        return Err(throw(
+            ctx,
+            &format!(
+                "setThreshold('{name}'): unknown field `filter`: a threshold compares every flow of its metric; \
+                 define a flow with that filter (setFlow's `filter`) and set the threshold on it"
+            ),
+        ));
+    }
     let spec: ThresholdSpec = native_spec(ctx, "setThreshold", name, spec, true)?;
     Threshold::from_spec(&spec, &common.flow_bounds())
         .map_err(|e| throw(ctx, &format!("setThreshold: {e}")))?;
