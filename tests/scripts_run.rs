@@ -978,3 +978,110 @@ setIntervalHandler(function() {
     assert_eq!(rest, format!("(applied {applies}, refused 0)"), "{report}");
     assert!(report.contains("handler errors 1,"), "{report}");
 }
+
+/// Configuring after load against the configuration file: a name it defines throws, a
+/// set the configuration refuses (a threshold left on a cleared flow) leaves the running
+/// one in force, and after a SIGHUP the file's new flow may be named.
+const AGAINST_FILE_JS: &str = "setFlow('f', {keys:'ipsource'});
+setThreshold('t', {metric:'f', value:1000000});
+var runs = 0, restore = false, restored = false, done = false;
+setFlowHandler(function(rec) { if (!restored) restore = true; }, ['udp']);
+setIntervalHandler(function() {
+  runs++;
+  if (runs == 1) {
+    try { setFlow('udp', {keys:'ipsource'}); } catch (e) { logWarning(e.message); }
+    try { setGroups('site', {lan:['10.0.0.0/8']}); } catch (e) { logWarning(e.message); }
+    clearFlow('f');
+  }
+  if (restore && !restored) { restored = true; setFlow('f', {keys:'ipsource'}); logInfo('restored'); }
+  if (restored && !done) {
+    try { setThreshold('m', {metric:'more', value:5}); done = true; logInfo('m set'); } catch (e) {}
+  }
+}, 0.1);
+";
+
+#[test]
+fn configuring_after_load_follows_the_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_udp_port();
+    let body = |more: &str| {
+        format!(
+            "[rx]\nlisten = [\"127.0.0.1:{listen}\"]\n[stats]\ninterval_s = 0\n\
+             [[group]]\nname = \"site\"\ngroups = {{ lan = [\"10.0.0.0/8\"] }}\n\
+             [[flow]]\nname = \"udp\"\nkeys = \"ipdestination\"\nlog = true\nflowStart = true\n{more}\
+             [[sink]]\naddress = \"{}\"\n",
+            sink.local_addr().unwrap()
+        )
+    };
+    let config = write_config(dir.path(), "file.toml", &body(""));
+    let script = write_config(dir.path(), "app.js", AGAINST_FILE_JS);
+    let mut c = start(&[
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--script".as_ref(),
+        script.as_os_str(),
+    ]);
+    let refused = c.wait_line("definitions changed, refused", Duration::from_secs(10));
+    assert!(
+        refused.as_deref().is_some_and(|l| l.contains(
+            "flowsift: script: definitions changed, refused, the running ones go on: threshold 't': unknown metric 'f'; \
+             flow definitions: udp; interface metrics: "
+        )),
+        "{:#?}",
+        c.lines
+    );
+    // A record of the file's flow makes the script restore its flow: applied, nothing changes.
+    send_all(
+        listen,
+        &[datagram("10.3.0.1", 1, 7, &[frame("192.0.2.5", true)])],
+    );
+    let applied = c.wait_line("definitions changed, applied", Duration::from_secs(10));
+    assert!(
+        applied.as_deref().is_some_and(|l| l.ends_with(
+            "flowsift: script: definitions changed, applied: flows kept: udp, f; added: none; removed: none; sinks unchanged"
+        )),
+        "{:#?}",
+        c.lines
+    );
+    // The file gains a flow: the script may then set a threshold on it.
+    std::fs::write(
+        &config,
+        body("[[flow]]\nname = \"more\"\nkeys = \"ipsource\"\n"),
+    )
+    .unwrap();
+    c.signal_hup();
+    assert!(
+        c.wait_for("flowsift: reloaded", Duration::from_secs(10)),
+        "{:#?}",
+        c.lines
+    );
+    assert!(
+        c.wait_for("app.js: INFO: m set", Duration::from_secs(10)),
+        "{:#?}",
+        c.lines
+    );
+    // The threshold is part of its flow's definition: `more` gets new tables.
+    assert!(
+        c.wait_for("added: more; removed: more", Duration::from_secs(10)),
+        "{:#?}",
+        c.lines
+    );
+    assert_eq!(
+        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    for w in [
+        "app.js: WARNING: setFlow: flow 'udp' is defined both by a [[flow]] table and by a script's setFlow",
+        "app.js: WARNING: setGroups: group set 'site' is defined both by a [[group]] table and by a script's setGroups",
+    ] {
+        assert!(c.lines.iter().any(|l| l.ends_with(w)), "{w}\n{:#?}", c.lines);
+    }
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.ends_with("(applied 2, refused 1)")),
+        "{:#?}",
+        c.lines
+    );
+}

@@ -289,6 +289,9 @@ fn reload(
             }
             eprintln!("flowsift: reloaded: {outcome}");
             if let Some(file) = file {
+                if let Some(host) = scripts {
+                    host.set_native(native(&file));
+                }
                 *base = file;
             }
             true
@@ -370,6 +373,7 @@ fn native(config: &Config) -> Native {
     Native {
         flows: config.flows.clone(),
         groups: config.group_sets.clone(),
+        thresholds: config.thresholds.iter().map(|t| t.name.clone()).collect(),
     }
 }
 

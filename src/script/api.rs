@@ -15,7 +15,8 @@
 //! through JSON, so an attribute flowsift does not know is refused with its name, as in
 //! the configuration file. Each spec is checked when it is set (a group set's CIDRs, a
 //! flow's keys against the group sets known so far, a threshold's metric against the
-//! flows known so far), so the error carries the script's file and line. The native
+//! flows known so far, its name against the configuration file's), so the error carries
+//! the script's file and line. The native
 //! engine is built after every script has loaded; a configuring call made later (from a
 //! handler) is checked the same way, marks the scripts' definitions changed, and the
 //! script thread hands the whole new set to the run loop, which applies it as a SIGHUP
@@ -63,6 +64,8 @@ pub struct Native {
     pub flows: Vec<FlowSpec>,
     /// The `[[group]]` sets.
     pub groups: Groups,
+    /// The `[[threshold]]` names.
+    pub thresholds: Vec<String>,
 }
 
 /// State every script shares: what they configure, properties, syslog output.
@@ -82,11 +85,49 @@ pub struct Common {
     pub groups: Vec<GroupSpec>,
     /// The configuration's definitions, and its group sets joined by the scripts'.
     pub native: Native,
+    /// The names of the configuration's own group sets (`native.groups` holds the
+    /// scripts' too).
+    pub native_groups: Vec<String>,
     pub properties: BTreeMap<String, String>,
     pub syslog: SyslogOut,
 }
 
 impl Common {
+    /// `native` in force from now on: the scripts' group sets join its own.
+    pub fn set_native(&mut self, native: Native) {
+        self.native_groups = native
+            .groups
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        self.native = native;
+        for g in &self.groups {
+            if let Ok(set) = g.load(None) {
+                self.native.groups.insert(set);
+            }
+        }
+    }
+
+    /// Refuse `name` when the configuration file defines it as a `kind` (`what` its table).
+    fn own_name(&self, ctx: &Ctx<'_>, call: &str, kind: &str, name: &str) -> rquickjs::Result<()> {
+        let (table, taken) = match kind {
+            "flow" => ("[[flow]]", self.native.flows.iter().any(|f| f.name == name)),
+            "threshold" => (
+                "[[threshold]]",
+                self.native.thresholds.iter().any(|t| t == name),
+            ),
+            _ => ("[[group]]", self.native_groups.iter().any(|g| g == name)),
+        };
+        if !taken {
+            return Ok(());
+        }
+        Err(throw(
+            ctx,
+            &format!("{call}: {kind} '{name}' is defined both by a {table} table and by a script's {call}"),
+        ))
+    }
+
     /// Every flow known so far (the configuration's, then the scripts') with its
     /// `maxEntries`, as a threshold's metric is checked against; a flow that does not
     /// build over the known group sets counts with the default bound.
@@ -358,6 +399,7 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
+                c.borrow().own_name(&ctx, "setFlow", "flow", &name)?;
                 let spec = flow_spec(&ctx, &name, spec, &c.borrow().native.groups)?;
                 let mut c = c.borrow_mut();
                 replace_or_push(&mut c.flows, spec, |f| &f.name);
@@ -384,6 +426,8 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
+                c.borrow()
+                    .own_name(&ctx, "setThreshold", "threshold", &name)?;
                 let spec = threshold_spec(&ctx, &name, spec, &c.borrow())?;
                 let mut c = c.borrow_mut();
                 replace_or_push(&mut c.thresholds, spec, |t| &t.name);
@@ -410,6 +454,7 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, groups: Value<'js>| {
+                c.borrow().own_name(&ctx, "setGroups", "group set", &name)?;
                 let (spec, set) = group_spec(&ctx, &name, groups)?;
                 let mut c = c.borrow_mut();
                 c.native.groups.insert(set);

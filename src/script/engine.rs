@@ -147,6 +147,8 @@ pub struct ScriptHost {
     /// The definitions in force (loaded, or the last update applied).
     defs: Definitions,
     update: Slot,
+    /// The configuration's definitions after a SIGHUP, for the thread's checks.
+    native: Arc<Mutex<Option<Native>>>,
     queue: Option<Sender<Arc<FlowEvent>>>,
     counters: Arc<ScriptCounters>,
     thread: Option<JoinHandle<()>>,
@@ -167,6 +169,7 @@ impl ScriptHost {
         let counters = Arc::new(ScriptCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let update: Slot = Arc::default();
+        let new_native: Arc<Mutex<Option<Native>>> = Arc::default();
         let (loaded_tx, loaded_rx) = mpsc::channel();
         let thread = {
             let cfg = cfg.clone();
@@ -175,6 +178,7 @@ impl ScriptHost {
             let out = Out {
                 loaded: loaded_tx,
                 update: Arc::clone(&update),
+                native: Arc::clone(&new_native),
             };
             std::thread::Builder::new()
                 .name("flowsift-script".into())
@@ -189,6 +193,7 @@ impl ScriptHost {
             Ok(defs) => Ok(ScriptHost {
                 defs,
                 update,
+                native: new_native,
                 queue: Some(tx),
                 counters,
                 thread: Some(thread),
@@ -233,6 +238,12 @@ impl ScriptHost {
     pub fn accept(&mut self, defs: Definitions) {
         self.counters.applied.fetch_add(1, Ordering::Relaxed);
         self.defs = defs;
+    }
+
+    /// The configuration file changed (SIGHUP): the specs set from handlers from now on
+    /// are checked against `native`.
+    pub fn set_native(&self, native: Native) {
+        *self.native.lock().unwrap_or_else(|e| e.into_inner()) = Some(native);
     }
 
     /// The update could not be applied: the definitions in force stay.
@@ -467,6 +478,7 @@ fn check_calls(ctx: &Ctx<'_>, file: &str, src: &str) -> Result<(), String> {
 struct Out {
     loaded: mpsc::Sender<Result<Definitions, String>>,
     update: Slot,
+    native: Arc<Mutex<Option<Native>>>,
 }
 
 /// The scripts' definitions as they stand on the script thread.
@@ -506,6 +518,12 @@ fn run(
         loading: true,
         changed: false,
         calls_after_load: Arc::clone(&counters.calls_after_load),
+        native_groups: native
+            .groups
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         flows: Vec::new(),
         thresholds: Vec::new(),
         groups: Vec::new(),
@@ -562,6 +580,10 @@ fn run(
                 .handled
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             batch.clear();
+        }
+        let native = out.native.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(n) = native {
+            common.borrow_mut().set_native(n);
         }
         run_intervals(&scripts, &deadline, timeout, &counters);
         if common.borrow().changed && handed_at.elapsed() >= APPLY_EVERY {
@@ -1000,6 +1022,7 @@ mod tests {
         let native = Native {
             flows: vec![toml::from_str("name = \"udp\"\nkeys = \"ipdestination\"").unwrap()],
             groups,
+            ..Native::default()
         };
         let host = load(
             "setFlow('lan', {keys: 'ipsource', filter: 'group:ipsource:site=lan'});\n\
