@@ -5,7 +5,9 @@
 //! throws at load, one that calls a function flowsift lacks, bad threshold and group
 //! specs, a handler that throws, a handler that never returns; and configuring after
 //! load: a blocklist replaced by an interval handler, a flow set by an event handler, a
-//! bad spec thrown with its reason, a tight loop of calls coalesced.
+//! bad spec thrown with its reason, a tight loop of calls coalesced, names the
+//! configuration file defines, a set it refuses, a flow it gains by SIGHUP, and a flow set
+//! from a handler kept from the catch-all sink.
 
 mod run_support;
 
@@ -1081,6 +1083,70 @@ fn configuring_after_load_follows_the_configuration_file() {
         c.lines
             .iter()
             .any(|l| l.ends_with("(applied 2, refused 1)")),
+        "{:#?}",
+        c.lines
+    );
+}
+
+#[test]
+fn a_flow_set_after_load_is_the_scripts_not_the_catch_all_sinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let script_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_udp_port();
+    // A [[sink]] with no `flows` list takes the configuration's flows, not the scripts'.
+    let config = write_config(
+        dir.path(),
+        "sink.toml",
+        &format!(
+            "[rx]\nlisten = [\"127.0.0.1:{listen}\"]\n[stats]\ninterval_s = 0\n[[sink]]\naddress = \"{}\"\n",
+            sink.local_addr().unwrap()
+        ),
+    );
+    let script = write_config(
+        dir.path(),
+        "late.js",
+        &"setFlowHandler(function(rec) { syslog('127.0.0.1', PORT, 16, 4, {flow:rec.name, keys:rec.flowKeys}); });
+var set = false;
+setIntervalHandler(function() {
+  if (set) return;
+  set = true;
+  setFlow('late', {keys:'ipdestination', value:'frames', log:true, flowStart:true});
+}, 0.1);
+"
+        .replace("PORT", &script_rx.local_addr().unwrap().port().to_string()),
+    );
+    let mut c = start(&[
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--script".as_ref(),
+        script.as_os_str(),
+    ]);
+    assert!(
+        c.wait_for("definitions changed, applied", Duration::from_secs(10)),
+        "{:#?}",
+        c.lines
+    );
+    send_all(
+        listen,
+        &[datagram("10.3.0.1", 1, 7, &[frame("192.0.2.5", true)])],
+    );
+    let lines = receive(&script_rx, 1, Duration::from_secs(15));
+    assert_eq!(
+        pairs_of(&lines),
+        ["flow=late keys=192.0.2.5"],
+        "{:#?}",
+        c.lines
+    );
+    assert!(drain(&sink, Duration::from_millis(500)).is_empty());
+    assert_eq!(
+        c.terminate(Duration::from_secs(20)).map(|s| s.code()),
+        Some(Some(0))
+    );
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.contains("definitions changed, applied: ") && l.contains("added: late;")),
         "{:#?}",
         c.lines
     );
