@@ -20,6 +20,7 @@ use crate::metrics::{Exchange, MetricsServer, Snapshot};
 use crate::pipeline::{Pipeline, StatsLine};
 use crate::rx::IoMode;
 use crate::script::api::Native;
+use crate::script::engine::Definitions;
 use crate::script::ScriptHost;
 use crate::sink::config::{Facility, HostName, Severity};
 use crate::sink::format::Format;
@@ -241,7 +242,14 @@ impl Signals {
 
 /// Re-read the configuration file (with the command line's overrides) and apply it.
 /// Returns whether it was applied; every outcome is logged.
-fn reload(args: &RunArgs, pipeline: &mut Pipeline, scripts: Option<&ScriptHost>) -> bool {
+/// `base` is the configuration file's part of the running configuration (without the
+/// scripts' definitions); it becomes the file's new content when the reload applies.
+fn reload(
+    args: &RunArgs,
+    base: &mut Config,
+    pipeline: &mut Pipeline,
+    scripts: Option<&ScriptHost>,
+) -> bool {
     let Some(path) = &args.config else {
         eprintln!(
             "flowsift: SIGHUP: running on the embedded default configuration (no --config): nothing to reload"
@@ -249,7 +257,9 @@ fn reload(args: &RunArgs, pipeline: &mut Pipeline, scripts: Option<&ScriptHost>)
         return true;
     };
     eprintln!("flowsift: SIGHUP: reloading {}", path.display());
+    let mut file = None;
     let config = match args.resolve().map_err(|e| e.to_string()).and_then(|mut c| {
+        file = Some(c.clone());
         if let Some(host) = scripts {
             if c.script != pipeline.config().script {
                 return Err(
@@ -257,7 +267,7 @@ fn reload(args: &RunArgs, pipeline: &mut Pipeline, scripts: Option<&ScriptHost>)
                         .into(),
                 );
             }
-            with_script_config(&mut c, host)?;
+            with_script_config(&mut c, host.definitions())?;
         }
         Ok(c)
     }) {
@@ -278,6 +288,12 @@ fn reload(args: &RunArgs, pipeline: &mut Pipeline, scripts: Option<&ScriptHost>)
                 eprintln!("flowsift: warning: {w}");
             }
             eprintln!("flowsift: reloaded: {outcome}");
+            if let Some(file) = file {
+                if let Some(host) = scripts {
+                    host.set_native(native(&file));
+                }
+                *base = file;
+            }
             true
         }
         Err(e) => {
@@ -290,8 +306,8 @@ fn reload(args: &RunArgs, pipeline: &mut Pipeline, scripts: Option<&ScriptHost>)
 /// Add what the scripts configured (`setGroups`, `setFlow`, `setThreshold`) to
 /// `config`'s own group sets, flows and thresholds, then check the whole as the
 /// configuration file's own tables are checked; a name both define is an error.
-fn with_script_config(config: &mut Config, host: &ScriptHost) -> Result<(), String> {
-    for g in host.groups() {
+fn with_script_config(config: &mut Config, defs: &Definitions) -> Result<(), String> {
+    for g in &defs.groups {
         if config.groups.iter().any(|c| c.name == g.name) {
             return Err(format!(
                 "group set '{}' is defined both by a [[group]] table and by a script's setGroups",
@@ -302,7 +318,7 @@ fn with_script_config(config: &mut Config, host: &ScriptHost) -> Result<(), Stri
         config.group_sets.insert(set);
         config.groups.push(g.clone());
     }
-    for f in host.flows() {
+    for f in &defs.flows {
         if config.flows.iter().any(|c| c.name == f.name) {
             return Err(format!(
                 "flow '{}' is defined both by a [[flow]] table and by a script's setFlow",
@@ -311,7 +327,7 @@ fn with_script_config(config: &mut Config, host: &ScriptHost) -> Result<(), Stri
         }
         config.flows.push(f.clone());
     }
-    for t in host.thresholds() {
+    for t in &defs.thresholds {
         if config.thresholds.iter().any(|c| c.name == t.name) {
             return Err(format!(
                 "threshold '{}' is defined both by a [[threshold]] table and by a script's setThreshold",
@@ -325,11 +341,39 @@ fn with_script_config(config: &mut Config, host: &ScriptHost) -> Result<(), Stri
     config.check_sink_flows()
 }
 
+/// Apply the definitions a script changed after load (`setFlow`, `setGroups`, ... from a
+/// handler) over the configuration file's part `base`, through the SIGHUP reload path:
+/// unchanged flows and thresholds keep their state. Refused (a name a table also
+/// defines, a threshold on a flow cleared, ...): logged, and the running set stays.
+fn apply_script_update(base: &Config, pipeline: &mut Pipeline, host: &mut ScriptHost) {
+    let Some(defs) = host.take_update() else {
+        return;
+    };
+    let mut config = base.clone();
+    let applied = with_script_config(&mut config, &defs).and_then(|()| match host.tap_for(&defs) {
+        Some(tap) => pipeline.reload_with_tap(&config, tap),
+        None => pipeline.reload(&config),
+    });
+    match applied {
+        Ok(outcome) => {
+            eprintln!("flowsift: script: definitions changed, applied: {outcome}");
+            host.accept(defs);
+        }
+        Err(e) => {
+            eprintln!(
+                "flowsift: script: definitions changed, refused, the running ones go on: {e}"
+            );
+            host.refuse();
+        }
+    }
+}
+
 /// What the configuration file defines, for the scripts' specs to be checked against.
 fn native(config: &Config) -> Native {
     Native {
         flows: config.flows.clone(),
         groups: config.group_sets.clone(),
+        thresholds: config.thresholds.iter().map(|t| t.name.clone()).collect(),
     }
 }
 
@@ -365,12 +409,13 @@ pub fn run(args: RunArgs) -> ExitCode {
         },
         None => None,
     };
+    let mut base = config.clone();
     let mut config = config;
-    let scripts = if config.script.is_empty() {
+    let mut scripts = if config.script.is_empty() {
         None
     } else {
         let loaded = ScriptHost::load_with(&config.script, native(&config))
-            .and_then(|host| with_script_config(&mut config, &host).map(|()| host));
+            .and_then(|host| with_script_config(&mut config, host.definitions()).map(|()| host));
         match loaded {
             Ok(host) => Some(host),
             Err(e) => {
@@ -449,12 +494,15 @@ pub fn run(args: RunArgs) -> ExitCode {
         // read once, after the last of them, so a storm leaves one consistent state.
         if signals.reload.swap(false, Ordering::AcqRel) {
             crate::notify::notify_or_log(&crate::notify::reloading_state());
-            if reload(&args, &mut pipeline, scripts.as_ref()) {
+            if reload(&args, &mut base, &mut pipeline, scripts.as_ref()) {
                 reloads_ok += 1;
             } else {
                 reloads_failed += 1;
             }
             crate::notify::notify_or_log("READY=1\nSTATUS=running");
+        }
+        if let Some(host) = scripts.as_mut() {
+            apply_script_update(&base, &mut pipeline, host);
         }
         if signals.report.swap(false, Ordering::AcqRel) {
             eprint!("{}", pipeline.report());

@@ -273,6 +273,18 @@ impl Pipeline {
     /// is listed as needing a restart. On error nothing observable changed, except when a
     /// worker failed to take the new definitions (reported as such).
     pub fn reload(&mut self, new: &Config) -> Result<ReloadOutcome, String> {
+        self.reload_tapped(new, None)
+    }
+
+    /// [`Pipeline::reload`] with the script thread's hook replaced by `tap`, for the
+    /// scripts' definitions changed after load: the sender is replaced (as for a changed
+    /// `[[sink]]`) only when the names the hook takes or owns changed.
+    pub fn reload_with_tap(&mut self, new: &Config, tap: Tap) -> Result<ReloadOutcome, String> {
+        self.reload_tapped(new, Some(tap))
+    }
+
+    fn reload_tapped(&mut self, new: &Config, tap: Option<Tap>) -> Result<ReloadOutcome, String> {
+        let tap = tap.filter(|t| !self.engine.tap.as_ref().is_some_and(|o| same_names(o, t)));
         let mut outcome = ReloadOutcome::default();
         let old = &self.engine.config;
         outcome
@@ -292,9 +304,16 @@ impl Pipeline {
         outcome.groups_changed = changed_groups(&old.group_sets, &new.group_sets);
         let thresholds = new.thresholds()?;
         let plan = self.plan_flows(new, &thresholds)?;
-        if sinks_change {
-            self.replace_sinks(new)?;
-            outcome.sinks_replaced = true;
+        if sinks_change || tap.is_some() {
+            let running = self.engine.tap.clone();
+            if tap.is_some() {
+                self.engine.tap = tap;
+            }
+            if let Err(e) = self.replace_sinks(new) {
+                self.engine.tap = running;
+                return Err(e);
+            }
+            outcome.sinks_replaced = sinks_change;
         }
         outcome.flows_added = plan.added.iter().map(|(_, s)| s.name.clone()).collect();
         outcome.flows_removed = plan.removed.clone();
@@ -480,6 +499,11 @@ impl Pipeline {
         self.engine.sink_base = last;
         Ok(())
     }
+}
+
+/// Whether two hooks take and own the same names (their queue is the script thread's).
+fn same_names(a: &Tap, b: &Tap) -> bool {
+    a.flows == b.flows && a.thresholds == b.thresholds && a.own == b.own
 }
 
 #[derive(Default)]

@@ -15,13 +15,18 @@
 //! through JSON, so an attribute flowsift does not know is refused with its name, as in
 //! the configuration file. Each spec is checked when it is set (a group set's CIDRs, a
 //! flow's keys against the group sets known so far, a threshold's metric against the
-//! flows known so far), so the error carries the script's file and line. The native
-//! engine is built once, after every script has loaded, so these calls work only while
-//! the scripts load.
+//! flows known so far, its name against the configuration file's), so the error carries
+//! the script's file and line. The native
+//! engine is built after every script has loaded; a configuring call made later (from a
+//! handler) is checked the same way, marks the scripts' definitions changed, and the
+//! script thread hands the whole new set to the run loop, which applies it as a SIGHUP
+//! reload would ([`super::engine`]).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rquickjs::function::Opt;
@@ -59,12 +64,19 @@ pub struct Native {
     pub flows: Vec<FlowSpec>,
     /// The `[[group]]` sets.
     pub groups: Groups,
+    /// The `[[threshold]]` names.
+    pub thresholds: Vec<String>,
 }
 
 /// State every script shares: what they configure, properties, syslog output.
 pub struct Common {
-    /// True while the scripts' top levels run; the configuring calls work only then.
+    /// True while the scripts' top levels run.
     pub loading: bool,
+    /// A configuring call (or a handler's name list) changed the definitions after load,
+    /// and the change has not been handed to the run loop yet.
+    pub changed: bool,
+    /// Configuring calls made after load.
+    pub calls_after_load: Arc<AtomicU64>,
     /// Flows the scripts defined, in definition order.
     pub flows: Vec<FlowSpec>,
     /// Thresholds the scripts defined, in definition order.
@@ -73,11 +85,49 @@ pub struct Common {
     pub groups: Vec<GroupSpec>,
     /// The configuration's definitions, and its group sets joined by the scripts'.
     pub native: Native,
+    /// The names of the configuration's own group sets (`native.groups` holds the
+    /// scripts' too).
+    pub native_groups: Vec<String>,
     pub properties: BTreeMap<String, String>,
     pub syslog: SyslogOut,
 }
 
 impl Common {
+    /// `native` in force from now on: the scripts' group sets join its own.
+    pub fn set_native(&mut self, native: Native) {
+        self.native_groups = native
+            .groups
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        self.native = native;
+        for g in &self.groups {
+            if let Ok(set) = g.load(None) {
+                self.native.groups.insert(set);
+            }
+        }
+    }
+
+    /// Refuse `name` when the configuration file defines it as a `kind` (`what` its table).
+    fn own_name(&self, ctx: &Ctx<'_>, call: &str, kind: &str, name: &str) -> rquickjs::Result<()> {
+        let (table, taken) = match kind {
+            "flow" => ("[[flow]]", self.native.flows.iter().any(|f| f.name == name)),
+            "threshold" => (
+                "[[threshold]]",
+                self.native.thresholds.iter().any(|t| t == name),
+            ),
+            _ => ("[[group]]", self.native_groups.iter().any(|g| g == name)),
+        };
+        if !taken {
+            return Ok(());
+        }
+        Err(throw(
+            ctx,
+            &format!("{call}: {kind} '{name}' is defined both by a {table} table and by a script's {call}"),
+        ))
+    }
+
     /// Every flow known so far (the configuration's, then the scripts') with its
     /// `maxEntries`, as a threshold's metric is checked against; a flow that does not
     /// build over the known group sets counts with the default bound.
@@ -280,6 +330,20 @@ fn threshold_spec<'js>(
     spec: Value<'js>,
     common: &Common,
 ) -> rquickjs::Result<ThresholdSpec> {
+    // sFlow-RT's `filter` restricts the flows a threshold compares; flowsift's threshold
+    // words live in its flow's entries, so the filter belongs to the flow.
+    if spec
+        .as_object()
+        .is_some_and(|o| o.contains_key("filter").unwrap_or(false))
+    {
+        return Err(throw(
+            ctx,
+            &format!(
+                "setThreshold('{name}'): unknown field `filter`: a threshold compares every flow of its metric; \
+                 define a flow with that filter (setFlow's `filter`) and set the threshold on it"
+            ),
+        ));
+    }
     let spec: ThresholdSpec = native_spec(ctx, "setThreshold", name, spec, true)?;
     Threshold::from_spec(&spec, &common.flow_bounds())
         .map_err(|e| throw(ctx, &format!("setThreshold: {e}")))?;
@@ -304,17 +368,12 @@ fn group_spec<'js>(
     Ok((spec, set))
 }
 
-/// Refuse a configuring call made after the scripts loaded.
-fn loading_only(ctx: &Ctx<'_>, common: &Common, call: &str) -> rquickjs::Result<()> {
-    if common.loading {
-        return Ok(());
+/// Note a change of the definitions: after load, the run loop must apply it.
+fn changed(common: &mut Common) {
+    if !common.loading {
+        common.changed = true;
+        common.calls_after_load.fetch_add(1, Ordering::Relaxed);
     }
-    Err(throw(
-        ctx,
-        &format!(
-            "{call} after the script has loaded is not supported: the native engine is built from what the scripts set at their top level"
-        ),
-    ))
 }
 
 /// Put `item` in `list` in place of the one named `name`, or at its end.
@@ -340,9 +399,11 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
-                loading_only(&ctx, &c.borrow(), "setFlow")?;
+                c.borrow().own_name(&ctx, "setFlow", "flow", &name)?;
                 let spec = flow_spec(&ctx, &name, spec, &c.borrow().native.groups)?;
-                replace_or_push(&mut c.borrow_mut().flows, spec, |f| &f.name);
+                let mut c = c.borrow_mut();
+                replace_or_push(&mut c.flows, spec, |f| &f.name);
+                changed(&mut c);
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
@@ -351,9 +412,10 @@ pub fn install<'js>(
     let c = Rc::clone(common);
     g.set(
         "clearFlow",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
-            loading_only(&ctx, &c.borrow(), "clearFlow")?;
-            c.borrow_mut().flows.retain(|f| f.name != name);
+        Function::new(ctx.clone(), move |name: String| {
+            let mut c = c.borrow_mut();
+            c.flows.retain(|f| f.name != name);
+            changed(&mut c);
             Ok::<_, rquickjs::Error>(())
         })?,
     )?;
@@ -364,9 +426,12 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, spec: Value<'js>| {
-                loading_only(&ctx, &c.borrow(), "setThreshold")?;
+                c.borrow()
+                    .own_name(&ctx, "setThreshold", "threshold", &name)?;
                 let spec = threshold_spec(&ctx, &name, spec, &c.borrow())?;
-                replace_or_push(&mut c.borrow_mut().thresholds, spec, |t| &t.name);
+                let mut c = c.borrow_mut();
+                replace_or_push(&mut c.thresholds, spec, |t| &t.name);
+                changed(&mut c);
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
@@ -375,9 +440,10 @@ pub fn install<'js>(
     let c = Rc::clone(common);
     g.set(
         "clearThreshold",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
-            loading_only(&ctx, &c.borrow(), "clearThreshold")?;
-            c.borrow_mut().thresholds.retain(|t| t.name != name);
+        Function::new(ctx.clone(), move |name: String| {
+            let mut c = c.borrow_mut();
+            c.thresholds.retain(|t| t.name != name);
+            changed(&mut c);
             Ok::<_, rquickjs::Error>(())
         })?,
     )?;
@@ -388,17 +454,19 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, groups: Value<'js>| {
-                loading_only(&ctx, &c.borrow(), "setGroups")?;
+                c.borrow().own_name(&ctx, "setGroups", "group set", &name)?;
                 let (spec, set) = group_spec(&ctx, &name, groups)?;
                 let mut c = c.borrow_mut();
                 c.native.groups.insert(set);
                 replace_or_push(&mut c.groups, spec, |g| &g.name);
+                changed(&mut c);
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
     )?;
 
     let s = Rc::clone(script);
+    let c = Rc::clone(common);
     g.set(
         "setFlowHandler",
         Function::new(
@@ -409,12 +477,15 @@ pub fn install<'js>(
                     function: Persistent::save(&ctx, f),
                     names,
                 });
+                // The names decide what the sender hands the script thread.
+                changed(&mut c.borrow_mut());
                 Ok::<_, rquickjs::Error>(())
             },
         )?,
     )?;
 
     let s = Rc::clone(script);
+    let c = Rc::clone(common);
     g.set(
         "setEventHandler",
         Function::new(
@@ -425,6 +496,8 @@ pub fn install<'js>(
                     function: Persistent::save(&ctx, f),
                     names,
                 });
+                // The names decide what the sender hands the script thread.
+                changed(&mut c.borrow_mut());
                 Ok::<_, rquickjs::Error>(())
             },
         )?,

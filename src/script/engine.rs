@@ -18,13 +18,22 @@
 //! that throws is logged (rate-limited) and the thread goes on. The scripts have no file
 //! or socket access: the runtime has no `std`/`os` modules, and `syslog` is their only
 //! way out.
+//!
+//! A configuring call from a handler (`setFlow`, `setGroups`, ... after load) changes the
+//! scripts' definitions on this thread; the thread then leaves the whole new set
+//! ([`Definitions`]) in a slot the run loop looks at ([`ScriptHost::take_update`]), and
+//! the run loop applies it through the SIGHUP reload path, so unchanged flows keep their
+//! state. Every call of a handler run lands in one apply, and a set is handed over at
+//! most once per [`APPLY_EVERY`]: a script that reconfigures in a tight loop costs one
+//! reload per period, with the latest state winning. A set equal to the last one handed
+//! over is not handed over again.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -48,6 +57,10 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 const BATCH: usize = 256;
 /// Longest the idle thread sleeps before looking at its interval handlers.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// Shortest time between two sets of definitions handed to the run loop: each costs a
+/// reload (new tables for changed flows, maybe a new sender), so a script reconfiguring
+/// in a loop must not make the run loop do nothing else.
+pub const APPLY_EVERY: Duration = Duration::from_millis(100);
 
 /// Counters of the script thread.
 #[derive(Debug, Default)]
@@ -61,6 +74,13 @@ pub struct ScriptCounters {
     /// Handler calls cut by the deadline.
     pub interrupted: AtomicU64,
     pub syslog: Arc<SyslogCounters>,
+    /// Configuring calls made after load.
+    pub calls_after_load: Arc<AtomicU64>,
+    /// Sets of definitions handed to the run loop.
+    pub updates: AtomicU64,
+    /// Sets the run loop applied, and refused.
+    pub applied: AtomicU64,
+    pub refused: AtomicU64,
 }
 
 /// A snapshot of [`ScriptCounters`].
@@ -74,6 +94,10 @@ pub struct ScriptStats {
     pub syslog_sent: u64,
     pub syslog_batches: u64,
     pub syslog_dropped: u64,
+    pub calls_after_load: u64,
+    pub updates: u64,
+    pub applied: u64,
+    pub refused: u64,
 }
 
 impl fmt::Display for ScriptStats {
@@ -90,28 +114,41 @@ impl fmt::Display for ScriptStats {
             self.syslog_sent,
             self.syslog_batches,
             self.syslog_dropped
-        )
+        )?;
+        if self.calls_after_load > 0 {
+            write!(
+                f,
+                "; configuring calls after load {}, applies {} (applied {}, refused {})",
+                self.calls_after_load, self.updates, self.applied, self.refused
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// What the scripts asked for while loading.
-struct Loaded {
-    flows: Vec<FlowSpec>,
-    thresholds: Vec<ThresholdSpec>,
-    groups: Vec<GroupSpec>,
+/// What the scripts define: flows, thresholds, group sets and the names their handlers
+/// take.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Definitions {
+    pub flows: Vec<FlowSpec>,
+    pub thresholds: Vec<ThresholdSpec>,
+    pub groups: Vec<GroupSpec>,
     /// Flow names some flow handler takes; `None`: every flow.
-    wanted: Option<Vec<String>>,
+    pub wanted: Option<Vec<String>>,
     /// Threshold names some event handler takes; `None`: every threshold.
-    wanted_events: Option<Vec<String>>,
+    pub wanted_events: Option<Vec<String>>,
 }
+
+/// The latest definitions the script thread handed over, not yet taken by the run loop.
+type Slot = Arc<Mutex<Option<Definitions>>>;
 
 /// The running script thread.
 pub struct ScriptHost {
-    flows: Vec<FlowSpec>,
-    thresholds: Vec<ThresholdSpec>,
-    groups: Vec<GroupSpec>,
-    wanted: Option<Vec<String>>,
-    wanted_events: Option<Vec<String>>,
+    /// The definitions in force (loaded, or the last update applied).
+    defs: Definitions,
+    update: Slot,
+    /// The configuration's definitions after a SIGHUP, for the thread's checks.
+    native: Arc<Mutex<Option<Native>>>,
     queue: Option<Sender<Arc<FlowEvent>>>,
     counters: Arc<ScriptCounters>,
     thread: Option<JoinHandle<()>>,
@@ -131,14 +168,21 @@ impl ScriptHost {
         let (tx, rx) = channel::bounded(cfg.queue.get());
         let counters = Arc::new(ScriptCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let update: Slot = Arc::default();
+        let new_native: Arc<Mutex<Option<Native>>> = Arc::default();
         let (loaded_tx, loaded_rx) = mpsc::channel();
         let thread = {
             let cfg = cfg.clone();
             let counters = Arc::clone(&counters);
             let stop = Arc::clone(&stop);
+            let out = Out {
+                loaded: loaded_tx,
+                update: Arc::clone(&update),
+                native: Arc::clone(&new_native),
+            };
             std::thread::Builder::new()
                 .name("flowsift-script".into())
-                .spawn(move || run(cfg, native, rx, loaded_tx, counters, stop))
+                .spawn(move || run(cfg, native, rx, out, counters, stop))
                 .map_err(|e| format!("cannot start the script thread: {e}"))?
         };
         let loaded = loaded_rx
@@ -146,12 +190,10 @@ impl ScriptHost {
             .map_err(|_| "the script thread stopped while loading".to_string())
             .and_then(|r| r);
         match loaded {
-            Ok(l) => Ok(ScriptHost {
-                flows: l.flows,
-                thresholds: l.thresholds,
-                groups: l.groups,
-                wanted: l.wanted,
-                wanted_events: l.wanted_events,
+            Ok(defs) => Ok(ScriptHost {
+                defs,
+                update,
+                native: new_native,
                 queue: Some(tx),
                 counters,
                 thread: Some(thread),
@@ -167,29 +209,63 @@ impl ScriptHost {
 
     /// The flows the scripts defined with `setFlow`.
     pub fn flows(&self) -> &[FlowSpec] {
-        &self.flows
+        &self.defs.flows
     }
 
     /// The thresholds the scripts defined with `setThreshold`.
     pub fn thresholds(&self) -> &[ThresholdSpec] {
-        &self.thresholds
+        &self.defs.thresholds
     }
 
     /// The group sets the scripts defined with `setGroups`.
     pub fn groups(&self) -> &[GroupSpec] {
-        &self.groups
+        &self.defs.groups
+    }
+
+    /// The definitions in force.
+    pub fn definitions(&self) -> &Definitions {
+        &self.defs
+    }
+
+    /// The definitions the scripts changed to after load, once per change (coalesced:
+    /// the latest wins). The caller applies them and then calls [`ScriptHost::accept`]
+    /// or [`ScriptHost::refuse`].
+    pub fn take_update(&self) -> Option<Definitions> {
+        self.update.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// `defs` (from [`ScriptHost::take_update`]) were applied: they are now in force.
+    pub fn accept(&mut self, defs: Definitions) {
+        self.counters.applied.fetch_add(1, Ordering::Relaxed);
+        self.defs = defs;
+    }
+
+    /// The configuration file changed (SIGHUP): the specs set from handlers from now on
+    /// are checked against `native`.
+    pub fn set_native(&self, native: Native) {
+        *self.native.lock().unwrap_or_else(|e| e.into_inner()) = Some(native);
+    }
+
+    /// The update could not be applied: the definitions in force stay.
+    pub fn refuse(&self) {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The sender's hook: records of the flows the flow handlers take, events of the
     /// thresholds the event handlers take.
     pub fn tap(&self) -> Option<Tap> {
+        self.tap_for(&self.defs)
+    }
+
+    /// [`ScriptHost::tap`] as it would be with `defs` in force.
+    pub fn tap_for(&self, defs: &Definitions) -> Option<Tap> {
         let queue = self.queue.clone()?;
-        let own = (self.flows.iter().map(|f| f.name.clone()))
-            .chain(self.thresholds.iter().map(|t| t.name.clone()))
+        let own = (defs.flows.iter().map(|f| f.name.clone()))
+            .chain(defs.thresholds.iter().map(|t| t.name.clone()))
             .collect();
         Some(Tap {
-            flows: self.wanted.clone(),
-            thresholds: self.wanted_events.clone(),
+            flows: defs.wanted.clone(),
+            thresholds: defs.wanted_events.clone(),
             own,
             queue,
             counters: Arc::clone(&self.counters.tap),
@@ -207,6 +283,10 @@ impl ScriptHost {
             syslog_sent: c.syslog.sent.load(Ordering::Relaxed),
             syslog_batches: c.syslog.batches.load(Ordering::Relaxed),
             syslog_dropped: c.syslog.dropped.load(Ordering::Relaxed),
+            calls_after_load: c.calls_after_load.load(Ordering::Relaxed),
+            updates: c.updates.load(Ordering::Relaxed),
+            applied: c.applied.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -394,11 +474,29 @@ fn check_calls(ctx: &Ctx<'_>, file: &str, src: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Where the script thread reports: the load's outcome, then the updates.
+struct Out {
+    loaded: mpsc::Sender<Result<Definitions, String>>,
+    update: Slot,
+    native: Arc<Mutex<Option<Native>>>,
+}
+
+/// The scripts' definitions as they stand on the script thread.
+fn definitions(common: &Common, scripts: &[Script]) -> Definitions {
+    Definitions {
+        flows: common.flows.clone(),
+        thresholds: common.thresholds.clone(),
+        groups: common.groups.clone(),
+        wanted: wanted_names(scripts, |s| &s.flow_handler),
+        wanted_events: wanted_names(scripts, |s| &s.event_handler),
+    }
+}
+
 fn run(
     cfg: ScriptConfig,
     native: Native,
     rx: Receiver<Arc<FlowEvent>>,
-    loaded: mpsc::Sender<Result<Loaded, String>>,
+    out: Out,
     counters: Arc<ScriptCounters>,
     stop: Arc<AtomicBool>,
 ) {
@@ -412,12 +510,20 @@ fn run(
     let (rt, deadline) = match setup() {
         Ok(x) => x,
         Err(e) => {
-            let _ = loaded.send(Err(e));
+            let _ = out.loaded.send(Err(e));
             return;
         }
     };
     let common = Rc::new(RefCell::new(Common {
         loading: true,
+        changed: false,
+        calls_after_load: Arc::clone(&counters.calls_after_load),
+        native_groups: native
+            .groups
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         flows: Vec::new(),
         thresholds: Vec::new(),
         groups: Vec::new(),
@@ -430,34 +536,28 @@ fn run(
         match load_script(&rt, file, &common, &deadline) {
             Ok(s) => scripts.push(s),
             Err(e) => {
-                let _ = loaded.send(Err(e));
+                let _ = out.loaded.send(Err(e));
                 return;
             }
         }
     }
     common.borrow_mut().loading = false;
-    let wanted = wanted_names(&scripts, |s| &s.flow_handler);
-    let wanted_events = wanted_names(&scripts, |s| &s.event_handler);
-    let done = {
-        let c = common.borrow();
-        Loaded {
-            flows: c.flows.clone(),
-            thresholds: c.thresholds.clone(),
-            groups: c.groups.clone(),
-            wanted,
-            wanted_events,
-        }
-    };
-    if loaded.send(Ok(done)).is_err() {
+    let mut handed = definitions(&common.borrow(), &scripts);
+    if out.loaded.send(Ok(handed.clone())).is_err() {
         return;
     }
+    // So that a change made in the first handler run waits its period like any other.
+    let mut handed_at = Instant::now();
     common.borrow_mut().syslog.flush();
     let timeout = Duration::from_millis(cfg.handler_timeout_ms);
     let mut batch: Vec<Arc<FlowEvent>> = Vec::with_capacity(BATCH);
     loop {
-        let wait = next_interval(&scripts)
+        let mut wait = next_interval(&scripts)
             .map_or(IDLE_WAIT, |t| t.saturating_duration_since(Instant::now()))
             .min(IDLE_WAIT);
+        if common.borrow().changed {
+            wait = wait.min((handed_at + APPLY_EVERY).saturating_duration_since(Instant::now()));
+        }
         let closed = match rx.recv_timeout(wait) {
             Ok(e) => {
                 batch.push(e);
@@ -481,7 +581,22 @@ fn run(
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             batch.clear();
         }
+        let native = out.native.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(n) = native {
+            common.borrow_mut().set_native(n);
+        }
         run_intervals(&scripts, &deadline, timeout, &counters);
+        if common.borrow().changed && handed_at.elapsed() >= APPLY_EVERY {
+            common.borrow_mut().changed = false;
+            let now = definitions(&common.borrow(), &scripts);
+            if now != handed {
+                // Replaces one the run loop has not taken yet: the latest state wins.
+                *out.update.lock().unwrap_or_else(|e| e.into_inner()) = Some(now.clone());
+                counters.updates.fetch_add(1, Ordering::Relaxed);
+                handed = now;
+                handed_at = Instant::now();
+            }
+        }
         if rx.is_empty() {
             let mut c = common.borrow_mut();
             c.syslog.flush();
@@ -907,6 +1022,7 @@ mod tests {
         let native = Native {
             flows: vec![toml::from_str("name = \"udp\"\nkeys = \"ipdestination\"").unwrap()],
             groups,
+            ..Native::default()
         };
         let host = load(
             "setFlow('lan', {keys: 'ipsource', filter: 'group:ipsource:site=lan'});\n\
@@ -946,18 +1062,133 @@ mod tests {
         );
     }
 
+    /// Wait (bounded) until `done` holds.
+    fn until(mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
-    fn configuring_after_load_throws_and_is_counted() {
-        let host = load(
-            "setIntervalHandler(function() { setGroups('late', {a: ['10.0.0.0/8']}); }, 0.1);\n",
+    fn configuring_after_load_hands_over_the_whole_set_once_per_change() {
+        let mut host = load(
+            "var n = 0;\n\
+             setIntervalHandler(function() {\n\
+               n++;\n\
+               if (n == 1) { setGroups('late', {a: ['10.0.0.0/8']}); setFlow('f', {keys: 'group:ipsource:late'}); }\n\
+               if (n == 2) setFlowHandler(function(r) {}, ['f']);\n\
+             }, 0.1);\n",
             Native::default(),
         )
         .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while host.stats().errors == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(host.groups().is_empty() && host.flows().is_empty());
+        let mut first = None;
+        until(|| {
+            first = host.take_update();
+            first.is_some()
+        });
+        // Both calls of the first run in one update.
+        let first = first.expect("an update");
+        assert_eq!(first.groups[0].name, "late");
+        assert_eq!(first.flows[0].name, "f");
+        assert_eq!(first.wanted, Some(Vec::new()));
+        host.accept(first);
+        assert_eq!(host.flows()[0].name, "f");
+        let mut second = None;
+        until(|| {
+            second = host.take_update();
+            second.is_some()
+        });
+        // The handler's name list is part of the set: the sender's hook changes with it.
+        let second = second.expect("a second update");
+        assert_eq!(second.wanted, Some(vec!["f".to_string()]));
+        assert_eq!(
+            host.tap_for(&second).unwrap().flows,
+            Some(vec!["f".to_string()])
+        );
+        host.refuse();
+        // Nothing changes after that: no more updates.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(host.take_update().is_none());
+        let stats = host.stats();
+        assert_eq!(
+            (
+                stats.calls_after_load,
+                stats.updates,
+                stats.applied,
+                stats.refused,
+                stats.errors
+            ),
+            (3, 2, 1, 1, 0),
+            "{stats}"
+        );
+    }
+
+    #[test]
+    fn a_bad_spec_after_load_throws_its_reason_and_changes_nothing() {
+        let host = load(
+            "setIntervalHandler(function() {\n\
+               try { setThreshold('t', {metric: 'nothing', value: 1}); }\n\
+               catch (e) { setGroups('caught', {x: ['192.0.2.0/24']}); logInfo('caught: ' + e.message); }\n\
+               setGroups('g', {'': ['10.0.0.0/8']});\n\
+             }, 0.1);\n",
+            Native::default(),
+        )
+        .unwrap();
+        until(|| host.stats().errors >= 1);
         assert!(host.stats().errors >= 1, "{}", host.stats());
-        assert!(host.groups().is_empty());
+        let mut update = None;
+        until(|| {
+            update = host.take_update();
+            update.is_some()
+        });
+        // The refused threshold and group set are not in the set; what was caught is.
+        let update = update.expect("an update");
+        assert!(update.thresholds.is_empty());
+        let names: Vec<_> = update.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["caught"]);
+    }
+
+    #[test]
+    fn a_tight_loop_of_configuring_calls_is_coalesced() {
+        let host = load(
+            "var runs = 0;\n\
+             setIntervalHandler(function() {\n\
+               runs++;\n\
+               for (var i = 0; i < 1000; i++) setFlow('f' + (i % 10), {keys: 'ipsource', maxEntries: runs * 1000 + i});\n\
+             }, 0.1);\n",
+            Native::default(),
+        )
+        .unwrap();
+        let started = Instant::now();
+        until(|| host.stats().calls_after_load >= 3000);
+        let mut taken = 0;
+        let mut last = None;
+        while started.elapsed() < Duration::from_millis(1000) {
+            if let Some(u) = host.take_update() {
+                taken += 1;
+                last = Some(u);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stats = host.stats();
+        let runs = stats.calls_after_load / 1000;
+        assert!(stats.calls_after_load >= 3000, "{stats}");
+        // At most one update per handler run and per 100 ms, whatever the calls.
+        assert!(stats.updates <= runs + 1, "{stats}");
+        let elapsed_ms = started.elapsed().as_millis() as u64 + 5000;
+        assert!(stats.updates <= elapsed_ms / 100 + 1, "{stats}");
+        assert!(
+            taken >= 1 && taken as u64 <= stats.updates,
+            "{taken} {stats}"
+        );
+        // The latest state wins: each flow with the last maxEntries of one run.
+        let last = last.expect("an update");
+        let max: Vec<_> = last.flows.iter().filter_map(|f| f.max_entries).collect();
+        assert_eq!(max.len(), 10, "{max:?}");
+        let run = max[0] / 1000;
+        let want: Vec<usize> = (0..10).map(|k| run * 1000 + 990 + k).collect();
+        assert_eq!(max, want);
     }
 }
