@@ -123,8 +123,8 @@ impl<'a> Ipv4Frame<'a> {
     /// frame is an ICMP destination unreachable, and decode the headers inside when it is a
     /// tunnel (into `inner`; `keys` then records the tunnel and the depth).
     ///
-    /// One test decides for nearly every frame: the protocol's [`TRANSPORT_KEYS`] entry,
-    /// which [`Self::write_keys`] stored in the keys, has [`LOOK_CLOSER`] only for a first
+    /// One test decides for nearly every frame: the protocol's `TRANSPORT_KEYS` entry,
+    /// which [`Self::write_keys`] stored in the keys, has `LOOK_CLOSER` only for a first
     /// fragment of ICMP, UDP or an encapsulating protocol.
     #[inline(always)]
     pub fn finish(&self, keys: &mut PacketKeys, inner: &mut InnerKeys) {

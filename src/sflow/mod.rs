@@ -83,8 +83,6 @@ pub use flow_record::{
     ExtendedRouter, ExtendedSocket, ExtendedSwitch, ExtendedUrl, ExtendedUser, FlowRecord,
     SampledEthernet, SampledHeader, SampledIp, Words,
 };
-// `receive/` names the flow record views by their old module name until its next change.
-use flow_record as flow;
 
 #[doc(hidden)]
 pub use receive::decode_datagram_general;
