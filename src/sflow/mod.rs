@@ -61,7 +61,7 @@ mod datagram;
 mod error;
 mod flow_record;
 pub mod layout;
-// Its tests (`receive/tests.rs`, reworked on another branch) unwrap and index; its code is held.
+// Its tests (`receive/tests.rs`) unwrap and index; its code is held to the rule.
 #[cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
