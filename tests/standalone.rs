@@ -43,7 +43,7 @@ fn corpus_counts() {
     let files = corpus_files();
     let (mut datagrams, mut count) = (0, Count::default());
     for rel in &files {
-        let read = flowsift::cli::replay::read_datagrams(&dir.join(rel))
+        let read = flowsift::replay::read_datagrams(&dir.join(rel))
             .unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
         datagrams += read.len();
         for d in &read {
