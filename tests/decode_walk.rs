@@ -16,6 +16,8 @@ mod corpus;
 mod frames;
 #[path = "packet_support/layouts.rs"]
 mod layouts;
+#[path = "packet_support/visit.rs"]
+mod visit;
 
 use std::net::Ipv4Addr;
 
@@ -27,21 +29,6 @@ use flowsift::sflow::{
     Visitor,
 };
 use flowsift::synth::Rng;
-
-#[derive(Default)]
-struct Delivered {
-    flows: Vec<(FlowSampleMeta, SampleRecord)>,
-    errors: Vec<u32>,
-}
-
-impl Visitor for Delivered {
-    fn flow_sample(&mut self, meta: &FlowSampleMeta, record: &SampleRecord) {
-        self.flows.push((*meta, *record));
-    }
-    fn sample_error(&mut self, error: &SampleError) {
-        self.errors.push(error.index);
-    }
-}
 
 /// What the general walk says a flow sample's record holds: (expanded, sampling rate, input
 /// and output as (format, value), frame length, keys), when its first sampled header is
@@ -136,7 +123,7 @@ fn same_events(datagram: &[u8], what: &str) -> usize {
 /// samples were compared.
 fn compare(datagram: &[u8], what: &str) -> usize {
     same_events(datagram, what);
-    let mut got = Delivered::default();
+    let mut got = visit::Collected::default();
     let _ = decode_datagram(datagram, 0, &mut got);
     let mut compared = 0;
     for (meta, record) in &got.flows {
