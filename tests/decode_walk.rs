@@ -254,7 +254,7 @@ fn one_sample(proto: u32, frame: &[u8], snap: usize, layout: usize) -> Vec<u8> {
             frames::sampled_header(1, &[0xEE; 64], 64, 64),
         ],
         _ => {
-            let vendor = frames::Record {
+            let vendor = frames::Record::Opaque {
                 tag: (4413 << 12) | 9,
                 body: vec![0; 8],
             };
