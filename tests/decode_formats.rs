@@ -7,10 +7,8 @@
 //! robustness work (`tests/` of helper "packet"); this one covers what only the tool adds:
 //! the typed record parsers behind the two formats.
 
-#[path = "packet_support/corpus.rs"]
-mod corpus;
-#[path = "packet_support/visit.rs"]
-mod visit;
+mod packet_support;
+use packet_support::{corpus, visit};
 
 use flowsift::decode_tool::json::{datagram_lines, Origin};
 use flowsift::decode_tool::line::sample_line;

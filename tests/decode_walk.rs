@@ -10,14 +10,8 @@
 //! agent, counter-heavy datagrams, VXLAN). Every flow sample delivered must also match the
 //! view API (`Datagram` -> `FlowSample` -> first `SampledHeader` -> `decode_header`).
 
-#[path = "packet_support/corpus.rs"]
-mod corpus;
-#[path = "packet_support/frames.rs"]
-mod frames;
-#[path = "packet_support/layouts.rs"]
-mod layouts;
-#[path = "packet_support/visit.rs"]
-mod visit;
+mod packet_support;
+use packet_support::{corpus, frames, layouts, visit};
 
 use std::net::Ipv4Addr;
 

@@ -19,8 +19,8 @@ use flowsift::record::SampleRecord;
 use flowsift::ring::{ring, Consumer, Producer};
 use flowsift::sflow::decode_datagram;
 
-#[path = "packet_support/visit.rs"]
-mod visit;
+mod packet_support;
+use packet_support::visit;
 
 const T0: u64 = 1_764_000_000_000;
 

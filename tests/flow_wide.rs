@@ -21,8 +21,8 @@ use flowsift::synth::{
     WideInterfaces,
 };
 
-#[path = "packet_support/visit.rs"]
-mod visit;
+mod packet_support;
+use packet_support::visit;
 
 const AGENT: Ipv4Addr = Ipv4Addr::new(10, 20, 30, 40);
 const RESPONDER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);

@@ -4,10 +4,8 @@
 //! datagrams and taken through the receive fast path (`decode_datagram`) to `SampleRecord`s.
 //! The rules are in `src/packet/header.rs`'s module docs and REFERENCE.md section 2.
 
-#[path = "packet_support/frames.rs"]
-mod frames;
-#[path = "packet_support/visit.rs"]
-mod visit;
+mod packet_support;
+use packet_support::{frames, visit};
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

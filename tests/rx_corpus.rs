@@ -1,9 +1,9 @@
 //! Every corpus datagram sent over loopback arrives, is decoded and counted exactly once,
 //! and every flow sample reaches exactly one worker: on both I/O paths.
 
+mod packet_support;
 mod rx_support;
-#[path = "packet_support/visit.rs"]
-mod visit;
+use packet_support::{corpus, visit};
 
 use std::time::Duration;
 

@@ -12,8 +12,8 @@ use std::process::{Command, Output};
 use flowsift::sflow::decode_datagram;
 use flowsift::testdata::{corpus_dir, corpus_files, package_root};
 
-#[path = "packet_support/visit.rs"]
-mod visit;
+mod packet_support;
+use packet_support::visit;
 
 /// The corpus check the copy runs: every input file read, every datagram decoded, and the
 /// exact numbers of files, datagrams and samples. It prints the folder it read, so the

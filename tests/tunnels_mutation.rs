@@ -8,11 +8,9 @@
 //! key and sequence (IPv4 inside), NVGRE, IP-in-IP and IPv6-in-IP, over IPv4 and IPv6, tagged
 //! and untagged, VXLAN nested three and four deep; the tenant frame an ICMP port unreachable.
 
-#[path = "packet_support/frames.rs"]
-mod frames;
+mod packet_support;
 mod run_support;
-#[path = "packet_support/visit.rs"]
-mod visit;
+use packet_support::{frames, visit};
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -2,13 +2,11 @@
 //! quoting a packet, VXLAN/Geneve/GRE tunnels), and the fixed synthetic datagrams of the
 //! decoder bench (`synthetic_1400`, `synthetic_vxlan_1400`).
 //!
-//! Shared through `#[path]` by `tests/icmp_unreachable.rs`, `tests/tunnels_mutation.rs`,
+//! Used by `tests/icmp_unreachable.rs`, `tests/tunnels_mutation.rs`,
 //! `tests/tunnels_run.rs`, `tests/decode_walk.rs` and `benches/decode.rs`, so the bytes under
 //! test are written once. Records (`Record`: sampled header, extended switch, or an opaque
 //! body the encoder has no spec for), samples and datagrams (`Datagram`, `FlowSample`) are
 //! all encoded by `flowsift::synth`, the one sFlow encoder of the tests.
-
-#![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

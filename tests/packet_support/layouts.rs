@@ -1,15 +1,13 @@
 //! The decoder bench's synthetic loads beyond [`super::frames::synthetic_1400`], one per
 //! record layout real agents send, each a 64-datagram set of about 1400-byte datagrams.
 //!
-//! Shared by `benches/decode.rs` and `tests/decode_walk.rs` through `#[path]` (beside
-//! `frames.rs`, which they use as `crate::frames`), so that the bench measures exactly the
+//! Used by `benches/decode.rs` (through `#[path]` to this folder's `mod.rs`) and
+//! `tests/decode_walk.rs`, beside `frames.rs` (`super::frames`), so that the bench measures exactly the
 //! layouts the differential test checks.
-
-#![allow(dead_code)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::frames::{
+use super::frames::{
     ethernet, extended_switch, ipv4, ipv6, sampled_header, tcp, udp, Datagram, FlowSample, Record,
 };
 

@@ -1,8 +1,6 @@
 //! The one collecting visitor of the decoder tests: everything the receive walk delivers,
 //! kept in order per kind.
 
-#![allow(dead_code)]
-
 use flowsift::record::SampleRecord;
 use flowsift::sflow::{CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, SampleError, Visitor};
 
