@@ -20,12 +20,9 @@
 //! turns and the fastest chunk of each is reported. Run with `cargo bench --bench decode`. For exact, noise-free numbers use the
 //! one-pass mode under callgrind (see [`instructions_mode`]).
 
-#[path = "../tests/packet_support/corpus.rs"]
-mod corpus;
-#[path = "../tests/packet_support/frames.rs"]
-mod frames;
-#[path = "../tests/packet_support/layouts.rs"]
-mod layouts;
+#[path = "../tests/packet_support/mod.rs"]
+mod packet_support;
+use packet_support::{corpus, frames, layouts};
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -83,7 +83,7 @@ pub struct CaptureCounts {
 }
 
 impl CaptureCounts {
-    /// Ports remembered one by one; a capture of many ports needs no longer a list.
+    /// Ports remembered one by one; a capture of many ports does not need a longer list.
     pub const MAX_PORTS: usize = 8;
 
     fn leave(&mut self, port: u16) {

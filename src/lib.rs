@@ -27,6 +27,7 @@ pub mod notify;
 pub mod packet;
 pub mod pipeline;
 pub mod record;
+pub mod replay;
 pub mod ring;
 pub mod rx;
 pub mod sched;

@@ -7,13 +7,12 @@
 //! robustness work (`tests/` of helper "packet"); this one covers what only the tool adds:
 //! the typed record parsers behind the two formats.
 
-#[path = "packet_support/corpus.rs"]
-mod corpus;
+mod packet_support;
+use packet_support::{corpus, visit};
 
 use flowsift::decode_tool::json::{datagram_lines, Origin};
 use flowsift::decode_tool::line::sample_line;
-use flowsift::record::SampleRecord;
-use flowsift::sflow::{decode_datagram, Datagram, FlowSampleMeta, SampleError, Visitor};
+use flowsift::sflow::{decode_datagram, Datagram, SampleError};
 
 use flowsift::synth::Rng;
 
@@ -32,15 +31,6 @@ fn inputs() -> Vec<Vec<u8>> {
         })
         .map(|d| d.bytes)
         .collect()
-}
-
-#[derive(Default)]
-struct Flows(Vec<u32>);
-
-impl Visitor for Flows {
-    fn flow_sample(&mut self, meta: &FlowSampleMeta, _record: &SampleRecord) {
-        self.0.push(meta.index);
-    }
 }
 
 /// Run the line formatter (and the JSON one when `json`); return the sample indexes the line
@@ -74,10 +64,11 @@ fn format_both(bytes: &[u8], json: bool) -> Vec<u32> {
 /// tool parses every record, the receive path only those it needs.
 fn check(bytes: &[u8], json: bool) {
     let printed = format_both(bytes, json);
-    let mut flows = Flows::default();
-    let _ = decode_datagram(bytes, 0, &mut flows);
+    let mut delivered = visit::Collected::default();
+    let _ = decode_datagram(bytes, 0, &mut delivered);
     for i in &printed {
-        assert!(flows.0.contains(i), "sample {i} printed but not delivered");
+        let found = delivered.flows.iter().any(|(meta, _)| meta.index == *i);
+        assert!(found, "sample {i} printed but not delivered");
     }
 }
 

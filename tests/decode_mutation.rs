@@ -8,8 +8,8 @@
 //! so the run is the same everywhere; a failure names the file, datagram, seed and mutation
 //! so it can be replayed.
 
-#[path = "packet_support/corpus.rs"]
-mod corpus;
+mod packet_support;
+use packet_support::corpus;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -10,12 +10,8 @@
 //! agent, counter-heavy datagrams, VXLAN). Every flow sample delivered must also match the
 //! view API (`Datagram` -> `FlowSample` -> first `SampledHeader` -> `decode_header`).
 
-#[path = "packet_support/corpus.rs"]
-mod corpus;
-#[path = "packet_support/frames.rs"]
-mod frames;
-#[path = "packet_support/layouts.rs"]
-mod layouts;
+mod packet_support;
+use packet_support::{corpus, frames, layouts, visit};
 
 use std::net::Ipv4Addr;
 
@@ -27,21 +23,6 @@ use flowsift::sflow::{
     Visitor,
 };
 use flowsift::synth::Rng;
-
-#[derive(Default)]
-struct Delivered {
-    flows: Vec<(FlowSampleMeta, SampleRecord)>,
-    errors: Vec<u32>,
-}
-
-impl Visitor for Delivered {
-    fn flow_sample(&mut self, meta: &FlowSampleMeta, record: &SampleRecord) {
-        self.flows.push((*meta, *record));
-    }
-    fn sample_error(&mut self, error: &SampleError) {
-        self.errors.push(error.index);
-    }
-}
 
 /// What the general walk says a flow sample's record holds: (expanded, sampling rate, input
 /// and output as (format, value), frame length, keys), when its first sampled header is
@@ -136,7 +117,7 @@ fn same_events(datagram: &[u8], what: &str) -> usize {
 /// samples were compared.
 fn compare(datagram: &[u8], what: &str) -> usize {
     same_events(datagram, what);
-    let mut got = Delivered::default();
+    let mut got = visit::Collected::default();
     let _ = decode_datagram(datagram, 0, &mut got);
     let mut compared = 0;
     for (meta, record) in &got.flows {
@@ -267,7 +248,7 @@ fn one_sample(proto: u32, frame: &[u8], snap: usize, layout: usize) -> Vec<u8> {
             frames::sampled_header(1, &[0xEE; 64], 64, 64),
         ],
         _ => {
-            let vendor = frames::Record {
+            let vendor = frames::Record::Opaque {
                 tag: (4413 << 12) | 9,
                 body: vec![0; 8],
             };

@@ -17,21 +17,16 @@ use flowsift::flow::{Route, WorkItem};
 use flowsift::packet::{Unreachable, L4};
 use flowsift::record::SampleRecord;
 use flowsift::ring::{ring, Consumer, Producer};
-use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
+use flowsift::sflow::decode_datagram;
+
+mod packet_support;
+use packet_support::visit;
 
 const T0: u64 = 1_764_000_000_000;
 
-struct Collect(Vec<SampleRecord>);
-
-impl Visitor for Collect {
-    fn flow_sample(&mut self, _meta: &FlowSampleMeta, record: &SampleRecord) {
-        self.0.push(*record);
-    }
-}
-
 fn corpus_records(file: &str) -> Vec<SampleRecord> {
     let path = flowsift::testdata::corpus_file(file);
-    let mut out = Collect(Vec::new());
+    let mut out = visit::Collected::default();
     if file.ends_with(".pcap") {
         for_each_datagram(File::open(path).unwrap(), PortFilter::Any, |_, datagram| {
             let _ = decode_datagram(datagram, 0, &mut out);
@@ -41,7 +36,7 @@ fn corpus_records(file: &str) -> Vec<SampleRecord> {
         let datagram = std::fs::read(path).unwrap();
         let _ = decode_datagram(&datagram, 0, &mut out);
     }
-    out.0
+    out.records()
 }
 
 /// Captures with varied, well-formed traffic (several agents, TCP and UDP, expanded

@@ -15,11 +15,14 @@ use flowsift::flow::{builtin, FlowDefinitions, FlowEvent, FlowSpec, Router, Shar
 use flowsift::flow::{Route, WorkItem};
 use flowsift::packet::{Key, KeyValue};
 use flowsift::record::SampleRecord;
-use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
+use flowsift::sflow::decode_datagram;
 use flowsift::synth::{
     header_protocol, DatagramBuilder, FlowSampleHeader, FrameSpec, Original, RecordSpec, Transport,
     WideInterfaces,
 };
+
+mod packet_support;
+use packet_support::visit;
 
 const AGENT: Ipv4Addr = Ipv4Addr::new(10, 20, 30, 40);
 const RESPONDER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
@@ -97,19 +100,10 @@ fn expanded_sample(
     }
 }
 
-#[derive(Default)]
-struct Records(Vec<(FlowSampleMeta, SampleRecord)>);
-
-impl Visitor for Records {
-    fn flow_sample(&mut self, meta: &FlowSampleMeta, record: &SampleRecord) {
-        self.0.push((*meta, *record));
-    }
-}
-
 fn decode(bytes: &[u8]) -> Vec<SampleRecord> {
-    let mut out = Records::default();
+    let mut out = visit::Collected::default();
     decode_datagram(bytes, 1, &mut out).expect("valid datagram");
-    out.0.into_iter().map(|(_, r)| r).collect()
+    out.records()
 }
 
 /// Route every record and apply it on the owning worker's shard; the records emitted.

@@ -4,14 +4,14 @@
 //! datagrams and taken through the receive fast path (`decode_datagram`) to `SampleRecord`s.
 //! The rules are in `src/packet/header.rs`'s module docs and REFERENCE.md section 2.
 
-#[path = "packet_support/frames.rs"]
-mod frames;
+mod packet_support;
+use packet_support::{frames, visit};
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use flowsift::packet::{decode_header, Key, PacketKeys, Unreachable, L4};
 use flowsift::record::SampleRecord;
-use flowsift::sflow::{decode_datagram, FlowSampleMeta, Visitor};
+use flowsift::sflow::decode_datagram;
 use frames::*;
 
 const RESPONDER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
@@ -221,15 +221,6 @@ fn icmpv6_type_1_inside_ipv4_is_not_unreachable() {
 
 // ---- The same messages inside whole sFlow datagrams, through the receive fast path. ----
 
-#[derive(Default)]
-struct Records(Vec<SampleRecord>);
-
-impl Visitor for Records {
-    fn flow_sample(&mut self, _meta: &FlowSampleMeta, record: &SampleRecord) {
-        self.0.push(*record);
-    }
-}
-
 const AGENT: Ipv4Addr = Ipv4Addr::new(10, 1, 2, 3);
 
 /// One datagram whose flow samples carry `headers` `(header_protocol, frame, snap length)`.
@@ -253,11 +244,15 @@ fn datagram(headers: &[(u32, Vec<u8>, usize)]) -> Vec<SampleRecord> {
         );
     }
     let bytes = d.finish();
-    let mut out = Records::default();
+    let mut out = visit::Collected::default();
     let header = decode_datagram(&bytes, 0, &mut out).expect("valid datagram");
     assert_eq!(header.sample_count as usize, headers.len());
-    assert_eq!(out.0.len(), headers.len(), "every flow sample delivered");
-    out.0
+    assert_eq!(
+        out.flows.len(),
+        headers.len(),
+        "every flow sample delivered"
+    );
+    out.records()
 }
 
 fn rec_text(r: &SampleRecord, key: Key) -> Option<String> {

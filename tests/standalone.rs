@@ -9,30 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use flowsift::record::SampleRecord;
-use flowsift::sflow::{
-    decode_datagram, CounterSampleMeta, DiscardSampleMeta, FlowSampleMeta, Visitor,
-};
+use flowsift::sflow::decode_datagram;
 use flowsift::testdata::{corpus_dir, corpus_files, package_root};
 
-#[derive(Default)]
-struct Count {
-    flows: usize,
-    counters: usize,
-    discards: usize,
-}
-
-impl Visitor for Count {
-    fn flow_sample(&mut self, _meta: &FlowSampleMeta, _record: &SampleRecord) {
-        self.flows += 1;
-    }
-    fn counter_sample(&mut self, _meta: &CounterSampleMeta) {
-        self.counters += 1;
-    }
-    fn discard_sample(&mut self, _meta: &DiscardSampleMeta) {
-        self.discards += 1;
-    }
-}
+mod packet_support;
+use packet_support::visit;
 
 /// The corpus check the copy runs: every input file read, every datagram decoded, and the
 /// exact numbers of files, datagrams and samples. It prints the folder it read, so the
@@ -41,9 +22,9 @@ impl Visitor for Count {
 fn corpus_counts() {
     let dir = corpus_dir();
     let files = corpus_files();
-    let (mut datagrams, mut count) = (0, Count::default());
+    let (mut datagrams, mut count) = (0, visit::Collected::default());
     for rel in &files {
-        let read = flowsift::cli::replay::read_datagrams(&dir.join(rel))
+        let read = flowsift::replay::read_datagrams(&dir.join(rel))
             .unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
         datagrams += read.len();
         for d in &read {
@@ -55,9 +36,9 @@ fn corpus_counts() {
         (
             files.len(),
             datagrams,
-            count.flows,
-            count.counters,
-            count.discards
+            count.flows.len(),
+            count.counters.len(),
+            count.discards.len()
         ),
         (53, 1067, 6009, 553, 6),
         "(files, datagrams, flow, counter, discard samples) of the corpus"

@@ -383,7 +383,7 @@ fn committed_synth_captures_are_what_the_generator_makes() {
             committed == bytes,
             "{rel} differs from what tests/synth_corpus.rs makes (FLOWSIFT_WRITE_SYNTH=1 rewrites it)"
         );
-        let read = flowsift::cli::replay::read_datagrams(&flowsift::testdata::corpus_file(&rel))
+        let read = flowsift::replay::read_datagrams(&flowsift::testdata::corpus_file(&rel))
             .expect("read back");
         assert_eq!(&read, content, "{rel}: the capture holds the datagrams");
     }

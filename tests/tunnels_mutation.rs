@@ -8,30 +8,19 @@
 //! key and sequence (IPv4 inside), NVGRE, IP-in-IP and IPv6-in-IP, over IPv4 and IPv6, tagged
 //! and untagged, VXLAN nested three and four deep; the tenant frame an ICMP port unreachable.
 
-#[path = "packet_support/frames.rs"]
-mod frames;
+mod packet_support;
 mod run_support;
+use packet_support::{frames, visit};
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use flowsift::decode_tool::{json, line};
 use flowsift::packet::decode_header;
-use flowsift::record::SampleRecord;
-use flowsift::sflow::{
-    decode_datagram, decode_datagram_general, Datagram, FlowSampleMeta, Visitor,
-};
+use flowsift::sflow::{decode_datagram, decode_datagram_general, Datagram};
 use flowsift::synth::Rng;
 use frames::*;
-
-#[derive(Default)]
-struct Records(Vec<SampleRecord>);
-
-impl Visitor for Records {
-    fn flow_sample(&mut self, _: &FlowSampleMeta, record: &SampleRecord) {
-        self.0.push(*record);
-    }
-}
+use visit::Collected;
 
 /// Every tunnelled frame of the test, with its name.
 fn tunnel_frames() -> Vec<(String, Vec<u8>)> {
@@ -107,15 +96,16 @@ fn tunnel_frames() -> Vec<(String, Vec<u8>)> {
 /// One sampled header through every decoder, checked.
 fn exercise(frame: &[u8]) -> Result<(), String> {
     let d = run_support::datagram("192.0.2.10", 1, 3, &[frame.to_vec(), frame.to_vec()]);
-    let mut fast = Records::default();
+    let mut fast = Collected::default();
     let _ = decode_datagram(&d, 0, &mut fast);
-    let mut general = Records::default();
+    let mut general = Collected::default();
     let _ = decode_datagram_general(&d, 0, &mut general);
-    if fast.0 != general.0 {
-        return Err(format!("paths disagree: {:?} vs {:?}", fast.0, general.0));
+    let (fast, general) = (fast.records(), general.records());
+    if fast != general {
+        return Err(format!("paths disagree: {fast:?} vs {general:?}"));
     }
     let want = decode_header(1, frame);
-    for r in &fast.0 {
+    for r in &fast {
         if r.keys.depth() != want.keys.depth() {
             return Err(format!("depth {} vs {}", r.keys.depth(), want.keys.depth()));
         }

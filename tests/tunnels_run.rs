@@ -4,8 +4,8 @@
 //! key names as configured; plain (untunnelled) answers and other tenant traffic give none.
 //! The syslog side is a UDP socket in the test.
 
-#[path = "packet_support/frames.rs"]
-mod frames;
+mod packet_support;
+use packet_support::frames;
 mod run_support;
 
 use std::collections::BTreeSet;

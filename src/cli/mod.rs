@@ -31,7 +31,7 @@ pub enum Command {
     /// Decode sFlow datagrams from pcap, pcapng or raw files.
     Decode(decode::DecodeArgs),
     /// Send the sFlow datagrams of capture files to a collector.
-    Replay(replay::ReplayArgs),
+    Replay(crate::replay::ReplayArgs),
     /// Generate synthetic fabric sFlow traffic at high rates.
     Blast(crate::blast::BlastArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.

@@ -43,7 +43,7 @@ pub struct Router {
     seeds: Box<[u64]>,
     /// Each definition's packing plan.
     plans: Box<[PackPlan]>,
-    /// Each definition's keys as a presence mask ([`required_keys`]).
+    /// Each definition's keys as a presence mask ([`required_keys`](super::key::required_keys)).
     required: Box<[u128]>,
     /// Workers routed to (at least one).
     workers: usize,

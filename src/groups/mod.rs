@@ -7,7 +7,7 @@
 //!
 //! One structure, several callers: [`GroupSet::from_map`] builds a set from group names
 //! and CIDR lists (the form `setGroups` takes, and a `[[group]]` table's `groups`), and
-//! [`GroupSet::from_file`] from a file of `CIDR group-name` lines ([`file`]); the
+//! [`GroupSet::from_file`] from a file of `CIDR group-name` lines ([`file`](mod@file)); the
 //! configuration loader ([`GroupSpec::load`]) uses both. Errors are typed
 //! ([`GroupError`]) so each caller can add its own context (a file and line, a position in
 //! the configuration, a script's exception).
@@ -224,7 +224,7 @@ impl GroupSet {
         GroupSet::from_entries(name, entries)
     }
 
-    /// The set `name` read from a group file ([`file`]).
+    /// The set `name` read from a group file ([`file`](mod@file)).
     pub fn from_file(name: &str, path: &Path) -> Result<GroupSet, GroupError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| GroupError::Read {

@@ -107,7 +107,7 @@ impl<'a> Ipv4Frame<'a> {
         let ip = self.ip;
         // A non-first fragment's payload is not a transport header.
         let first_fragment = be16(ip, 6) & 0x1FFF == 0;
-        let transport = TRANSPORT_KEYS[usize::from(ip[9])] & (first_fragment as u32).wrapping_neg();
+        let transport = transport_keys(ip[9]) & (first_fragment as u32).wrapping_neg();
         keys.write_ethernet_ipv4(
             ALWAYS | self.vlan_bit | transport,
             self.ethernet,
@@ -123,8 +123,8 @@ impl<'a> Ipv4Frame<'a> {
     /// frame is an ICMP destination unreachable, and decode the headers inside when it is a
     /// tunnel (into `inner`; `keys` then records the tunnel and the depth).
     ///
-    /// One test decides for nearly every frame: the protocol's [`TRANSPORT_KEYS`] entry,
-    /// which [`Self::write_keys`] stored in the keys, has [`LOOK_CLOSER`] only for a first
+    /// One test decides for nearly every frame: the protocol's `TRANSPORT_KEYS` entry,
+    /// which [`Self::write_keys`] stored in the keys, has `LOOK_CLOSER` only for a first
     /// fragment of ICMP, UDP or an encapsulating protocol.
     #[inline(always)]
     pub fn finish(&self, keys: &mut PacketKeys, inner: &mut InnerKeys) {
@@ -154,7 +154,7 @@ impl<'a> Ipv4Frame<'a> {
     #[inline(always)]
     pub(super) fn finish_level(&self, keys: &mut PacketKeys) -> Option<Payload<'a>> {
         let ip = self.ip;
-        if be16(ip, 6) & 0x1FFF != 0 || TRANSPORT_KEYS[usize::from(ip[9])] & LOOK_CLOSER == 0 {
+        if be16(ip, 6) & 0x1FFF != 0 || transport_keys(ip[9]) & LOOK_CLOSER == 0 {
             return None;
         }
         if ip[9] == protocol::ICMP {
@@ -241,19 +241,41 @@ const ALWAYS: u32 = Key::MacSource.bit()
     | Key::IpProtocol.bit()
     | Key::IpTos.bit()
     | Key::IpTtl.bit();
-/// The transport keys each IPv4 protocol number gives (ICMPv6's 58 gives none in IPv4).
+/// The transport keys IPv4 protocol number `number` gives (ICMPv6's 58 gives none in IPv4).
+const fn transport_keys_of(number: u8) -> u32 {
+    match number {
+        protocol::TCP => {
+            Key::TcpSourcePort.bit() | Key::TcpDestinationPort.bit() | Key::TcpFlags.bit()
+        }
+        protocol::UDP => Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit() | LOOK_CLOSER,
+        protocol::ICMP => Key::IcmpType.bit() | Key::IcmpCode.bit() | LOOK_CLOSER,
+        protocol::IPIP | protocol::IPV6 | protocol::GRE => LOOK_CLOSER,
+        _ => 0,
+    }
+}
+
+/// [`transport_keys_of`] for every protocol number, so that a frame costs one load.
 static TRANSPORT_KEYS: [u32; 256] = {
     let mut t = [0u32; 256];
-    t[protocol::TCP as usize] =
-        Key::TcpSourcePort.bit() | Key::TcpDestinationPort.bit() | Key::TcpFlags.bit();
-    t[protocol::UDP as usize] =
-        Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit() | LOOK_CLOSER;
-    t[protocol::ICMP as usize] = Key::IcmpType.bit() | Key::IcmpCode.bit() | LOOK_CLOSER;
-    t[protocol::IPIP as usize] = LOOK_CLOSER;
-    t[protocol::IPV6 as usize] = LOOK_CLOSER;
-    t[protocol::GRE as usize] = LOOK_CLOSER;
+    let mut rest: &mut [u32] = &mut t;
+    let mut number = 0u8;
+    while let [entry, tail @ ..] = rest {
+        *entry = transport_keys_of(number);
+        number = number.wrapping_add(1);
+        rest = tail;
+    }
     t
 };
+
+/// The [`TRANSPORT_KEYS`] entry of `number`. Every `u8` indexes one of the 256 entries,
+/// so the fallback is never taken and the check compiles away.
+#[inline(always)]
+fn transport_keys(number: u8) -> u32 {
+    TRANSPORT_KEYS
+        .get(usize::from(number))
+        .copied()
+        .unwrap_or(0)
+}
 
 /// RFC 792.
 const ICMPV4_DESTINATION_UNREACHABLE: u8 = 3;
@@ -365,12 +387,17 @@ fn unreachable_v6(code: u8, icmp: &[u8], keys: &mut PacketKeys) {
 /// The two bytes at `at`, as sent.
 #[inline(always)]
 fn pair<const N: usize>(b: &[u8; N], at: usize) -> [u8; 2] {
-    [b[at], b[at + 1]]
+    // Every caller passes a constant `at` inside its fixed-size array: after inlining the
+    // check folds away and the fallback is never taken.
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk::<2>)
+        .copied()
+        .unwrap_or_default()
 }
 
 #[inline(always)]
 fn be16<const N: usize>(b: &[u8; N], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    u16::from_be_bytes(pair(b, at))
 }
 
 /// A destination-unreachable message is a small fraction of samples: its quote is decoded

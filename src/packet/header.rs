@@ -53,6 +53,10 @@
 //! key and no other). An MPLS label stack over Ethernet (0x8847, 0x8848) is walked to the
 //! IPv4 or IPv6 packet under the bottom label, which keeps the frame's level: MPLS is a
 //! label stack, not an encapsulation with endpoints.
+//!
+//! [`Key::VxlanVni`]: super::Key::VxlanVni
+//! [`Key::GeneveVni`]: super::Key::GeneveVni
+//! [`Key::GreKey`]: super::Key::GreKey
 
 use std::net::IpAddr;
 

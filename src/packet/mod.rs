@@ -14,12 +14,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod ethernet;
-// Its table writes and `ip[9]`/`b[at]` reads index without a bound the compiler sees; it is
-// being reworked on another branch (issue #17 lists them), so the rule waits for it there.
-#[allow(clippy::indexing_slicing)]
-#[cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+// The tests of these two (in their files) unwrap and index; their code is held to the rule.
+#[cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 pub mod fast;
-// Its tests (in the file, reworked on another branch) unwrap and index; its code is held.
 #[cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)

@@ -1,7 +1,7 @@
 //! Counter records: what a counter sample reports about one data source.
 //!
 //! Most counter blocks are fixed sequences of 32- and 64-bit counters, so they are declared
-//! once in a table ([`counter_block!`]) that generates a plain struct with one field per
+//! once in a table (`counter_block!`) that generates a plain struct with one field per
 //! counter, its parser, and a name/value list (the spec's field names) for printers. The
 //! variable ones (port name, host description, host adapters) borrow their strings and lists
 //! from the datagram. Nothing here allocates; unknown records come back as

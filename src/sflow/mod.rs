@@ -61,7 +61,7 @@ mod datagram;
 mod error;
 mod flow_record;
 pub mod layout;
-// Its tests (`receive/tests.rs`, reworked on another branch) unwrap and index; its code is held.
+// Its tests (`receive/tests.rs`) unwrap and index; its code is held to the rule.
 #[cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
@@ -83,8 +83,6 @@ pub use flow_record::{
     ExtendedRouter, ExtendedSocket, ExtendedSwitch, ExtendedUrl, ExtendedUser, FlowRecord,
     SampledEthernet, SampledHeader, SampledIp, Words,
 };
-// `receive/` names the flow record views by their old module name until its next change.
-use flow_record as flow;
 
 #[doc(hidden)]
 pub use receive::decode_datagram_general;

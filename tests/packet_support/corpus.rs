@@ -6,8 +6,6 @@
 //! read with the library's own capture reader (`flowsift::capture`); a malformed
 //! capture keeps the datagrams read before the damage.
 
-#![allow(dead_code)]
-
 pub use flowsift::testdata::corpus_dir;
 
 /// One datagram and where it came from.

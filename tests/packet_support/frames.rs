@@ -2,13 +2,11 @@
 //! quoting a packet, VXLAN/Geneve/GRE tunnels), and the fixed synthetic datagrams of the
 //! decoder bench (`synthetic_1400`, `synthetic_vxlan_1400`).
 //!
-//! Shared through `#[path]` by `tests/icmp_unreachable.rs`, `tests/tunnels_mutation.rs`,
+//! Used by `tests/icmp_unreachable.rs`, `tests/tunnels_mutation.rs`,
 //! `tests/tunnels_run.rs`, `tests/decode_walk.rs` and `benches/decode.rs`, so the bytes under
-//! test are written once. Its records (`Record`: a tag and a body of whole words) are built
-//! here; samples and datagrams (`Datagram`, `FlowSample`) are encoded by `flowsift::synth`,
-//! the one sFlow encoder of the tests.
-
-#![allow(dead_code)]
+//! test are written once. Records (`Record`: sampled header, extended switch, or an opaque
+//! body the encoder has no spec for), samples and datagrams (`Datagram`, `FlowSample`) are
+//! all encoded by `flowsift::synth`, the one sFlow encoder of the tests.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -115,10 +113,19 @@ pub fn unreachable_v6_frame(
     b
 }
 
-/// An sFlow flow record: `(enterprise << 12 | format, body)`.
-pub struct Record {
-    pub tag: u32,
-    pub body: Vec<u8>,
+/// An sFlow record, owned, encoded by `flowsift::synth` (its [`RecordSpec`]).
+pub enum Record {
+    /// Flow record 1: the first bytes of a frame of `frame_length` bytes (FCS stripped).
+    SampledHeader {
+        protocol: u32,
+        frame_length: u32,
+        header: Vec<u8>,
+    },
+    /// Flow record 1001: VLANs, priorities 0.
+    ExtendedSwitch { src_vlan: u32, dst_vlan: u32 },
+    /// A record the encoder has no spec for: `enterprise << 12 | format` and a body of
+    /// whole 4-byte words.
+    Opaque { tag: u32, body: Vec<u8> },
 }
 
 /// Flow record 1 (sampled header): the first `snap` bytes of `frame`, as an agent that cuts
@@ -129,24 +136,16 @@ pub fn sampled_header(
     frame_length: u32,
     snap: usize,
 ) -> Record {
-    let header = &frame[..frame.len().min(snap)];
-    let mut body = Vec::with_capacity(16 + header.len() + 3);
-    body.extend_from_slice(&header_protocol.to_be_bytes());
-    body.extend_from_slice(&frame_length.to_be_bytes());
-    body.extend_from_slice(&4u32.to_be_bytes()); // stripped (the FCS)
-    body.extend_from_slice(&(header.len() as u32).to_be_bytes());
-    body.extend_from_slice(header);
-    pad4(&mut body);
-    Record { tag: 1, body }
+    Record::SampledHeader {
+        protocol: header_protocol,
+        frame_length,
+        header: frame[..frame.len().min(snap)].to_vec(),
+    }
 }
 
 /// Flow record 1001 (extended switch): VLANs and priorities.
 pub fn extended_switch(src_vlan: u32, dst_vlan: u32) -> Record {
-    let mut body = Vec::new();
-    for v in [src_vlan, 0, dst_vlan, 0] {
-        body.extend_from_slice(&v.to_be_bytes());
-    }
-    Record { tag: 1001, body }
+    Record::ExtendedSwitch { src_vlan, dst_vlan }
 }
 
 /// Fields of a flow sample (format 1, compact source id).
@@ -176,8 +175,7 @@ impl Default for FlowSample {
 }
 
 /// An sFlow v5 datagram under construction (IPv4 or IPv6 agent): `flowsift::synth`'s
-/// encoder, fed these tests' fixed-field structs and owned records (whose bodies are whole
-/// 4-byte words, as every builder here makes them).
+/// encoder, fed these tests' fixed-field structs and owned records.
 pub struct Datagram(DatagramBuilder);
 
 impl Datagram {
@@ -265,17 +263,29 @@ impl FlowSample {
 fn specs(records: &[Record]) -> Vec<RecordSpec<'_>> {
     records
         .iter()
-        .map(|r| RecordSpec::Opaque {
-            tag: r.tag,
-            data: &r.body,
+        .map(|r| match r {
+            Record::SampledHeader {
+                protocol,
+                frame_length,
+                header,
+            } => RecordSpec::SampledHeader {
+                protocol: *protocol,
+                frame_length: *frame_length,
+                stripped: 4,
+                header,
+            },
+            Record::ExtendedSwitch { src_vlan, dst_vlan } => RecordSpec::ExtendedSwitch {
+                src_vlan: *src_vlan,
+                src_priority: 0,
+                dst_vlan: *dst_vlan,
+                dst_priority: 0,
+            },
+            Record::Opaque { tag, body } => RecordSpec::Opaque {
+                tag: *tag,
+                data: body,
+            },
         })
         .collect()
-}
-
-fn pad4(b: &mut Vec<u8>) {
-    while b.len() % 4 != 0 {
-        b.push(0);
-    }
 }
 
 /// The synthetic load of the decoder bench: a 1396-byte datagram holding 7 flow samples,

@@ -1,15 +1,13 @@
 //! The decoder bench's synthetic loads beyond [`super::frames::synthetic_1400`], one per
 //! record layout real agents send, each a 64-datagram set of about 1400-byte datagrams.
 //!
-//! Shared by `benches/decode.rs` and `tests/decode_walk.rs` through `#[path]` (beside
-//! `frames.rs`, which they use as `crate::frames`), so that the bench measures exactly the
+//! Used by `benches/decode.rs` (through `#[path]` to this folder's `mod.rs`) and
+//! `tests/decode_walk.rs`, beside `frames.rs` (`super::frames`), so that the bench measures exactly the
 //! layouts the differential test checks.
-
-#![allow(dead_code)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::frames::{
+use super::frames::{
     ethernet, extended_switch, ipv4, ipv6, sampled_header, tcp, udp, Datagram, FlowSample, Record,
 };
 
@@ -88,7 +86,7 @@ fn sampled_ethernet(frame: &[u8]) -> Record {
     body.extend_from_slice(&frame[0..6]);
     body.extend_from_slice(&[0, 0]);
     body.extend_from_slice(&0x0800u32.to_be_bytes());
-    Record { tag: 2, body }
+    Record::Opaque { tag: 2, body }
 }
 
 /// A sampled IPv4 record (format 3): length, protocol, addresses, ports, TCP flags, TOS.
@@ -102,7 +100,7 @@ fn sampled_ipv4(frame: &[u8], (proto, sport, dport): (u8, u16, u16)) -> Record {
     for w in [u32::from(sport), u32::from(dport), 0x10, 0] {
         body.extend_from_slice(&w.to_be_bytes());
     }
-    Record { tag: 3, body }
+    Record::Opaque { tag: 3, body }
 }
 
 /// Several vendors' expanded samples: 4 expanded samples (format 3), each with four
@@ -147,7 +145,7 @@ fn counter_record(format: u32, len: usize, seed: u32) -> Record {
     let body = (0..len / 4)
         .flat_map(|w| (seed.wrapping_mul(31).wrapping_add(w as u32)).to_be_bytes())
         .collect();
-    Record { tag: format, body }
+    Record::Opaque { tag: format, body }
 }
 
 /// What an IPv6 agent on a quiet link sends: 2 flow samples and 5 counter samples (generic

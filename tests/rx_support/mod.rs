@@ -1,11 +1,8 @@
 //! Shared pieces of the receive-engine tests: a real router (by hash of the agent), worker
-//! threads that drain the rings, bounded waits, and the corpus as datagrams (the one list
-//! of the packet tests, `packet_support/corpus.rs`).
+//! threads that drain the rings, bounded waits. The corpus as datagrams is
+//! `packet_support::corpus`.
 
 #![allow(dead_code)]
-
-#[path = "../packet_support/corpus.rs"]
-pub mod corpus;
 
 use std::hash::{Hash, Hasher};
 use std::net::{SocketAddr, UdpSocket};

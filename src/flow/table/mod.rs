@@ -1,16 +1,16 @@
 //! One worker's shard of one definition's flows: a bounded open-addressing table.
 //!
-//! A bounded open-addressing table of entries inline in one array (layout in [`entry`]),
+//! A bounded open-addressing table of entries inline in one array (layout in `entry.rs`),
 //! with a flow's rate and thresholds in its entry when a threshold watches the
-//! definition ([`metric`]). The files, by role:
+//! definition (`metric.rs`). The files, by role:
 //!
 //! - this one: the table, its constructor, the probe and the update a worker's batch
 //!   loop inlines (the common case: a flow in the table, no timer due);
-//! - [`entry`]: where each field sits in an entry, and finding a flow's slot;
-//! - [`slots`]: opening, evicting, removing and growing, and the allocation;
-//! - [`timers`]: idle expiry, active reports, the sweep, records;
-//! - [`agents`]: the IPv6 agents of start-only tables, one word per entry;
-//! - [`metric`]: flow metrics and the threshold events on them.
+//! - `entry.rs`: where each field sits in an entry, and finding a flow's slot;
+//! - `slots.rs`: opening, evicting, removing and growing, and the allocation;
+//! - `timers.rs`: idle expiry, active reports, the sweep, records;
+//! - `agents.rs`: the IPv6 agents of start-only tables, one word per entry;
+//! - `metric.rs`: flow metrics and the threshold events on them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,13 +52,13 @@ pub use timers::opening_word;
 /// DRAM miss no prefetch covers (docs/perf/flow.md: 1 M keys, 6-9 M updates/s at 75 %,
 /// 11-14 M at 50 %). The price is memory: 128 bytes per flow of 64-byte entries.
 pub const MAX_LOAD_PERCENT: usize = 50;
-/// [`MAX_LOAD_PERCENT`] for tables of 32-byte start-only entries, whose homes start a
-/// line: a quarter full, 96.6 % of flows lie in their home line (two slots; linear
-/// probing over two-slot lines, simulated; 88 % at half full), so one prefetched line
-/// per update finds nearly every flow. Measured at 1 M keys (docs/perf/flow.md round 5)
-/// this beats half full with two prefetched lines by a quarter: the worker is limited
-/// by the lines it has in flight, not by instructions. The price is the same memory
-/// per flow as a half-full table of 64-byte entries, 128 bytes.
+/// [`MAX_LOAD_PERCENT`] for tables of 32-byte start-only entries, whose homes start a line:
+/// a quarter full, 96.6 % of flows lie in their home line (two slots; linear probing over
+/// two-slot lines, simulated; 88 % at half full), so one prefetched line per update finds
+/// nearly every flow. Measured at 1 M keys (docs/perf/flow.md, "start-only entries, one
+/// line per update") this beats half full with two prefetched lines by a quarter: the
+/// worker is limited by the lines it has in flight, not by instructions. The price is the
+/// same memory per flow as a half-full table of 64-byte entries, 128 bytes.
 pub const START_ONLY_LOAD_PERCENT: usize = 25;
 
 /// Interval in which `tick` sweeps every slot once.
@@ -76,7 +76,7 @@ const INITIAL_SLOTS: usize = 1024;
 /// Larger tables start at this size and grow by doubling, once per doubling of the flows.
 pub const PRESIZE_BYTES: usize = 64 << 20;
 
-/// Most thresholds on a definition whose watched entries are compact ([`compact`]): one
+/// Most thresholds on a definition whose watched entries are compact (`entry::compact`): one
 /// fired bit each in the spare bits of the identity's marker byte.
 pub const COMPACT_MAX_THRESHOLDS: usize = 6;
 
@@ -519,14 +519,14 @@ impl FlowTable {
     /// Ask the CPU to start loading the line(s) where the probe's flow most likely is,
     /// so that a later [`FlowTable::update`] finds them in cache. 32-byte start-only
     /// entries: the home line only, which holds the home and the next slot and 96.6 % of
-    /// the flows at [`START_ONLY_LOAD_PERCENT`]. 64-byte and wider entries: the home
-    /// slot's line and the next slot's (89 % at [`MAX_LOAD_PERCENT`]). Every further
-    /// line is a full memory latency no prefetch covers; but every prefetched line holds
-    /// one of the core's few line fill buffers until it arrives, and at a million flows
-    /// those are what limits the updates (docs/perf/flow.md round 5). Loading the second
-    /// line unconditionally costs no instructions that depend on the first (chasing the
-    /// run slot by slot, a few updates ahead, was measured too: its compare and
-    /// mispredicted branch cost more than the line it saved).
+    /// the flows at [`START_ONLY_LOAD_PERCENT`]. 64-byte and wider entries: the home slot's
+    /// line and the next slot's (89 % at [`MAX_LOAD_PERCENT`]). Every further line is a
+    /// full memory latency no prefetch covers; but every prefetched line holds one of the
+    /// core's few line fill buffers until it arrives, and at a million flows those are what
+    /// limits the updates (docs/perf/flow.md, "start-only entries, one line per update").
+    /// Loading the second line unconditionally costs no instructions that depend on the
+    /// first (chasing the run slot by slot, a few updates ahead, was measured too: its
+    /// compare and mispredicted branch cost more than the line it saved).
     #[inline]
     pub fn prefetch(&self, probe: &Probe) {
         let i = self.home(probe.hash);

@@ -15,7 +15,7 @@ use crate::packet::fast::{Ipv4Frame, Ipv6Frame};
 use crate::packet::{decode_header_keys, PacketKeys};
 use crate::record::SampleRecord;
 use crate::sflow::error::{DecodeError, Structure};
-use crate::sflow::flow::format as record_format;
+use crate::sflow::flow_record::format as record_format;
 use crate::sflow::layout::{element, expanded_flow_sample, flow_sample, sampled_header as sampled};
 use crate::sflow::sample::format as sample_format;
 use crate::sflow::sample::SampleKind;
@@ -383,7 +383,7 @@ static RECORD_CLASS: [Class; 4096] = {
     let mut t = [Class::Unknown; 4096];
     let mut tag = 0;
     while tag < 4096 {
-        if crate::sflow::flow::is_known(Tag(tag as u32)) {
+        if crate::sflow::flow_record::is_known(Tag(tag as u32)) {
             t[tag] = Class::Known;
         }
         tag += 1;

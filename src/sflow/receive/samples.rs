@@ -8,7 +8,7 @@ use crate::packet::fast;
 use crate::packet::{decode_header_keys, InnerKeys, PacketKeys};
 use crate::sflow::datagram::Tag;
 use crate::sflow::error::{DecodeError, Structure};
-use crate::sflow::flow::{self, FlowRecord};
+use crate::sflow::flow_record::{self, FlowRecord};
 use crate::sflow::layout::{self, interface, sampled_header, source_id};
 use crate::sflow::sample::{DiscardSample, Interface, SampleKind};
 use crate::sflow::{counter, Element};
@@ -161,7 +161,7 @@ impl Others<'_> {
     pub(super) fn fill_keys(&self, keys: &mut PacketKeys) {
         if let Some(data) = self.ethernet {
             if let Ok(FlowRecord::SampledEthernet(e)) =
-                FlowRecord::parse(Tag::new(0, flow::format::SAMPLED_ETHERNET), data)
+                FlowRecord::parse(Tag::new(0, flow_record::format::SAMPLED_ETHERNET), data)
             {
                 keys.set_mac_source(Some(e.src_mac));
                 keys.set_mac_destination(Some(e.dst_mac));
@@ -209,13 +209,13 @@ pub(super) fn scan_records<'a, V: Visitor>(
     for index in 0..declared {
         let (tag, data) = next_element(&mut list, Structure::Record, declared, index)?;
         // Enterprise 0, format 1: the sampled header, nearly always the first record.
-        if tag.0 == flow::format::SAMPLED_HEADER {
+        if tag.0 == flow_record::format::SAMPLED_HEADER {
             if sampled.is_none() {
                 sampled = Some(sampled_header(data)?);
             }
             continue;
         }
-        if !flow::is_known(tag) {
+        if !flow_record::is_known(tag) {
             unknown_record(visitor, kind, tag);
             continue;
         }
@@ -240,11 +240,11 @@ pub(super) fn other_record<'a>(
     found: &mut Others<'a>,
 ) -> Result<(), DecodeError> {
     match tag.format() {
-        flow::format::SAMPLED_ETHERNET => {
+        flow_record::format::SAMPLED_ETHERNET => {
             FlowRecord::parse(tag, data)?;
             found.ethernet = Some(data);
         }
-        flow::format::SAMPLED_IPV4 | flow::format::SAMPLED_IPV6 => {
+        flow_record::format::SAMPLED_IPV4 | flow_record::format::SAMPLED_IPV6 => {
             FlowRecord::parse(tag, data)?;
             found.ip = Some((tag, data));
         }
@@ -254,7 +254,7 @@ pub(super) fn other_record<'a>(
 }
 
 /// Keys a sampled IPv4/IPv6 record carries (it has no MACs, TTL or ICMP fields).
-pub(super) fn ip_keys(keys: &mut PacketKeys, ip: &flow::SampledIp) {
+pub(super) fn ip_keys(keys: &mut PacketKeys, ip: &flow_record::SampledIp) {
     keys.set_ip_source(Some(ip.src));
     keys.set_ip_destination(Some(ip.dst));
     keys.set_ethernet_protocol(Some(match ip.src {

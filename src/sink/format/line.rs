@@ -1,6 +1,6 @@
 //! The sFlow-RT line (`Format::SflowRt`): `<PRI>Mmm dd HH:MM:SS HOST sflow-rt: k=v k="v w"`,
 //! byte for byte what sFlow-RT's `syslog()` sends (REFERENCE.md section 2), cut at
-//! [`SFLOW_RT_MAX_MESSAGE`](super::SFLOW_RT_MAX_MESSAGE) bytes on a character boundary.
+//! [`super::SFLOW_RT_MAX_MESSAGE`] bytes on a character boundary.
 //! No `event_id`: the line stays identical to sFlow-RT's, so existing SIEM parsers keep
 //! working.
 

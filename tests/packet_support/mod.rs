@@ -1,0 +1,11 @@
+//! The decoder tests' shared support, one module per job: `corpus` (the sFlow corpus as
+//! datagrams), `frames` (hand-built frames and the records, samples and datagrams around
+//! them, encoded by `flowsift::synth`), `layouts` (the bench's synthetic loads), `visit` (the
+//! one collecting visitor). A test declares `mod packet_support;` and uses what it needs.
+
+#![allow(dead_code)]
+
+pub mod corpus;
+pub mod frames;
+pub mod layouts;
+pub mod visit;
