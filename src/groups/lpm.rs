@@ -5,22 +5,22 @@
 //! range starts (sorted) and its value, so a lookup is "the last start at or below the
 //! address": no tree to walk, no pointers, two flat arrays shared read-only by every
 //! worker. A direct index (about a quarter as many buckets as ranges) narrows the search
-//! to the two to four ranges of that bucket before a short binary search; each range's
-//! start sits beside its value, so a lookup reads one index word and about one cache line
-//! of ranges. Nothing is allocated per lookup. The index covers the span from the first
-//! listed start to the last, not the whole address space: IPv6 prefixes share their top
-//! bits (global unicast is 2000::/3, a feed's often one /16 or /32), and buckets on the
-//! address's top bits would put nearly all of them in one bucket and the lookup back to a
-//! long binary search over memory.
+//! to the two to four ranges of that bucket, compared in one fixed window; each range's
+//! start sits beside its value, so a lookup reads one index word and one or two cache
+//! lines of ranges. Nothing is allocated per lookup. The index covers the span from the
+//! first listed start to the last, not the whole address space: IPv6 prefixes share their
+//! top bits (global unicast is 2000::/3, a feed's often one /16 or /32), and buckets on
+//! the address's top bits would put nearly all of them in one bucket and the lookup back
+//! to a long binary search over memory. IPv6 ranges are keyed by their top 64 bits
+//! ([`Ipv6Table`]).
 //!
 //! Why not a trie or poptrie: a multibit trie answers with one load per stride but costs
 //! a node per stride per prefix (hundreds of bytes per prefix for IPv6, and building it
 //! is involved); the range table costs at most two ranges per prefix (a prefix opens one
-//! range and may resume its parent's after it), 8 bytes per IPv4 range and 32 per IPv6
-//! range (a `u128` start, aligned) plus 1 to 2 bytes of index per range
-//! (`benches/groups.rs`, docs/groups.md).
+//! range and may resume its parent's after it), 8 bytes per IPv4 range and 16 per IPv6
+//! range plus 1 to 2 bytes of index per range (`benches/groups.rs`, docs/groups.md).
 
-/// An unsigned address type: `u32` (IPv4) or `u128` (IPv6).
+/// An unsigned address type: `u32` (IPv4), `u64` (the top half of IPv6) or `u128`.
 pub trait Addr: Copy + Ord + std::fmt::Debug {
     const BITS: u32;
     /// Index the span of the listed starts (IPv6, whose prefixes share their top bits)

@@ -14,8 +14,8 @@
 //!
 //! A set is immutable once built and shared read-only (`Arc`) by the receive threads and
 //! flow workers that evaluate group keys; a reload builds new sets and swaps them in with
-//! the definitions that use them (docs/groups.md). Lookups allocate nothing: two flat
-//! arrays per family ([`lpm::RangeTable`]).
+//! the definitions that use them (docs/groups.md). Lookups allocate nothing: flat arrays
+//! per family ([`lpm::RangeTable`], [`lpm::Ipv6Table`]).
 
 pub mod file;
 pub mod intern;
