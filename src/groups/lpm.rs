@@ -5,22 +5,22 @@
 //! range starts (sorted) and its value, so a lookup is "the last start at or below the
 //! address": no tree to walk, no pointers, two flat arrays shared read-only by every
 //! worker. A direct index (about a quarter as many buckets as ranges) narrows the search
-//! to the two to four ranges of that bucket before a short binary search; each range's
-//! start sits beside its value, so a lookup reads one index word and about one cache line
-//! of ranges. Nothing is allocated per lookup. The index covers the span from the first
-//! listed start to the last, not the whole address space: IPv6 prefixes share their top
-//! bits (global unicast is 2000::/3, a feed's often one /16 or /32), and buckets on the
-//! address's top bits would put nearly all of them in one bucket and the lookup back to a
-//! long binary search over memory.
+//! to the two to four ranges of that bucket, compared in one fixed window; each range's
+//! start sits beside its value, so a lookup reads one index word and one or two cache
+//! lines of ranges. Nothing is allocated per lookup. The index covers the span from the
+//! first listed start to the last, not the whole address space: IPv6 prefixes share their
+//! top bits (global unicast is 2000::/3, a feed's often one /16 or /32), and buckets on
+//! the address's top bits would put nearly all of them in one bucket and the lookup back
+//! to a long binary search over memory. IPv6 ranges are keyed by their top 64 bits
+//! ([`Ipv6Table`]).
 //!
 //! Why not a trie or poptrie: a multibit trie answers with one load per stride but costs
 //! a node per stride per prefix (hundreds of bytes per prefix for IPv6, and building it
 //! is involved); the range table costs at most two ranges per prefix (a prefix opens one
-//! range and may resume its parent's after it), 8 bytes per IPv4 range and 32 per IPv6
-//! range (a `u128` start, aligned) plus 1 to 2 bytes of index per range
-//! (`benches/groups.rs`, docs/groups.md).
+//! range and may resume its parent's after it), 8 bytes per IPv4 range and 16 per IPv6
+//! range plus 1 to 2 bytes of index per range (`benches/groups.rs`, docs/groups.md).
 
-/// An unsigned address type: `u32` (IPv4) or `u128` (IPv6).
+/// An unsigned address type: `u32` (IPv4), `u64` (the top half of IPv6) or `u128`.
 pub trait Addr: Copy + Ord + std::fmt::Debug {
     const BITS: u32;
     /// Index the span of the listed starts (IPv6, whose prefixes share their top bits)
@@ -93,6 +93,7 @@ macro_rules! addr {
     };
 }
 addr!(u32, false);
+addr!(u64, true);
 addr!(u128, true);
 
 /// The value of addresses no prefix covers.
@@ -101,11 +102,16 @@ pub const NONE: u32 = u32::MAX;
 /// Most index bits: 16 M buckets (64 MiB of index) at most, reached only past 32 M ranges.
 const MAX_INDEX_BITS: u32 = 24;
 
+/// Ranges a lookup compares in one go when its bucket holds no more (most do: about
+/// four ranges a bucket); the table ends with this many less one copies of its last range.
+const WINDOW: usize = 8;
+
 /// Disjoint address ranges, each with the value of its most specific covering prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangeTable<T> {
     /// Where each range starts (increasing; the first is always 0) beside its value
     /// ([`NONE`] where no prefix covers it): the search's last load brings the answer.
+    /// [`WINDOW`] less one copies of the last range follow.
     ranges: Box<[(T, u32)]>,
     /// `index[b]`: the first range starting at or after bucket `b`'s first address;
     /// `index[buckets]` is the number of ranges.
@@ -133,40 +139,12 @@ impl<T: Addr> RangeTable<T> {
     /// most `T::BITS`). The same prefix twice with one value counts once; with two
     /// values it is a [`Conflict`].
     pub fn build(prefixes: &[(T, u8, u32)]) -> Result<RangeTable<T>, Conflict> {
-        let mut order: Vec<(T, u8, u32, usize)> = prefixes
-            .iter()
-            .enumerate()
-            .map(|(i, &(a, len, v))| {
-                let len = len.min(T::BITS as u8);
-                (a.network(len), len, v, i)
-            })
-            .collect();
-        // Parents before their children: by start, then shorter first.
-        order.sort_unstable_by_key(|&(start, len, _, at)| (start, len, at));
-        order.dedup_by(|later, kept| (later.0, later.1) == (kept.0, kept.1) && later.2 == kept.2);
-        if let Some(w) = order
-            .windows(2)
-            .find(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1))
-        {
-            let (a, b) = (w[0].3.min(w[1].3), w[0].3.max(w[1].3));
-            return Err(Conflict {
-                first: a,
-                second: b,
-            });
-        }
-        let mut sweep = Sweep {
-            starts: vec![T::ZERO],
-            values: vec![NONE],
-            open: Vec::new(),
-        };
-        for &(start, len, value, _) in &order {
-            sweep.close(Some(start));
-            sweep.push(start, value);
-            sweep.open.push((T::last_of(start, len), value));
-        }
-        sweep.close(None);
-        let Sweep { starts, values, .. } = sweep;
+        let (starts, values) = cut(prefixes)?;
+        Ok(RangeTable::from_cut(starts, values))
+    }
 
+    /// The table of ranges already cut: `starts` increasing from 0, one value each.
+    fn from_cut(starts: Vec<T>, values: Vec<u32>) -> RangeTable<T> {
         // About two to four ranges per bucket (one cache line of IPv4 ranges): the index
         // costs 1 to 2 bytes per range, and a lookup reads its index word and one line.
         let index_bits = (usize::BITS - starts.len().leading_zeros())
@@ -195,16 +173,19 @@ impl<T: Addr> RangeTable<T> {
             index.push(i as u32);
         }
         index.push(starts.len() as u32);
-        let mut ranges = Vec::with_capacity(starts.len());
+        let mut ranges = Vec::with_capacity(starts.len() + WINDOW - 1);
         crate::mem::advise_huge_pages(&ranges);
         ranges.extend(starts.into_iter().zip(values));
-        Ok(RangeTable {
+        if let Some(&last) = ranges.last() {
+            ranges.extend(std::iter::repeat_n(last, WINDOW - 1));
+        }
+        RangeTable {
             ranges: ranges.into_boxed_slice(),
             index: index.into_boxed_slice(),
             base,
             shift,
             last_bucket: buckets - 1,
-        })
+        }
     }
 
     /// The value of the most specific prefix holding `a`, or [`NONE`].
@@ -226,38 +207,201 @@ impl<T: Addr> RangeTable<T> {
             .index
             .get(b + 1)
             .map_or(self.ranges.len(), |&i| i as usize);
+        if hi.wrapping_sub(lo) <= WINDOW {
+            // Count over a fixed window: no loop exit to mispredict, so the lookups after
+            // this one keep their loads in flight. Ranges past `hi` start in later
+            // buckets, above `a`, and the padding repeats the last range: neither
+            // changes the answer.
+            let Some(w) = self
+                .ranges
+                .get(lo..lo + WINDOW)
+                .and_then(|w| <&[(T, u32); WINDOW]>::try_from(w).ok())
+            else {
+                return NONE;
+            };
+            let last = w.iter().filter(|&&(s, _)| s <= a).count();
+            return w.get(last.wrapping_sub(1)).map_or(NONE, |&(_, v)| v);
+        }
         let Some(ranges) = self.ranges.get(lo..hi) else {
             return NONE;
         };
-        // Halve a long run (clustered prefixes), then count the starts at or below `a`
-        // in the last few: no branch on the data, all within a line or two.
-        let mut base = 0usize;
-        let mut n = ranges.len();
-        while n > 8 {
-            let half = n / 2;
-            let mid = base + half;
-            if ranges.get(mid).is_some_and(|&(s, _)| s <= a) {
-                base = mid;
-            }
-            n -= half;
-        }
-        let last = ranges
-            .get(base..base + n)
-            .map_or(0, |w| w.iter().filter(|&&(s, _)| s <= a).count());
-        ranges
-            .get((base + last).wrapping_sub(1))
-            .map_or(NONE, |&(_, v)| v)
+        search(ranges, a)
     }
 
     /// Number of ranges.
     pub fn ranges(&self) -> usize {
-        self.ranges.len()
+        self.ranges.len() - (WINDOW - 1)
     }
 
     /// Bytes held (ranges and index).
     pub fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.ranges) + std::mem::size_of_val(&*self.index)
     }
+}
+
+/// Top-table values from this bit up name a split /64 ([`Ipv6Table`]); group values stay
+/// below it (interned names number at most [`crate::groups::intern::MAX_NAMES`]).
+const SPLIT: u32 = 1 << 31;
+
+/// IPv6 ranges keyed by the top 64 bits of their start, with the /64s that prefixes
+/// longer than /64 cut kept aside.
+///
+/// Feeds list IPv6 networks mostly at /64 or shorter, and within a /64 such prefixes
+/// never change the answer, so a [`RangeTable<u64>`] over the top halves answers them:
+/// 16-byte ranges (half the size of `u128` ones, four to a cache line) and 64-bit
+/// compares. A /64 holding a range boundary below it (a /65 to /128 prefix starts or
+/// ends inside) gets a split value instead of a group: the index of its own short run of
+/// ranges by low 64 bits, searched only for addresses in that /64. The answers are exact
+/// for every prefix length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ipv6Table {
+    top: RangeTable<u64>,
+    /// `low[splits[j]..splits[j + 1]]`: the ranges of the `j`th split /64 by their low 64
+    /// bits, the first starting at 0.
+    splits: Box<[u32]>,
+    low: Box<[(u64, u32)]>,
+}
+
+impl Ipv6Table {
+    /// The table of `prefixes`, as [`RangeTable::build`] (values below 2^31).
+    pub fn build(prefixes: &[(u128, u8, u32)]) -> Result<Ipv6Table, Conflict> {
+        let (starts, values) = cut(prefixes)?;
+        debug_assert!(values.iter().all(|&v| v < SPLIT || v == NONE));
+        let mut top = Sweep {
+            starts: Vec::new(),
+            values: Vec::new(),
+            open: Vec::new(),
+        };
+        let mut splits = vec![0u32];
+        let mut low: Vec<(u64, u32)> = Vec::new();
+        // The value of the range before `i`: where a split /64 begins when no range
+        // starts on its first address.
+        let mut before = NONE;
+        let mut i = 0;
+        while let Some(&first) = starts.get(i) {
+            let block = (first >> 64) as u64;
+            let end = i + starts[i..]
+                .iter()
+                .take_while(|&&s| (s >> 64) as u64 == block)
+                .count();
+            let last_value = values[end - 1];
+            if end == i + 1 && first as u64 == 0 {
+                top.push(block, values[i]);
+            } else {
+                if first as u64 != 0 {
+                    low.push((0, before));
+                }
+                low.extend((i..end).map(|r| (starts[r] as u64, values[r])));
+                top.push(block, SPLIT | (splits.len() - 1) as u32);
+                splits.push(low.len() as u32);
+                // The value the split /64 ends with goes on from the next one (replaced
+                // if a range starts there).
+                if let Some(next) = block.checked_add(1) {
+                    top.push(next, last_value);
+                }
+            }
+            before = last_value;
+            i = end;
+        }
+        debug_assert!(splits.len() < SPLIT as usize);
+        Ok(Ipv6Table {
+            top: RangeTable::from_cut(top.starts, top.values),
+            splits: splits.into_boxed_slice(),
+            low: low.into_boxed_slice(),
+        })
+    }
+
+    /// The value of the most specific prefix holding `a`, or [`NONE`].
+    #[inline]
+    pub fn get(&self, a: u128) -> u32 {
+        let v = self.top.get((a >> 64) as u64);
+        if v < SPLIT || v == NONE {
+            return v;
+        }
+        self.inside(v & !SPLIT, a as u64)
+    }
+
+    /// The value at `low` inside the `j`th split /64.
+    fn inside(&self, j: u32, low: u64) -> u32 {
+        let j = j as usize;
+        let lo = self.splits.get(j).map_or(0, |&i| i as usize);
+        let hi = self.splits.get(j + 1).map_or(0, |&i| i as usize);
+        self.low.get(lo..hi).map_or(NONE, |r| search(r, low))
+    }
+
+    /// Number of ranges (whole /64s and those inside split ones).
+    pub fn ranges(&self) -> usize {
+        self.top.ranges() + self.low.len()
+    }
+
+    /// Bytes held (both levels and the index).
+    pub fn heap_bytes(&self) -> usize {
+        self.top.heap_bytes()
+            + std::mem::size_of_val(&*self.splits)
+            + std::mem::size_of_val(&*self.low)
+    }
+}
+
+/// The value of the last range in `ranges` starting at or below `a` ([`NONE`] if none does).
+#[inline(always)]
+fn search<T: Addr>(ranges: &[(T, u32)], a: T) -> u32 {
+    // Halve a long run (clustered prefixes), then count the starts at or below `a`
+    // in the last few: no branch on the data, all within a line or two.
+    let mut base = 0usize;
+    let mut n = ranges.len();
+    while n > 8 {
+        let half = n / 2;
+        let mid = base + half;
+        if ranges.get(mid).is_some_and(|&(s, _)| s <= a) {
+            base = mid;
+        }
+        n -= half;
+    }
+    let last = ranges
+        .get(base..base + n)
+        .map_or(0, |w| w.iter().filter(|&&(s, _)| s <= a).count());
+    ranges
+        .get((base + last).wrapping_sub(1))
+        .map_or(NONE, |&(_, v)| v)
+}
+
+/// Cut `prefixes` (as [`RangeTable::build`] takes them) into disjoint ranges: the sorted
+/// starts (the first is 0) and the value of each.
+fn cut<T: Addr>(prefixes: &[(T, u8, u32)]) -> Result<(Vec<T>, Vec<u32>), Conflict> {
+    let mut order: Vec<(T, u8, u32, usize)> = prefixes
+        .iter()
+        .enumerate()
+        .map(|(i, &(a, len, v))| {
+            let len = len.min(T::BITS as u8);
+            (a.network(len), len, v, i)
+        })
+        .collect();
+    // Parents before their children: by start, then shorter first.
+    order.sort_unstable_by_key(|&(start, len, _, at)| (start, len, at));
+    order.dedup_by(|later, kept| (later.0, later.1) == (kept.0, kept.1) && later.2 == kept.2);
+    if let Some(w) = order
+        .windows(2)
+        .find(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1))
+    {
+        let (a, b) = (w[0].3.min(w[1].3), w[0].3.max(w[1].3));
+        return Err(Conflict {
+            first: a,
+            second: b,
+        });
+    }
+    let mut sweep = Sweep {
+        starts: vec![T::ZERO],
+        values: vec![NONE],
+        open: Vec::new(),
+    };
+    for &(start, len, value, _) in &order {
+        sweep.close(Some(start));
+        sweep.push(start, value);
+        sweep.open.push((T::last_of(start, len), value));
+    }
+    sweep.close(None);
+    let Sweep { starts, values, .. } = sweep;
+    Ok((starts, values))
 }
 
 /// The ranges being cut, in address order, while prefixes open and close.
@@ -522,5 +666,95 @@ mod tests {
             let r = u128::from(next()) << 64 | u128::from(next());
             assert_eq!(t.get(r), slow(&p6, r));
         }
+    }
+
+    /// IPv6 ranges keyed by their top 64 bits agree with brute force whatever the prefix
+    /// lengths: /0, /64, /65 to /128 inside and across /64s, nested runs, prefixes
+    /// ending at the last address, and IPv4 sets built beside them.
+    #[test]
+    fn mixed_families_match_brute_force() {
+        let mut x: u64 = 0xD1B5_4A32_D192_ED03;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..60u32 {
+            let n = 1 + (next() % 200) as usize;
+            let mut p6: Vec<(u128, u8, u32)> = Vec::new();
+            let mut p4: Vec<(u32, u8, u32)> = Vec::new();
+            // Few distinct top and middle bits so prefixes nest within one /64 and
+            // across neighbouring ones; the top of the space in some rounds.
+            let top = if round % 3 == 0 {
+                u64::MAX - 3
+            } else {
+                0x2001_0db8_0000_0000
+            };
+            for i in 0..n {
+                let hi = top.wrapping_add(next() % 4);
+                let lo = (next() & 0xF000_0000_0000_00FF) | (next() % 3);
+                let a = u128::from(hi) << 64 | u128::from(lo);
+                let len = match next() % 6 {
+                    0 => (next() % 65) as u8,
+                    1 => 64,
+                    2 => 128,
+                    _ => 64 + (next() % 65) as u8,
+                };
+                p6.push((a.network(len), len, i as u32 % 5));
+                let a4 = (next() as u32 & 0xF0F0_00FF) | (0xF000_0000 * (round % 2));
+                let len4 = (next() % 33) as u8;
+                p4.push((a4.network(len4), len4, i as u32 % 5));
+            }
+            if round % 4 == 0 {
+                p6.push((0, 0, 9));
+                p4.push((0, 0, 9));
+            }
+            if round % 5 == 0 {
+                p6.push((u128::MAX, 128, 8));
+                p4.push((u32::MAX, 32, 8));
+            }
+            p6.sort_by_key(|&(a, l, _)| (a, l));
+            p6.dedup_by_key(|&mut (a, l, _)| (a, l));
+            p4.sort_by_key(|&(a, l, _)| (a, l));
+            p4.dedup_by_key(|&mut (a, l, _)| (a, l));
+            let t6 = Ipv6Table::build(&p6).unwrap();
+            let t4 = RangeTable::build(&p4).unwrap();
+            for _ in 0..3000 {
+                let (net, len, _) = p6[(next() as usize) % p6.len()];
+                let host = u128::from(next()) << 64 | u128::from(next());
+                let inside = net | (host & u128::MAX.checked_shr(u32::from(len)).unwrap_or(0));
+                let last = u128::last_of(net, len);
+                for a in [
+                    inside,
+                    net,
+                    last,
+                    net.wrapping_sub(1),
+                    last.wrapping_add(1),
+                    host,
+                    u128::from(top) << 64 | (host & 0xFF),
+                ] {
+                    assert_eq!(t6.get(a), slow(&p6, a), "{a:#x} round {round}");
+                }
+                let (net4, len4, _) = p4[(next() as usize) % p4.len()];
+                let last4 = u32::last_of(net4, len4);
+                for a in [
+                    net4 | (next() as u32 & u32::MAX.checked_shr(u32::from(len4)).unwrap_or(0)),
+                    net4,
+                    last4,
+                    net4.wrapping_sub(1),
+                    last4.wrapping_add(1),
+                    next() as u32,
+                ] {
+                    assert_eq!(t4.get(a), slow(&p4, a), "{a:#x} round {round}");
+                }
+            }
+            for a in [0, 1, u128::MAX, u128::MAX - 1, u128::from(u64::MAX)] {
+                assert_eq!(t6.get(a), slow(&p6, a), "{a:#x} round {round}");
+            }
+        }
+        let empty = Ipv6Table::build(&[]).unwrap();
+        assert_eq!(empty.get(0), NONE);
+        assert_eq!(empty.get(u128::MAX), NONE);
     }
 }

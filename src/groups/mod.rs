@@ -14,8 +14,8 @@
 //!
 //! A set is immutable once built and shared read-only (`Arc`) by the receive threads and
 //! flow workers that evaluate group keys; a reload builds new sets and swaps them in with
-//! the definitions that use them (docs/groups.md). Lookups allocate nothing: two flat
-//! arrays per family ([`lpm::RangeTable`]).
+//! the definitions that use them (docs/groups.md). Lookups allocate nothing: flat arrays
+//! per family ([`lpm::RangeTable`], [`lpm::Ipv6Table`]).
 
 pub mod file;
 pub mod intern;
@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use lpm::{RangeTable, NONE};
+use lpm::{Ipv6Table, RangeTable, NONE};
 
 /// An address prefix: the address (host bits may be set; they are ignored) and its length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,7 +192,7 @@ pub struct GroupSet {
     groups: Box<[&'static str]>,
     /// Values are interned group name numbers ([`intern`]).
     v4: RangeTable<u32>,
-    v6: RangeTable<u128>,
+    v6: Ipv6Table,
     prefixes: usize,
 }
 
@@ -288,7 +288,7 @@ impl GroupSet {
             }
         };
         let t4 = RangeTable::build(&v4).map_err(|c| conflict(c, &at4))?;
-        let t6 = RangeTable::build(&v6).map_err(|c| conflict(c, &at6))?;
+        let t6 = Ipv6Table::build(&v6).map_err(|c| conflict(c, &at6))?;
         Ok(GroupSet {
             name: name.into(),
             groups: ids
