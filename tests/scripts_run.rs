@@ -192,13 +192,23 @@ fn seed_script_sends_the_lines_of_the_built_in_uport() {
 
 /// `flowsift run` with only `script` (and a listen address): its exit code and stderr.
 fn run_to_exit(dir: &Path, script: &str) -> (Option<i32>, String, PathBuf) {
+    run_to_exit_with(dir, None, script)
+}
+
+/// `flowsift run` with `script`, beside the configuration file `config` when given.
+fn run_to_exit_with(
+    dir: &Path,
+    config: Option<&Path>,
+    script: &str,
+) -> (Option<i32>, String, PathBuf) {
     let path = dir.join("app.js");
     std::fs::write(&path, script).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowsift"))
-        .args(["run", "--listen", "127.0.0.1:0", "--script"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let mut cmd = run_support::flowsift();
+    cmd.args(["run", "--listen", "127.0.0.1:0"]);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let out = cmd.arg("--script").arg(&path).output().unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -757,21 +767,12 @@ fn bad_threshold_and_group_specs_fail_at_load_with_their_reason() {
         "both.toml",
         "[[flow]]\nname = \"udp\"\nkeys = \"ipdestination\"\n[[threshold]]\nname = \"ddos\"\nmetric = \"udp\"\nvalue = 5\n",
     );
-    let path = dir.path().join("both.js");
-    std::fs::write(
-        &path,
+    let (code, err, _) = run_to_exit_with(
+        dir.path(),
+        Some(&config),
         "setThreshold('ddos', {metric:'udp', value:1000, byFlow:true});\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowsift"))
-        .args(["run", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--script")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    );
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("threshold 'ddos' is defined both by a [[threshold]] table and by a script's setThreshold"),
         "{err}"
@@ -782,21 +783,12 @@ fn bad_threshold_and_group_specs_fail_at_load_with_their_reason() {
         "sink.toml",
         "[[sink]]\nflows = [\"ddos\", \"nosuch\"]\n",
     );
-    let path = dir.path().join("sink.js");
-    std::fs::write(
-        &path,
+    let (code, err, _) = run_to_exit_with(
+        dir.path(),
+        Some(&config),
         "setFlow('udp', {keys:'ipdestination'});\nsetThreshold('ddos', {metric:'udp', value:1000});\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowsift"))
-        .args(["run", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--script")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    );
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("sink 'syslog': flow 'nosuch' is not defined; defined flows: udp, ddos"),
         "{err}"
