@@ -20,9 +20,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+mod packet_support;
+use packet_support::frames;
 
 const BIN: &str = env!("CARGO_BIN_EXE_flowsift");
 
@@ -763,17 +767,8 @@ fn pcapng_input() {
 
 #[test]
 fn a_bad_sample_does_not_hide_the_next_one() {
-    let words = |ws: &[u32]| -> Vec<u8> { ws.iter().flat_map(|w| w.to_be_bytes()).collect() };
-    // datagram header: agent 192.0.2.9, two samples
-    let mut d = words(&[5, 1, 0xC000_0209, 0, 1, 0, 2]);
-    // sample 0: a flow sample whose extended-switch record claims 64 bytes it lacks
-    let bad = words(&[1, 1, 1, 0, 0, 1, 2, 1, 1001, 64]);
-    d.extend(words(&[1, bad.len() as u32]));
-    d.extend(bad);
-    // sample 1: a counter sample with no records
-    let good = words(&[1, 5, 0]);
-    d.extend(words(&[2, good.len() as u32]));
-    d.extend(good);
+    // Agent 192.0.2.9: a flow sample whose record overruns it, then a counter sample.
+    let d = frames::overrunning_record(Ipv4Addr::new(192, 0, 2, 9), true);
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("bad-then-good.bin");
     std::fs::write(&file, &d).expect("write");

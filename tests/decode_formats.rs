@@ -8,7 +8,8 @@
 //! the typed record parsers behind the two formats.
 
 mod packet_support;
-use packet_support::{corpus, visit};
+use packet_support::{corpus, frames, visit};
+use std::net::Ipv4Addr;
 
 use flowsift::decode_tool::json::{datagram_lines, Origin};
 use flowsift::decode_tool::line::sample_line;
@@ -112,17 +113,7 @@ fn seeded_byte_flips() {
 #[test]
 fn json_errors_name_the_sample() {
     // A flow sample whose only record overruns it: reported as sample 0, nothing printed.
-    let mut d: Vec<u8> = [5u32, 1, 0x0A00_0001, 0, 1, 0, 1]
-        .iter()
-        .flat_map(|w| w.to_be_bytes())
-        .collect();
-    let sample: Vec<u8> = [1u32, 1, 1, 0, 0, 1, 2, 1, 1001, 64]
-        .iter()
-        .flat_map(|w| w.to_be_bytes())
-        .collect();
-    d.extend_from_slice(&1u32.to_be_bytes());
-    d.extend_from_slice(&(sample.len() as u32).to_be_bytes());
-    d.extend_from_slice(&sample);
+    let d = frames::overrunning_record(Ipv4Addr::new(10, 0, 0, 1), false);
     let mut text = String::new();
     let errors: Vec<SampleError> = datagram_lines(
         Origin {

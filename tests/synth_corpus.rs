@@ -16,7 +16,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use flowsift::synth::{
-    header_protocol, tcp_flags, DatagramBuilder, FlowSampleHeader, FrameSpec, RecordSpec, Transport,
+    header_protocol, tcp_flags, AsPathSegment, DatagramBuilder, FlowSampleHeader, FrameSpec,
+    RecordSpec, Transport,
 };
 
 const AGENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -65,56 +66,37 @@ fn sample(sequence: u32, input: u32, output: u32) -> FlowSampleHeader {
     }
 }
 
-fn words(out: &mut Vec<u8>, ws: &[u32]) {
-    for w in ws {
-        out.extend_from_slice(&w.to_be_bytes());
-    }
-}
-
-/// An sFlow `address`: type 1 (IPv4) or 2 (IPv6), then the bytes.
-fn address(out: &mut Vec<u8>, a: IpAddr) {
-    match a {
-        IpAddr::V4(a) => {
-            words(out, &[1]);
-            out.extend_from_slice(&a.octets());
-        }
-        IpAddr::V6(a) => {
-            words(out, &[2]);
-            out.extend_from_slice(&a.octets());
-        }
-    }
-}
-
 /// Extended router (format 1002): next hop, source and destination prefix lengths.
-fn router(next_hop: IpAddr, src_mask: u32, dst_mask: u32) -> Vec<u8> {
-    let mut b = Vec::new();
-    address(&mut b, next_hop);
-    words(&mut b, &[src_mask, dst_mask]);
-    b
+fn router(next_hop: IpAddr, src_mask_len: u32, dst_mask_len: u32) -> RecordSpec<'static> {
+    RecordSpec::ExtendedRouter {
+        next_hop,
+        src_mask_len,
+        dst_mask_len,
+    }
 }
+
+/// AS path segment types (RFC 4271 section 4.3).
+const AS_SET: u32 = 1;
+const AS_SEQUENCE: u32 = 2;
 
 /// Extended gateway (format 1003): next hop, own AS, source AS, source peer AS, the
-/// destination AS path as (segment type, ASNs) with 1 = AS_SET and 2 = AS_SEQUENCE,
-/// communities, local preference.
-fn gateway(
+/// destination AS path, communities, local preference.
+fn gateway<'a>(
     next_hop: IpAddr,
-    asns: [u32; 3],
-    path: &[(u32, &[u32])],
-    communities: &[u32],
+    [as_number, src_as, src_peer_as]: [u32; 3],
+    as_path: &'a [AsPathSegment<'a>],
+    communities: &'a [u32],
     local_pref: u32,
-) -> Vec<u8> {
-    let mut b = Vec::new();
-    address(&mut b, next_hop);
-    words(&mut b, &asns);
-    words(&mut b, &[path.len() as u32]);
-    for (kind, segment) in path {
-        words(&mut b, &[*kind, segment.len() as u32]);
-        words(&mut b, segment);
+) -> RecordSpec<'a> {
+    RecordSpec::ExtendedGateway {
+        next_hop,
+        as_number,
+        src_as,
+        src_peer_as,
+        as_path,
+        communities,
+        local_pref,
     }
-    words(&mut b, &[communities.len() as u32]);
-    words(&mut b, communities);
-    words(&mut b, &[local_pref]);
-    b
 }
 
 /// A TCP SYN frame carrying `payload` zero bytes.
@@ -216,7 +198,10 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     let gateway6 = gateway(
         v6("2001:db8::1"),
         [65_001, 65_010, 65_020],
-        &[(2, &[65_020, 65_030])],
+        &[AsPathSegment {
+            segment_type: AS_SEQUENCE,
+            asns: &[65_020, 65_030],
+        }],
         &[(65_001 << 16) | 100],
         100,
     );
@@ -230,14 +215,8 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
                 dst_vlan: 20,
                 dst_priority: 0,
             },
-            RecordSpec::Opaque {
-                tag: 1002,
-                data: &router6,
-            },
-            RecordSpec::Opaque {
-                tag: 1003,
-                data: &gateway6,
-            },
+            router6,
+            gateway6,
         ],
     );
     let frame4 = tcp(client, server, 50_443, 443, 1000).to_ethernet();
@@ -245,7 +224,16 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     let gateway4 = gateway(
         v4(192, 0, 2, 254),
         [65_001, 0, 65_020],
-        &[(2, &[65_020]), (1, &[64_512, 64_513])],
+        &[
+            AsPathSegment {
+                segment_type: AS_SEQUENCE,
+                asns: &[65_020],
+            },
+            AsPathSegment {
+                segment_type: AS_SET,
+                asns: &[64_512, 64_513],
+            },
+        ],
         &[],
         200,
     );
@@ -259,14 +247,8 @@ fn generate() -> Vec<(&'static str, Vec<Vec<u8>>)> {
                 dst_vlan: 20,
                 dst_priority: 0,
             },
-            RecordSpec::Opaque {
-                tag: 1002,
-                data: &router4,
-            },
-            RecordSpec::Opaque {
-                tag: 1003,
-                data: &gateway4,
-            },
+            router4,
+            gateway4,
         ],
     );
     files.push(("router-gateway-ipv6-ipv4-tcp.pcap", vec![d.finish()]));

@@ -1,10 +1,11 @@
 //! The sFlow v5 datagram encoder: the XDR structure (header, flow and expanded flow
-//! samples, counter and expanded counter samples, sampled-header, extended-switch and
-//! opaque records), appended into one reusable buffer.
+//! samples, counter and expanded counter samples; the records inside them are `record`'s),
+//! appended into one reusable buffer.
 
 use std::net::IpAddr;
 
 use super::format;
+use super::record::{GenericInterface, RecordSpec};
 
 /// Fields of a flow sample other than its records. `input` and `output` are the compact
 /// interface words (format in the top two bits); the expanded form splits them, unless
@@ -34,51 +35,6 @@ pub struct WideInterfaces {
     pub input_value: u32,
     pub output_format: u32,
     pub output_value: u32,
-}
-
-/// One flow record to put in a flow sample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecordSpec<'a> {
-    /// Sampled header (format 1): the first bytes of a frame of `frame_length` bytes.
-    SampledHeader {
-        protocol: u32,
-        frame_length: u32,
-        stripped: u32,
-        header: &'a [u8],
-    },
-    /// Extended switch (format 1001).
-    ExtendedSwitch {
-        src_vlan: u32,
-        src_priority: u32,
-        dst_vlan: u32,
-        dst_priority: u32,
-    },
-    /// Any other record: `tag` is `enterprise << 12 | format`; `data` is padded to 4 bytes.
-    Opaque { tag: u32, data: &'a [u8] },
-}
-
-/// Generic interface counters (counter record format 1, 88 bytes).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GenericInterface {
-    pub if_index: u32,
-    pub if_type: u32,
-    pub if_speed: u64,
-    pub if_direction: u32,
-    pub if_status: u32,
-    pub in_octets: u64,
-    pub in_ucast: u32,
-    pub in_multicast: u32,
-    pub in_broadcast: u32,
-    pub in_discards: u32,
-    pub in_errors: u32,
-    pub in_unknown_protos: u32,
-    pub out_octets: u64,
-    pub out_ucast: u32,
-    pub out_multicast: u32,
-    pub out_broadcast: u32,
-    pub out_discards: u32,
-    pub out_errors: u32,
-    pub promiscuous: u32,
 }
 
 /// Builds one sFlow v5 datagram in place.
@@ -134,16 +90,7 @@ impl DatagramBuilder {
     fn write_header(&mut self, agent: IpAddr, sub_agent: u32, sequence: u32, uptime_ms: u32) {
         use crate::sflow::layout::datagram as dg;
         self.u32(dg::VERSION_5);
-        match agent {
-            IpAddr::V4(a) => {
-                self.u32(dg::IPV4);
-                self.buf.extend_from_slice(&a.octets());
-            }
-            IpAddr::V6(a) => {
-                self.u32(dg::IPV6);
-                self.buf.extend_from_slice(&a.octets());
-            }
-        }
+        self.address(agent);
         self.u32(sub_agent);
         self.u32(sequence);
         self.u32(uptime_ms);
@@ -161,7 +108,7 @@ impl DatagramBuilder {
         self.u32(h.drops);
         self.u32(h.input);
         self.u32(h.output);
-        self.flow_records(records);
+        self.records(records);
         self.close_sample(start);
         self
     }
@@ -190,7 +137,7 @@ impl DatagramBuilder {
         self.u32(wide.input_value);
         self.u32(wide.output_format);
         self.u32(wide.output_value);
-        self.flow_records(records);
+        self.records(records);
         self.close_sample(start);
         self
     }
@@ -208,7 +155,8 @@ impl DatagramBuilder {
     }
 
     /// Add a counter sample (format 2) of data source `source_id` (type in the top byte)
-    /// with any records, e.g. [`RecordSpec::Opaque`] counter records a test spells out.
+    /// with any records ([`RecordSpec::GenericInterface`], [`RecordSpec::EthernetCounters`],
+    /// or [`RecordSpec::Opaque`] for a record the encoder has no spec for).
     pub fn counter_sample_records(
         &mut self,
         sequence: u32,
@@ -218,7 +166,7 @@ impl DatagramBuilder {
         let start = self.open_sample(format::COUNTER_SAMPLE);
         self.u32(sequence);
         self.u32(source_id);
-        self.flow_records(records);
+        self.records(records);
         self.close_sample(start);
         self
     }
@@ -269,23 +217,39 @@ impl DatagramBuilder {
         self.buf
     }
 
-    fn u32(&mut self, v: u32) {
+    pub(super) fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
 
-    fn u64(&mut self, v: u64) {
+    pub(super) fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+
+    /// An sFlow `address`: its type (the datagram header's agent address types, 1 IPv4 and
+    /// 2 IPv6), then its bytes.
+    pub(super) fn address(&mut self, a: IpAddr) {
+        use crate::sflow::layout::datagram as dg;
+        match a {
+            IpAddr::V4(a) => {
+                self.u32(dg::IPV4);
+                self.buf.extend_from_slice(&a.octets());
+            }
+            IpAddr::V6(a) => {
+                self.u32(dg::IPV6);
+                self.buf.extend_from_slice(&a.octets());
+            }
+        }
     }
 
     /// Bytes followed by zero padding to a 4-byte boundary (XDR), without a length word.
-    fn opaque_bytes(&mut self, data: &[u8]) {
+    pub(super) fn opaque_bytes(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
         let pad = (4 - data.len() % 4) % 4;
         self.buf.extend_from_slice(&[0u8; 3][..pad]);
     }
 
     /// Write a tag and a placeholder length; returns where the length word is.
-    fn open_struct(&mut self, tag: u32) -> usize {
+    pub(super) fn open_struct(&mut self, tag: u32) -> usize {
         self.u32(tag);
         let at = self.buf.len();
         self.u32(0);
@@ -293,7 +257,7 @@ impl DatagramBuilder {
     }
 
     /// Patch the length word at `at` with the bytes written after it.
-    fn close_struct(&mut self, at: usize) {
+    pub(super) fn close_struct(&mut self, at: usize) {
         // Datagrams are far below 4 GiB; saturate rather than wrap if a caller goes wild.
         let len = u32::try_from(self.buf.len() - at - 4).unwrap_or(u32::MAX);
         self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
@@ -308,70 +272,6 @@ impl DatagramBuilder {
         self.samples += 1;
         let c = self.count_at;
         self.buf[c..c + 4].copy_from_slice(&self.samples.to_be_bytes());
-    }
-
-    fn flow_records(&mut self, records: &[RecordSpec<'_>]) {
-        self.u32(records.len() as u32);
-        for r in records {
-            match *r {
-                RecordSpec::SampledHeader {
-                    protocol,
-                    frame_length,
-                    stripped,
-                    header,
-                } => {
-                    let at = self.open_struct(format::SAMPLED_HEADER);
-                    self.u32(protocol);
-                    self.u32(frame_length);
-                    self.u32(stripped);
-                    self.u32(header.len() as u32);
-                    self.opaque_bytes(header);
-                    self.close_struct(at);
-                }
-                RecordSpec::ExtendedSwitch {
-                    src_vlan,
-                    src_priority,
-                    dst_vlan,
-                    dst_priority,
-                } => {
-                    let at = self.open_struct(format::EXTENDED_SWITCH);
-                    self.u32(src_vlan);
-                    self.u32(src_priority);
-                    self.u32(dst_vlan);
-                    self.u32(dst_priority);
-                    self.close_struct(at);
-                }
-                RecordSpec::Opaque { tag, data } => {
-                    let at = self.open_struct(tag);
-                    self.opaque_bytes(data);
-                    self.close_struct(at);
-                }
-            }
-        }
-    }
-
-    fn generic_interface(&mut self, c: &GenericInterface) {
-        let at = self.open_struct(format::GENERIC_INTERFACE);
-        self.u32(c.if_index);
-        self.u32(c.if_type);
-        self.u64(c.if_speed);
-        self.u32(c.if_direction);
-        self.u32(c.if_status);
-        self.u64(c.in_octets);
-        self.u32(c.in_ucast);
-        self.u32(c.in_multicast);
-        self.u32(c.in_broadcast);
-        self.u32(c.in_discards);
-        self.u32(c.in_errors);
-        self.u32(c.in_unknown_protos);
-        self.u64(c.out_octets);
-        self.u32(c.out_ucast);
-        self.u32(c.out_multicast);
-        self.u32(c.out_broadcast);
-        self.u32(c.out_discards);
-        self.u32(c.out_errors);
-        self.u32(c.promiscuous);
-        self.close_struct(at);
     }
 }
 

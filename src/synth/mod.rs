@@ -7,7 +7,9 @@
 //!
 //! Two layers:
 //! - [`DatagramBuilder`]: the XDR structure (sFlow v5 header, flow / expanded flow samples,
-//!   counter / expanded counter samples, sampled-header, extended-switch and opaque records).
+//!   counter / expanded counter samples) and the records in them ([`RecordSpec`]: sampled
+//!   header, Ethernet, IPv4 and IPv6; extended switch, router and gateway; generic interface
+//!   and Ethernet counters; opaque).
 //!   It appends into one `Vec<u8>` that can be reused for the next datagram
 //!   ([`DatagramBuilder::reset`]), so a load generator allocates nothing per datagram.
 //! - [`FrameSpec`]: an Ethernet (optionally 802.1Q-tagged) frame carrying IPv4 or IPv6 and TCP,
@@ -17,7 +19,8 @@
 //! Layouts follow sflow_version_5.txt (<https://sflow.org/sflow_version_5.txt>), RFC 791/792
 //! (IPv4, ICMP), RFC 8200/4443 (IPv6, ICMPv6), RFC 9293 (TCP), RFC 768 (UDP).
 //!
-//! Files by role: `datagram` (the XDR encoder: [`DatagramBuilder`] and what goes into it),
+//! Files by role: `datagram` (the XDR encoder: [`DatagramBuilder`], the datagram and its
+//! samples), `record` (the records inside samples: [`RecordSpec`] and the counter blocks),
 //! `frame` (the sampled frames), `rng` (the seeded generator loads and mutation tests draw
 //! from). Their names say they describe what to encode ([`RecordSpec`], [`FrameSpec`]), so
 //! they are not mistaken for the decoder's views ([`crate::sflow::FlowRecord`],
@@ -25,19 +28,22 @@
 
 mod datagram;
 mod frame;
+mod record;
 mod rng;
 
-pub use datagram::{
-    DatagramBuilder, FlowSampleHeader, GenericInterface, RecordSpec, WideInterfaces,
-};
+pub use datagram::{DatagramBuilder, FlowSampleHeader, WideInterfaces};
 pub use frame::{tcp_flags, FrameSpec, Original, Transport};
+pub use record::{AsPathSegment, EthernetCounters, GenericInterface, RecordSpec};
 pub use rng::Rng;
 
 /// sFlow sample and record formats (enterprise 0) the encoder writes: the decoder's own
 /// constants, so that both sides name them once.
 pub mod format {
-    pub use crate::sflow::counter_format::GENERIC_INTERFACE;
-    pub use crate::sflow::flow_format::{EXTENDED_SWITCH, SAMPLED_HEADER};
+    pub use crate::sflow::counter_format::{ETHERNET as ETHERNET_COUNTERS, GENERIC_INTERFACE};
+    pub use crate::sflow::flow_format::{
+        EXTENDED_GATEWAY, EXTENDED_ROUTER, EXTENDED_SWITCH, SAMPLED_ETHERNET, SAMPLED_HEADER,
+        SAMPLED_IPV4, SAMPLED_IPV6,
+    };
     pub use crate::sflow::sample_format::{
         COUNTERS as COUNTER_SAMPLE, EXPANDED_COUNTERS as EXPANDED_COUNTER_SAMPLE,
         EXPANDED_FLOW as EXPANDED_FLOW_SAMPLE, FLOW as FLOW_SAMPLE,

@@ -1,12 +1,14 @@
 //! Hand-built frames, layer by layer (Ethernet, IPv4/IPv6, TCP/UDP/ICMP, ICMP errors
-//! quoting a packet, VXLAN/Geneve/GRE tunnels), and the fixed synthetic datagrams of the
-//! decoder bench (`synthetic_1400`, `synthetic_vxlan_1400`).
+//! quoting a packet, VXLAN/Geneve/GRE tunnels), the fixed synthetic datagrams of the
+//! decoder bench (`synthetic_1400`, `synthetic_vxlan_1400`), and a datagram whose record
+//! overruns its sample (`overrunning_record`).
 //!
-//! Used by `tests/icmp_unreachable.rs`, `tests/tunnels_mutation.rs`,
-//! `tests/tunnels_run.rs`, `tests/decode_walk.rs` and `benches/decode.rs`, so the bytes under
-//! test are written once. Records (`Record`: sampled header, extended switch, or an opaque
-//! body the encoder has no spec for), samples and datagrams (`Datagram`, `FlowSample`) are
-//! all encoded by `flowsift::synth`, the one sFlow encoder of the tests.
+//! Used by `tests/icmp_unreachable.rs`, `tests/tunnels_mutation.rs`, `tests/tunnels_run.rs`,
+//! `tests/decode_walk.rs`, `tests/decode_formats.rs`, `tests/decode_corpus.rs` and
+//! `benches/decode.rs`, so the bytes under test are written once. Records (`Record`: sampled header, extended switch, any other
+//! typed `RecordSpec` that borrows nothing, or an opaque body for the vendor records the
+//! encoder deliberately has no spec for), samples and datagrams (`Datagram`, `FlowSample`)
+//! are all encoded by `flowsift::synth`, the one sFlow encoder of the tests.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -123,8 +125,11 @@ pub enum Record {
     },
     /// Flow record 1001: VLANs, priorities 0.
     ExtendedSwitch { src_vlan: u32, dst_vlan: u32 },
-    /// A record the encoder has no spec for: `enterprise << 12 | format` and a body of
-    /// whole 4-byte words.
+    /// Any other record the encoder has a spec for whose fields it owns (sampled Ethernet,
+    /// IPv4 and IPv6, extended router, counter records).
+    Spec(RecordSpec<'static>),
+    /// A record the encoder has no spec for (a vendor's): `enterprise << 12 | format` and a
+    /// body of whole 4-byte words.
     Opaque { tag: u32, body: Vec<u8> },
 }
 
@@ -280,12 +285,45 @@ fn specs(records: &[Record]) -> Vec<RecordSpec<'_>> {
                 dst_vlan: *dst_vlan,
                 dst_priority: 0,
             },
+            Record::Spec(spec) => *spec,
             Record::Opaque { tag, body } => RecordSpec::Opaque {
                 tag: *tag,
                 data: body,
             },
         })
         .collect()
+}
+
+/// A datagram from `agent` whose first sample is malformed: a flow sample (sequence 1, data
+/// source 1, sampling rate 1, input 1, output 2) whose one record, an extended switch, claims
+/// 64 bytes the sample lacks (it has no body). Then, with `counter_after`, a well-formed
+/// counter sample (sequence 1, data source 5, no records) the bad one must not hide.
+pub fn overrunning_record(agent: Ipv4Addr, counter_after: bool) -> Vec<u8> {
+    use flowsift::sflow::layout::{datagram, element, flow_sample};
+    use flowsift::synth::format;
+    let mut b = DatagramBuilder::new(IpAddr::V4(agent), 0, 1, 0);
+    let h = FlowSampleHeader {
+        sequence: 1,
+        source_index: 1,
+        sampling_rate: 1,
+        input: 1,
+        output: 2,
+        ..FlowSampleHeader::default()
+    };
+    let bodiless = RecordSpec::Opaque {
+        tag: format::EXTENDED_SWITCH,
+        data: &[],
+    };
+    b.flow_sample(&h, &[bodiless]);
+    if counter_after {
+        b.counter_sample_records(1, 5, &[]);
+    }
+    let mut d = b.finish();
+    // The record's length word: after the header, the sample's envelope and fixed part, and
+    // the record's tag.
+    let at = datagram::LEN_IPV4 + element::LEN + flow_sample::LEN + element::LENGTH;
+    d[at..at + 4].copy_from_slice(&64u32.to_be_bytes());
+    d
 }
 
 /// The synthetic load of the decoder bench: a 1396-byte datagram holding 7 flow samples,

@@ -7,6 +7,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use flowsift::synth::{EthernetCounters, GenericInterface, RecordSpec};
+
 use super::frames::{
     ethernet, extended_switch, ipv4, ipv6, sampled_header, tcp, udp, Datagram, FlowSample, Record,
 };
@@ -78,29 +80,37 @@ pub fn switch_first(seed: u32) -> Vec<u8> {
     d.finish()
 }
 
-/// A sampled Ethernet record (format 2): length, source and destination MAC, EtherType.
+/// A sampled Ethernet record (format 2) of `frame`: its length, source and destination
+/// MAC, EtherType.
 fn sampled_ethernet(frame: &[u8]) -> Record {
-    let mut body = 1518u32.to_be_bytes().to_vec();
-    body.extend_from_slice(&frame[6..12]);
-    body.extend_from_slice(&[0, 0]);
-    body.extend_from_slice(&frame[0..6]);
-    body.extend_from_slice(&[0, 0]);
-    body.extend_from_slice(&0x0800u32.to_be_bytes());
-    Record::Opaque { tag: 2, body }
+    let mac = |at: usize| -> [u8; 6] { frame[at..at + 6].try_into().expect("6 bytes") };
+    Record::Spec(RecordSpec::SampledEthernet {
+        length: 1518,
+        src_mac: mac(6),
+        dst_mac: mac(0),
+        eth_type: 0x0800,
+    })
 }
 
-/// A sampled IPv4 record (format 3): length, protocol, addresses, ports, TCP flags, TOS.
+/// A sampled IPv4 record (format 3) of `frame`'s addresses and these ports: length 1500,
+/// TCP flags 0x10 (ACK), TOS 0.
 fn sampled_ipv4(frame: &[u8], (proto, sport, dport): (u8, u16, u16)) -> Record {
     let ip = if frame[12] == 0x81 { 18 } else { 14 };
-    let mut body = Vec::new();
-    for w in [1500, u32::from(proto)] {
-        body.extend_from_slice(&w.to_be_bytes());
-    }
-    body.extend_from_slice(&frame[ip + 12..ip + 20]);
-    for w in [u32::from(sport), u32::from(dport), 0x10, 0] {
-        body.extend_from_slice(&w.to_be_bytes());
-    }
-    Record::Opaque { tag: 3, body }
+    let address = |at: usize| -> Ipv4Addr {
+        <[u8; 4]>::try_from(&frame[ip + at..ip + at + 4])
+            .expect("4 bytes")
+            .into()
+    };
+    Record::Spec(RecordSpec::SampledIpv4 {
+        length: 1500,
+        protocol: u32::from(proto),
+        src: address(12),
+        dst: address(16),
+        src_port: u32::from(sport),
+        dst_port: u32::from(dport),
+        tcp_flags: 0x10,
+        tos: 0,
+    })
 }
 
 /// Several vendors' expanded samples: 4 expanded samples (format 3), each with four
@@ -140,12 +150,56 @@ pub fn ipv6_headers(seed: u32) -> Vec<u8> {
     d.finish()
 }
 
-/// A counter record: generic interface (format 1, 88 bytes) or Ethernet (format 2, 52).
-fn counter_record(format: u32, len: usize, seed: u32) -> Record {
-    let body = (0..len / 4)
-        .flat_map(|w| (seed.wrapping_mul(31).wrapping_add(w as u32)).to_be_bytes())
-        .collect();
-    Record::Opaque { tag: format, body }
+/// Word `k` of counter record `seed`'s fields, in their wire order: every word differs.
+fn counter_word(seed: u32, k: u32) -> u32 {
+    seed.wrapping_mul(31).wrapping_add(k)
+}
+
+/// Generic interface counters (format 1, 88 bytes) whose words are [`counter_word`]s.
+fn generic_interface(seed: u32) -> Record {
+    let w = |k| counter_word(seed, k);
+    let w64 = |k| (u64::from(w(k)) << 32) | u64::from(w(k + 1));
+    Record::Spec(RecordSpec::GenericInterface(GenericInterface {
+        if_index: w(0),
+        if_type: w(1),
+        if_speed: w64(2),
+        if_direction: w(4),
+        if_status: w(5),
+        in_octets: w64(6),
+        in_ucast: w(8),
+        in_multicast: w(9),
+        in_broadcast: w(10),
+        in_discards: w(11),
+        in_errors: w(12),
+        in_unknown_protos: w(13),
+        out_octets: w64(14),
+        out_ucast: w(16),
+        out_multicast: w(17),
+        out_broadcast: w(18),
+        out_discards: w(19),
+        out_errors: w(20),
+        promiscuous: w(21),
+    }))
+}
+
+/// Ethernet interface counters (format 2, 52 bytes) whose words are [`counter_word`]s.
+fn ethernet_counters(seed: u32) -> Record {
+    let w = |k| counter_word(seed, k);
+    Record::Spec(RecordSpec::EthernetCounters(EthernetCounters {
+        alignment_errors: w(0),
+        fcs_errors: w(1),
+        single_collision_frames: w(2),
+        multiple_collision_frames: w(3),
+        sqe_test_errors: w(4),
+        deferred_transmissions: w(5),
+        late_collisions: w(6),
+        excessive_collisions: w(7),
+        internal_mac_transmit_errors: w(8),
+        carrier_sense_errors: w(9),
+        frame_too_longs: w(10),
+        internal_mac_receive_errors: w(11),
+        symbol_errors: w(12),
+    }))
 }
 
 /// What an IPv6 agent on a quiet link sends: 2 flow samples and 5 counter samples (generic
@@ -161,7 +215,7 @@ pub fn counter_heavy(seed: u32) -> Vec<u8> {
             d.counter_sample(
                 seed * 7 + i,
                 i,
-                &[counter_record(1, 88, i), counter_record(2, 52, i)],
+                &[generic_interface(i), ethernet_counters(i)],
             );
         }
     }
