@@ -37,7 +37,8 @@ struct Shared<T> {
     /// Next index to write; written only by the producer.
     tail: CachePadded<AtomicUsize>,
     /// A power of two of slots, at least `capacity`: an index maps to its slot with a mask
-    /// instead of a division (a `div` per item was a tenth of the receive thread's push).
+    /// instead of a division (a `div` per item costs about a tenth of the hand-off:
+    /// docs/perf/receive.md).
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
     /// Items the ring holds at most; the producer never runs further ahead of `head`.
     capacity: usize,

@@ -8,7 +8,8 @@
 //! header keys. That keeps the ring item small whatever the decoder keeps per sample (the
 //! keys of up to three tunnel levels stay on the receive thread), and the worker's compute
 //! per update down to finding the entry: at a million flows that competes with its memory
-//! misses, and packing plus hashing on the worker was over a third of it.
+//! misses, and packing plus hashing there would be over a third of it (docs/perf/flow.md,
+//! "The router's hint").
 
 use crate::record::{SampleRecord, WorkSample};
 

@@ -1,11 +1,13 @@
 //! The io_uring receive loop: multishot `RecvMsgMulti` into a provided buffer ring.
 //!
-//! One ring per receive thread, set up with `SINGLE_ISSUER | DEFER_TASKRUN` (measured on
-//! this kernel: without them a 4096-entry buffer ring ran dry under load; with them it never
-//! did). Each of the thread's sockets gets one multishot receive that keeps completing, one
-//! datagram per completion, each in a kernel-chosen buffer of the thread's buffer ring. A
-//! buffer goes back to the ring as soon as its datagram has been handled; the new tail is
-//! published once per batch of completions with a single `Release` store.
+//! One ring per receive thread, set up with `SINGLE_ISSUER | DEFER_TASKRUN`: the kernel then
+//! fills provided buffers only while the thread is inside `io_uring_enter`, so under load a
+//! stall leaves datagrams in the socket buffer instead of draining the buffer ring
+//! (docs/receive.md, "I/O"). Each of the thread's sockets gets one multishot receive that
+//! keeps completing, one datagram per completion, each in a kernel-chosen buffer of the
+//! thread's buffer ring. A buffer goes back to the ring as soon as its datagram has been
+//! handled; the new tail is published once per batch of completions with a single
+//! `Release` store.
 //!
 //! A multishot receive ends when the ring has no free buffer (`-ENOBUFS`) or for any other
 //! reason the completion lacks the "more" flag; it is re-armed at once and both cases are

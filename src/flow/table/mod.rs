@@ -525,8 +525,8 @@ impl FlowTable {
     /// core's few line fill buffers until it arrives, and at a million flows those are what
     /// limits the updates (docs/perf/flow.md, "start-only entries, one line per update").
     /// Loading the second line unconditionally costs no instructions that depend on the
-    /// first (chasing the run slot by slot, a few updates ahead, was measured too: its
-    /// compare and mispredicted branch cost more than the line it saved).
+    /// first (chasing the run slot by slot, a few updates ahead, would skip that line, but
+    /// its compare and mispredicted branch cost more than the line: docs/perf/flow.md).
     #[inline]
     pub fn prefetch(&self, probe: &Probe) {
         let i = self.home(probe.hash);
