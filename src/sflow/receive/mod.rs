@@ -24,7 +24,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::packet::PacketKeys;
 use crate::record::SampleRecord;
@@ -143,7 +143,7 @@ pub fn decode_datagram<V: Visitor>(
     visitor: &mut V,
 ) -> Result<DatagramHeader, DecodeError> {
     // An IPv4 agent's header, the usual one, read at fixed offsets of one array and walked
-    // here, its fields in registers; any other through [`Datagram`], out of line.
+    // here, its fields in registers; any other out of line.
     const LEN: usize = dg::LEN_IPV4;
     const TAIL: usize = dg::ADDRESS + dg::IPV4_LEN;
     match bytes.split_first_chunk::<LEN>() {
@@ -165,10 +165,44 @@ pub fn decode_datagram<V: Visitor>(
     }
 }
 
-/// A datagram whose header is not the usual IPv4 one: read through [`Datagram`]; its
-/// samples take the same walk.
+/// A datagram whose header is not the usual IPv4 one. An IPv6 agent's is read at fixed
+/// offsets of one array as the IPv4 one is, and walked here with its fields in registers
+/// (a copy of the walk of its own, so that the IPv4 one does not carry the longer address);
+/// anything else is an error, which [`Datagram`] describes.
 #[inline(never)]
 fn decode_other_header<V: Visitor>(
+    bytes: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<DatagramHeader, DecodeError> {
+    const LEN: usize = dg::LEN_IPV6;
+    const TAIL: usize = dg::ADDRESS + dg::IPV6_LEN;
+    match bytes.split_first_chunk::<LEN>() {
+        Some((h, rest))
+            if word::<{ dg::VERSION }, LEN>(h) == dg::VERSION_5
+                && word::<{ dg::ADDRESS_TYPE }, LEN>(h) == dg::IPV6 =>
+        {
+            let address = array_at::<{ dg::ADDRESS }, { dg::IPV6_LEN }, LEN>(h);
+            let header = DatagramHeader {
+                agent: IpAddr::V6(Ipv6Addr::from(address)),
+                sub_agent: word::<{ TAIL + dg::SUB_AGENT }, LEN>(h),
+                sequence: word::<{ TAIL + dg::SEQUENCE }, LEN>(h),
+                uptime_ms: word::<{ TAIL + dg::UPTIME }, LEN>(h),
+                sample_count: word::<{ TAIL + dg::SAMPLE_COUNT }, LEN>(h),
+            };
+            walk(&header, rest, received_ns, visitor);
+            Ok(header)
+        }
+        _ => decode_by_view(bytes, received_ns, visitor),
+    }
+}
+
+/// A datagram whose header neither fixed-offset read takes: [`Datagram`] says what is wrong
+/// with it. Should the view accept a header that they do not, its samples still take the
+/// walk.
+#[cold]
+#[inline(never)]
+fn decode_by_view<V: Visitor>(
     bytes: &[u8],
     received_ns: u64,
     visitor: &mut V,
