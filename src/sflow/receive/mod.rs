@@ -35,6 +35,7 @@ use super::layout::datagram as dg;
 use super::sample::{format as sample_format, Interface, SampleKind};
 use super::Element;
 
+mod counters;
 mod elements;
 mod flow;
 mod oracle;
@@ -42,10 +43,13 @@ mod samples;
 #[cfg(test)]
 mod tests;
 
-use elements::{array_at, envelope_failed, next_element, sample_failed, word};
+use elements::{array_at, envelope_failed, sample_failed, step, step_error, word};
 
 /// The compact flow sample's tag as sent.
 const FLOW_AS_SENT: [u8; 4] = sample_format::FLOW.to_be_bytes();
+/// The counter samples' tags as sent.
+const COUNTERS_AS_SENT: [u8; 4] = sample_format::COUNTERS.to_be_bytes();
+const EXPANDED_COUNTERS_AS_SENT: [u8; 4] = sample_format::EXPANDED_COUNTERS.to_be_bytes();
 #[doc(hidden)]
 pub use oracle::decode_datagram_general;
 
@@ -246,34 +250,55 @@ fn walk<V: Visitor>(header: &DatagramHeader, mut rest: &[u8], received_ns: u64, 
 
 /// Any sample the loop above does not take whole, out of line so that the loop keeps its
 /// state in registers: the bytes after it, `None` when its envelope does not fit (nothing
-/// after it can be located).
+/// after it can be located). Only a dispatch on the tag as sent, so that each kind's own
+/// step saves just the registers it needs: counter samples, several to a quiet agent's
+/// datagram, to their own walk ([`counters`]), everything else to [`flow_or_other`].
 #[inline(never)]
 fn sample_apart<'a, V: Visitor>(
+    rest: &'a [u8],
+    record: &mut SampleRecord,
+    (declared, index): (u32, u32),
+    visitor: &mut V,
+) -> Option<&'a [u8]> {
+    match rest.first_chunk::<4>() {
+        Some(tag) if *tag == COUNTERS_AS_SENT || *tag == EXPANDED_COUNTERS_AS_SENT => {
+            counters::counter_sample_at(rest, (declared, index), visitor)
+        }
+        _ => flow_or_other(rest, record, (declared, index), visitor),
+    }
+}
+
+/// [`sample_apart`]'s sample when it is no counter sample: an expanded flow sample walked
+/// here, anything else through [`other_sample`].
+#[inline(never)]
+fn flow_or_other<'a, V: Visitor>(
     mut rest: &'a [u8],
     record: &mut SampleRecord,
     (declared, index): (u32, u32),
     visitor: &mut V,
 ) -> Option<&'a [u8]> {
-    let (tag, data) = match next_element(&mut rest, Structure::Sample, declared, index) {
-        Ok(element) => element,
-        Err(error) => {
-            envelope_failed(visitor, index, error);
-            return None;
-        }
+    let Some((tag, data)) = step(&mut rest) else {
+        envelope_failed(
+            visitor,
+            index,
+            step_error(rest, Structure::Sample, declared, index),
+        );
+        return None;
     };
     // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format).
-    let result = if tag.0 == sample_format::FLOW {
-        flow::compact(record, index, data, visitor)
+    if tag.0 == sample_format::EXPANDED_FLOW {
+        if let Err(error) = flow::expanded(record, index, data, visitor) {
+            sample_failed(visitor, index, tag, error);
+        }
     } else {
-        other_sample(record, index, tag, data, visitor)
-    };
-    if let Err(error) = result {
-        sample_failed(visitor, index, tag, error);
+        other_sample(record, index, tag, data, visitor);
     }
     Some(rest)
 }
 
-/// Every sample but the compact flow sample.
+/// Every sample [`flow_or_other`] does not take itself (compact flow samples the loop did
+/// not take whole, discard samples, unknown ones; counter samples too, though
+/// [`sample_apart`] sends them elsewhere), its error reported.
 #[inline(never)]
 fn other_sample<V: Visitor>(
     record: &mut SampleRecord,
@@ -281,9 +306,9 @@ fn other_sample<V: Visitor>(
     tag: Tag,
     data: &[u8],
     visitor: &mut V,
-) -> Result<(), DecodeError> {
-    match tag.0 {
-        sample_format::EXPANDED_FLOW => flow::expanded(record, index, data, visitor),
+) {
+    let result = match tag.0 {
+        sample_format::FLOW => flow::compact(record, index, data, visitor),
         sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => samples::counter_sample(
             index,
             data,
@@ -299,6 +324,9 @@ fn other_sample<V: Visitor>(
             visitor.unknown_sample(index, tag);
             Ok(())
         }
+    };
+    if let Err(error) = result {
+        sample_failed(visitor, index, tag, error);
     }
 }
 
