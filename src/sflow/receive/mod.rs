@@ -8,13 +8,16 @@
 //! records: the sample loop here, the flow sample's record loop in [`flow`] (records told
 //! apart by a table), the sampled header by the straight-line frame decoder
 //! ([`crate::packet::fast`]) when it has the common shape. What is rare goes out of line
-//! (counter and discard samples in [`samples`], frames of other shapes, samples without a
-//! sampled header, errors), so that the loops keep their state in registers.
+//! (counter samples in [`counters`], discard samples in [`samples`], frames of other
+//! shapes, samples without a sampled header, errors), so that the loops keep their state in
+//! registers. An IPv4 agent's datagram header is read and walked in the caller, an IPv6
+//! agent's the same way in a copy of the walk of its own, out of line.
 //!
 //! Files by role: `mod.rs` the datagram and sample loop, `flow.rs` the flow sample,
-//! `samples.rs` the pieces the walk shares with the oracle (fixed parts, counter and discard
-//! samples), `elements.rs` the fixed-offset reads and the element step, `oracle.rs` the
-//! general walk the tests compare the walk against.
+//! `counters.rs` the counter sample, `samples.rs` the pieces the walk shares with the
+//! oracle (fixed parts, discard samples, the oracle's counter sample), `elements.rs` the
+//! fixed-offset reads and the element step, `oracle.rs` the general walk the tests compare
+//! the walk against.
 //!
 //! No `unwrap`, `expect` or indexing here outside the tests (denied below): every read is a
 //! checked slice method or a compile-time-checked fixed offset.
