@@ -36,7 +36,7 @@ pub mod format {
 }
 
 /// Whether this decoder has a typed view for a counter record tag.
-pub fn is_known(tag: Tag) -> bool {
+pub const fn is_known(tag: Tag) -> bool {
     use format::*;
     tag.enterprise() == 0
         && matches!(

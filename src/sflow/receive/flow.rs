@@ -152,7 +152,11 @@ fn compact_apart<V: Visitor>(
     let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     // Records in another order (Open vSwitch sends the extended-switch record first): one
     // quiet pass finds the header when there is nothing to report.
-    if let Some((h, frame_length)) = rest.get(FIRST..end).and_then(|l| quiet_header(l, count)) {
+    let found = match rest.get(FIRST..end) {
+        Some(list) => quiet_header(list, count),
+        None => None,
+    };
+    if let Some((h, frame_length)) = found {
         record.set_compact_words(fixed, frame_length);
         keys(record, h);
         visitor.flow_sample(
@@ -199,29 +203,35 @@ fn compact_loop<V: Visitor>(
 /// every record fits, is whole words long and is known, and no sampled Ethernet/IP record
 /// comes before the header (the loop checks and keeps those). `None` for anything else,
 /// which the record loop then takes.
+///
+/// Two passes over the one list: up to the header, only known records other than the
+/// sampled Ethernet/IP ones; after it, [`quiet_records`], which needs no state at all.
 #[inline(always)]
 fn quiet_header(mut list: &[u8], count: u32) -> Option<(Header<'_>, [u8; 4])> {
-    let mut header = None;
-    for _ in 0..count {
+    let mut left = count;
+    while left != 0 {
+        left -= 1;
         let (envelope, body) = list.split_first_chunk::<{ element::LEN }>()?;
-        let tag = word::<{ element::TAG }, { element::LEN }>(envelope);
+        let tag = array_at::<{ element::TAG }, 4, { element::LEN }>(envelope);
         let length = word::<{ element::LENGTH }, { element::LEN }>(envelope);
         if length & 3 != 0 {
             return None;
         }
         let (data, after) = body.split_at_checked(length as usize)?;
-        if tag == record_format::SAMPLED_HEADER {
-            header = header.or(Some(data));
-        } else {
-            match RECORD_CLASS.get(tag as usize) {
-                Some(Class::Known) => {}
-                Some(Class::Sampled) if header.is_some() => {}
-                _ => return None,
-            }
-        }
         list = after;
+        if tag == SAMPLED_HEADER_AS_SENT {
+            if !quiet_records(list, left) {
+                return None;
+            }
+            return header_record(data).ok();
+        }
+        if tag != EXTENDED_SWITCH_AS_SENT
+            && RECORD_CLASS.get(u32::from_be_bytes(tag) as usize) != Some(&Class::Known)
+        {
+            return None;
+        }
     }
-    header_record(header?).ok()
+    None
 }
 
 /// True when the `left` records in `list` all fit, are whole words long and are known

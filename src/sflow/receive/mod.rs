@@ -8,13 +8,16 @@
 //! records: the sample loop here, the flow sample's record loop in [`flow`] (records told
 //! apart by a table), the sampled header by the straight-line frame decoder
 //! ([`crate::packet::fast`]) when it has the common shape. What is rare goes out of line
-//! (counter and discard samples in [`samples`], frames of other shapes, samples without a
-//! sampled header, errors), so that the loops keep their state in registers.
+//! (counter samples in [`counters`], discard samples in [`samples`], frames of other
+//! shapes, samples without a sampled header, errors), so that the loops keep their state in
+//! registers. An IPv4 agent's datagram header is read and walked in the caller, an IPv6
+//! agent's the same way in a copy of the walk of its own, out of line.
 //!
 //! Files by role: `mod.rs` the datagram and sample loop, `flow.rs` the flow sample,
-//! `samples.rs` the pieces the walk shares with the oracle (fixed parts, counter and discard
-//! samples), `elements.rs` the fixed-offset reads and the element step, `oracle.rs` the
-//! general walk the tests compare the walk against.
+//! `counters.rs` the counter sample, `samples.rs` the pieces the walk shares with the
+//! oracle (fixed parts, discard samples, the oracle's counter sample), `elements.rs` the
+//! fixed-offset reads and the element step, `oracle.rs` the general walk the tests compare
+//! the walk against.
 //!
 //! No `unwrap`, `expect` or indexing here outside the tests (denied below): every read is a
 //! checked slice method or a compile-time-checked fixed offset.
@@ -24,7 +27,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::packet::PacketKeys;
 use crate::record::SampleRecord;
@@ -35,6 +38,7 @@ use super::layout::datagram as dg;
 use super::sample::{format as sample_format, Interface, SampleKind};
 use super::Element;
 
+mod counters;
 mod elements;
 mod flow;
 mod oracle;
@@ -42,10 +46,13 @@ mod samples;
 #[cfg(test)]
 mod tests;
 
-use elements::{array_at, envelope_failed, next_element, sample_failed, word};
+use elements::{array_at, envelope_failed, sample_failed, step, step_error, word};
 
 /// The compact flow sample's tag as sent.
 const FLOW_AS_SENT: [u8; 4] = sample_format::FLOW.to_be_bytes();
+/// The counter samples' tags as sent.
+const COUNTERS_AS_SENT: [u8; 4] = sample_format::COUNTERS.to_be_bytes();
+const EXPANDED_COUNTERS_AS_SENT: [u8; 4] = sample_format::EXPANDED_COUNTERS.to_be_bytes();
 #[doc(hidden)]
 pub use oracle::decode_datagram_general;
 
@@ -143,7 +150,7 @@ pub fn decode_datagram<V: Visitor>(
     visitor: &mut V,
 ) -> Result<DatagramHeader, DecodeError> {
     // An IPv4 agent's header, the usual one, read at fixed offsets of one array and walked
-    // here, its fields in registers; any other through [`Datagram`], out of line.
+    // here, its fields in registers; any other out of line.
     const LEN: usize = dg::LEN_IPV4;
     const TAIL: usize = dg::ADDRESS + dg::IPV4_LEN;
     match bytes.split_first_chunk::<LEN>() {
@@ -165,10 +172,44 @@ pub fn decode_datagram<V: Visitor>(
     }
 }
 
-/// A datagram whose header is not the usual IPv4 one: read through [`Datagram`]; its
-/// samples take the same walk.
+/// A datagram whose header is not the usual IPv4 one. An IPv6 agent's is read at fixed
+/// offsets of one array as the IPv4 one is, and walked here with its fields in registers
+/// (a copy of the walk of its own, so that the IPv4 one does not carry the longer address);
+/// anything else is an error, which [`Datagram`] describes.
 #[inline(never)]
 fn decode_other_header<V: Visitor>(
+    bytes: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) -> Result<DatagramHeader, DecodeError> {
+    const LEN: usize = dg::LEN_IPV6;
+    const TAIL: usize = dg::ADDRESS + dg::IPV6_LEN;
+    match bytes.split_first_chunk::<LEN>() {
+        Some((h, rest))
+            if word::<{ dg::VERSION }, LEN>(h) == dg::VERSION_5
+                && word::<{ dg::ADDRESS_TYPE }, LEN>(h) == dg::IPV6 =>
+        {
+            let address = array_at::<{ dg::ADDRESS }, { dg::IPV6_LEN }, LEN>(h);
+            let header = DatagramHeader {
+                agent: IpAddr::V6(Ipv6Addr::from(address)),
+                sub_agent: word::<{ TAIL + dg::SUB_AGENT }, LEN>(h),
+                sequence: word::<{ TAIL + dg::SEQUENCE }, LEN>(h),
+                uptime_ms: word::<{ TAIL + dg::UPTIME }, LEN>(h),
+                sample_count: word::<{ TAIL + dg::SAMPLE_COUNT }, LEN>(h),
+            };
+            walk(&header, rest, received_ns, visitor);
+            Ok(header)
+        }
+        _ => decode_by_view(bytes, received_ns, visitor),
+    }
+}
+
+/// A datagram whose header neither fixed-offset read takes: [`Datagram`] says what is wrong
+/// with it. Should the view accept a header that they do not, its samples still take the
+/// walk.
+#[cold]
+#[inline(never)]
+fn decode_by_view<V: Visitor>(
     bytes: &[u8],
     received_ns: u64,
     visitor: &mut V,
@@ -212,34 +253,55 @@ fn walk<V: Visitor>(header: &DatagramHeader, mut rest: &[u8], received_ns: u64, 
 
 /// Any sample the loop above does not take whole, out of line so that the loop keeps its
 /// state in registers: the bytes after it, `None` when its envelope does not fit (nothing
-/// after it can be located).
+/// after it can be located). Only a dispatch on the tag as sent, so that each kind's own
+/// step saves just the registers it needs: counter samples, several to a quiet agent's
+/// datagram, to their own walk ([`counters`]), everything else to [`flow_or_other`].
 #[inline(never)]
 fn sample_apart<'a, V: Visitor>(
+    rest: &'a [u8],
+    record: &mut SampleRecord,
+    (declared, index): (u32, u32),
+    visitor: &mut V,
+) -> Option<&'a [u8]> {
+    match rest.first_chunk::<4>() {
+        Some(tag) if *tag == COUNTERS_AS_SENT || *tag == EXPANDED_COUNTERS_AS_SENT => {
+            counters::counter_sample_at(rest, (declared, index), visitor)
+        }
+        _ => flow_or_other(rest, record, (declared, index), visitor),
+    }
+}
+
+/// [`sample_apart`]'s sample when it is no counter sample: an expanded flow sample walked
+/// here, anything else through [`other_sample`].
+#[inline(never)]
+fn flow_or_other<'a, V: Visitor>(
     mut rest: &'a [u8],
     record: &mut SampleRecord,
     (declared, index): (u32, u32),
     visitor: &mut V,
 ) -> Option<&'a [u8]> {
-    let (tag, data) = match next_element(&mut rest, Structure::Sample, declared, index) {
-        Ok(element) => element,
-        Err(error) => {
-            envelope_failed(visitor, index, error);
-            return None;
-        }
+    let Some((tag, data)) = step(&mut rest) else {
+        envelope_failed(
+            visitor,
+            index,
+            step_error(rest, Structure::Sample, declared, index),
+        );
+        return None;
     };
     // Enterprise 0 sample formats, compared as whole tags (enterprise << 12 | format).
-    let result = if tag.0 == sample_format::FLOW {
-        flow::compact(record, index, data, visitor)
+    if tag.0 == sample_format::EXPANDED_FLOW {
+        if let Err(error) = flow::expanded(record, index, data, visitor) {
+            sample_failed(visitor, index, tag, error);
+        }
     } else {
-        other_sample(record, index, tag, data, visitor)
-    };
-    if let Err(error) = result {
-        sample_failed(visitor, index, tag, error);
+        other_sample(record, index, tag, data, visitor);
     }
     Some(rest)
 }
 
-/// Every sample but the compact flow sample.
+/// Every sample [`flow_or_other`] does not take itself (compact flow samples the loop did
+/// not take whole, discard samples, unknown ones; counter samples too, though
+/// [`sample_apart`] sends them elsewhere), its error reported.
 #[inline(never)]
 fn other_sample<V: Visitor>(
     record: &mut SampleRecord,
@@ -247,9 +309,9 @@ fn other_sample<V: Visitor>(
     tag: Tag,
     data: &[u8],
     visitor: &mut V,
-) -> Result<(), DecodeError> {
-    match tag.0 {
-        sample_format::EXPANDED_FLOW => flow::expanded(record, index, data, visitor),
+) {
+    let result = match tag.0 {
+        sample_format::FLOW => flow::compact(record, index, data, visitor),
         sample_format::COUNTERS | sample_format::EXPANDED_COUNTERS => samples::counter_sample(
             index,
             data,
@@ -265,6 +327,9 @@ fn other_sample<V: Visitor>(
             visitor.unknown_sample(index, tag);
             Ok(())
         }
+    };
+    if let Err(error) = result {
+        sample_failed(visitor, index, tag, error);
     }
 }
 
