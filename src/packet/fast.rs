@@ -26,7 +26,7 @@ use super::header::{
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::transport::protocol;
-use super::{InnerKeys, Key, PacketKeys, TunnelKind};
+use super::{InnerKeys, Key, PacketKeys, TunnelKind, MAX_DEPTH};
 
 /// Bytes needed from the start of the IPv4 header: 20 for the header, 14 for the TCP header
 /// up to its flags byte.
@@ -125,77 +125,139 @@ impl<'a> Ipv4Frame<'a> {
     ///
     /// One test decides for nearly every frame: the protocol's `TRANSPORT_KEYS` entry,
     /// which [`Self::write_keys`] stored in the keys, has `LOOK_CLOSER` only for a first
-    /// fragment of ICMP, UDP or an encapsulating protocol.
+    /// fragment of ICMP, UDP or an encapsulating protocol. UDP, half the samples on many
+    /// links, is then let go after one masked compare of its destination port; VXLAN around
+    /// a tenant frame of this shape, what a fabric link mostly samples, is decoded here in
+    /// line ([`Self::vxlan`]); the rest goes out of line.
     #[inline(always)]
     pub fn finish(&self, keys: &mut PacketKeys, inner: &mut InnerKeys) {
-        let ip = self.ip;
         // The flag as `write_keys` just stored it with the keys (clear for a non-first
-        // fragment): no reload of the protocol and its table entry.
+        // fragment): no reload of the protocol, its table entry or the fragment word.
         if keys.raw_present() & LOOK_CLOSER == 0 {
             return;
         }
-        // UDP, half the samples on many links, is let go after one masked compare of its
-        // destination port.
+        let ip = self.ip;
         if ip[9] == protocol::UDP && !may_be_tunnel_port(be16(ip, 22)) {
             return;
         }
-        let first_fragment = be16(ip, 6) & 0x1FFF == 0;
-        if ip[9] == protocol::ICMP {
-            if ip[20] == ICMPV4_DESTINATION_UNREACHABLE && first_fragment {
-                unreachable_v4(ip[21], self.packet.get(20..).unwrap_or(&[]), keys);
-            }
-        } else if (ip[9] != protocol::UDP || is_tunnel_port(be16(ip, 22))) && first_fragment {
-            decapsulate(ip[9], self.packet.get(20..).unwrap_or(&[]), keys, inner);
-        }
+        look_closer(ip[9], self.packet.get(20..).unwrap_or(&[]), keys, inner);
     }
 
     /// [`Self::finish`] for a level inside a tunnel: the contents of a further tunnel are
     /// returned for the caller's walk instead of decoded here.
     #[inline(always)]
     pub(super) fn finish_level(&self, keys: &mut PacketKeys) -> Option<Payload<'a>> {
+        let (proto, l4) = self.closer(keys)?;
+        level_closer(proto, l4, keys)
+    }
+
+    /// The protocol and transport bytes when the frame needs more than its fixed-place keys
+    /// (a first fragment of ICMP, of UDP to a port that may be a tunnel's, or of an
+    /// encapsulating protocol), else `None`. `keys` are those [`Self::write_keys`] just
+    /// wrote: their `LOOK_CLOSER` flag decides for nearly every frame.
+    #[inline(always)]
+    fn closer(&self, keys: &PacketKeys) -> Option<(u8, &'a [u8])> {
         let ip = self.ip;
-        if be16(ip, 6) & 0x1FFF != 0 || transport_keys(ip[9]) & LOOK_CLOSER == 0 {
+        if keys.raw_present() & LOOK_CLOSER == 0
+            || ip[9] == protocol::UDP && !may_be_tunnel_port(be16(ip, 22))
+        {
             return None;
         }
-        if ip[9] == protocol::ICMP {
-            if ip[20] == ICMPV4_DESTINATION_UNREACHABLE {
-                unreachable_v4(ip[21], self.packet.get(20..).unwrap_or(&[]), keys);
-            }
-            return None;
-        }
-        tunnel(ip[9], self.packet.get(20..).unwrap_or(&[]), keys)
+        Some((ip[9], self.packet.get(20..).unwrap_or(&[])))
     }
 }
 
-/// A tunnel (or UDP to a tunnel port that may be one) is a small fraction of samples on
-/// most links: decoded out of the straight line. `l4` starts at the transport header.
-///
-/// VXLAN around a tenant frame of this module's shape, what a fabric link mostly samples,
-/// goes straight through; every other tunnel takes the general walk.
+/// A first fragment of ICMP, of UDP to a port that may be a tunnel's, or of an encapsulating
+/// protocol, a small fraction of samples on most links: decoded out of the straight line.
+/// `l4` starts at the transport header. Each call here is the function's last act (a jump).
 #[inline(never)]
-fn decapsulate(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
-    if proto == protocol::UDP {
-        if let Some((h, tenant)) = l4
-            .get(UDP_HEADER..)
-            .and_then(|b| b.split_first_chunk::<VXLAN_HEADER>())
-        {
-            if l4.get(2..4) == Some(&VXLAN_PORT.to_be_bytes()[..]) {
-                if let (Some(vni), Some(frame)) = (vxlan_vni(h), Ipv4Frame::parse(tenant)) {
-                    keys.set_tunnel(TunnelKind::Vxlan, Some(vni));
-                    let level = &mut inner.levels_mut()[0];
-                    frame.write_keys(level);
-                    match frame.finish_level(level) {
-                        None => keys.set_depth(1),
-                        Some(payload) => walk_tunnels_from(payload, 1, keys, inner),
-                    }
-                    return;
-                }
-            }
+fn look_closer(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
+    match (proto, l4) {
+        (protocol::ICMP, &[ICMPV4_DESTINATION_UNREACHABLE, code, ..]) => {
+            unreachable_v4(code, l4, keys)
         }
+        (protocol::ICMP, _) => {}
+        (protocol::UDP, &[_, _, p0, p1, ..]) if u16::from_be_bytes([p0, p1]) == VXLAN_PORT => {
+            vxlan(l4, keys, inner)
+        }
+        _ => general_tunnel(proto, l4, keys, inner),
     }
+}
+
+/// A first fragment of UDP to the VXLAN port (`l4` from its UDP header on), out of the
+/// straight line. VXLAN around a tenant frame of this module's shape, what a fabric link
+/// mostly samples, goes straight through: the tunnel recorded in `keys`, the tenant's keys
+/// written as level 1 of `inner`. Anything else on the port takes the general walk.
+///
+/// The bytes a UDP datagram to the VXLAN port needs for [`vxlan`]'s straight line: the UDP
+/// and VXLAN headers, then a tenant frame of [`Ipv4Frame`]'s shape.
+const VXLAN_LEN: usize = UDP_HEADER + VXLAN_HEADER + FRAME_LEN;
+
+/// Calls other than the rare one making the levels are the function's last act (a jump).
+#[inline(never)]
+fn vxlan(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
+    // One length check for the UDP and VXLAN headers and the tenant's fixed part; the
+    // tenant's own checks then fold away.
+    let (Some(h), Some(tenant)) = (
+        l4.first_chunk::<VXLAN_LEN>()
+            .and_then(|b| b.get(UDP_HEADER..))
+            .and_then(<[u8]>::first_chunk::<VXLAN_HEADER>),
+        l4.get(UDP_HEADER + VXLAN_HEADER..),
+    ) else {
+        return general_tunnel(protocol::UDP, l4, keys, inner);
+    };
+    let (Some(vni), Some(frame)) = (vxlan_vni(h), Ipv4Frame::parse(tenant)) else {
+        return general_tunnel(protocol::UDP, l4, keys, inner);
+    };
+    keys.set_tunnel(TunnelKind::Vxlan, Some(vni));
+    keys.set_depth(1);
+    // The levels exist from a record's first tunnel on; making them (a 300-byte clear) is
+    // out of line.
+    let level = match inner.level(1) {
+        Some(_) => &mut inner.levels_mut()[0],
+        None => &mut make_levels(inner)[0],
+    };
+    frame.write_keys(level);
+    if let Some((proto, l4)) = frame.closer(level) {
+        tenant_closer(proto, l4, keys, inner);
+    }
+}
+
+/// [`InnerKeys`]' levels, made: once per record.
+#[cold]
+#[inline(never)]
+fn make_levels(inner: &mut InnerKeys) -> &mut [PacketKeys; MAX_DEPTH] {
+    inner.levels_mut()
+}
+
+/// The tunnel in the transport payload `l4` of protocol `proto`, if any, recorded in `keys`
+/// and its levels walked into `inner`.
+#[inline(never)]
+fn general_tunnel(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
     if let Some(payload) = tunnel(proto, l4, keys) {
         walk_tunnels(payload, keys, inner);
     }
+}
+
+/// What a VXLAN tenant frame (level 1, its keys written) needs beyond its fixed-place keys:
+/// its unreachable key, or the levels of a tunnel inside it.
+#[inline(never)]
+fn tenant_closer(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
+    if let Some(payload) = level_closer(proto, l4, &mut inner.levels_mut()[0]) {
+        walk_tunnels_from(payload, 1, keys, inner);
+    }
+}
+
+/// [`look_closer`] for a level inside a tunnel: a further tunnel's contents are returned.
+#[inline(never)]
+fn level_closer<'a>(proto: u8, l4: &'a [u8], keys: &mut PacketKeys) -> Option<Payload<'a>> {
+    if proto == protocol::ICMP {
+        if let [ICMPV4_DESTINATION_UNREACHABLE, code, ..] = *l4 {
+            unreachable_v4(code, l4, keys);
+        }
+        return None;
+    }
+    tunnel(proto, l4, keys)
 }
 
 /// UDP destination ports of the tunnels [`super::header`] recognises.
