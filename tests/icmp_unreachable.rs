@@ -2,7 +2,7 @@
 //! IPv6, cut at every length, checked through the public decoder and the sFlow-RT text forms
 //! (`icmpunreachableport` = `udp_53`, ...); then the same messages wrapped in whole sFlow v5
 //! datagrams and taken through the receive fast path (`decode_datagram`) to `SampleRecord`s.
-//! The rules are in `src/packet/header.rs`'s module docs and REFERENCE.md section 2.
+//! The rules are in `src/packet/header/unreachable.rs`'s module docs and REFERENCE.md section 2.
 
 mod packet_support;
 use packet_support::{frames, visit};
