@@ -23,10 +23,9 @@ use super::header::{
     icmpv4_unreachable, icmpv6_unreachable, tunnel, vxlan_vni, walk_tunnels, walk_tunnels_from,
     Payload, GENEVE_PORT, UDP_HEADER, VXLAN_HEADER, VXLAN_PORT,
 };
-use std::net::{IpAddr, Ipv6Addr};
 
 use super::transport::protocol;
-use super::{InnerKeys, Key, PacketKeys, TunnelKind};
+use super::{InnerKeys, Key, PacketKeys, TunnelKind, MAX_DEPTH};
 
 /// Bytes needed from the start of the IPv4 header: 20 for the header, 14 for the TCP header
 /// up to its flags byte.
@@ -60,25 +59,34 @@ pub struct Ipv4Frame<'a> {
 
 /// EtherTypes as their bytes on the wire, compared without byte swapping.
 const IPV4: [u8; 2] = ethertype::IPV4.to_be_bytes();
+const IPV6: [u8; 2] = ethertype::IPV6.to_be_bytes();
 const VLAN: [u8; 2] = ethertype::VLAN.to_be_bytes();
+
+/// The Ethernet part of both shapes: EtherType `ip` (as on the wire), untagged or after
+/// one 802.1Q tag. Gives where the IP header starts (14 or 18), the keys' Ethernet bytes
+/// 12..16 (the EtherType and the VID, 0 without a tag, big-endian) and [`Key::Vlan`]'s bit
+/// when there is a tag; `None` for any other Ethernet header.
+#[inline(always)]
+fn ethernet_shape<const N: usize>(frame: &[u8; N], ip: [u8; 2]) -> Option<(usize, [u8; 4], u32)> {
+    if pair(frame, 12) == ip {
+        Some((14, [ip[0], ip[1], 0, 0], 0))
+    } else if pair(frame, 12) == VLAN && pair(frame, 16) == ip {
+        // The tag's last two bytes with the PCP and DEI cleared, after the EtherType: one
+        // 16-bit load, a mask and a shift.
+        let vid = u16::from_le_bytes(pair(frame, 14)) & u16::from_le_bytes([0x0F, 0xFF]);
+        let tail = (u32::from(vid) << 16) | u32::from(u16::from_le_bytes(ip));
+        Some((18, tail.to_le_bytes(), Key::Vlan.bit()))
+    } else {
+        None
+    }
+}
 
 impl<'a> Ipv4Frame<'a> {
     /// Recognise the shape, or `None` for any other (then use the general walk).
     #[inline(always)]
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let frame = bytes.first_chunk::<FRAME_LEN>()?;
-        let (at, tail, vlan_bit) = if pair(frame, 12) == IPV4 {
-            (14, [IPV4[0], IPV4[1], 0, 0], 0)
-        } else if pair(frame, 12) == VLAN && pair(frame, 16) == IPV4 {
-            // The tag's last two bytes with the PCP and DEI cleared, after the EtherType:
-            // one 16-bit load, a mask and a shift.
-            let vid = u16::from_le_bytes(*frame.get(14..)?.first_chunk::<2>()?)
-                & u16::from_le_bytes([0x0F, 0xFF]);
-            let tail = (u32::from(vid) << 16) | u32::from(u16::from_le_bytes(IPV4));
-            (18, tail.to_le_bytes(), Key::Vlan.bit())
-        } else {
-            return None;
-        };
+        let (at, tail, vlan_bit) = ethernet_shape(frame, IPV4)?;
         // None of these is ever `None`: `at` is at most 18 and the frame `FRAME_LEN` long.
         let ip = frame.get(at..)?.first_chunk::<IPV4_LEN>()?;
         let wire = ip.get(8..)?.first_chunk::<16>()?;
@@ -125,77 +133,140 @@ impl<'a> Ipv4Frame<'a> {
     ///
     /// One test decides for nearly every frame: the protocol's `TRANSPORT_KEYS` entry,
     /// which [`Self::write_keys`] stored in the keys, has `LOOK_CLOSER` only for a first
-    /// fragment of ICMP, UDP or an encapsulating protocol.
+    /// fragment of ICMP, UDP or an encapsulating protocol. UDP, half the samples on many
+    /// links, is then let go after one masked compare of its destination port; VXLAN around
+    /// a tenant frame of this shape, what a fabric link mostly samples, is decoded here in
+    /// line ([`Self::vxlan`]); the rest goes out of line.
     #[inline(always)]
     pub fn finish(&self, keys: &mut PacketKeys, inner: &mut InnerKeys) {
-        let ip = self.ip;
         // The flag as `write_keys` just stored it with the keys (clear for a non-first
-        // fragment): no reload of the protocol and its table entry.
+        // fragment): no reload of the protocol, its table entry or the fragment word.
         if keys.raw_present() & LOOK_CLOSER == 0 {
             return;
         }
-        // UDP, half the samples on many links, is let go after one masked compare of its
-        // destination port.
+        let ip = self.ip;
         if ip[9] == protocol::UDP && !may_be_tunnel_port(be16(ip, 22)) {
             return;
         }
-        let first_fragment = be16(ip, 6) & 0x1FFF == 0;
-        if ip[9] == protocol::ICMP {
-            if ip[20] == ICMPV4_DESTINATION_UNREACHABLE && first_fragment {
-                unreachable_v4(ip[21], self.packet.get(20..).unwrap_or(&[]), keys);
-            }
-        } else if (ip[9] != protocol::UDP || is_tunnel_port(be16(ip, 22))) && first_fragment {
-            decapsulate(ip[9], self.packet.get(20..).unwrap_or(&[]), keys, inner);
-        }
+        look_closer(self.packet.get(20..).unwrap_or(&[]), keys, inner, ip[9]);
     }
 
     /// [`Self::finish`] for a level inside a tunnel: the contents of a further tunnel are
     /// returned for the caller's walk instead of decoded here.
     #[inline(always)]
     pub(super) fn finish_level(&self, keys: &mut PacketKeys) -> Option<Payload<'a>> {
+        let (proto, l4) = self.closer(keys)?;
+        level_closer(proto, l4, keys)
+    }
+
+    /// The protocol and transport bytes when the frame needs more than its fixed-place keys
+    /// (a first fragment of ICMP, of UDP to a port that may be a tunnel's, or of an
+    /// encapsulating protocol), else `None`. `keys` are those [`Self::write_keys`] just
+    /// wrote: their `LOOK_CLOSER` flag decides for nearly every frame.
+    #[inline(always)]
+    fn closer(&self, keys: &PacketKeys) -> Option<(u8, &'a [u8])> {
         let ip = self.ip;
-        if be16(ip, 6) & 0x1FFF != 0 || transport_keys(ip[9]) & LOOK_CLOSER == 0 {
+        if keys.raw_present() & LOOK_CLOSER == 0
+            || ip[9] == protocol::UDP && !may_be_tunnel_port(be16(ip, 22))
+        {
             return None;
         }
-        if ip[9] == protocol::ICMP {
-            if ip[20] == ICMPV4_DESTINATION_UNREACHABLE {
-                unreachable_v4(ip[21], self.packet.get(20..).unwrap_or(&[]), keys);
-            }
-            return None;
-        }
-        tunnel(ip[9], self.packet.get(20..).unwrap_or(&[]), keys)
+        Some((ip[9], self.packet.get(20..).unwrap_or(&[])))
     }
 }
 
-/// A tunnel (or UDP to a tunnel port that may be one) is a small fraction of samples on
-/// most links: decoded out of the straight line. `l4` starts at the transport header.
-///
-/// VXLAN around a tenant frame of this module's shape, what a fabric link mostly samples,
-/// goes straight through; every other tunnel takes the general walk.
+/// A first fragment of ICMP, of UDP to a port that may be a tunnel's, or of an encapsulating
+/// protocol, a small fraction of samples on most links: decoded out of the straight line.
+/// `l4` starts at the transport header. Each call here is the function's last act, a jump
+/// (the arguments they share come first, in the same registers).
 #[inline(never)]
-fn decapsulate(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
-    if proto == protocol::UDP {
-        if let Some((h, tenant)) = l4
-            .get(UDP_HEADER..)
-            .and_then(|b| b.split_first_chunk::<VXLAN_HEADER>())
-        {
-            if l4.get(2..4) == Some(&VXLAN_PORT.to_be_bytes()[..]) {
-                if let (Some(vni), Some(frame)) = (vxlan_vni(h), Ipv4Frame::parse(tenant)) {
-                    keys.set_tunnel(TunnelKind::Vxlan, Some(vni));
-                    let level = &mut inner.levels_mut()[0];
-                    frame.write_keys(level);
-                    match frame.finish_level(level) {
-                        None => keys.set_depth(1),
-                        Some(payload) => walk_tunnels_from(payload, 1, keys, inner),
-                    }
-                    return;
-                }
-            }
+fn look_closer(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys, proto: u8) {
+    match (proto, l4) {
+        (protocol::ICMP, &[ICMPV4_DESTINATION_UNREACHABLE, code, ..]) => {
+            unreachable_v4(code, l4, keys)
         }
+        (protocol::ICMP, _) => {}
+        (protocol::UDP, &[_, _, p0, p1, ..]) if u16::from_be_bytes([p0, p1]) == VXLAN_PORT => {
+            vxlan(l4, keys, inner)
+        }
+        _ => general_tunnel(l4, keys, inner, proto),
     }
+}
+
+/// A first fragment of UDP to the VXLAN port (`l4` from its UDP header on), out of the
+/// straight line. VXLAN around a tenant frame of this module's shape, what a fabric link
+/// mostly samples, goes straight through: the tunnel recorded in `keys`, the tenant's keys
+/// written as level 1 of `inner`. Anything else on the port takes the general walk.
+///
+/// The bytes a UDP datagram to the VXLAN port needs for [`vxlan`]'s straight line: the UDP
+/// and VXLAN headers, then a tenant frame of [`Ipv4Frame`]'s shape.
+const VXLAN_LEN: usize = UDP_HEADER + VXLAN_HEADER + FRAME_LEN;
+
+/// Calls other than the rare one making the levels are the function's last act (a jump).
+#[inline(never)]
+fn vxlan(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
+    // One length check for the UDP and VXLAN headers and the tenant's fixed part; the
+    // tenant's own checks then fold away.
+    let (Some(h), Some(tenant)) = (
+        l4.first_chunk::<VXLAN_LEN>()
+            .and_then(|b| b.get(UDP_HEADER..))
+            .and_then(<[u8]>::first_chunk::<VXLAN_HEADER>),
+        l4.get(UDP_HEADER + VXLAN_HEADER..),
+    ) else {
+        return general_tunnel(l4, keys, inner, protocol::UDP);
+    };
+    let (Some(vni), Some(frame)) = (vxlan_vni(h), Ipv4Frame::parse(tenant)) else {
+        return general_tunnel(l4, keys, inner, protocol::UDP);
+    };
+    keys.set_tunnel(TunnelKind::Vxlan, Some(vni));
+    keys.set_depth(1);
+    // The levels exist from a record's first tunnel on; making them (a 300-byte clear) is
+    // out of line.
+    let level = match inner.level(1) {
+        Some(_) => &mut inner.levels_mut()[0],
+        None => &mut make_levels(inner)[0],
+    };
+    frame.write_keys(level);
+    if let Some((proto, l4)) = frame.closer(level) {
+        tenant_closer(proto, l4, keys, inner);
+    }
+}
+
+/// [`InnerKeys`]' levels, made: once per record.
+#[cold]
+#[inline(never)]
+fn make_levels(inner: &mut InnerKeys) -> &mut [PacketKeys; MAX_DEPTH] {
+    inner.levels_mut()
+}
+
+/// The tunnel in the transport payload `l4` of protocol `proto`, if any, recorded in `keys`
+/// and its levels walked into `inner`.
+#[inline(never)]
+fn general_tunnel(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys, proto: u8) {
     if let Some(payload) = tunnel(proto, l4, keys) {
         walk_tunnels(payload, keys, inner);
     }
+}
+
+/// What a VXLAN tenant frame (level 1, its keys written) needs beyond its fixed-place keys:
+/// its unreachable key, or the levels of a tunnel inside it.
+#[inline(never)]
+fn tenant_closer(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
+    if let Some(payload) = level_closer(proto, l4, &mut inner.levels_mut()[0]) {
+        walk_tunnels_from(payload, 1, keys, inner);
+    }
+}
+
+/// [`look_closer`] for a level inside a tunnel: a further tunnel's contents are returned.
+#[inline(never)]
+fn level_closer<'a>(proto: u8, l4: &'a [u8], keys: &mut PacketKeys) -> Option<Payload<'a>> {
+    if proto == protocol::ICMP {
+        if let [ICMPV4_DESTINATION_UNREACHABLE, code, ..] = *l4 {
+            unreachable_v4(code, l4, keys);
+        }
+        return None;
+    }
+    tunnel(proto, l4, keys)
 }
 
 /// UDP destination ports of the tunnels [`super::header`] recognises.
@@ -291,18 +362,21 @@ pub const IPV6_LEN: usize = 40 + 14;
 /// which decodes them the same).
 pub const FRAME6_LEN: usize = 18 + IPV6_LEN;
 
-const IPV6: [u8; 2] = ethertype::IPV6.to_be_bytes();
-
 /// An Ethernet sampled header of the common IPv6 shape: untagged or one 802.1Q tag, IPv6
 /// with no extension header, then TCP, UDP (to a port that is no tunnel's) or ICMPv6, with
 /// at least [`FRAME6_LEN`] bytes. Its keys lie at fixed places, so they are read at fixed
-/// offsets of one checked array instead of through the general layer walk's chain of
-/// checks; anything else gives `None` from [`Ipv6Frame::parse`] and takes that walk.
+/// offsets of one checked array and written as [`Ipv4Frame`]'s are: the frame's first 16
+/// bytes and the two addresses as whole copies, the rest as a few single stores, the
+/// presence bits looked up by next header (no branch per key). Anything else gives `None`
+/// from [`Ipv6Frame::parse`] and takes the general layer walk.
 #[derive(Clone, Copy, Debug)]
 pub struct Ipv6Frame<'a> {
-    frame: &'a [u8; FRAME6_LEN],
+    /// The frame's first 16 bytes (MACs, then EtherType or tag).
+    ethernet: &'a [u8; 16],
     ip: &'a [u8; IPV6_LEN],
-    vlan: Option<u16>,
+    /// The keys' Ethernet bytes 12..16 and [`Key::Vlan`]'s bit, as in [`Ipv4Frame`].
+    tail: [u8; 4],
+    vlan_bit: u32,
     /// The bytes from the transport header on, for the rare destination-unreachable quote.
     l4: &'a [u8],
 }
@@ -312,27 +386,21 @@ impl<'a> Ipv6Frame<'a> {
     #[inline(always)]
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let frame = bytes.first_chunk::<FRAME6_LEN>()?;
-        let (at, vlan) = if pair(frame, 12) == IPV6 {
-            (14, None)
-        } else if pair(frame, 12) == VLAN && pair(frame, 16) == IPV6 {
-            (18, Some(be16(frame, 14) & 0x0FFF))
-        } else {
-            return None;
-        };
+        let (at, tail, vlan_bit) = ethernet_shape(frame, IPV6)?;
         // Never `None`: `at` is at most 18 and the frame `FRAME6_LEN` long.
         let ip = frame.get(at..)?.first_chunk::<IPV6_LEN>()?;
-        let fits = match ip[6] {
-            protocol::TCP | protocol::ICMPV6 => true,
-            protocol::UDP => !is_tunnel_port(be16(ip, 42)),
-            _ => false,
-        };
-        if ip[0] >> 4 != 6 || !fits {
+        // Version 6, a next header of the shape, and for UDP no tunnel's port.
+        if ip[0] >> 4 != 6
+            || transport6_keys(ip[6]) == 0
+            || ip[6] == protocol::UDP && is_tunnel_port(be16(ip, 42))
+        {
             return None;
         }
         Some(Ipv6Frame {
-            frame,
+            ethernet: frame.first_chunk::<16>()?,
             ip,
-            vlan,
+            tail,
+            vlan_bit,
             l4: bytes.get(at + 40..)?,
         })
     }
@@ -340,41 +408,51 @@ impl<'a> Ipv6Frame<'a> {
     /// Every key of the frame, written over `keys` (the general walk's, for these bytes).
     #[inline(always)]
     pub fn write_keys(&self, keys: &mut PacketKeys) {
-        let (frame, ip) = (self.frame, self.ip);
-        *keys = PacketKeys::EMPTY;
-        keys.set_mac_destination(frame.first_chunk::<6>().copied());
-        keys.set_mac_source(frame.get(6..).and_then(|b| b.first_chunk::<6>()).copied());
-        keys.set_vlan(self.vlan);
-        keys.set_ethernet_protocol(Some(ethertype::IPV6));
-        let address = |at: usize| {
-            let bytes = ip.get(at..).and_then(|b| b.first_chunk::<16>());
-            bytes.map(|a| IpAddr::V6(Ipv6Addr::from(*a)))
+        let ip = self.ip;
+        let (Some(addresses), Some(ports)) = (
+            ip.get(8..).and_then(<[u8]>::first_chunk::<32>),
+            ip.get(40..).and_then(<[u8]>::first_chunk::<4>),
+        ) else {
+            // Never taken: both lie inside the `IPV6_LEN` bytes.
+            return;
         };
-        keys.set_ip_source(address(8));
-        keys.set_ip_destination(address(24));
-        keys.set_ip_tos(Some((ip[0] << 4) | (ip[1] >> 4)));
-        keys.set_ip_ttl(Some(ip[7]));
-        keys.set_ip_protocol(Some(ip[6]));
-        let (source, destination) = (be16(ip, 40), be16(ip, 42));
-        match ip[6] {
-            protocol::TCP => {
-                keys.set_tcp_source_port(Some(source));
-                keys.set_tcp_destination_port(Some(destination));
-                keys.set_tcp_flags(Some(u16::from(ip[53])));
-            }
-            protocol::UDP => {
-                keys.set_udp_source_port(Some(source));
-                keys.set_udp_destination_port(Some(destination));
-            }
-            _ => {
-                keys.set_icmp_type(Some(ip[40]));
-                keys.set_icmp_code(Some(ip[41]));
-                if ip[40] == ICMPV6_DESTINATION_UNREACHABLE {
-                    unreachable_v6(ip[41], self.l4, keys);
-                }
-            }
+        keys.write_ethernet_ipv6(
+            ALWAYS6 | self.vlan_bit | transport6_keys(ip[6]),
+            self.ethernet,
+            self.tail,
+            addresses,
+            [ip[7], ip[6]],
+            ports,
+            (be16(ip, 0) >> 4) as u8,
+            ip[53],
+        );
+        if ip[6] == protocol::ICMPV6 && ip[40] == ICMPV6_DESTINATION_UNREACHABLE {
+            unreachable_v6(ip[41], self.l4, keys);
         }
-        keys.set_depth(0);
+    }
+}
+
+/// Keys every frame of the IPv6 shape carries.
+const ALWAYS6: u32 = Key::MacSource.bit()
+    | Key::MacDestination.bit()
+    | Key::EthernetProtocol.bit()
+    | Key::Ip6Source.bit()
+    | Key::Ip6Destination.bit()
+    | Key::IpProtocol.bit()
+    | Key::IpTos.bit()
+    | Key::IpTtl.bit();
+
+/// The transport keys of the next headers [`Ipv6Frame`] takes (TCP, UDP, ICMPv6), 0 for
+/// every other (extension headers, tunnels, the rest: the general walk's).
+#[inline(always)]
+fn transport6_keys(next_header: u8) -> u32 {
+    match next_header {
+        protocol::TCP => {
+            Key::TcpSourcePort.bit() | Key::TcpDestinationPort.bit() | Key::TcpFlags.bit()
+        }
+        protocol::UDP => Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit(),
+        protocol::ICMPV6 => Key::IcmpType.bit() | Key::IcmpCode.bit(),
+        _ => 0,
     }
 }
 

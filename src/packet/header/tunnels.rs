@@ -145,7 +145,8 @@ pub(in crate::packet) fn vxlan_vni(h: &[u8; VXLAN_HEADER]) -> Option<u32> {
     if h[0] & VXLAN_I == 0 || h[0] & !(VXLAN_I | VXLAN_G) != 0 {
         return None;
     }
-    Some(u32::from_be_bytes([0, h[4], h[5], h[6]]))
+    // Bytes 4..7, as the top three of one big-endian load.
+    Some(u32::from_be_bytes(*h.last_chunk::<4>()?) >> 8)
 }
 
 fn vxlan<'a>(b: &'a [u8], keys: &mut PacketKeys) -> Option<Payload<'a>> {

@@ -349,4 +349,35 @@ impl PacketKeys {
         self.tcp_flags = u16::from(tcp_flags);
         self.icmp = *icmp;
     }
+
+    /// [`Self::write_ethernet_ipv4`] for the common IPv6 frame shape (Ethernet, IPv6 without
+    /// extension headers, TCP/UDP/ICMPv6): `addresses` is the IPv6 header's bytes 8..40
+    /// (source, then destination), copied whole into `ip6`; `hop_limit_protocol` and
+    /// `ports` (the transport header's first four bytes) go to the `ip` block's slots of
+    /// the IPv4 TTL and protocol and of the ports.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn write_ethernet_ipv6(
+        &mut self,
+        present: u32,
+        ethernet: &[u8; 16],
+        ethernet_tail: [u8; 4],
+        addresses: &[u8; 32],
+        hop_limit_protocol: [u8; 2],
+        ports: &[u8; 4],
+        ip_tos: u8,
+        tcp_flags: u8,
+    ) {
+        self.present = present;
+        self.ethernet = *ethernet;
+        self.ethernet[12..16].copy_from_slice(&ethernet_tail);
+        self.ip6 = *addresses;
+        self.ip[0..2].copy_from_slice(&hop_limit_protocol);
+        self.ip[12..16].copy_from_slice(ports);
+        self.ip_tos = ip_tos;
+        self.tcp_flags = u16::from(tcp_flags);
+        if let Some(icmp) = ports.first_chunk::<2>() {
+            self.icmp = *icmp;
+        }
+    }
 }
