@@ -353,6 +353,20 @@ pub(super) fn expanded<V: Visitor>(
         record.restore_compact();
         return Ok(());
     }
+    expanded_records(record, index, fixed, list, count, visitor)
+}
+
+/// [`expanded`]'s sample when the quiet pass declines it: the record loop, out of line so
+/// that the quiet path saves only the registers it needs.
+#[inline(never)]
+fn expanded_records<V: Visitor>(
+    record: &mut SampleRecord,
+    index: u32,
+    fixed: &[u8; expanded_flow_sample::LEN],
+    list: &[u8],
+    count: u32,
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
     let mut others = Others::default();
     let Some(header) = records(list, (count, count), None, visitor, &mut others)? else {
         record.set_expanded_words(fixed, others_frame_length(&others));
