@@ -153,7 +153,7 @@ fn compact_apart<V: Visitor>(
     // Records in another order (Open vSwitch sends the extended-switch record first): one
     // quiet pass finds the header when there is nothing to report.
     let found = match rest.get(FIRST..end) {
-        Some(list) => quiet_header(list, count),
+        Some(list) => quiet_header::<false>(list, count),
         None => None,
     };
     if let Some((h, frame_length)) = found {
@@ -207,7 +207,7 @@ fn compact_loop<V: Visitor>(
 /// Two passes over the one list: up to the header, only known records other than the
 /// sampled Ethernet/IP ones; after it, [`quiet_records`], which needs no state at all.
 #[inline(always)]
-fn quiet_header(mut list: &[u8], count: u32) -> Option<(Header<'_>, [u8; 4])> {
+fn quiet_header<const UNROLL: bool>(mut list: &[u8], count: u32) -> Option<(Header<'_>, [u8; 4])> {
     let mut left = count;
     while left != 0 {
         left -= 1;
@@ -220,7 +220,16 @@ fn quiet_header(mut list: &[u8], count: u32) -> Option<(Header<'_>, [u8; 4])> {
         let (data, after) = body.split_at_checked(length as usize)?;
         list = after;
         if tag == SAMPLED_HEADER_AS_SENT {
-            if !quiet_records(list, left) {
+            // Three records after the header, an expanded sample's usual four, passed
+            // without the loop's counter (only there: a compact sample pays no compare).
+            let quiet = match left {
+                3 if UNROLL => quiet_record(list)
+                    .and_then(quiet_record)
+                    .and_then(quiet_record)
+                    .is_some(),
+                _ => quiet_records(list, left),
+            };
+            if !quiet {
                 return None;
             }
             return header_record(data).ok();
@@ -334,7 +343,7 @@ pub(super) fn expanded<V: Visitor>(
         return Err(truncated(Structure::FlowSample, LEN, data.len()));
     };
     let count = word::<RECORD_COUNT, LEN>(fixed);
-    if let Some((h, frame_length)) = quiet_header(list, count) {
+    if let Some((h, frame_length)) = quiet_header::<true>(list, count) {
         record.set_expanded_words(fixed, frame_length);
         keys(record, h);
         visitor.flow_sample(
@@ -344,6 +353,20 @@ pub(super) fn expanded<V: Visitor>(
         record.restore_compact();
         return Ok(());
     }
+    expanded_records(record, index, fixed, list, count, visitor)
+}
+
+/// [`expanded`]'s sample when the quiet pass declines it: the record loop, out of line so
+/// that the quiet path saves only the registers it needs.
+#[inline(never)]
+fn expanded_records<V: Visitor>(
+    record: &mut SampleRecord,
+    index: u32,
+    fixed: &[u8; expanded_flow_sample::LEN],
+    list: &[u8],
+    count: u32,
+    visitor: &mut V,
+) -> Result<(), DecodeError> {
     let mut others = Others::default();
     let Some(header) = records(list, (count, count), None, visitor, &mut others)? else {
         record.set_expanded_words(fixed, others_frame_length(&others));
