@@ -533,6 +533,13 @@ fn general_keys(record: &mut SampleRecord, protocol: u32, bytes: &[u8]) {
             return;
         }
     }
+    walked_keys(record, protocol, bytes);
+}
+
+/// Keys by the general layer walk. Its own function so that the IPv6 frame above does not
+/// pay the walk's stack frame.
+#[inline(never)]
+fn walked_keys(record: &mut SampleRecord, protocol: u32, bytes: &[u8]) {
     record.keys = PacketKeys::EMPTY;
     decode_header_keys(protocol, bytes, &mut record.keys, &mut record.inner);
 }
