@@ -141,6 +141,29 @@ pub struct EthernetCounters {
 }
 
 impl DatagramBuilder {
+    /// A sampled IPv4 or IPv6 record (formats 3 and 4): the two share their layout but for
+    /// the addresses' width; `words` are the source and destination ports, the TCP flags
+    /// and the TOS (IPv4) or priority (IPv6).
+    fn sampled_ip(
+        &mut self,
+        format: u32,
+        length: u32,
+        protocol: u32,
+        addresses: [&[u8]; 2],
+        words: [u32; 4],
+    ) {
+        let at = self.open_struct(format);
+        self.u32(length);
+        self.u32(protocol);
+        for a in addresses {
+            self.opaque_bytes(a);
+        }
+        for w in words {
+            self.u32(w);
+        }
+        self.close_struct(at);
+    }
+
     /// A sample's record list: the count, then each record in its envelope.
     pub(super) fn records(&mut self, records: &[RecordSpec<'_>]) {
         self.u32(records.len() as u32);
@@ -183,15 +206,9 @@ impl DatagramBuilder {
                     tcp_flags,
                     tos,
                 } => {
-                    let at = self.open_struct(format::SAMPLED_IPV4);
-                    self.u32(length);
-                    self.u32(protocol);
-                    self.opaque_bytes(&src.octets());
-                    self.opaque_bytes(&dst.octets());
-                    for w in [src_port, dst_port, tcp_flags, tos] {
-                        self.u32(w);
-                    }
-                    self.close_struct(at);
+                    let ports = [src_port, dst_port, tcp_flags, tos];
+                    let addresses = [&src.octets()[..], &dst.octets()[..]];
+                    self.sampled_ip(format::SAMPLED_IPV4, length, protocol, addresses, ports);
                 }
                 RecordSpec::SampledIpv6 {
                     length,
@@ -203,15 +220,9 @@ impl DatagramBuilder {
                     tcp_flags,
                     priority,
                 } => {
-                    let at = self.open_struct(format::SAMPLED_IPV6);
-                    self.u32(length);
-                    self.u32(protocol);
-                    self.opaque_bytes(&src.octets());
-                    self.opaque_bytes(&dst.octets());
-                    for w in [src_port, dst_port, tcp_flags, priority] {
-                        self.u32(w);
-                    }
-                    self.close_struct(at);
+                    let ports = [src_port, dst_port, tcp_flags, priority];
+                    let addresses = [&src.octets()[..], &dst.octets()[..]];
+                    self.sampled_ip(format::SAMPLED_IPV6, length, protocol, addresses, ports);
                 }
                 RecordSpec::ExtendedSwitch {
                     src_vlan,
