@@ -339,25 +339,45 @@ fn other_sample<V: Visitor>(
 /// place), so when a datagram is no longer in L1 (a burst of receives, the bench's working
 /// set) each link would wait for its own line; asked for up front, the lines arrive in
 /// parallel. On a datagram still in L1 each request costs one instruction and nothing else.
+///
+/// Two fixed runs of [`HALF_LINES`] lines and one compare, instead of a compare per few
+/// lines: the run that ends at the datagram's last byte always, the run from its first byte
+/// when the datagram is longer than one run. A short datagram's run then reaches back before
+/// its start (memory already walked, or its buffer's own header), never ahead past its end,
+/// where the next datagram lies.
 #[inline(always)]
 fn prefetch_lines(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
-    for at in (0..bytes.len().min(PREFETCH_MAX)).step_by(256) {
-        // Four lines a step: the last step may ask for up to three lines past the end.
-        for line in [0, 64, 128, 192] {
-            // SAFETY: a prefetch is a hint: it reads nothing and never faults, whatever
-            // the address.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    bytes.as_ptr().wrapping_add(at + line).cast(),
-                );
-            }
+    {
+        let len = bytes.len().min(PREFETCH_MAX);
+        if len > HALF_LINES * LINE {
+            prefetch_run(bytes.as_ptr(), LINE);
         }
+        // Backwards from the last byte, so that the run's last request is that byte's line.
+        prefetch_run(bytes.as_ptr().wrapping_add(len).wrapping_sub(1), LINE.wrapping_neg());
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;
 }
 
+/// [`HALF_LINES`] requests from `from`, `step` bytes apart (one cache line, either way).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_run(from: *const u8, step: usize) {
+    for line in 0..HALF_LINES {
+        // SAFETY: a prefetch is a hint: it reads nothing and never faults, whatever
+        // the address.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                from.wrapping_add(line.wrapping_mul(step)).cast(),
+            );
+        }
+    }
+}
+
 /// Bytes of a datagram [`prefetch_lines`] asks for: an Ethernet MTU's worth. The hardware
 /// prefetchers follow the walk through longer (jumbo) datagrams.
-const PREFETCH_MAX: usize = 1536;
+const PREFETCH_MAX: usize = 2 * HALF_LINES * LINE;
+/// Lines in each of [`prefetch_lines`]' two runs, and a cache line's bytes.
+const HALF_LINES: usize = 12;
+const LINE: usize = 64;
