@@ -28,10 +28,8 @@ pub struct SampleRecord {
     /// Agent address from the datagram header.
     pub agent: IpAddr,
     pub sub_agent: u32,
-    /// The flow sample's sequence number (per data source): with the agent, sub-agent and
-    /// data source it names the sample, and so the `event_id` of the flow it opens.
-    pub sequence: u32,
-    /// The sample's own fields, behind accessors ([`Self::source_index`] and the rest).
+    /// The sample's own fields, behind accessors ([`Self::sequence`],
+    /// [`Self::source_index`] and the rest).
     sample: SampleFields,
     /// When the datagram was received, in nanoseconds of the monotonic clock
     /// ([`crate::clock::monotonic_nanos`]); used for the receipt-to-send latency histogram.
@@ -48,18 +46,20 @@ pub struct SampleRecord {
 ///
 /// | bytes of `words` | compact (as sent) | decoded |
 /// |---|---|---|
-/// | 0..4 | source word (type << 24 \| index) | source type |
-/// | 4..8 | sampling rate | sampling rate |
-/// | 8..12 | sample pool (not read) | source index |
-/// | 12..16 | drops (not read) | input format, output format, 0, 0 |
-/// | 16..20 | input word (format << 30 \| value) | input value |
-/// | 20..24 | output word | output value |
+/// | 0..4 | sequence number | sequence number |
+/// | 4..8 | source word (type << 24 \| index) | source type |
+/// | 8..12 | sampling rate | sampling rate |
+/// | 12..16 | sample pool (not read) | source index |
+/// | 16..20 | drops (not read) | input format, output format, 0, 0 |
+/// | 20..24 | input word (format << 30 \| value) | input value |
+/// | 24..28 | output word | output value |
 ///
-/// The compact layout is bytes 4..28 of a compact flow sample, so the decoder copies them
-/// whole. The rate and the frame length sit at the same place in both forms.
+/// The compact layout is bytes 0..28 of a compact flow sample, so the decoder copies them
+/// whole. The sequence number, the rate and the frame length sit at the same place in both
+/// forms.
 #[derive(Clone, Copy)]
 struct SampleFields {
-    words: [u8; 24],
+    words: [u8; 28],
     frame_length: [u8; 4],
     compact: bool,
 }
@@ -67,7 +67,7 @@ struct SampleFields {
 impl SampleFields {
     /// All zero: source 0:0, interfaces 0 (format 0), rate and length 0.
     const ZERO: SampleFields = SampleFields {
-        words: [0; 24],
+        words: [0; 28],
         frame_length: [0; 4],
         compact: false,
     };
@@ -87,15 +87,20 @@ impl SampleFields {
     #[inline(always)]
     fn source_index(&self) -> u32 {
         if self.compact {
-            self.word(0) & 0x00FF_FFFF
+            self.word(4) & 0x00FF_FFFF
         } else {
-            self.word(8)
+            self.word(12)
         }
     }
 
     #[inline(always)]
+    fn sequence(&self) -> u32 {
+        self.word(0)
+    }
+
+    #[inline(always)]
     fn sampling_rate(&self) -> u32 {
-        self.word(4)
+        self.word(8)
     }
 
     #[inline(always)]
@@ -110,7 +115,6 @@ impl Default for SampleRecord {
         SampleRecord {
             agent: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             sub_agent: 0,
-            sequence: 0,
             sample: SampleFields::ZERO,
             received_ns: 0,
             keys: PacketKeys::EMPTY,
@@ -124,7 +128,7 @@ impl PartialEq for SampleRecord {
     fn eq(&self, other: &Self) -> bool {
         self.agent == other.agent
             && self.sub_agent == other.sub_agent
-            && self.sequence == other.sequence
+            && self.sequence() == other.sequence()
             && self.received_ns == other.received_ns
             && self.keys == other.keys
             && (1..=self.keys.depth()).all(|n| self.level_keys(n) == other.level_keys(n))
@@ -139,7 +143,7 @@ impl fmt::Debug for SampleRecord {
         f.debug_struct("SampleRecord")
             .field("agent", &self.agent)
             .field("sub_agent", &self.sub_agent)
-            .field("sequence", &self.sequence)
+            .field("sequence", &self.sequence())
             .field("source_type", &self.source_type())
             .field("source_index", &self.source_index())
             .field("input_format", &self.input_format())
@@ -171,7 +175,6 @@ impl SampleRecord {
         SampleRecord {
             agent,
             sub_agent,
-            sequence: 0,
             sample: SampleFields::ZERO,
             received_ns,
             keys: PacketKeys::EMPTY,
@@ -191,11 +194,18 @@ impl SampleRecord {
         self
     }
 
+    /// The flow sample's sequence number (per data source): with the agent, sub-agent and
+    /// data source it names the sample, and so the `event_id` of the flow it opens.
+    #[inline]
+    pub fn sequence(&self) -> u32 {
+        self.sample.sequence()
+    }
+
     /// Data source type (0 ifIndex, 1 smonVlanDataSource, 2 entPhysicalEntry), the whole
     /// word of an expanded sample.
     #[inline]
     pub fn source_type(&self) -> u32 {
-        let w = self.sample.word(0);
+        let w = self.sample.word(4);
         if self.sample.compact {
             w >> 24
         } else {
@@ -219,26 +229,26 @@ impl SampleRecord {
     /// [`Self::input_format`] says), all 32 bits.
     #[inline]
     pub fn input(&self) -> u32 {
-        self.interface_value(16)
+        self.interface_value(20)
     }
 
     /// Output interface value, as [`Self::input`].
     #[inline]
     pub fn output(&self) -> u32 {
-        self.interface_value(20)
+        self.interface_value(24)
     }
 
     /// Input interface format (0 ifIndex, 1 discarded, 2 multiple). A format above 255,
     /// which only a malformed expanded sample can carry, reads as 255: still not an ifIndex.
     #[inline]
     pub fn input_format(&self) -> u8 {
-        self.interface_format(16, 12)
+        self.interface_format(20, 16)
     }
 
     /// Output interface format, as [`Self::input_format`].
     #[inline]
     pub fn output_format(&self) -> u8 {
-        self.interface_format(20, 13)
+        self.interface_format(24, 17)
     }
 
     /// The value of the interface whose word is at `at`: a compact word's low 30 bits.
@@ -323,10 +333,8 @@ impl SampleRecord {
         fixed: &[u8; flow_sample::LEN],
         frame_length: [u8; 4],
     ) {
-        let [s0, s1, s2, s3, ..] = *fixed;
-        self.sequence = u32::from_be_bytes([s0, s1, s2, s3]);
-        if let Some(words) = fixed.get(flow_sample::SOURCE_ID..flow_sample::RECORD_COUNT) {
-            self.sample.words.copy_from_slice(words);
+        if let Some(words) = fixed.first_chunk::<{ flow_sample::RECORD_COUNT }>() {
+            self.sample.words = *words;
         }
         self.sample.frame_length = frame_length;
     }
@@ -355,14 +363,14 @@ impl SampleRecord {
             }
             w
         };
-        self.sequence = u32::from_be_bytes(word(x::SEQUENCE));
         let s = &mut self.sample;
         for (at, from) in [
-            (0, x::SOURCE_TYPE),
-            (4, x::SAMPLING_RATE),
-            (8, x::SOURCE_INDEX),
-            (16, x::INPUT_VALUE),
-            (20, x::OUTPUT_VALUE),
+            (0, x::SEQUENCE),
+            (4, x::SOURCE_TYPE),
+            (8, x::SAMPLING_RATE),
+            (12, x::SOURCE_INDEX),
+            (20, x::INPUT_VALUE),
+            (24, x::OUTPUT_VALUE),
         ] {
             if let Some(to) = s.words.get_mut(at..at + 4) {
                 to.copy_from_slice(&word(from));
@@ -370,7 +378,7 @@ impl SampleRecord {
         }
         let input = interface_format(u32::from_be_bytes(word(x::INPUT_FORMAT)));
         let output = interface_format(u32::from_be_bytes(word(x::OUTPUT_FORMAT)));
-        if let Some(formats) = s.words.get_mut(12..16) {
+        if let Some(formats) = s.words.get_mut(16..20) {
             formats.copy_from_slice(&[input, output, 0, 0]);
         }
         s.frame_length = frame_length;
@@ -386,11 +394,11 @@ impl SampleRecord {
             let (input_format, input) = (self.input_format(), self.input());
             let (output_format, output) = (self.output_format(), self.output());
             let s = &mut self.sample;
-            s.set_word(0, source_type);
-            s.set_word(8, source_index);
-            s.words[12..16].copy_from_slice(&[input_format, output_format, 0, 0]);
-            s.set_word(16, input);
-            s.set_word(20, output);
+            s.set_word(4, source_type);
+            s.set_word(12, source_index);
+            s.words[16..20].copy_from_slice(&[input_format, output_format, 0, 0]);
+            s.set_word(20, input);
+            s.set_word(24, output);
             s.compact = false;
         }
     }
@@ -399,35 +407,47 @@ impl SampleRecord {
     #[inline]
     pub fn set_source(&mut self, source_type: u32, source_index: u32) {
         self.decode_fields();
-        self.sample.set_word(0, source_type);
-        self.sample.set_word(8, source_index);
+        self.sample.set_word(4, source_type);
+        self.sample.set_word(12, source_index);
     }
 
     /// Set the input interface (format as sent, saturated to 255, and value).
     #[inline]
     pub fn set_input(&mut self, format: u32, value: u32) {
         self.decode_fields();
-        self.sample.words[12] = interface_format(format);
-        self.sample.set_word(16, value);
+        self.sample.words[16] = interface_format(format);
+        self.sample.set_word(20, value);
     }
 
     /// Set the output interface, as [`Self::set_input`].
     #[inline]
     pub fn set_output(&mut self, format: u32, value: u32) {
         self.decode_fields();
-        self.sample.words[13] = interface_format(format);
-        self.sample.set_word(20, value);
+        self.sample.words[17] = interface_format(format);
+        self.sample.set_word(24, value);
+    }
+
+    /// The sequence number sits at the same place in both forms: no conversion.
+    #[inline]
+    pub fn set_sequence(&mut self, sequence: u32) {
+        self.sample.set_word(0, sequence);
     }
 
     /// The rate sits at the same place in both forms: no conversion.
     #[inline]
     pub fn set_sampling_rate(&mut self, rate: u32) {
-        self.sample.set_word(4, rate);
+        self.sample.set_word(8, rate);
     }
 
     #[inline]
     pub fn set_frame_length(&mut self, length: u32) {
         self.sample.frame_length = length.to_be_bytes();
+    }
+
+    /// [`Self::set_sequence`], by value (for building records in tests and generators).
+    pub fn with_sequence(mut self, sequence: u32) -> Self {
+        self.set_sequence(sequence);
+        self
     }
 
     /// [`Self::set_source`], by value (for building records in tests and generators).
@@ -554,14 +574,19 @@ impl SampleRecord {
 pub struct WorkSample {
     pub agent: IpAddr,
     pub sub_agent: u32,
-    /// The flow sample's sequence number (see [`SampleRecord::sequence`]).
-    pub sequence: u32,
+    /// The sample's own fields, as the record has them.
     sample: SampleFields,
     /// When the datagram was received ([`SampleRecord::received_ns`]).
     pub received_ns: u64,
 }
 
 impl WorkSample {
+    /// The flow sample's sequence number (see [`SampleRecord::sequence`]).
+    #[inline]
+    pub fn sequence(&self) -> u32 {
+        self.sample.sequence()
+    }
+
     /// The data source index (ifIndex for interface data sources), as sFlow-RT's `dataSource`.
     #[inline]
     pub fn data_source(&self) -> u32 {
@@ -596,7 +621,7 @@ impl fmt::Debug for WorkSample {
         f.debug_struct("WorkSample")
             .field("agent", &self.agent)
             .field("sub_agent", &self.sub_agent)
-            .field("sequence", &self.sequence)
+            .field("sequence", &self.sequence())
             .field("data_source", &self.data_source())
             .field("sampling_rate", &self.sampling_rate())
             .field("frame_length", &self.frame_length())
@@ -611,7 +636,6 @@ impl From<&SampleRecord> for WorkSample {
         WorkSample {
             agent: r.agent,
             sub_agent: r.sub_agent,
-            sequence: r.sequence,
             sample: r.sample,
             received_ns: r.received_ns,
         }
@@ -694,8 +718,8 @@ mod tests {
             .with_sampling_rate(512)
             .with_frame_length(1518);
         // The compact fixture's sequence number (9) is the one field the setters lack.
-        assert_eq!(r.sequence, 9);
-        let d = SampleRecord { sequence: 9, ..d };
+        assert_eq!(r.sequence(), 9);
+        let d = d.with_sequence(9);
         assert_eq!(r, d);
         assert_eq!(format!("{r:?}"), format!("{d:?}"));
         assert_ne!(r, d.with_output(0, 0x1235));
@@ -722,7 +746,7 @@ mod tests {
     fn work_sample_keeps_every_field_a_worker_reads() {
         let r = compact([0, 0, 0x05, 0xEE]).with_received_ns(77);
         let w = WorkSample::from(&r);
-        assert_eq!((w.agent, w.sub_agent, w.sequence), (r.agent, 0, 9));
+        assert_eq!((w.agent, w.sub_agent, w.sequence()), (r.agent, 0, 9));
         assert_eq!((w.data_source(), w.sampling_rate()), (0x00AB_CDEF, 512));
         assert_eq!(
             (w.frame_length(), w.frames(), w.bytes()),

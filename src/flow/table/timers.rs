@@ -201,5 +201,5 @@ impl FlowTable {
 /// sample sequence number (the agent and data source are hashed in beside).
 #[inline]
 pub fn opening_word(record: &WorkSample) -> u64 {
-    (u64::from(record.sub_agent) << 32) | u64::from(record.sequence)
+    (u64::from(record.sub_agent) << 32) | u64::from(record.sequence())
 }

@@ -354,7 +354,10 @@ fn prefetch_lines(bytes: &[u8]) {
             prefetch_run(bytes.as_ptr(), LINE);
         }
         // Backwards from the last byte, so that the run's last request is that byte's line.
-        prefetch_run(bytes.as_ptr().wrapping_add(len).wrapping_sub(1), LINE.wrapping_neg());
+        prefetch_run(
+            bytes.as_ptr().wrapping_add(len).wrapping_sub(1),
+            LINE.wrapping_neg(),
+        );
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;

@@ -89,7 +89,7 @@ fn flow_sample<V: Visitor>(
         &mut others,
     )?;
     let mut record = *base;
-    record.sequence = fs.sequence;
+    record.set_sequence(fs.sequence);
     record.set_source(fs.source_id_type, fs.source_id_index);
     record.set_input(fs.input_format, fs.input_value);
     record.set_output(fs.output_format, fs.output_value);
