@@ -71,7 +71,6 @@ pub(super) fn compact_head<'a, V: Visitor>(
     const BODY: usize = FIRST + element::LEN;
     // In 64 bits, where no sum of these overflows.
     let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
-    let count = word::<{ FIXED + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
     let first_length = u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head));
     // The first record's padding matters only when records follow it (checked there).
     if length & 3 != 0 || first_length + 40 > length {
@@ -92,20 +91,20 @@ pub(super) fn compact_head<'a, V: Visitor>(
     }
     let header_end = usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?;
     let bytes = rest.get(COMPACT_HEAD..header_end)?;
-    // The records after the header, nearly always known ones with nothing to report once
-    // the header is found: one pass that keeps only the list and the count. The first
-    // record it cannot pass (unknown, cut, padded) sends the sample to the full record
-    // loop, out of line, before anything is reported. A record count of 0 makes `later`
-    // `u32::MAX`: the pass fails at the list's end and the record loop says what is wrong.
+    // The header alone, or followed by one record that a sample with a header passes in
+    // silence (the usual pair, with an extended-switch record): checked here, the counts
+    // compared as sent. Any other count (more records, or none), and a second record this
+    // step cannot pass, take [`compact_apart`], before anything is reported: its quiet
+    // pass or its record loop. The record count is read as a number only there, so that
+    // this straight line does not carry it.
     if array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) != ONE_AS_SENT {
-        let quiet = first_length & 3 == 0 && {
-            let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
-            // Two records, the usual pair with an extended-switch record, without the loop.
-            match array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) {
-                TWO_AS_SENT => quiet_record(list).is_some(),
-                _ => quiet_records(list, count.wrapping_sub(1)),
-            }
-        };
+        let quiet = first_length & 3 == 0
+            && array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head)
+                == TWO_AS_SENT
+            && {
+                let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
+                quiet_record(list).is_some()
+            };
         if !quiet {
             return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
         }
