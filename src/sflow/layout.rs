@@ -40,6 +40,15 @@ pub mod element {
     pub const LEN: usize = 8;
 }
 
+/// Extended switch record (flow record format 1001): the VLANs and 802.1p priorities.
+pub mod extended_switch {
+    pub const SRC_VLAN: usize = 0;
+    pub const SRC_PRIORITY: usize = 4;
+    pub const DST_VLAN: usize = 8;
+    pub const DST_PRIORITY: usize = 12;
+    pub const LEN: usize = 16;
+}
+
 /// Flow sample, format 1 (compact): data source and interfaces one word each, the type or
 /// format in the top bits.
 pub mod flow_sample {

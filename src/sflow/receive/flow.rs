@@ -16,7 +16,9 @@ use crate::packet::{decode_header_keys, PacketKeys};
 use crate::record::SampleRecord;
 use crate::sflow::error::{DecodeError, Structure};
 use crate::sflow::flow_record::format as record_format;
-use crate::sflow::layout::{element, expanded_flow_sample, flow_sample, sampled_header as sampled};
+use crate::sflow::layout::{
+    element, expanded_flow_sample, extended_switch, flow_sample, sampled_header as sampled,
+};
 use crate::sflow::sample::format as sample_format;
 use crate::sflow::sample::SampleKind;
 
@@ -103,7 +105,7 @@ pub(super) fn compact_head<'a, V: Visitor>(
                 == TWO_AS_SENT
             && {
                 let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
-                quiet_record(list).is_some()
+                usual_switch(list) || quiet_record(list).is_some()
             };
         if !quiet {
             return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
@@ -273,8 +275,28 @@ fn quiet_record(list: &[u8]) -> Option<&[u8]> {
     body.get(length as usize..)
 }
 
+/// True when `list` starts with an extended-switch record of the four words the record
+/// defines, which every agent sends: its whole envelope compared as sent, the length then
+/// known. The pair's second record nearly always is one; anything else, [`quiet_record`].
+#[inline(always)]
+fn usual_switch(list: &[u8]) -> bool {
+    match list.split_first_chunk::<{ element::LEN }>() {
+        Some((envelope, body)) => {
+            *envelope == USUAL_SWITCH_ENVELOPE && body.len() >= extended_switch::LEN
+        }
+        None => false,
+    }
+}
+
 /// The extended-switch record's tag as sent.
 const EXTENDED_SWITCH_AS_SENT: [u8; 4] = record_format::EXTENDED_SWITCH.to_be_bytes();
+
+/// The extended-switch record's envelope as sent when its body is the record's four words.
+const USUAL_SWITCH_ENVELOPE: [u8; element::LEN] = {
+    let [t0, t1, t2, t3] = EXTENDED_SWITCH_AS_SENT;
+    let [l0, l1, l2, l3] = (extended_switch::LEN as u32).to_be_bytes();
+    [t0, t1, t2, t3, l0, l1, l2, l3]
+};
 
 /// A record that a sample with a sampled header steps over in silence: a known one.
 #[inline(always)]
