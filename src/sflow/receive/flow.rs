@@ -108,7 +108,7 @@ pub(super) fn compact_head<'a, V: Visitor>(
                 usual_switch(list) || quiet_record(list).is_some()
             };
         if !quiet {
-            return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
+            return compact_more(rest, head, end, record, index, visitor).map(|()| after);
         }
     }
     let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
@@ -167,6 +167,21 @@ fn compact_apart<V: Visitor>(
         return Some(());
     }
     compact_loop(rest, head, end, record, index, visitor)
+}
+
+/// [`compact_apart`] out of line, for a sample whose sampled header comes first but whose
+/// records after it the straight line does not pass (more than one, or one it cannot):
+/// so that the straight line keeps nothing for it across the header's checks.
+#[inline(never)]
+fn compact_more<V: Visitor>(
+    rest: &[u8],
+    head: &[u8; COMPACT_HEAD],
+    end: usize,
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<()> {
+    compact_apart(rest, head, end, record, index, visitor)
 }
 
 /// [`compact_apart`]'s sample through the record loop ([`compact_records`]), out of line,
