@@ -183,7 +183,7 @@ impl<'a> Ipv4Frame<'a> {
 fn look_closer(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys, proto: u8) {
     match (proto, l4) {
         (protocol::ICMP, &[ICMPV4_DESTINATION_UNREACHABLE, code, ..]) => {
-            unreachable_v4(code, l4, keys)
+            unreachable_v4(l4, keys, code)
         }
         (protocol::ICMP, _) => {}
         (protocol::UDP, &[_, _, p0, p1, ..]) if u16::from_be_bytes([p0, p1]) == VXLAN_PORT => {
@@ -262,7 +262,7 @@ fn tenant_closer(proto: u8, l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerK
 fn level_closer<'a>(proto: u8, l4: &'a [u8], keys: &mut PacketKeys) -> Option<Payload<'a>> {
     if proto == protocol::ICMP {
         if let [ICMPV4_DESTINATION_UNREACHABLE, code, ..] = *l4 {
-            unreachable_v4(code, l4, keys);
+            unreachable_v4(l4, keys, code);
         }
         return None;
     }
@@ -427,7 +427,7 @@ impl<'a> Ipv6Frame<'a> {
             ip[53],
         );
         if ip[6] == protocol::ICMPV6 && ip[40] == ICMPV6_DESTINATION_UNREACHABLE {
-            unreachable_v6(ip[41], self.l4, keys);
+            unreachable_v6(self.l4, keys, ip[41]);
         }
     }
 }
@@ -458,7 +458,7 @@ fn transport6_keys(next_header: u8) -> u32 {
 
 /// [`unreachable_v4`] for ICMPv6.
 #[inline(never)]
-fn unreachable_v6(code: u8, icmp: &[u8], keys: &mut PacketKeys) {
+fn unreachable_v6(icmp: &[u8], keys: &mut PacketKeys, code: u8) {
     keys.set_unreachable(icmpv6_unreachable(code, icmp));
 }
 
@@ -481,7 +481,7 @@ fn be16<const N: usize>(b: &[u8; N], at: usize) -> u16 {
 /// A destination-unreachable message is a small fraction of samples: its quote is decoded
 /// out of the straight line.
 #[inline(never)]
-fn unreachable_v4(code: u8, icmp: &[u8], keys: &mut PacketKeys) {
+fn unreachable_v4(icmp: &[u8], keys: &mut PacketKeys, code: u8) {
     keys.set_unreachable(icmpv4_unreachable(code, icmp));
 }
 
