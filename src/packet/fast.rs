@@ -25,7 +25,7 @@ use super::header::{
 };
 
 use super::transport::protocol;
-use super::{InnerKeys, Key, PacketKeys, TunnelKind, MAX_DEPTH};
+use super::{InnerKeys, Key, PacketKeys, TunnelKind};
 
 /// Bytes needed from the start of the IPv4 header: 20 for the header, 14 for the TCP header
 /// up to its flags byte.
@@ -193,18 +193,23 @@ fn look_closer(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys, proto: u
     }
 }
 
+/// The bytes a UDP datagram to the VXLAN port needs for [`vxlan`]'s straight line: the UDP
+/// and VXLAN headers, then a tenant frame of [`Ipv4Frame`]'s shape.
+const VXLAN_LEN: usize = UDP_HEADER + VXLAN_HEADER + FRAME_LEN;
+
 /// A first fragment of UDP to the VXLAN port (`l4` from its UDP header on), out of the
 /// straight line. VXLAN around a tenant frame of this module's shape, what a fabric link
 /// mostly samples, goes straight through: the tunnel recorded in `keys`, the tenant's keys
 /// written as level 1 of `inner`. Anything else on the port takes the general walk.
 ///
-/// The bytes a UDP datagram to the VXLAN port needs for [`vxlan`]'s straight line: the UDP
-/// and VXLAN headers, then a tenant frame of [`Ipv4Frame`]'s shape.
-const VXLAN_LEN: usize = UDP_HEADER + VXLAN_HEADER + FRAME_LEN;
-
-/// Calls other than the rare one making the levels are the function's last act (a jump).
+/// Every call is the function's last act (a jump), so that it keeps nothing across one:
+/// a record's first tunnel makes the levels and comes back ([`vxlan_first`]).
 #[inline(never)]
 fn vxlan(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
+    // The levels exist from a record's first tunnel on.
+    let Some(level) = inner.level_mut(1) else {
+        return vxlan_first(l4, keys, inner);
+    };
     // One length check for the UDP and VXLAN headers and the tenant's fixed part; the
     // tenant's own checks then fold away.
     let (Some(h), Some(tenant)) = (
@@ -220,23 +225,19 @@ fn vxlan(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
     };
     keys.set_tunnel(TunnelKind::Vxlan, Some(vni));
     keys.set_depth(1);
-    // The levels exist from a record's first tunnel on; making them (a 300-byte clear) is
-    // out of line.
-    let level = match inner.level(1) {
-        Some(_) => &mut inner.levels_mut()[0],
-        None => &mut make_levels(inner)[0],
-    };
     frame.write_keys(level);
     if let Some((proto, l4)) = frame.closer(level) {
         tenant_closer(proto, l4, keys, inner);
     }
 }
 
-/// [`InnerKeys`]' levels, made: once per record.
+/// [`vxlan`] in a record without levels yet: they are made (a 300-byte clear, once per
+/// record), then [`vxlan`] goes on.
 #[cold]
 #[inline(never)]
-fn make_levels(inner: &mut InnerKeys) -> &mut [PacketKeys; MAX_DEPTH] {
-    inner.levels_mut()
+fn vxlan_first(l4: &[u8], keys: &mut PacketKeys, inner: &mut InnerKeys) {
+    inner.levels_mut();
+    vxlan(l4, keys, inner)
 }
 
 /// The tunnel in the transport payload `l4` of protocol `proto`, if any, recorded in `keys`

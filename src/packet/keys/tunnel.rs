@@ -79,6 +79,12 @@ impl InnerKeys {
         self.levels.as_ref()?.get(level.checked_sub(1)?)
     }
 
+    /// Level `level`'s keys (1 to [`MAX_DEPTH`]) to write, when the levels are made.
+    #[inline]
+    pub fn level_mut(&mut self, level: usize) -> Option<&mut PacketKeys> {
+        self.levels.as_mut()?.get_mut(level.checked_sub(1)?)
+    }
+
     /// Every level's storage, made (empty) the first time.
     #[inline]
     pub fn levels_mut(&mut self) -> &mut [PacketKeys; MAX_DEPTH] {
