@@ -59,7 +59,7 @@ pub(super) const COMPACT_HEAD: usize =
 /// long, has no record, or its first record runs past it: [`compact`] then takes it and
 /// says what is wrong. Otherwise the bytes after the sample.
 #[inline(always)]
-pub(super) fn compact_head<'a, V: Visitor>(
+pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
     rest: &'a [u8],
     head: &[u8; COMPACT_HEAD],
     record: &mut SampleRecord,
@@ -88,7 +88,7 @@ pub(super) fn compact_head<'a, V: Visitor>(
     let first_is_header =
         array_at::<{ FIRST + element::TAG }, 4, COMPACT_HEAD>(head) == SAMPLED_HEADER_AS_SENT;
     if !first_is_header || header_length + 16 > first_length {
-        return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
+        return compact_apart::<SIX, V>(rest, head, end, record, index, visitor).map(|()| after);
     }
     let header_end = usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?;
     let bytes = rest.get(COMPACT_HEAD..header_end)?;
@@ -107,7 +107,8 @@ pub(super) fn compact_head<'a, V: Visitor>(
             }
         };
         if !quiet {
-            return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
+            return compact_apart::<SIX, V>(rest, head, end, record, index, visitor)
+                .map(|()| after);
         }
     }
     let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
@@ -119,7 +120,7 @@ pub(super) fn compact_head<'a, V: Visitor>(
         frame_length: u32::from_be_bytes(frame_length),
         bytes,
     };
-    keys(record, h);
+    agent_keys::<SIX>(record, h);
     visitor.flow_sample(
         &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
         record,
@@ -139,7 +140,7 @@ const SAMPLED_HEADER_AS_SENT: [u8; 4] = record_format::SAMPLED_HEADER.to_be_byte
 /// out of line ([`compact_loop`]). `None`, before anything is reported, when that loop
 /// declines the sample.
 #[inline(always)]
-fn compact_apart<V: Visitor>(
+fn compact_apart<const SIX: bool, V: Visitor>(
     rest: &[u8],
     head: &[u8; COMPACT_HEAD],
     end: usize,
@@ -158,7 +159,7 @@ fn compact_apart<V: Visitor>(
     };
     if let Some((h, frame_length)) = found {
         record.set_compact_words(fixed, frame_length);
-        keys(record, h);
+        agent_keys::<SIX>(record, h);
         visitor.flow_sample(
             &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
             record,
@@ -521,6 +522,28 @@ fn keys(record: &mut SampleRecord, h: Header<'_>) {
         }
     }
     general_keys(record, h.protocol, h.bytes);
+}
+
+/// [`keys`] in the walk of an agent of either address type (`SIX` for an IPv6 agent's):
+/// an IPv6 agent's copy of the walk also takes the IPv6 frame in line, its own code apart
+/// from the IPv4 agent's, which keeps [`keys`].
+#[inline(always)]
+fn agent_keys<const SIX: bool>(record: &mut SampleRecord, h: Header<'_>) {
+    if !SIX {
+        return keys(record, h);
+    }
+    if h.protocol == sampled::ETHERNET {
+        if let Some(frame) = Ipv4Frame::parse(h.bytes) {
+            frame.write_keys(&mut record.keys);
+            frame.finish(&mut record.keys, &mut record.inner);
+            return;
+        }
+        if let Some(frame) = Ipv6Frame::parse(h.bytes) {
+            frame.write_keys(&mut record.keys);
+            return;
+        }
+    }
+    walked_keys(record, h.protocol, h.bytes);
 }
 
 /// Keys of a frame of another shape or header protocol: straight-line for an Ethernet
