@@ -445,7 +445,8 @@ impl<'a> Ipv6Frame<'a> {
             self.ethernet,
             self.tail,
             addresses,
-            [ip[7], ip[6]],
+            // The hop limit, then the next header: the two bytes as sent, swapped.
+            u16::from_le_bytes(pair(ip, 6)).rotate_left(8).to_le_bytes(),
             ports,
             (be16(ip, 0) >> 4) as u8,
             ip[53],
