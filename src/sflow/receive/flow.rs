@@ -98,15 +98,18 @@ pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
     // loop, out of line, before anything is reported. A record count of 0 makes `later`
     // `u32::MAX`: the pass fails at the list's end and the record loop says what is wrong.
     if array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) != ONE_AS_SENT {
-        let quiet = first_length & 3 == 0 && {
-            let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
-            // Two records, the usual pair with an extended-switch record, without the loop.
-            match array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) {
-                TWO_AS_SENT if SIX => quiet_switch(list),
-                TWO_AS_SENT => quiet_record(list).is_some(),
-                _ => quiet_records(list, count.wrapping_sub(1)),
-            }
-        };
+        let two =
+            array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) == TWO_AS_SENT;
+        let quiet = first_length & 3 == 0
+            && (SIX && two && switch_follows(rest, BODY as u64 + first_length, length) || {
+                let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
+                // Two records, the usual pair with an extended-switch record, without the
+                // loop.
+                match two {
+                    true => quiet_record(list).is_some(),
+                    false => quiet_records(list, count.wrapping_sub(1)),
+                }
+            });
         if !quiet {
             return compact_apart::<SIX, V>(rest, head, end, record, index, visitor)
                 .map(|()| after);
@@ -285,17 +288,23 @@ const SWITCH_RECORD: usize = element::LEN + 16;
 /// An extended-switch record's envelope as sent: its tag and its length (four words).
 const SWITCH_ENVELOPE: [u8; 8] = ((record_format::EXTENDED_SWITCH as u64) << 32 | 16).to_be_bytes();
 
-/// [`quiet_record`] passes `list`'s first record. The usual one, an extended-switch record
-/// of its four words, is told by its envelope compared whole (one 8-byte compare and one
-/// length check); any other by [`quiet_record`]. Only in an IPv6 agent's copy of the walk:
-/// in the IPv4 agent's, the optimiser keeps fewer of the loop's values in registers around
-/// it.
+/// True when the sample (its envelope's `length`) at the start of `rest` holds, at `at`,
+/// the usual second record whole: an extended-switch record of its four words, told by its
+/// envelope compared whole (one 8-byte compare, one length check). What [`quiet_record`]
+/// passes in the list from `at` to the sample's end; anything else is left to it. Only in
+/// an IPv6 agent's copy of the walk: in the IPv4 agent's, the optimiser keeps fewer of the
+/// loop's values in registers around it.
 #[inline(always)]
-fn quiet_switch(list: &[u8]) -> bool {
-    match list.first_chunk::<SWITCH_RECORD>() {
-        Some(r) if array_at::<0, { element::LEN }, SWITCH_RECORD>(r) == SWITCH_ENVELOPE => true,
-        _ => quiet_record(list).is_some(),
+fn switch_follows(rest: &[u8], at: u64, length: u64) -> bool {
+    // The sample ends at `8 + length`.
+    if at + SWITCH_RECORD as u64 > 8 + length {
+        return false;
     }
+    let envelope = usize::try_from(at)
+        .ok()
+        .and_then(|at| rest.get(at..))
+        .and_then(<[u8]>::first_chunk::<{ element::LEN }>);
+    envelope == Some(&SWITCH_ENVELOPE)
 }
 
 /// A record that a sample with a sampled header steps over in silence: a known one.
