@@ -69,6 +69,11 @@ pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
     const FIXED: usize = element::LEN;
     const FIRST: usize = FIXED + flow_sample::LEN;
     const BODY: usize = FIRST + element::LEN;
+    if SIX {
+        if let Some(after) = compact_pair(rest, head, record, index, visitor) {
+            return Some(after);
+        }
+    }
     // In 64 bits, where no sum of these overflows.
     let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
     let count = word::<{ FIXED + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
@@ -98,18 +103,14 @@ pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
     // loop, out of line, before anything is reported. A record count of 0 makes `later`
     // `u32::MAX`: the pass fails at the list's end and the record loop says what is wrong.
     if array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) != ONE_AS_SENT {
-        let two =
-            array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) == TWO_AS_SENT;
-        let quiet = first_length & 3 == 0
-            && (SIX && two && switch_follows(rest, BODY as u64 + first_length, length) || {
-                let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
-                // Two records, the usual pair with an extended-switch record, without the
-                // loop.
-                match two {
-                    true => quiet_record(list).is_some(),
-                    false => quiet_records(list, count.wrapping_sub(1)),
-                }
-            });
+        let quiet = first_length & 3 == 0 && {
+            let list = rest.get(usize::try_from(BODY as u64 + first_length).ok()?..end)?;
+            // Two records, the usual pair with an extended-switch record, without the loop.
+            match array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head) {
+                TWO_AS_SENT => quiet_record(list).is_some(),
+                _ => quiet_records(list, count.wrapping_sub(1)),
+            }
+        };
         if !quiet {
             return compact_apart::<SIX, V>(rest, head, end, record, index, visitor)
                 .map(|()| after);
@@ -125,6 +126,65 @@ pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
         bytes,
     };
     agent_keys::<SIX>(record, h);
+    visitor.flow_sample(
+        &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
+        record,
+    );
+    Some(after)
+}
+
+/// [`compact_head`]'s sample in an IPv6 agent's copy of the walk when it is the usual pair,
+/// a sampled header then an extended-switch record of its four words, checked in one
+/// straight line with nothing kept for the other shapes: what [`compact_head`] would take
+/// and report for it (the second record told by its envelope compared whole, one 8-byte
+/// compare). `None`, before anything is reported, for anything else, which
+/// [`compact_head`] then takes. Only in that copy: in the IPv4 agent's, the optimiser keeps
+/// fewer of the loop's values in registers around it.
+#[inline(always)]
+fn compact_pair<'a, V: Visitor>(
+    rest: &'a [u8],
+    head: &[u8; COMPACT_HEAD],
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<&'a [u8]> {
+    const FIXED: usize = element::LEN;
+    const FIRST: usize = FIXED + flow_sample::LEN;
+    const BODY: usize = FIRST + element::LEN;
+    // In 64 bits, where no sum of these overflows.
+    let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
+    let first_length = u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head));
+    let header_length = u64::from(word::<{ BODY + sampled::HEADER_LENGTH }, COMPACT_HEAD>(
+        head,
+    ));
+    let pair = array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head)
+        == TWO_AS_SENT
+        && array_at::<{ FIRST + element::TAG }, 4, COMPACT_HEAD>(head) == SAMPLED_HEADER_AS_SENT;
+    // Both records whole words and inside the sample (the switch record's 24 bytes right
+    // after the header's), the header inside its record.
+    if !pair
+        || (length | first_length) & 3 != 0
+        || header_length + 16 > first_length
+        || BODY as u64 + first_length + SWITCH_RECORD as u64 > 8 + length
+    {
+        return None;
+    }
+    let after = rest.get(usize::try_from(8 + length).ok()?..)?;
+    let switch = usize::try_from(BODY as u64 + first_length).ok()?;
+    if rest.get(switch..)?.first_chunk::<{ element::LEN }>()? != &SWITCH_ENVELOPE {
+        return None;
+    }
+    let bytes =
+        rest.get(COMPACT_HEAD..usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?)?;
+    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
+    record.set_compact_words(fixed, frame_length);
+    let h = Header {
+        protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
+        frame_length: u32::from_be_bytes(frame_length),
+        bytes,
+    };
+    agent_keys::<true>(record, h);
     visitor.flow_sample(
         &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
         record,
@@ -287,25 +347,6 @@ const SWITCH_RECORD: usize = element::LEN + 16;
 
 /// An extended-switch record's envelope as sent: its tag and its length (four words).
 const SWITCH_ENVELOPE: [u8; 8] = ((record_format::EXTENDED_SWITCH as u64) << 32 | 16).to_be_bytes();
-
-/// True when the sample (its envelope's `length`) at the start of `rest` holds, at `at`,
-/// the usual second record whole: an extended-switch record of its four words, told by its
-/// envelope compared whole (one 8-byte compare, one length check). What [`quiet_record`]
-/// passes in the list from `at` to the sample's end; anything else is left to it. Only in
-/// an IPv6 agent's copy of the walk: in the IPv4 agent's, the optimiser keeps fewer of the
-/// loop's values in registers around it.
-#[inline(always)]
-fn switch_follows(rest: &[u8], at: u64, length: u64) -> bool {
-    // The sample ends at `8 + length`.
-    if at + SWITCH_RECORD as u64 > 8 + length {
-        return false;
-    }
-    let envelope = usize::try_from(at)
-        .ok()
-        .and_then(|at| rest.get(at..))
-        .and_then(<[u8]>::first_chunk::<{ element::LEN }>);
-    envelope == Some(&SWITCH_ENVELOPE)
-}
 
 /// A record that a sample with a sampled header steps over in silence: a known one.
 #[inline(always)]
