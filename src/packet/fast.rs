@@ -1,6 +1,6 @@
 //! Straight-line decoding of the frame shapes nearly every switch samples: Ethernet/IPv4
 //! ([`Ipv4Frame`], described here) and Ethernet/IPv6 without extension headers
-//! ([`Ipv6Frame`]).
+//! ([`Ipv6Frame`]); [`Frame`] tells the two apart by one reading of the EtherType.
 //!
 //! The shape: Ethernet, untagged or with one 802.1Q tag, then IPv4 without options, then
 //! anything (TCP, UDP and ICMP give their keys, other protocols none), with at least

@@ -8,8 +8,9 @@
 //! on the sample's form beyond the fixed part's size, so an Open vSwitch sample (extended
 //! switch first), a vendor's expanded sample with four records and a switch's compact
 //! sample with one take the same loop. The sampled header's keys come from the
-//! straight-line frame decoder when the frame has its shape ([`Ipv4Frame`]); any other
-//! frame, and a sample without a sampled header, goes out of line.
+//! straight-line frame decoder when the frame has its shape ([`Ipv4Frame`], and in an IPv6
+//! agent's walk either shape through [`Frame`]); any other frame, and a sample without a
+//! sampled header, goes out of line.
 
 use crate::packet::fast::{Frame, Ipv4Frame, Ipv6Frame};
 use crate::packet::{decode_header_keys, PacketKeys};

@@ -11,7 +11,9 @@
 //! (counter samples in [`counters`], discard samples in [`samples`], frames of other
 //! shapes, samples without a sampled header, errors), so that the loops keep their state in
 //! registers. An IPv4 agent's datagram header is read and walked in the caller, an IPv6
-//! agent's the same way in a copy of the walk of its own, out of line.
+//! agent's the same way in a copy of the walk of its own, out of line, specialised for what
+//! such agents send (`walk::<SIX>`: either frame shape in line, the usual record pair in one
+//! straight line) without changing the IPv4 agent's code.
 //!
 //! Files by role: `mod.rs` the datagram and sample loop, `flow.rs` the flow sample,
 //! `counters.rs` the counter sample, `samples.rs` the pieces the walk shares with the
@@ -221,7 +223,9 @@ fn decode_by_view<V: Visitor>(
     Ok(header)
 }
 
-/// Tell the visitor about the datagram, then walk its samples.
+/// Tell the visitor about the datagram, then walk its samples. `SIX` for an IPv6 agent's
+/// copy, which takes its samples' frames and records by straight lines of its own
+/// ([`flow::compact_head`]); the IPv4 agent's copy keeps its own code generation.
 #[inline(always)]
 fn walk<const SIX: bool, V: Visitor>(
     header: &DatagramHeader,
