@@ -13,7 +13,7 @@
 mod packet_support;
 use packet_support::{corpus, frames, layouts, visit};
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use flowsift::packet::{decode_header, PacketKeys};
 use flowsift::record::{interface_format, SampleRecord};
@@ -234,9 +234,14 @@ fn corpus_and_its_mutations_agree() {
 /// One flow sample whose sampled header is the first `snap` bytes of `frame` (header
 /// protocol `proto`), in one of four record layouts: followed by an extended-switch record
 /// (the usual), after one, followed by one and a second sampled header (not used), or
-/// followed by a vendor record unknown to the decoder and one.
-fn one_sample(proto: u32, frame: &[u8], snap: usize, layout: usize) -> Vec<u8> {
-    let mut d = frames::Datagram::new(Ipv4Addr::new(192, 0, 2, 1), 0, 1, 1);
+/// followed by a vendor record unknown to the decoder and one. From an IPv6 agent when `v6`
+/// (its datagrams take a copy of the walk of their own).
+fn one_sample(proto: u32, frame: &[u8], snap: usize, layout: usize, v6: bool) -> Vec<u8> {
+    let mut d = if v6 {
+        frames::Datagram::new_v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 0, 1, 1)
+    } else {
+        frames::Datagram::new(Ipv4Addr::new(192, 0, 2, 1), 0, 1, 1)
+    };
     let header = frames::sampled_header(proto, frame, 1518, snap);
     let switch = frames::extended_switch(1, 2);
     let records = match layout {
@@ -294,6 +299,47 @@ fn edge_frames() -> Vec<Vec<u8>> {
     qinq.extend_from_slice(&frames::ipv4(a, b, 6, 64, 100));
     qinq.extend_from_slice(&frames::tcp(1, 2, 2));
     out.push(qinq);
+    // IPv6: the straight line's next headers and the ones it leaves to the general walk
+    // (tunnel ports, extension headers, GRE), and the same with the version or the next
+    // header changed.
+    let (a6, b6) = (
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10),
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x20),
+    );
+    let mut quoted6 = frames::ipv6(b6, a6, 17, 57, 8);
+    quoted6.extend_from_slice(&frames::udp(5000, 53));
+    for vlan in [None, Some(100)] {
+        for (next, l4) in [
+            (6, frames::tcp(40000, 443, 0x12)),
+            (17, frames::udp(53, 30000)),
+            (17, frames::udp(53, 4789)),
+            (17, frames::udp(53, 6081)),
+            (58, frames::icmp(1, 4, &quoted6)),
+            (58, frames::icmp(1, 3, &quoted6)),
+            (58, frames::icmp(128, 0, &[0; 8])),
+            (0, vec![6, 0, 1, 4, 0, 0, 0, 0]),
+            (47, vec![0; 20]),
+        ] {
+            let mut f = frames::ethernet(0x86DD, vlan);
+            f.extend_from_slice(&frames::ipv6(a6, b6, next, 64, 1400));
+            f.extend_from_slice(&l4);
+            f.resize(160, 0xA5);
+            out.push(f.clone());
+            let ip = if vlan.is_some() { 18 } else { 14 };
+            // Version 4, traffic class bits, next header UDP, TCP, ICMPv6.
+            for (at, byte) in [
+                (ip, 0x40),
+                (ip + 1, 0xF0),
+                (ip + 6, 17),
+                (ip + 6, 6),
+                (ip + 6, 58),
+            ] {
+                let mut g = f.clone();
+                g[at] = byte;
+                out.push(g);
+            }
+        }
+    }
     out
 }
 
@@ -303,9 +349,9 @@ fn edge_frames_at_every_length_agree() {
     for (i, frame) in edge_frames().iter().enumerate() {
         for snap in 0..=frame.len() {
             for proto in [1, 11] {
-                for layout in 0..4 {
-                    let d = one_sample(proto, frame, snap, layout);
-                    let what = format!("frame {i} snap {snap} protocol {proto}");
+                for (layout, v6) in (0..4).flat_map(|l| [(l, false), (l, true)]) {
+                    let d = one_sample(proto, frame, snap, layout, v6);
+                    let what = format!("frame {i} snap {snap} protocol {proto} v6 agent {v6}");
                     compared += compare(&d, &what);
                     if snap % 16 == 0 {
                         mutations(&d, (i * 1000 + snap) as u64, 50, |m| {

@@ -1,6 +1,6 @@
 //! Straight-line decoding of the frame shapes nearly every switch samples: Ethernet/IPv4
 //! ([`Ipv4Frame`], described here) and Ethernet/IPv6 without extension headers
-//! ([`Ipv6Frame`]).
+//! ([`Ipv6Frame`]); [`Frame`] tells the two apart by one reading of the EtherType.
 //!
 //! The shape: Ethernet, untagged or with one 802.1Q tag, then IPv4 without options, then
 //! anything (TCP, UDP and ICMP give their keys, other protocols none), with at least
@@ -87,6 +87,17 @@ impl<'a> Ipv4Frame<'a> {
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let frame = bytes.first_chunk::<FRAME_LEN>()?;
         let (at, tail, vlan_bit) = ethernet_shape(frame, IPV4)?;
+        Self::after_ethernet(bytes, frame, (at, tail, vlan_bit))
+    }
+
+    /// [`Self::parse`] once the Ethernet header is known to carry IPv4: `frame` is the
+    /// first [`FRAME_LEN`] bytes of `bytes`, the rest what [`ethernet_shape`] gives.
+    #[inline(always)]
+    fn after_ethernet(
+        bytes: &'a [u8],
+        frame: &'a [u8; FRAME_LEN],
+        (at, tail, vlan_bit): (usize, [u8; 4], u32),
+    ) -> Option<Self> {
         // None of these is ever `None`: `at` is at most 18 and the frame `FRAME_LEN` long.
         let ip = frame.get(at..)?.first_chunk::<IPV4_LEN>()?;
         let wire = ip.get(8..)?.first_chunk::<16>()?;
@@ -388,13 +399,26 @@ impl<'a> Ipv6Frame<'a> {
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let frame = bytes.first_chunk::<FRAME6_LEN>()?;
         let (at, tail, vlan_bit) = ethernet_shape(frame, IPV6)?;
+        Self::after_ethernet(bytes, (at, tail, vlan_bit))
+    }
+
+    /// [`Self::parse`] once the Ethernet header is known to carry IPv6, with what
+    /// [`ethernet_shape`] gives.
+    #[inline(always)]
+    fn after_ethernet(
+        bytes: &'a [u8],
+        (at, tail, vlan_bit): (usize, [u8; 4], u32),
+    ) -> Option<Self> {
+        let frame = bytes.first_chunk::<FRAME6_LEN>()?;
         // Never `None`: `at` is at most 18 and the frame `FRAME6_LEN` long.
         let ip = frame.get(at..)?.first_chunk::<IPV6_LEN>()?;
-        // Version 6, a next header of the shape, and for UDP no tunnel's port.
-        if ip[0] >> 4 != 6
-            || transport6_keys(ip[6]) == 0
-            || ip[6] == protocol::UDP && is_tunnel_port(be16(ip, 42))
-        {
+        // Version 6, a next header of the shape (its keys by table, no branch per next
+        // header), and for UDP (flagged in its entry) no tunnel's port.
+        let transport = transport6_keys(ip[6]);
+        if ip[0] >> 4 != 6 || transport == 0 {
+            return None;
+        }
+        if transport & LOOK_CLOSER != 0 && is_tunnel_port(be16(ip, 42)) {
             return None;
         }
         Some(Ipv6Frame {
@@ -422,7 +446,8 @@ impl<'a> Ipv6Frame<'a> {
             self.ethernet,
             self.tail,
             addresses,
-            [ip[7], ip[6]],
+            // The hop limit, then the next header: the two bytes as sent, swapped.
+            u16::from_le_bytes(pair(ip, 6)).rotate_left(8).to_le_bytes(),
             ports,
             (be16(ip, 0) >> 4) as u8,
             ip[53],
@@ -445,15 +470,75 @@ const ALWAYS6: u32 = Key::MacSource.bit()
 
 /// The transport keys of the next headers [`Ipv6Frame`] takes (TCP, UDP, ICMPv6), 0 for
 /// every other (extension headers, tunnels, the rest: the general walk's).
-#[inline(always)]
-fn transport6_keys(next_header: u8) -> u32 {
+const fn transport6_keys_of(next_header: u8) -> u32 {
     match next_header {
         protocol::TCP => {
             Key::TcpSourcePort.bit() | Key::TcpDestinationPort.bit() | Key::TcpFlags.bit()
         }
-        protocol::UDP => Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit(),
+        protocol::UDP => Key::UdpSourcePort.bit() | Key::UdpDestinationPort.bit() | LOOK_CLOSER,
         protocol::ICMPV6 => Key::IcmpType.bit() | Key::IcmpCode.bit(),
         _ => 0,
+    }
+}
+
+/// [`transport6_keys_of`] for every next header, so that a frame costs one load and no
+/// branch per next header.
+static TRANSPORT6_KEYS: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut rest: &mut [u32] = &mut t;
+    let mut number = 0u8;
+    while let [entry, tail @ ..] = rest {
+        *entry = transport6_keys_of(number);
+        number = number.wrapping_add(1);
+        rest = tail;
+    }
+    t
+};
+
+/// The [`TRANSPORT6_KEYS`] entry of `next_header` (every `u8` indexes one of the 256
+/// entries: the fallback is never taken and the check compiles away).
+#[inline(always)]
+fn transport6_keys(next_header: u8) -> u32 {
+    TRANSPORT6_KEYS
+        .get(usize::from(next_header))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// An Ethernet sampled header of either straight-line shape, told apart by one reading of
+/// its Ethernet header: [`Ipv4Frame`] or [`Ipv6Frame`].
+#[derive(Clone, Copy, Debug)]
+pub enum Frame<'a> {
+    V4(Ipv4Frame<'a>),
+    V6(Ipv6Frame<'a>),
+}
+
+impl<'a> Frame<'a> {
+    /// The frame's shape, or `None` for any other (then use the general walk): what
+    /// [`Ipv4Frame::parse`] or [`Ipv6Frame::parse`] would give, the EtherType (after at
+    /// most one 802.1Q tag) read once for both.
+    #[inline(always)]
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let frame = bytes.first_chunk::<FRAME_LEN>()?;
+        let first = pair(frame, 12);
+        let tagged = first == VLAN;
+        let (at, ip, vlan_bit) = if tagged {
+            (18, pair(frame, 16), Key::Vlan.bit())
+        } else {
+            (14, first, 0)
+        };
+        // The keys' Ethernet bytes 12..16, as [`ethernet_shape`] makes them: the EtherType,
+        // then the VID with the PCP and DEI cleared (0 without a tag), big-endian.
+        let vid = u16::from_le_bytes(pair(frame, 14)) & u16::from_le_bytes([0x0F, 0xFF]);
+        let vid = if tagged { u32::from(vid) << 16 } else { 0 };
+        let tail = (vid | u32::from(u16::from_le_bytes(ip))).to_le_bytes();
+        if ip == IPV4 {
+            Ipv4Frame::after_ethernet(bytes, frame, (at, tail, vlan_bit)).map(Frame::V4)
+        } else if ip == IPV6 {
+            Ipv6Frame::after_ethernet(bytes, (at, tail, vlan_bit)).map(Frame::V6)
+        } else {
+            None
+        }
     }
 }
 
@@ -688,6 +773,64 @@ mod tests {
             check(&buf);
         }
         assert!(accepted > 40_000, "{accepted}");
+    }
+
+    /// [`Frame::parse`] takes exactly the frames [`Ipv4Frame::parse`] or
+    /// [`Ipv6Frame::parse`] take, with the same keys.
+    #[test]
+    fn either_frame_is_what_each_shape_takes() {
+        let keys_of = |b: &[u8]| {
+            let mut k = PacketKeys::default();
+            let shape = match Frame::parse(b) {
+                Some(Frame::V4(f)) => {
+                    f.write_keys(&mut k);
+                    4
+                }
+                Some(Frame::V6(f)) => {
+                    f.write_keys(&mut k);
+                    6
+                }
+                None => 0,
+            };
+            let mut each = PacketKeys::default();
+            let expected = match (Ipv4Frame::parse(b), Ipv6Frame::parse(b)) {
+                (Some(f), None) => {
+                    f.write_keys(&mut each);
+                    4
+                }
+                (None, Some(f)) => {
+                    f.write_keys(&mut each);
+                    6
+                }
+                (None, None) => 0,
+                (Some(_), Some(_)) => panic!("both shapes: {b:02x?}"),
+            };
+            assert_eq!(shape, expected, "{b:02x?}");
+            assert_eq!(k, each, "{b:02x?}");
+            shape
+        };
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut seen = [0usize; 7];
+        for i in 0..40_000u32 {
+            let mut buf = if i % 2 == 0 {
+                frame6(i % 4 == 0, [6, 17, 58, 0][(i / 4) as usize % 4], &TCP)
+            } else {
+                frame(i % 4 == 1, [6, 17, 1, 47][(i / 4) as usize % 4], 0, &TCP)
+            };
+            if i % 3 != 0 {
+                scramble(&mut buf, &mut state);
+            }
+            for n in [
+                buf.len(),
+                FRAME_LEN - 1,
+                FRAME_LEN,
+                FRAME6_LEN - 1,
+                FRAME6_LEN,
+            ] {
+                seen[keys_of(&buf[..n.min(buf.len())])] += 1;
+            }
+        }
+        assert!(seen[4] > 10_000 && seen[6] > 10_000, "{seen:?}");
     }
 
     /// Replaces about one byte in eight after the Ethernet addresses with xorshift output

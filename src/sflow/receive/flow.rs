@@ -8,10 +8,11 @@
 //! on the sample's form beyond the fixed part's size, so an Open vSwitch sample (extended
 //! switch first), a vendor's expanded sample with four records and a switch's compact
 //! sample with one take the same loop. The sampled header's keys come from the
-//! straight-line frame decoder when the frame has its shape ([`Ipv4Frame`]); any other
-//! frame, and a sample without a sampled header, goes out of line.
+//! straight-line frame decoder when the frame has its shape ([`Ipv4Frame`], and in an IPv6
+//! agent's walk either shape through [`Frame`]); any other frame, and a sample without a
+//! sampled header, goes out of line.
 
-use crate::packet::fast::{Ipv4Frame, Ipv6Frame};
+use crate::packet::fast::{Frame, Ipv4Frame, Ipv6Frame};
 use crate::packet::{decode_header_keys, PacketKeys};
 use crate::record::SampleRecord;
 use crate::sflow::error::{DecodeError, Structure};
@@ -61,7 +62,7 @@ pub(super) const COMPACT_HEAD: usize =
 /// long, has no record, or its first record runs past it: [`compact`] then takes it and
 /// says what is wrong. Otherwise the bytes after the sample.
 #[inline(always)]
-pub(super) fn compact_head<'a, V: Visitor>(
+pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
     rest: &'a [u8],
     head: &[u8; COMPACT_HEAD],
     record: &mut SampleRecord,
@@ -71,6 +72,11 @@ pub(super) fn compact_head<'a, V: Visitor>(
     const FIXED: usize = element::LEN;
     const FIRST: usize = FIXED + flow_sample::LEN;
     const BODY: usize = FIRST + element::LEN;
+    if SIX {
+        if let Some(after) = compact_pair(rest, head, record, index, visitor) {
+            return Some(after);
+        }
+    }
     // In 64 bits, where no sum of these overflows.
     let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
     let first_length = u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head));
@@ -89,7 +95,7 @@ pub(super) fn compact_head<'a, V: Visitor>(
     let first_is_header =
         array_at::<{ FIRST + element::TAG }, 4, COMPACT_HEAD>(head) == SAMPLED_HEADER_AS_SENT;
     if !first_is_header || header_length + 16 > first_length {
-        return compact_apart(rest, head, end, record, index, visitor).map(|()| after);
+        return compact_apart::<SIX, V>(rest, head, end, record, index, visitor).map(|()| after);
     }
     let header_end = usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?;
     let bytes = rest.get(COMPACT_HEAD..header_end)?;
@@ -108,7 +114,7 @@ pub(super) fn compact_head<'a, V: Visitor>(
                 usual_switch(list) || quiet_record(list).is_some()
             };
         if !quiet {
-            return compact_more(rest, head, end, record, index, visitor).map(|()| after);
+            return compact_more::<SIX, V>(rest, head, end, record, index, visitor).map(|()| after);
         }
     }
     let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
@@ -120,7 +126,66 @@ pub(super) fn compact_head<'a, V: Visitor>(
         frame_length: u32::from_be_bytes(frame_length),
         bytes,
     };
-    keys(record, h);
+    agent_keys::<SIX>(record, h);
+    visitor.flow_sample(
+        &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
+        record,
+    );
+    Some(after)
+}
+
+/// [`compact_head`]'s sample in an IPv6 agent's copy of the walk when it is the usual pair,
+/// a sampled header then an extended-switch record of its four words, checked in one
+/// straight line with nothing kept for the other shapes: what [`compact_head`] would take
+/// and report for it (the second record told by its envelope compared whole, one 8-byte
+/// compare). `None`, before anything is reported, for anything else, which
+/// [`compact_head`] then takes. Only in that copy: in the IPv4 agent's, the optimiser keeps
+/// fewer of the loop's values in registers around it.
+#[inline(always)]
+fn compact_pair<'a, V: Visitor>(
+    rest: &'a [u8],
+    head: &[u8; COMPACT_HEAD],
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<&'a [u8]> {
+    const FIXED: usize = element::LEN;
+    const FIRST: usize = FIXED + flow_sample::LEN;
+    const BODY: usize = FIRST + element::LEN;
+    // In 64 bits, where no sum of these overflows.
+    let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
+    let first_length = u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head));
+    let header_length = u64::from(word::<{ BODY + sampled::HEADER_LENGTH }, COMPACT_HEAD>(
+        head,
+    ));
+    let pair = array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head)
+        == TWO_AS_SENT
+        && array_at::<{ FIRST + element::TAG }, 4, COMPACT_HEAD>(head) == SAMPLED_HEADER_AS_SENT;
+    // Both records whole words and inside the sample (the switch record's 24 bytes right
+    // after the header's), the header inside its record.
+    if !pair
+        || (length | first_length) & 3 != 0
+        || header_length + 16 > first_length
+        || BODY as u64 + first_length + SWITCH_RECORD as u64 > 8 + length
+    {
+        return None;
+    }
+    let after = rest.get(usize::try_from(8 + length).ok()?..)?;
+    let switch = usize::try_from(BODY as u64 + first_length).ok()?;
+    if rest.get(switch..)?.first_chunk::<{ element::LEN }>()? != &USUAL_SWITCH_ENVELOPE {
+        return None;
+    }
+    let bytes =
+        rest.get(COMPACT_HEAD..usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?)?;
+    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
+    record.set_compact_words(fixed, frame_length);
+    let h = Header {
+        protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
+        frame_length: u32::from_be_bytes(frame_length),
+        bytes,
+    };
+    agent_keys::<true>(record, h);
     visitor.flow_sample(
         &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
         record,
@@ -140,7 +205,7 @@ const SAMPLED_HEADER_AS_SENT: [u8; 4] = record_format::SAMPLED_HEADER.to_be_byte
 /// out of line ([`compact_loop`]). `None`, before anything is reported, when that loop
 /// declines the sample.
 #[inline(always)]
-fn compact_apart<V: Visitor>(
+fn compact_apart<const SIX: bool, V: Visitor>(
     rest: &[u8],
     head: &[u8; COMPACT_HEAD],
     end: usize,
@@ -159,7 +224,7 @@ fn compact_apart<V: Visitor>(
     };
     if let Some((h, frame_length)) = found {
         record.set_compact_words(fixed, frame_length);
-        keys(record, h);
+        agent_keys::<SIX>(record, h);
         visitor.flow_sample(
             &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
             record,
@@ -173,7 +238,7 @@ fn compact_apart<V: Visitor>(
 /// records after it the straight line does not pass (more than one, or one it cannot):
 /// so that the straight line keeps nothing for it across the header's checks.
 #[inline(never)]
-fn compact_more<V: Visitor>(
+fn compact_more<const SIX: bool, V: Visitor>(
     rest: &[u8],
     head: &[u8; COMPACT_HEAD],
     end: usize,
@@ -181,7 +246,7 @@ fn compact_more<V: Visitor>(
     index: u32,
     visitor: &mut V,
 ) -> Option<()> {
-    compact_apart(rest, head, end, record, index, visitor)
+    compact_apart::<SIX, V>(rest, head, end, record, index, visitor)
 }
 
 /// [`compact_apart`]'s sample through the record loop ([`compact_records`]), out of line,
@@ -312,6 +377,9 @@ const USUAL_SWITCH_ENVELOPE: [u8; element::LEN] = {
     let [l0, l1, l2, l3] = (extended_switch::LEN as u32).to_be_bytes();
     [t0, t1, t2, t3, l0, l1, l2, l3]
 };
+
+/// Bytes of such an extended-switch record: its envelope and its four words.
+const SWITCH_RECORD: usize = element::LEN + extended_switch::LEN;
 
 /// A record that a sample with a sampled header steps over in silence: a known one.
 #[inline(always)]
@@ -557,6 +625,31 @@ fn keys(record: &mut SampleRecord, h: Header<'_>) {
         }
     }
     general_keys(record, h.protocol, h.bytes);
+}
+
+/// [`keys`] in the walk of an agent of either address type (`SIX` for an IPv6 agent's):
+/// an IPv6 agent's copy of the walk also takes the IPv6 frame in line, its own code apart
+/// from the IPv4 agent's, which keeps [`keys`].
+#[inline(always)]
+fn agent_keys<const SIX: bool>(record: &mut SampleRecord, h: Header<'_>) {
+    if !SIX {
+        return keys(record, h);
+    }
+    if h.protocol == sampled::ETHERNET {
+        match Frame::parse(h.bytes) {
+            Some(Frame::V4(frame)) => {
+                frame.write_keys(&mut record.keys);
+                frame.finish(&mut record.keys, &mut record.inner);
+                return;
+            }
+            Some(Frame::V6(frame)) => {
+                frame.write_keys(&mut record.keys);
+                return;
+            }
+            None => {}
+        }
+    }
+    walked_keys(record, h.protocol, h.bytes);
 }
 
 /// Keys of a frame of another shape or header protocol: straight-line for an Ethernet

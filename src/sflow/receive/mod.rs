@@ -11,7 +11,9 @@
 //! (counter samples in [`counters`], discard samples in [`samples`], frames of other
 //! shapes, samples without a sampled header, errors), so that the loops keep their state in
 //! registers. An IPv4 agent's datagram header is read and walked in the caller, an IPv6
-//! agent's the same way in a copy of the walk of its own, out of line.
+//! agent's the same way in a copy of the walk of its own, out of line, specialised for what
+//! such agents send (`walk::<SIX>`: either frame shape in line, the usual record pair in one
+//! straight line) without changing the IPv4 agent's code.
 //!
 //! Files by role: `mod.rs` the datagram and sample loop, `flow.rs` the flow sample,
 //! `counters.rs` the counter sample, `samples.rs` the pieces the walk shares with the
@@ -165,7 +167,7 @@ pub fn decode_datagram<V: Visitor>(
                 uptime_ms: word::<{ TAIL + dg::UPTIME }, LEN>(h),
                 sample_count: word::<{ TAIL + dg::SAMPLE_COUNT }, LEN>(h),
             };
-            walk(&header, rest, received_ns, visitor);
+            walk::<false, V>(&header, rest, received_ns, visitor);
             Ok(header)
         }
         _ => decode_other_header(bytes, received_ns, visitor),
@@ -197,7 +199,7 @@ fn decode_other_header<V: Visitor>(
                 uptime_ms: word::<{ TAIL + dg::UPTIME }, LEN>(h),
                 sample_count: word::<{ TAIL + dg::SAMPLE_COUNT }, LEN>(h),
             };
-            walk(&header, rest, received_ns, visitor);
+            walk::<true, V>(&header, rest, received_ns, visitor);
             Ok(header)
         }
         _ => decode_by_view(bytes, received_ns, visitor),
@@ -217,13 +219,20 @@ fn decode_by_view<V: Visitor>(
     let datagram = Datagram::new_checked(bytes)?;
     let header = datagram.header();
     let rest = bytes.get(datagram.header_len()..).unwrap_or(&[]);
-    walk(&header, rest, received_ns, visitor);
+    walk::<false, V>(&header, rest, received_ns, visitor);
     Ok(header)
 }
 
-/// Tell the visitor about the datagram, then walk its samples.
+/// Tell the visitor about the datagram, then walk its samples. `SIX` for an IPv6 agent's
+/// copy, which takes its samples' frames and records by straight lines of its own
+/// ([`flow::compact_head`]); the IPv4 agent's copy keeps its own code generation.
 #[inline(always)]
-fn walk<V: Visitor>(header: &DatagramHeader, mut rest: &[u8], received_ns: u64, visitor: &mut V) {
+fn walk<const SIX: bool, V: Visitor>(
+    header: &DatagramHeader,
+    mut rest: &[u8],
+    received_ns: u64,
+    visitor: &mut V,
+) {
     visitor.datagram(header);
     // One record for all the datagram's flow samples: the datagram's fields are written
     // once, and each sample overwrites only its own (the visitor sees it through a shared
@@ -236,7 +245,9 @@ fn walk<V: Visitor>(header: &DatagramHeader, mut rest: &[u8], received_ns: u64, 
         // A compact flow sample, by far the most common, read from one array.
         if let Some(head) = rest.first_chunk::<{ flow::COMPACT_HEAD }>() {
             if array_at::<0, 4, { flow::COMPACT_HEAD }>(head) == FLOW_AS_SENT {
-                if let Some(after) = flow::compact_head(rest, head, &mut record, index, visitor) {
+                if let Some(after) =
+                    flow::compact_head::<SIX, V>(rest, head, &mut record, index, visitor)
+                {
                     rest = after;
                     index += 1;
                     continue;
