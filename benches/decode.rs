@@ -239,11 +239,8 @@ fn instructions_mode(only: &str, loads: &[(&str, &[Vec<u8>])]) {
     }
 }
 
-/// The per-file mode: every corpus file's datagrams on their own, flowsift's full decode
-/// against `flowparser-sflow`, `FLOWSIFT_BENCH_MS` / 10 per file (default 300 ms); one
-/// Markdown row per file, then the minimum, median and maximum ratio over the files with 20
-/// or more flow samples.
-fn per_file() {
+/// The corpus's datagrams by file, in corpus order.
+fn corpus_files() -> Vec<(String, Vec<Vec<u8>>)> {
     let mut files: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
     for d in corpus::datagrams() {
         match files.last_mut() {
@@ -251,6 +248,15 @@ fn per_file() {
             _ => files.push((d.file, vec![d.bytes])),
         }
     }
+    files
+}
+
+/// The per-file mode: every corpus file's datagrams on their own, flowsift's full decode
+/// against `flowparser-sflow`, `FLOWSIFT_BENCH_MS` / 10 per file (default 300 ms); one
+/// Markdown row per file, then the minimum, median and maximum ratio over the files with 20
+/// or more flow samples.
+fn per_file() {
+    let files = corpus_files();
     let budget = Duration::from_millis(budget_ms() / 10);
     let fp = flowparser_sflow::SflowParser::default();
     println!("| file | datagrams | flow samples | flowsift ns/sample | flowparser-sflow ns/sample | ratio |");
@@ -301,6 +307,7 @@ fn main() {
         .iter()
         .all(|(_, set)| set.iter().all(|d| d.len() <= 1500)));
     // FLOWSIFT_BENCH_ONE_PASS=corpus|synthetic|vxlan|switch-first|expanded-4|ipv6|counters|""
+    // or file:<path under the corpus, as the per-file mode prints it>
     // (all): see `instructions_mode`.
     if let Ok(only) = std::env::var("FLOWSIFT_BENCH_ONE_PASS") {
         let mut loads: Vec<(&str, &[Vec<u8>])> = vec![
@@ -309,7 +316,14 @@ fn main() {
             ("vxlan", &vxlan),
         ];
         loads.extend(layouts.iter().map(|(name, set)| (*name, set.as_slice())));
-        instructions_mode(&only, &loads);
+        // One corpus file alone, by its path under the corpus (`file:openvswitch/...`).
+        let files = corpus_files();
+        loads.extend(
+            files
+                .iter()
+                .map(|(name, set)| (name.as_str(), set.as_slice())),
+        );
+        instructions_mode(only.strip_prefix("file:").unwrap_or(&only), &loads);
         return;
     }
     // FLOWSIFT_BENCH_ONLY=corpus|synthetic|vxlan|<layout> times one load alone (for a
