@@ -11,17 +11,14 @@
 //! view API (`Datagram` -> `FlowSample` -> first `SampledHeader` -> `decode_header`).
 
 mod packet_support;
+use packet_support::events::Events;
 use packet_support::{corpus, frames, layouts, visit};
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use flowsift::packet::{decode_header, PacketKeys};
-use flowsift::record::{interface_format, SampleRecord};
-use flowsift::sflow::{
-    decode_datagram, decode_datagram_general, CounterSampleMeta, Datagram, DatagramHeader,
-    DiscardSampleMeta, FlowRecord, FlowSample, FlowSampleMeta, SampleError, SampleKind, Tag,
-    Visitor,
-};
+use flowsift::record::interface_format;
+use flowsift::sflow::{decode_datagram, decode_datagram_general, Datagram, FlowRecord, FlowSample};
 use flowsift::synth::Rng;
 
 /// What the general walk says a flow sample's record holds: (expanded, sampling rate, input
@@ -56,49 +53,6 @@ fn expected(datagram: &[u8], index: u32) -> Option<Expected> {
         }
     }
     None
-}
-
-/// Everything a visitor is told, in order (records compared by value: every accessor).
-#[derive(Default, PartialEq, Debug)]
-struct Events(Vec<Event>);
-
-#[derive(PartialEq, Debug)]
-enum Event {
-    Datagram(DatagramHeader),
-    Flow(FlowSampleMeta, Box<SampleRecord>),
-    CounterRecord(Tag, usize),
-    Counter(CounterSampleMeta),
-    Discard(DiscardSampleMeta),
-    UnknownSample(u32, Tag),
-    UnknownRecord(SampleKind, Tag),
-    Error(SampleError),
-}
-
-impl Visitor for Events {
-    fn datagram(&mut self, header: &DatagramHeader) {
-        self.0.push(Event::Datagram(*header));
-    }
-    fn flow_sample(&mut self, meta: &FlowSampleMeta, record: &SampleRecord) {
-        self.0.push(Event::Flow(*meta, Box::new(*record)));
-    }
-    fn counter_record(&mut self, tag: Tag, data: &[u8]) {
-        self.0.push(Event::CounterRecord(tag, data.len()));
-    }
-    fn counter_sample(&mut self, meta: &CounterSampleMeta) {
-        self.0.push(Event::Counter(*meta));
-    }
-    fn discard_sample(&mut self, meta: &DiscardSampleMeta) {
-        self.0.push(Event::Discard(*meta));
-    }
-    fn unknown_sample(&mut self, index: u32, tag: Tag) {
-        self.0.push(Event::UnknownSample(index, tag));
-    }
-    fn unknown_record(&mut self, sample: SampleKind, tag: Tag) {
-        self.0.push(Event::UnknownRecord(sample, tag));
-    }
-    fn sample_error(&mut self, error: &SampleError) {
-        self.0.push(Event::Error(*error));
-    }
 }
 
 /// `decode_datagram` (the receive walk) and `decode_datagram_general` (the oracle) tell a

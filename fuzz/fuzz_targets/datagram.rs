@@ -8,56 +8,19 @@
 use flowsift::decode_tool::{json, line};
 use flowsift::record::SampleRecord;
 use flowsift::sflow::{
-    decode_datagram, decode_datagram_general, CounterSampleMeta, Datagram, DatagramHeader,
-    DiscardSampleMeta, FlowSampleMeta, SampleError, SampleKind, Tag, Visitor,
+    decode_datagram, decode_datagram_general, CounterSampleMeta, Datagram, DiscardSampleMeta,
+    FlowSampleMeta, SampleError, SampleKind, Tag, Visitor,
 };
 use libfuzzer_sys::fuzz_target;
 
+/// The decoder tests' record of every visitor call (the same comparison as
+/// `tests/decode_walk.rs`).
+#[path = "../../tests/packet_support/events.rs"]
+mod events;
+use events::Events;
+
 #[derive(Default)]
 struct Count(usize);
-
-/// Every visitor call, in order, compared by value.
-#[derive(Default, PartialEq, Debug)]
-struct Log(Vec<Event>);
-
-#[derive(PartialEq, Debug)]
-enum Event {
-    Datagram(DatagramHeader),
-    Flow(FlowSampleMeta, Box<SampleRecord>),
-    CounterRecord(Tag, usize),
-    Counter(CounterSampleMeta),
-    Discard(DiscardSampleMeta),
-    UnknownSample(u32, Tag),
-    UnknownRecord(SampleKind, Tag),
-    Error(SampleError),
-}
-
-impl Visitor for Log {
-    fn datagram(&mut self, header: &DatagramHeader) {
-        self.0.push(Event::Datagram(*header));
-    }
-    fn flow_sample(&mut self, meta: &FlowSampleMeta, record: &SampleRecord) {
-        self.0.push(Event::Flow(*meta, Box::new(*record)));
-    }
-    fn counter_record(&mut self, tag: Tag, data: &[u8]) {
-        self.0.push(Event::CounterRecord(tag, data.len()));
-    }
-    fn counter_sample(&mut self, meta: &CounterSampleMeta) {
-        self.0.push(Event::Counter(*meta));
-    }
-    fn discard_sample(&mut self, meta: &DiscardSampleMeta) {
-        self.0.push(Event::Discard(*meta));
-    }
-    fn unknown_sample(&mut self, index: u32, tag: Tag) {
-        self.0.push(Event::UnknownSample(index, tag));
-    }
-    fn unknown_record(&mut self, sample: SampleKind, tag: Tag) {
-        self.0.push(Event::UnknownRecord(sample, tag));
-    }
-    fn sample_error(&mut self, error: &SampleError) {
-        self.0.push(Event::Error(*error));
-    }
-}
 
 impl Visitor for Count {
     fn flow_sample(&mut self, _: &FlowSampleMeta, record: &SampleRecord) {
@@ -90,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         count.0,
         data.len()
     );
-    let (mut walk, mut oracle) = (Log::default(), Log::default());
+    let (mut walk, mut oracle) = (Events::default(), Events::default());
     let a = decode_datagram(data, 0, &mut walk);
     let b = decode_datagram_general(data, 0, &mut oracle);
     assert_eq!(a, b);
