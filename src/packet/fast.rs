@@ -337,27 +337,35 @@ const fn transport_keys_of(number: u8) -> u32 {
     }
 }
 
-/// [`transport_keys_of`] for every protocol number, so that a frame costs one load.
-static TRANSPORT_KEYS: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut rest: &mut [u32] = &mut t;
-    let mut number = 0u8;
-    while let [entry, tail @ ..] = rest {
-        *entry = transport_keys_of(number);
-        number = number.wrapping_add(1);
-        rest = tail;
-    }
-    t
-};
+/// A table of `$of(number)` for every `u8` number, built at compile time, so that a frame
+/// costs one load and no branch per protocol (read through [`entry`]).
+macro_rules! by_number {
+    ($of:ident) => {{
+        let mut t = [0u32; 256];
+        let mut rest: &mut [u32] = &mut t;
+        let mut number = 0u8;
+        while let [entry, tail @ ..] = rest {
+            *entry = $of(number);
+            number = number.wrapping_add(1);
+            rest = tail;
+        }
+        t
+    }};
+}
 
-/// The [`TRANSPORT_KEYS`] entry of `number`. Every `u8` indexes one of the 256 entries,
-/// so the fallback is never taken and the check compiles away.
+/// The entry of `number` in a [`by_number`] table. Every `u8` indexes one of the 256
+/// entries, so the fallback is never taken and the check compiles away.
+#[inline(always)]
+fn entry(table: &[u32; 256], number: u8) -> u32 {
+    table.get(usize::from(number)).copied().unwrap_or(0)
+}
+
+/// [`transport_keys_of`] for every protocol number.
+static TRANSPORT_KEYS: [u32; 256] = by_number!(transport_keys_of);
+
 #[inline(always)]
 fn transport_keys(number: u8) -> u32 {
-    TRANSPORT_KEYS
-        .get(usize::from(number))
-        .copied()
-        .unwrap_or(0)
+    entry(&TRANSPORT_KEYS, number)
 }
 
 /// RFC 792.
@@ -481,28 +489,12 @@ const fn transport6_keys_of(next_header: u8) -> u32 {
     }
 }
 
-/// [`transport6_keys_of`] for every next header, so that a frame costs one load and no
-/// branch per next header.
-static TRANSPORT6_KEYS: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut rest: &mut [u32] = &mut t;
-    let mut number = 0u8;
-    while let [entry, tail @ ..] = rest {
-        *entry = transport6_keys_of(number);
-        number = number.wrapping_add(1);
-        rest = tail;
-    }
-    t
-};
+/// [`transport6_keys_of`] for every next header.
+static TRANSPORT6_KEYS: [u32; 256] = by_number!(transport6_keys_of);
 
-/// The [`TRANSPORT6_KEYS`] entry of `next_header` (every `u8` indexes one of the 256
-/// entries: the fallback is never taken and the check compiles away).
 #[inline(always)]
 fn transport6_keys(next_header: u8) -> u32 {
-    TRANSPORT6_KEYS
-        .get(usize::from(next_header))
-        .copied()
-        .unwrap_or(0)
+    entry(&TRANSPORT6_KEYS, next_header)
 }
 
 /// An Ethernet sampled header of either straight-line shape, told apart by one reading of

@@ -117,10 +117,26 @@ pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
             return compact_more::<SIX, V>(rest, head, end, record, index, visitor).map(|()| after);
         }
     }
-    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    header_first::<SIX, V>(head, bytes, record, index, visitor)?;
+    Some(after)
+}
+
+/// A compact sample whose sampled header comes first, every check passed: `record` gets
+/// the sample's fields and the header's keys, and the visitor the sample. The header's
+/// fields are read from `head` here, where they are used, not kept across the checks;
+/// `bytes` is the header itself.
+#[inline(always)]
+fn header_first<const SIX: bool, V: Visitor>(
+    head: &[u8; COMPACT_HEAD],
+    bytes: &[u8],
+    record: &mut SampleRecord,
+    index: u32,
+    visitor: &mut V,
+) -> Option<()> {
+    const BODY: usize = element::LEN + flow_sample::LEN + element::LEN;
+    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
     record.set_compact_words(fixed, frame_length);
-    // The header's fields read where they are used, not kept across the checks above.
     let h = Header {
         protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
         frame_length: u32::from_be_bytes(frame_length),
@@ -131,7 +147,7 @@ pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
         &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
         record,
     );
-    Some(after)
+    Some(())
 }
 
 /// [`compact_head`]'s sample in an IPv6 agent's copy of the walk when it is the usual pair,
@@ -177,19 +193,7 @@ fn compact_pair<'a, V: Visitor>(
     }
     let bytes =
         rest.get(COMPACT_HEAD..usize::try_from(COMPACT_HEAD as u64 + header_length).ok()?)?;
-    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
-    let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
-    record.set_compact_words(fixed, frame_length);
-    let h = Header {
-        protocol: word::<{ BODY + sampled::PROTOCOL }, COMPACT_HEAD>(head),
-        frame_length: u32::from_be_bytes(frame_length),
-        bytes,
-    };
-    agent_keys::<true>(record, h);
-    visitor.flow_sample(
-        &flow_meta(index, &compact_fixed(fixed, &[]), Some(h)),
-        record,
-    );
+    header_first::<true, V>(head, bytes, record, index, visitor)?;
     Some(after)
 }
 
