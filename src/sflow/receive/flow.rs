@@ -56,6 +56,32 @@ pub(super) fn compact<V: Visitor>(
 pub(super) const COMPACT_HEAD: usize =
     element::LEN + flow_sample::LEN + element::LEN + sampled::LEN;
 
+/// Where [`COMPACT_HEAD`]'s parts start: the sample's fixed part, its first record's
+/// envelope, and that record's body (a sampled header's fixed part when it is one).
+const FIXED: usize = element::LEN;
+const FIRST: usize = FIXED + flow_sample::LEN;
+const BODY: usize = FIRST + element::LEN;
+
+/// The sample's declared length, in 64 bits (where no sum of these lengths overflows).
+#[inline(always)]
+fn sample_length(head: &[u8; COMPACT_HEAD]) -> u64 {
+    u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head))
+}
+
+/// The first record's declared length, in 64 bits.
+#[inline(always)]
+fn first_length(head: &[u8; COMPACT_HEAD]) -> u64 {
+    u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head))
+}
+
+/// The first record's header length, should it be a sampled header, in 64 bits.
+#[inline(always)]
+fn header_length(head: &[u8; COMPACT_HEAD]) -> u64 {
+    u64::from(word::<{ BODY + sampled::HEADER_LENGTH }, COMPACT_HEAD>(
+        head,
+    ))
+}
+
 /// A compact flow sample at the start of `rest`, whose first [`COMPACT_HEAD`] bytes are
 /// `head`: the first record is read from `head`, whatever its type, the others by the
 /// record loop. `None`, before anything is reported, when the sample is not whole words
@@ -69,17 +95,12 @@ pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
     index: u32,
     visitor: &mut V,
 ) -> Option<&'a [u8]> {
-    const FIXED: usize = element::LEN;
-    const FIRST: usize = FIXED + flow_sample::LEN;
-    const BODY: usize = FIRST + element::LEN;
     if SIX {
         if let Some(after) = compact_pair(rest, head, record, index, visitor) {
             return Some(after);
         }
     }
-    // In 64 bits, where no sum of these overflows.
-    let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
-    let first_length = u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head));
+    let (length, first_length) = (sample_length(head), first_length(head));
     // The first record's padding matters only when records follow it (checked there).
     if length & 3 != 0 || first_length + 40 > length {
         return None;
@@ -89,9 +110,7 @@ pub(super) fn compact_head<'a, const SIX: bool, V: Visitor>(
     // A sampled header first (what nearly every agent but Open vSwitch sends): its fixed
     // part is already in `head`, so it is checked and read from there and stays in
     // registers. Anything else takes the record loop, out of line.
-    let header_length = u64::from(word::<{ BODY + sampled::HEADER_LENGTH }, COMPACT_HEAD>(
-        head,
-    ));
+    let header_length = header_length(head);
     let first_is_header =
         array_at::<{ FIRST + element::TAG }, 4, COMPACT_HEAD>(head) == SAMPLED_HEADER_AS_SENT;
     if !first_is_header || header_length + 16 > first_length {
@@ -133,8 +152,7 @@ fn header_first<const SIX: bool, V: Visitor>(
     index: u32,
     visitor: &mut V,
 ) -> Option<()> {
-    const BODY: usize = element::LEN + flow_sample::LEN + element::LEN;
-    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     let frame_length = array_at::<{ BODY + sampled::FRAME_LENGTH }, 4, COMPACT_HEAD>(head);
     record.set_compact_words(fixed, frame_length);
     let h = Header {
@@ -165,15 +183,8 @@ fn compact_pair<'a, V: Visitor>(
     index: u32,
     visitor: &mut V,
 ) -> Option<&'a [u8]> {
-    const FIXED: usize = element::LEN;
-    const FIRST: usize = FIXED + flow_sample::LEN;
-    const BODY: usize = FIRST + element::LEN;
-    // In 64 bits, where no sum of these overflows.
-    let length = u64::from(word::<{ element::LENGTH }, COMPACT_HEAD>(head));
-    let first_length = u64::from(word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head));
-    let header_length = u64::from(word::<{ BODY + sampled::HEADER_LENGTH }, COMPACT_HEAD>(
-        head,
-    ));
+    let (length, first_length) = (sample_length(head), first_length(head));
+    let header_length = header_length(head);
     let pair = array_at::<{ FIXED + flow_sample::RECORD_COUNT }, 4, COMPACT_HEAD>(head)
         == TWO_AS_SENT
         && array_at::<{ FIRST + element::TAG }, 4, COMPACT_HEAD>(head) == SAMPLED_HEADER_AS_SENT;
@@ -217,9 +228,8 @@ fn compact_apart<const SIX: bool, V: Visitor>(
     index: u32,
     visitor: &mut V,
 ) -> Option<()> {
-    const FIRST: usize = element::LEN + flow_sample::LEN;
-    let count = word::<{ element::LEN + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
-    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let count = word::<{ FIXED + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
+    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     // Records in another order (Open vSwitch sends the extended-switch record first): one
     // quiet pass finds the header when there is nothing to report.
     let found = match rest.get(FIRST..end) {
@@ -265,14 +275,12 @@ fn compact_loop<V: Visitor>(
     index: u32,
     visitor: &mut V,
 ) -> Option<()> {
-    const FIRST: usize = element::LEN + flow_sample::LEN;
-    const BODY: usize = FIRST + element::LEN;
-    let count = word::<{ element::LEN + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
+    let count = word::<{ FIXED + flow_sample::RECORD_COUNT }, COMPACT_HEAD>(head);
     let first_length = word::<{ FIRST + element::LENGTH }, COMPACT_HEAD>(head);
     if count == 0 || first_length & 3 != 0 {
         return None;
     }
-    let fixed = chunk_at::<{ element::LEN }, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
+    let fixed = chunk_at::<FIXED, { flow_sample::LEN }, COMPACT_HEAD>(head)?;
     let first_end = usize::try_from(BODY as u64 + u64::from(first_length)).ok()?;
     let first = rest.get(BODY..first_end)?;
     let list = rest.get(first_end..end)?;
